@@ -1,1 +1,128 @@
-"""server package."""
+"""The Turnos web application: one factory that assembles the core and the faces."""
+
+from pathlib import Path
+
+from flask import Flask, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from shared import auth, config, db, events, i18n
+from shared.clock import SystemClock
+from shared.errors import DomainError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Each face registers one blueprint; the core knows none of them.
+FACES = (
+    "api.views",
+    "server.accounts",
+    "kiosk.views",
+    "display.views",
+    "desk.views",
+    "admin.views",
+    "reports.views",
+    "status.views",
+)
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "media-src 'self' data: blob:; connect-src 'self' ws: wss:; font-src 'self'; "
+       "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+
+
+def create_app(test_config: dict | None = None, *, instance=None, clock=None) -> Flask:
+    """Create the application for an instance folder (``./instance`` by default)."""
+    test_config = dict(test_config or {})
+    folder = config.instance_path(instance or test_config.pop("INSTANCE", None))
+    app = Flask(__name__, instance_path=str(folder), static_folder=str(ROOT / "static"),
+                static_url_path="/static")
+    app.config.from_mapping(config.build(folder, test_config))
+    app.extensions["turnos.clock"] = clock or SystemClock()
+    i18n.init_app(app)
+    db.init_app(app)
+    events.init_app(app)
+    app.before_request(auth.check_csrf)
+    app.after_request(_security_headers)
+    app.register_error_handler(DomainError, _domain_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected_error)
+    app.context_processor(_template_globals)
+    import importlib
+
+    for name in FACES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.init_app(app)
+    return app
+
+
+def wants_json() -> bool:
+    """Tell whether this request should get JSON errors (API, sockets, fetch)."""
+    if request.path.startswith("/api/"):
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json"
+
+
+def _domain_error(exc: DomainError):
+    """Render a refusal: JSON {error, message} for the API, a page for browsers."""
+    if wants_json():
+        return jsonify(exc.to_dict()), exc.status
+    return render_template("error.html", error=exc.code, message=str(exc.message)), exc.status
+
+
+def _http_error(exc: HTTPException):
+    """Render HTTP errors (404, 405, 413, ...) in the client's language."""
+    from flask_babel import gettext as _
+
+    messages = {
+        400: _("La solicitud no es válida."),
+        404: _("La dirección no existe."),
+        405: _("Método no permitido para esta dirección."),
+        413: _("El contenido enviado es demasiado grande."),
+        415: _("Envíe el contenido como JSON (Content-Type: application/json)."),
+    }
+    codes = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
+             413: "too_large", 415: "unsupported_media_type"}
+    code = exc.code or 500
+    message = messages.get(code, exc.description or "")
+    error = codes.get(code, "http_error")
+    if wants_json():
+        return jsonify({"error": error, "message": message}), code
+    return render_template("error.html", error=error, message=message), code
+
+
+def _unexpected_error(exc: Exception):
+    """Log an unexpected failure and answer with a calm 500 that leaks nothing."""
+    from flask import current_app
+    from flask_babel import gettext as _
+
+    current_app.logger.exception("unexpected error")
+    message = _("Ocurrió un error inesperado. Intente de nuevo; si se repite, avise al administrador.")
+    if wants_json():
+        return jsonify({"error": "internal_error", "message": message}), 500
+    return render_template("error.html", error="internal_error", message=message), 500
+
+
+def _security_headers(response):
+    """Add the security headers every page and API answer carries."""
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    return response
+
+
+def _template_globals() -> dict:
+    """Expose the CSRF token, the principal and the language to every template."""
+    from flask_babel import get_locale
+
+    principal = None
+    try:
+        principal = auth.current_principal()
+    except DomainError:
+        principal = None
+    return {"csrf_token": auth.csrf_token, "principal": principal,
+            "lang": str(get_locale() or "es")}

@@ -1,0 +1,102 @@
+"""Login and logout pages, and the language switch."""
+
+from flask import (Blueprint, current_app, redirect, render_template, request, session,
+                   url_for)
+
+
+from shared import auth
+from shared.db import get_db
+from shared.errors import DomainError
+
+bp = Blueprint("accounts", __name__)
+
+HOME_BY_ROLE = {"admin": "/admin/", "supervisor": "/reports/monitor", "official": "/desk/"}
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Accept only local paths as the page to return to after login."""
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return None
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    """Show the login form and start a session on good credentials."""
+    error = None
+    status = 200
+    if request.method == "POST":
+        clock = current_app.extensions["turnos.clock"]
+        try:
+            auth.rate_limit(f"login:{request.remote_addr}", 20, 60, clock)
+            user = auth.authenticate(get_db(), request.form.get("username", ""),
+                                     request.form.get("password", ""), clock)
+        except DomainError as exc:
+            error, status = str(exc.message), exc.status
+        else:
+            auth.login_session(user, clock)
+            return redirect(_safe_next(request.args.get("next")) or HOME_BY_ROLE[user["role"]])
+    return render_template("login.html", error=error,
+                           next=_safe_next(request.args.get("next"))), status
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    """End the browser session."""
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
+    return redirect(url_for("accounts.login"))
+
+
+@bp.route("/lang/<code>", methods=["POST"])
+def set_language(code):
+    """Remember the chosen language (es or en) for this browser."""
+    if code in current_app.config["LANGUAGES"]:
+        session["lang"] = code
+    return redirect(_safe_next(request.form.get("next")) or "/")
+
+
+@bp.route("/")
+def home():
+    """Send each visitor to the page of their role, or to the login page."""
+    principal = auth.current_principal()
+    if principal is None:
+        return redirect(url_for("accounts.login"))
+    if principal.kind == "device":
+        return redirect(f"/{principal.role}/")
+    return redirect(HOME_BY_ROLE[principal.role])
+
+
+@bp.route("/pair/<code>", methods=["GET", "POST"])
+def pair(code):
+    """Pair this browser as a kiosk, display or survey screen with a one-time code."""
+    from shared import devices
+
+    db = get_db()
+    clock = current_app.extensions["turnos.clock"]
+    if request.method == "GET":
+        device = devices.device_for_code(db, code, clock)
+        status = 200 if device else 404
+        return render_template("pair.html", device=device, code=code), status
+    paired = devices.pair(db, code, clock)
+    if paired is None:
+        return render_template("pair.html", device=None, code=code), 404
+    device, token = paired
+    response = redirect(f"/{device['kind']}/")
+    response.set_cookie(auth.DEVICE_COOKIE, token, max_age=400 * 24 * 3600, httponly=True,
+                        samesite="Lax", secure=current_app.config["SESSION_COOKIE_SECURE"])
+    return response
+
+
+@bp.route("/healthz")
+def health():
+    """Tell a load balancer or a kiosk that the server and its database answer."""
+    get_db().execute("SELECT 1").fetchone()
+    return {"ok": True}
+
+
+def init_app(app) -> None:
+    """Register the accounts pages."""
+    app.register_blueprint(bp)

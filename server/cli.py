@@ -1,0 +1,239 @@
+"""The command line: ``python run.py --help``."""
+
+import getpass
+import sys
+from pathlib import Path
+
+import click
+
+INSTANCE_HELP = "Instance folder (database, secret key, tickets). Default: ./instance"
+
+DEMO_USERS = (
+    ("admin", "admin-demo-2026", "admin", "Administradora Demo"),
+    ("supervisor", "supervisor-demo-2026", "supervisor", "Supervisor Demo"),
+    ("funcionario1", "funcionario-demo-2026", "official", "Funcionaria Uno"),
+    ("funcionario2", "funcionario-demo-2026", "official", "Funcionario Dos"),
+)
+
+
+def instance_option(fn):
+    """Add the --instance option every subcommand takes."""
+    return click.option("--instance", "instance", type=click.Path(file_okay=False),
+                        default=None, help=INSTANCE_HELP)(fn)
+
+
+def make_app(instance, **config):
+    """Create the application for an instance folder."""
+    from server import create_app
+
+    return create_app(config, instance=instance)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main():
+    """Turnos: queue management for citizen-service centres."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
+@instance_option
+@click.option("--demo", is_flag=True, help="Seed a demo CAM (layout, users, devices) if empty.")
+@click.option("--public-url", default="", help="Base URL printed in ticket QR codes.")
+@click.option("--secure-cookies", is_flag=True, help="Mark cookies Secure (behind HTTPS).")
+@click.option("--message-queue", default=None,
+              help="Redis URL to share events between several server processes.")
+def serve(host, port, instance, demo, public_url, secure_cookies, message_queue):
+    """Start the server (kiosk, display, desk, admin and API)."""
+    from shared.events import socketio
+
+    config = {"PUBLIC_URL": public_url, "SESSION_COOKIE_SECURE": secure_cookies,
+              "SOCKETIO_MESSAGE_QUEUE": message_queue, "DEMO": demo}
+    if _gevent_ready():
+        config["SOCKETIO_ASYNC_MODE"] = "gevent"
+    else:
+        config["SOCKETIO_ASYNC_MODE"] = "threading"
+    app = make_app(instance, **config)
+    links = []
+    if demo:
+        with app.app_context():
+            links = seed_demo(app)
+    base = public_url or f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    _print_addresses(base, links, demo)
+    socketio.run(app, host=host, port=port, allow_unsafe_werkzeug=True, log_output=False)
+
+
+def _gevent_ready() -> bool:
+    """Tell whether run.py patched the standard library for gevent."""
+    if "gevent" not in sys.modules:
+        return False
+    from gevent import monkey
+
+    return monkey.is_module_patched("socket")
+
+
+def _print_addresses(base: str, links: list[tuple[str, str]], demo: bool) -> None:
+    """Print where each face lives and, in demo mode, the logins."""
+    click.echo(f"\nTurnos listening on {base}")
+    click.echo(f"  Desk (officials):   {base}/desk/")
+    click.echo(f"  Admin:              {base}/admin/")
+    click.echo(f"  Supervisor monitor: {base}/reports/monitor")
+    click.echo(f"  API document:       {base}/api/v1/openapi.json")
+    for label, path in links:
+        click.echo(f"  {label:<19} {base}{path}")
+    if demo:
+        click.echo("\nDemo logins (user / password):")
+        for username, password, role, _name in DEMO_USERS:
+            click.echo(f"  {username:<13} {password:<22} ({role})")
+    click.echo("")
+
+
+def seed_demo(app) -> list[tuple[str, str]]:
+    """Seed the demo CAM when the database is empty; return one-time device pairing links."""
+    from shared import auth, layout, store
+    from shared.db import get_db
+
+    db = get_db()
+    clock = app.extensions["turnos.clock"]
+    if store.count_sites(db) == 0:
+        layout.load_file(db, layout.DEMO_LAYOUT, clock)
+        for username, password, role, name in DEMO_USERS:
+            auth.create_user(db, username, password, role, clock, display_name=name)
+    return demo_pairing_links(app)
+
+
+def demo_pairing_links(app) -> list[tuple[str, str]]:
+    """Return a pairing link for each demo device (creating the devices the first time)."""
+    from shared import devices, store
+    from shared.db import get_db
+
+    db = get_db()
+    clock = app.extensions["turnos.clock"]
+    site = store.find_site(db, "cam-centro")
+    if site is None:
+        return []
+    wanted = (("kiosk", "Kiosco entrada", "Kiosk (pair):"),
+              ("display", "Pantalla sala de espera", "Display (pair):"))
+    existing = {(d["kind"], d["name"]): d for d in store.list_devices(db, site["id"])}
+    links = []
+    for kind, name, label in wanted:
+        device = existing.get((kind, name))
+        if device is None:
+            device_id = store.insert_device(db, site["id"], kind, name, None, {}, clock.now_ms())
+        else:
+            device_id = device["id"]
+        code = devices.new_pairing_code(db, device_id, clock, ttl_seconds=24 * 3600)
+        links.append((label, f"/pair/{code}"))
+    return links
+
+
+@main.command()
+@instance_option
+def migrate(instance):
+    """Create or upgrade the database schema."""
+    from shared import migrations
+    from shared.db import connect
+
+    app = make_app(instance)
+    db = connect(app.config["DATABASE"])
+    applied = [m.name for m in migrations.migrations.applied(db)]
+    click.echo(f"Database: {app.config['DATABASE']}")
+    click.echo("Applied migrations: " + ", ".join(applied))
+
+
+@main.command("create-user")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["admin", "supervisor", "official"]), required=True)
+@click.option("--password", default=None, help="Asked for when omitted.")
+@click.option("--display-name", default="", help="Name shown in the desk and reports.")
+@instance_option
+def create_user(name, role, password, display_name, instance):
+    """Create a staff account."""
+    from shared import auth
+    from shared.db import get_db
+    from shared.errors import DomainError
+
+    app = make_app(instance)
+    if password is None:
+        password = getpass.getpass("Contraseña: ")
+        if getpass.getpass("Repita la contraseña: ") != password:
+            raise click.ClickException("Las contraseñas no coinciden.")
+    with app.app_context():
+        try:
+            user_id = auth.create_user(get_db(), name, password, role,
+                                       app.extensions["turnos.clock"], display_name=display_name)
+        except DomainError as exc:
+            raise click.ClickException(str(exc.message)) from exc
+    click.echo(f"Created user {name} (id {user_id}, role {role}).")
+
+
+@main.command("load-layout")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@instance_option
+def load_layout(file, instance):
+    """Create or update sites, services, desks and priority categories from a TOML file."""
+    from shared import layout
+    from shared.db import get_db
+    from shared.errors import DomainError
+
+    app = make_app(instance)
+    with app.app_context():
+        try:
+            counts = layout.load_file(get_db(), file, app.extensions["turnos.clock"])
+        except DomainError as exc:
+            raise click.ClickException(str(exc.message)) from exc
+    click.echo("Loaded: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+
+
+@main.command("export-layout")
+@instance_option
+def export_layout(instance):
+    """Print the current sites, services, desks and categories as a TOML layout."""
+    from shared import layout
+    from shared.db import get_db
+
+    app = make_app(instance)
+    with app.app_context():
+        click.echo(layout.export(get_db()))
+
+
+@main.command("close-day")
+@click.option("--site", "site_code", default=None, help="One site (default: all sites).")
+@click.option("--day", default=None, help="Close tickets up to this local day (default: today).")
+@instance_option
+def close_day(site_code, day, instance):
+    """End the day: never-called tickets become abandoned; numbering restarts tomorrow."""
+    from shared import store
+    from shared.db import get_db
+    from shared.queue import QueueEngine
+
+    app = make_app(instance)
+    with app.app_context():
+        db = get_db()
+        engine = QueueEngine(db, app.extensions["turnos.clock"])
+        sites = [engine.site(site_code)] if site_code else store.list_sites(db)
+        for site in sites:
+            summary = engine.close_day(site, day)
+            click.echo(f"{site['code']}: {summary['abandoned']} abandoned, {summary['no_show']} "
+                       f"no-show, {summary['finished']} finished, "
+                       f"{summary['sessions_closed']} desk sessions closed (up to {summary['day']})")
+        for hook in app.extensions.get("turnos.close_day_hooks", []):
+            hook(db)
+
+
+@main.command("printer-test")
+@click.option("--printer", "spec", required=True,
+              help="serial:/dev/ttyUSB0 | tcp:HOST:9100 | usb:VID:PID | file:/dev/usb/lp0 | virtual:")
+@click.option("--paper", type=click.Choice(["80mm", "58mm"]), default="80mm", show_default=True)
+@click.option("--profile", default="TM-T20II", show_default=True, help="python-escpos printer profile")
+@instance_option
+def printer_test(spec, paper, profile, instance):
+    """Print a test page (Spanish characters, big code, QR) on a printer."""
+    from printer.cli import printer_test as run_test
+
+    virtual_dir = None
+    if spec.startswith("virtual"):
+        from shared.config import instance_path
+
+        virtual_dir = str(Path(instance_path(instance)) / "tickets")
+    sys.exit(run_test(spec, paper=paper, profile=profile, virtual_dir=virtual_dir))

@@ -1,0 +1,345 @@
+"""Accounts, tokens, devices and the role checks every route and socket event uses.
+
+Browsers authenticate with the session cookie (and a CSRF token on every
+state-changing request); devices and integrations send
+``Authorization: Bearer <token>``. Tokens are random, shown once, and stored
+only as a SHA-256 hash. Passwords are hashed with scrypt (Werkzeug).
+"""
+
+import functools
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import dataclass, field
+
+from flask import current_app, g, request, session
+from flask_babel import lazy_gettext as _l
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from . import store
+from .errors import Conflict, Forbidden, Invalid, TooMany, Unauthorized
+
+ROLES = ("admin", "supervisor", "official")
+DEVICE_KINDS = ("kiosk", "display", "survey")
+STAFF_TOKEN_PREFIX = "tst_"
+DEVICE_TOKEN_PREFIX = "tdv_"
+CSRF_HEADER = "X-CSRF-Token"
+DEVICE_COOKIE = "turnos_device"
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+@dataclass
+class Principal:
+    """Whoever makes a request: a staff user or a paired device."""
+
+    kind: str                      # "user" or "device"
+    role: str                      # admin | supervisor | official | kiosk | display | survey
+    user_id: int | None = None
+    username: str | None = None
+    display_name: str = ""
+    device_id: int | None = None
+    device_name: str = ""
+    site_id: int | None = None     # a device's site
+    site_ids: list[int] = field(default_factory=list)  # a user's sites (empty: all)
+    config: dict = field(default_factory=dict)
+    via: str = "session"           # session | bearer
+
+    @property
+    def is_staff(self) -> bool:
+        """Tell whether this is a logged-in user."""
+        return self.kind == "user"
+
+    @property
+    def is_admin(self) -> bool:
+        """Tell whether this is an administrator."""
+        return self.role == "admin"
+
+    def may_use_site(self, site_id: int) -> bool:
+        """Tell whether this principal may act on a site."""
+        if self.kind == "device":
+            return self.site_id == site_id
+        return self.is_admin or not self.site_ids or site_id in self.site_ids
+
+    def history_length(self) -> int:
+        """Return how many past calls a display shows (10 unless configured)."""
+        value = self.config.get("history_length", 10)
+        return value if isinstance(value, int) and 1 <= value <= 50 else 10
+
+    def to_json(self) -> dict:
+        """Return what a client may know about itself."""
+        return {"kind": self.kind, "role": self.role, "username": self.username,
+                "display_name": self.display_name, "device": self.device_id,
+                "device_name": self.device_name}
+
+
+# --- passwords and users -------------------------------------------------
+
+def hash_password(password: str) -> str:
+    """Hash a password with the configured scheme (scrypt by default)."""
+    method = current_app.config.get("PASSWORD_HASH_METHOD", "scrypt")
+    return generate_password_hash(password, method=method)
+
+
+def validate_password(password) -> None:
+    """Refuse passwords that are not text or shorter than 8 characters."""
+    if not isinstance(password, str) or len(password) < 8 or len(password) > 200:
+        raise Invalid(_l("La contraseña debe tener entre 8 y 200 caracteres."),
+                      code="weak_password")
+
+
+def create_user(db, username: str, password: str, role: str, clock, display_name: str = "",
+                site_ids: list[int] | None = None) -> int:
+    """Create a staff account and return its id."""
+    if not isinstance(username, str) or not username.strip() or len(username) > 64:
+        raise Invalid(_l("El nombre de usuario es obligatorio (máximo 64 caracteres)."),
+                      code="invalid_username")
+    if role not in ROLES:
+        raise Invalid(_l("Rol no válido: use admin, supervisor u official."), code="invalid_role")
+    validate_password(password)
+    if store.find_user(db, username.strip()) is not None:
+        raise Conflict(_l("Ya existe el usuario «%(u)s».", u=username), code="user_exists")
+    user_id = store.insert_user(db, username.strip(), display_name or username.strip(),
+                                hash_password(password), role, clock.now_ms())
+    if site_ids:
+        store.set_user_sites(db, user_id, site_ids)
+    return user_id
+
+
+def authenticate(db, username, password, clock) -> dict:
+    """Return the user for a username and password, counting failures and locking."""
+    if not isinstance(username, str) or not isinstance(password, str):
+        raise Invalid(_l("Usuario y contraseña son obligatorios."), code="missing_credentials")
+    user = store.find_user(db, username.strip())
+    now = clock.now_ms()
+    bad = Unauthorized(_l("Usuario o contraseña incorrectos."), code="bad_credentials")
+    if user is None or not user["active"]:
+        # Same work and answer as a wrong password, so usernames cannot be probed by timing.
+        check_password_hash(_DUMMY_HASH, password)
+        raise bad
+    if user["locked_until"] and user["locked_until"] > now:
+        raise TooMany(_l("Cuenta bloqueada temporalmente por intentos fallidos. "
+                         "Intente de nuevo en unos minutos o pida a un administrador que la desbloquee."),
+                      code="account_locked")
+    if not check_password_hash(user["password_hash"], password):
+        limit = current_app.config["LOGIN_MAX_FAILURES"]
+        lock_ms = current_app.config["LOGIN_LOCKOUT_SECONDS"] * 1000
+        failures = user["failed_logins"] + 1
+        store.record_login_failure(db, user["id"], now + lock_ms if failures >= limit else None)
+        raise bad
+    store.record_login_success(db, user["id"])
+    return user
+
+
+_DUMMY_HASH = generate_password_hash("not-a-real-password", method="pbkdf2:sha256:1000")
+
+
+def user_principal(db, user: dict, via: str) -> Principal:
+    """Build the principal of a staff user."""
+    return Principal(kind="user", role=user["role"], user_id=user["id"], username=user["username"],
+                     display_name=user["display_name"], via=via,
+                     site_ids=store.user_site_ids(db, user["id"]))
+
+
+def device_principal(device: dict, via: str) -> Principal:
+    """Build the principal of a paired device."""
+    return Principal(kind="device", role=device["kind"], device_id=device["id"],
+                     device_name=device["name"], site_id=device["site_id"],
+                     config=json.loads(device["config"] or "{}"), via=via)
+
+
+# --- tokens ------------------------------------------------------------------
+
+def token_hash(token: str) -> str:
+    """Return the stored form of a token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_staff_token(db, user: dict, clock) -> str:
+    """Create a staff API token for a user and return it (shown once)."""
+    token = STAFF_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    now = clock.now_ms()
+    ttl = current_app.config["API_TOKEN_TTL_SECONDS"] * 1000
+    store.insert_api_token(db, user["id"], token_hash(token), now, now + ttl)
+    return token
+
+
+def new_device_token() -> tuple[str, str]:
+    """Return a new device token and its hash."""
+    token = DEVICE_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    return token, token_hash(token)
+
+
+def principal_for_token(db, token, clock) -> Principal | None:
+    """Return the principal of a bearer token, or None when it is unknown or revoked."""
+    if not isinstance(token, str) or len(token) > 200:
+        return None
+    if token.startswith(DEVICE_TOKEN_PREFIX):
+        device = store.device_for_token(db, token_hash(token))
+        if device is None:
+            return None
+        _touch(db, device, clock)
+        return device_principal(device, "bearer")
+    if token.startswith(STAFF_TOKEN_PREFIX):
+        user = store.user_for_token(db, token_hash(token), clock.now_ms())
+        return user_principal(db, user, "bearer") if user else None
+    return None
+
+
+def _touch(db, device: dict, clock) -> None:
+    """Record a device as seen, at most once a minute (a write per request would cost)."""
+    now = clock.now_ms()
+    if not device["last_seen_at"] or now - device["last_seen_at"] > 60_000:
+        store.touch_device(db, device["id"], now)
+
+
+def principal_from_session(db, clock) -> Principal | None:
+    """Return the principal of the browser session or of a paired device's cookie, or None."""
+    if "user_id" in session:
+        max_age = current_app.config["SESSION_IDLE_SECONDS"] * 1000
+        now = clock.now_ms()
+        if now - session.get("seen_at", 0) > max_age:
+            session.clear()
+            return None
+        user = store.user_by_id(db, session["user_id"])
+        if user is None or not user["active"] or session.get("pw") != user["password_hash"][-12:]:
+            session.clear()
+            return None
+        if now - session.get("seen_at", 0) > 60_000:
+            session["seen_at"] = now
+        return user_principal(db, user, "session")
+    token = request.cookies.get(DEVICE_COOKIE)
+    if token and token.startswith(DEVICE_TOKEN_PREFIX) and len(token) < 200:
+        device = store.device_for_token(db, token_hash(token))
+        if device is None:
+            return None
+        _touch(db, device, clock)
+        return device_principal(device, "cookie")
+    return None
+
+
+def login_session(user: dict, clock) -> None:
+    """Start a browser session for a user (a fresh session, so no fixation)."""
+    lang = session.get("lang")
+    session.clear()
+    session.permanent = True
+    session["user_id"] = user["id"]
+    session["pw"] = user["password_hash"][-12:]
+    session["seen_at"] = clock.now_ms()
+    session["csrf"] = secrets.token_urlsafe(24)
+    if lang:
+        session["lang"] = lang
+
+
+def csrf_token() -> str:
+    """Return the session's CSRF token, creating it when missing."""
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(24)
+    return session["csrf"]
+
+
+def current_principal() -> Principal | None:
+    """Return the principal of this request (bearer token first, then session)."""
+    if "principal" in g:
+        return g.principal
+    from .db import get_db
+
+    db = get_db()
+    clock = current_app.extensions["turnos.clock"]
+    header = request.headers.get("Authorization", "")
+    principal = None
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized(_l("Cabecera Authorization no válida: use «Bearer <token>»."),
+                               code="bad_authorization")
+        principal = principal_for_token(db, token.strip(), clock)
+        if principal is None:
+            raise Unauthorized(_l("El token no es válido, expiró o fue revocado."),
+                               code="invalid_token")
+    else:
+        principal = principal_from_session(db, clock)
+    g.principal = principal
+    return principal
+
+
+def check_csrf() -> None:
+    """Refuse a state-changing browser request whose CSRF token is missing or wrong."""
+    if request.method in SAFE_METHODS or request.headers.get("Authorization"):
+        return
+    # A JSON client without a browser session (an integration, the token endpoint)
+    # cannot be driven by another site; forms and session holders can.
+    has_session = "user_id" in session or DEVICE_COOKIE in request.cookies
+    if not has_session and not request.form and request.mimetype != "application/x-www-form-urlencoded":
+        return
+    sent = request.headers.get(CSRF_HEADER) or request.form.get("csrf_token", "")
+    expected = session.get("csrf", "")
+    if not expected or not hmac.compare_digest(str(sent), expected):
+        raise Forbidden(_l("La solicitud no trae un token CSRF válido. Recargue la página e intente de nuevo."),
+                        code="csrf_failed")
+
+
+def require(*roles: str):
+    """Decorate a view so only principals with one of these roles reach it."""
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapped(*args, **kwargs):
+            principal = current_principal()
+            if principal is None:
+                raise Unauthorized(_l("Inicie sesión para continuar."), code="login_required")
+            if principal.role not in roles:
+                raise Forbidden(_l("Su rol no permite esta acción."), code="forbidden")
+            return view(*args, **kwargs)
+
+        wrapped.roles = roles
+        return wrapped
+
+    return decorator
+
+
+def require_site(principal: Principal, site: dict) -> None:
+    """Refuse a principal acting on a site it does not belong to."""
+    if not principal.may_use_site(site["id"]):
+        raise Forbidden(_l("No tiene acceso a la sede «%(s)s».", s=site["name"]), code="wrong_site")
+
+
+def may_act_for_desk(db, principal: Principal, desk: dict) -> bool:
+    """Tell whether a principal may operate a desk: its holder, or a supervisor/admin."""
+    if not principal.is_staff or not principal.may_use_site(desk["site_id"]):
+        return False
+    if principal.role in ("admin", "supervisor"):
+        return True
+    session_row = store.open_session(db, desk["id"])
+    return session_row is not None and session_row["user_id"] == principal.user_id
+
+
+def principal_for_socket(db, token, clock) -> Principal | None:
+    """Return the principal of a connecting socket (token in auth, else the session)."""
+    if token:
+        return principal_for_token(db, token, clock)
+    return principal_from_session(db, clock)
+
+
+def sites_for_socket(db, principal: Principal, wanted) -> list[dict]:
+    """Return the sites a socket joins: a device's own, or the staff's (one if asked)."""
+    if principal.kind == "device":
+        site = store.site_by_id(db, principal.site_id)
+        return [site] if site else []
+    if wanted:
+        site = store.find_site(db, wanted)
+        return [site] if site and principal.may_use_site(site["id"]) else []
+    return [s for s in store.list_sites(db, only_active=True) if principal.may_use_site(s["id"])]
+
+
+def rate_limit(key: str, limit: int, window_seconds: float, clock) -> None:
+    """Refuse more than ``limit`` hits of one key within a sliding window (in memory)."""
+    buckets = current_app.extensions.setdefault("turnos.ratelimit", {})
+    now = clock.now_ms()
+    start = now - window_seconds * 1000
+    hits = [t for t in buckets.get(key, ()) if t > start]
+    if len(hits) >= limit:
+        buckets[key] = hits
+        raise TooMany(_l("Demasiadas solicitudes seguidas. Espere un momento e intente de nuevo."))
+    hits.append(now)
+    buckets[key] = hits

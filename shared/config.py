@@ -1,0 +1,55 @@
+"""Configuration: defaults, the instance folder, and the secret key kept in it."""
+
+import os
+import secrets
+from pathlib import Path
+
+DEFAULTS = {
+    "DATABASE": None,                     # <instance>/turnos.sqlite3 unless set
+    "PUBLIC_URL": "",                     # base of the QR address; the request's host when empty
+    "MAX_CONTENT_LENGTH": 64 * 1024,      # bytes; larger bodies get 413
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_SECURE": False,       # True behind HTTPS (serve --secure-cookies)
+    "PERMANENT_SESSION_LIFETIME": 12 * 3600,
+    "SESSION_IDLE_SECONDS": 8 * 3600,
+    "API_TOKEN_TTL_SECONDS": 12 * 3600,
+    "LOGIN_MAX_FAILURES": 5,
+    "LOGIN_LOCKOUT_SECONDS": 15 * 60,
+    "KIOSK_RATE_LIMIT": (30, 60),         # tickets per device per window (seconds)
+    "PASSWORD_HASH_METHOD": "scrypt",
+    "SOCKETIO_ASYNC_MODE": None,          # None: what is installed (threading in tests)
+    "SOCKETIO_MESSAGE_QUEUE": None,       # e.g. redis://127.0.0.1:6379/0 for several processes
+    "SOCKETIO_CORS_ORIGINS": [],
+    "BABEL_DEFAULT_LOCALE": "es",
+    "LANGUAGES": ("es", "en"),
+    "PRINT_TIMEOUT_SECONDS": 5.0,
+    "DEMO": False,
+}
+
+
+def instance_path(path: str | os.PathLike | None) -> Path:
+    """Return the instance folder (``./instance`` by default), creating it."""
+    folder = Path(path or os.environ.get("TURNOS_INSTANCE") or "instance").resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def secret_key(folder: Path) -> str:
+    """Return the instance's secret key, generating it on first start (never in the repo)."""
+    key_file = folder / "secret_key"
+    if not key_file.exists():
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    return key_file.read_text().strip()
+
+
+def build(folder: Path, overrides: dict | None = None) -> dict:
+    """Return the full configuration for an instance folder."""
+    config = dict(DEFAULTS)
+    config["DATABASE"] = str(folder / "turnos.sqlite3")
+    config["SECRET_KEY"] = secret_key(folder)
+    config["INSTANCE"] = str(folder)
+    config.update(overrides or {})
+    return config

@@ -1,0 +1,200 @@
+"""Socket.IO events: every event name, its payload, its rooms, and the connection rules.
+
+Rooms:
+- ``site:<id>``: displays and staff of a site; receives calls and queue counts.
+- ``staff:<id>``: staff of a site; also receives every other ticket change.
+- ``desk:<id>``: the official holding a desk (and other tabs of that desk).
+- ``ticket:<public_id>``: a ticket's public status page (the first segment's id).
+
+A client connects with ``auth={"token": ...}`` (a device or staff token), or
+with the browser's session cookie, or with ``auth={"ticket": public_id}``
+for a ticket's status page. It joins its rooms and first receives
+``snapshot``, then live events. Every event is emitted after its commit.
+"""
+
+from flask import current_app, request
+from flask_socketio import SocketIO, disconnect, join_room
+
+socketio = SocketIO()
+
+# Server -> client events.
+SNAPSHOT = "snapshot"              # {site, site_name, services: [...], last_calls: [...], server_time}
+TICKET_ISSUED = "ticket_issued"    # ticket shape (shared.present.ticket_json)
+TICKET_CALLED = "ticket_called"    # {id, code, service, service_name, priority, priority_label,
+                                   #  desk, desk_name, called_at, recall}
+TICKET_STARTED = "ticket_started"  # ticket shape
+TICKET_FINISHED = "ticket_finished"
+TICKET_NO_SHOW = "ticket_no_show"
+TICKET_TRANSFERRED = "ticket_transferred"  # ticket shape + {"to": new segment}
+TICKET_CANCELLED = "ticket_cancelled"
+QUEUE_CHANGED = "queue_changed"    # {site, services: [...waiting counts]}
+DAY_CLOSED = "day_closed"          # {site, day, abandoned, no_show, finished, sessions_closed}
+DESK_CHANGED = "desk_changed"      # {desk, desk_name, holder, state, pause_reason, since}
+TICKET_STATUS = "ticket_status"    # status-page shape of one ticket (to its ticket room)
+PRINT_RESULT = "print_result"      # {ticket, job, ok, status, error, message}
+PRINTER_STATUS = "printer_status"  # {device, status, message}
+ALERT = "alert"                    # {kind, message, ...}
+CONFIG_CHANGED = "config_changed"  # {site, what}
+ERROR = "error"                    # {error, message}
+
+ALL_SERVER_EVENTS = (SNAPSHOT, TICKET_ISSUED, TICKET_CALLED, TICKET_STARTED, TICKET_FINISHED,
+                     TICKET_NO_SHOW, TICKET_TRANSFERRED, TICKET_CANCELLED, QUEUE_CHANGED,
+                     DAY_CLOSED, DESK_CHANGED, TICKET_STATUS, PRINT_RESULT, PRINTER_STATUS, ALERT,
+                     CONFIG_CHANGED, ERROR)
+
+
+def site_room(site_id: int) -> str:
+    """Return the room of everything shown in a site's waiting room."""
+    return f"site:{site_id}"
+
+
+def staff_room(site_id: int) -> str:
+    """Return the room of a site's staff."""
+    return f"staff:{site_id}"
+
+
+def desk_room(desk_id: int) -> str:
+    """Return the room of one desk."""
+    return f"desk:{desk_id}"
+
+
+def ticket_room(public_id: str) -> str:
+    """Return the room of one ticket's status page."""
+    return f"ticket:{public_id}"
+
+
+class NullAnnouncer:
+    """Drops every announcement; for the CLI and for code without sockets."""
+
+    def emit(self, event: str, payload, room: str) -> None:
+        """Send nothing."""
+
+    def ticket_called(self, ticket: dict, payload: dict) -> None:
+        """Announce a call to the waiting room, the desk and the ticket's page."""
+        self.emit(TICKET_CALLED, payload, site_room(ticket["site_id"]))
+        self.emit(TICKET_CALLED, payload, staff_room(ticket["site_id"]))
+        if ticket["desk_id"]:
+            self.emit(TICKET_CALLED, payload, desk_room(ticket["desk_id"]))
+        self._status(ticket)
+
+    def ticket_changed(self, event: str, ticket: dict, lookup, extra: dict | None = None) -> None:
+        """Announce any other change of a ticket to staff, its desk and its page."""
+        from .present import ticket_json
+
+        payload = ticket_json(ticket, lookup)
+        if extra:
+            payload.update(extra)
+        self.emit(event, payload, staff_room(ticket["site_id"]))
+        if ticket["desk_id"]:
+            self.emit(event, payload, desk_room(ticket["desk_id"]))
+        self._status(ticket)
+
+    def queue_changed(self, site_id: int, services: list[dict]) -> None:
+        """Announce new waiting counts of a site."""
+        self.emit(QUEUE_CHANGED, {"site_id": site_id, "services": services}, site_room(site_id))
+
+    def day_closed(self, site_id: int, summary: dict) -> None:
+        """Announce the end-of-day close of a site."""
+        self.emit(DAY_CLOSED, summary, staff_room(site_id))
+
+    def desk_changed(self, site_id: int, desk_id: int, payload: dict) -> None:
+        """Announce a change of a desk's session or pause."""
+        self.emit(DESK_CHANGED, payload, staff_room(site_id))
+        self.emit(DESK_CHANGED, payload, desk_room(desk_id))
+
+    def _status(self, ticket: dict) -> None:
+        """Tell a ticket's status page that it changed (it re-reads the details)."""
+        self.emit(TICKET_STATUS, {"status": ticket["status"], "code": ticket["code"]},
+                  ticket_room(ticket["visit_id"]))
+
+
+class SocketAnnouncer(NullAnnouncer):
+    """Emits through Flask-SocketIO (and its message queue when several processes run)."""
+
+    def emit(self, event: str, payload, room: str) -> None:
+        """Emit one event to one room."""
+        socketio.emit(event, payload, to=room)
+
+
+class RecordingAnnouncer(NullAnnouncer):
+    """Keeps every announcement in a list; for tests of the engine."""
+
+    def __init__(self):
+        self.sent: list[tuple[str, object, str]] = []
+
+    def emit(self, event: str, payload, room: str) -> None:
+        """Record one event."""
+        self.sent.append((event, payload, room))
+
+
+def init_app(app) -> None:
+    """Attach Socket.IO to the app with the configured async mode and message queue."""
+    socketio.init_app(app, async_mode=app.config.get("SOCKETIO_ASYNC_MODE"),
+                      message_queue=app.config.get("SOCKETIO_MESSAGE_QUEUE"),
+                      cors_allowed_origins=app.config.get("SOCKETIO_CORS_ORIGINS") or [],
+                      max_http_buffer_size=64 * 1024, ping_interval=10, ping_timeout=10,
+                      manage_session=False)
+    app.extensions["turnos.announcer"] = SocketAnnouncer()
+
+
+@socketio.on("connect")
+def on_connect(auth=None):
+    """Authenticate a socket, join its rooms and send the snapshot; refuse strangers."""
+    from . import auth as authmod
+    from .db import get_db
+    from .queue import QueueEngine
+
+    db = get_db()
+    clock = current_app.extensions["turnos.clock"]
+    auth = auth if isinstance(auth, dict) else {}
+    engine = QueueEngine(db, clock)
+    public_id = auth.get("ticket")
+    if isinstance(public_id, str) and public_id:
+        from . import store
+
+        if store.latest_segment(db, public_id) is None:
+            return False
+        join_room(ticket_room(public_id))
+        return True
+    principal = authmod.principal_for_socket(db, auth.get("token"), clock)
+    if principal is None:
+        return False
+    sites = authmod.sites_for_socket(db, principal, auth.get("site"))
+    if not sites:
+        return False
+    request.environ["turnos.principal"] = principal
+    for site in sites:
+        join_room(site_room(site["id"]))
+        if principal.is_staff:
+            join_room(staff_room(site["id"]))
+    if principal.is_staff:
+        from . import store
+
+        session = store.session_of_user(db, principal.user_id)
+        if session is not None:
+            join_room(desk_room(session["desk_id"]))
+    limit = principal.history_length()
+    for site in sites:
+        socketio.emit(SNAPSHOT, engine.snapshot(site, limit), to=request.sid)
+    return True
+
+
+@socketio.on("join_desk")
+def on_join_desk(data=None):
+    """Let a staff socket follow a desk it holds (a second tab of the same desk)."""
+    from . import auth as authmod
+    from . import store
+    from .db import get_db
+
+    principal = request.environ.get("turnos.principal")
+    if principal is None or not principal.is_staff:
+        disconnect()
+        return {"error": "forbidden"}
+    db = get_db()
+    desk = store.find_desk(db, (data or {}).get("desk", "")) if isinstance(data, dict) else None
+    if desk is None:
+        return {"error": "unknown_desk"}
+    if not authmod.may_act_for_desk(db, principal, desk):
+        return {"error": "forbidden"}
+    join_room(desk_room(desk["id"]))
+    return {"ok": True}

@@ -1,0 +1,199 @@
+"""Site layouts in TOML: sites, services, desks and priority categories.
+
+``load-layout FILE`` creates or updates everything by code (it never deletes);
+``export`` writes the same format back. See ``shared/layouts/demo.toml``.
+"""
+
+import json
+import re
+import tomllib
+from pathlib import Path
+
+from . import priority, store
+from .db import immediate
+from .errors import Invalid
+from .hours import parse_hours
+from .timefmt import is_valid_zone
+
+DEMO_LAYOUT = Path(__file__).parent / "layouts" / "demo.toml"
+_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
+_PREFIX = re.compile(r"^[A-Z]{1,3}$")
+
+
+class LayoutError(Invalid):
+    """A layout file is malformed; the message names the place."""
+
+    code = "invalid_layout"
+
+
+def _need(table: dict, key: str, kind, where: str, default=...):
+    """Return a typed value from a TOML table or raise a LayoutError naming it."""
+    if key not in table:
+        if default is ...:
+            raise LayoutError(f"{where}: falta «{key}»")
+        return default
+    value = table[key]
+    if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+        raise LayoutError(f"{where}.{key}: tipo no válido ({type(value).__name__})")
+    return value
+
+
+def parse(text: str) -> dict:
+    """Parse and validate a layout document; return it normalised."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise LayoutError(f"TOML no válido: {exc}") from exc
+    categories = []
+    for i, cat in enumerate(doc.get("priority_categories", [])):
+        where = f"priority_categories[{i}]"
+        code = _need(cat, "code", str, where)
+        if not _CODE.match(code):
+            raise LayoutError(f"{where}.code: «{code}» no es un código válido")
+        categories.append({
+            "code": code, "label": _need(cat, "label", str, where),
+            "legal_note": _need(cat, "legal_note", str, where, ""),
+            "pictogram": _need(cat, "pictogram", str, where, code),
+            "kiosk_visible": int(_need(cat, "kiosk_visible", bool, where, True)),
+            "sort_order": _need(cat, "order", int, where, i + 1),
+            "active": int(_need(cat, "active", bool, where, True)),
+        })
+    sites = []
+    for i, raw in enumerate(doc.get("sites", [])):
+        where = f"sites[{i}]"
+        code = _need(raw, "code", str, where)
+        if not _CODE.match(code):
+            raise LayoutError(f"{where}.code: «{code}» no es un código válido")
+        tz = _need(raw, "timezone", str, where, "America/Bogota")
+        if not is_valid_zone(tz):
+            raise LayoutError(f"{where}.timezone: zona horaria desconocida «{tz}»")
+        policy = _need(raw, "policy", str, where, "strict")
+        params = priority.validate(policy, _need(raw, "policy_params", dict, where, {}))
+        site = {
+            "code": code, "name": _need(raw, "name", str, where),
+            "timezone": tz, "policy": policy, "policy_params": json.dumps(params),
+            "entity_name": _need(raw, "entity_name", str, where, ""),
+            "display_message": _need(raw, "display_message", str, where, ""),
+            "opening_hours": json.dumps(parse_hours(_need(raw, "opening_hours", dict, where, {}))),
+            "holidays": json.dumps(_need(raw, "holidays", list, where, [])),
+            "services": [], "desks": [],
+        }
+        prefixes = set()
+        for j, sv in enumerate(raw.get("services", [])):
+            w = f"{where}.services[{j}]"
+            scode = _need(sv, "code", str, w)
+            prefix = _need(sv, "prefix", str, w, scode.upper())
+            if not _CODE.match(scode) or not _PREFIX.match(prefix):
+                raise LayoutError(f"{w}: código o prefijo no válido (prefijo: 1 a 3 letras mayúsculas)")
+            if prefix in prefixes:
+                raise LayoutError(f"{w}.prefix: «{prefix}» repetido en la sede")
+            prefixes.add(prefix)
+            cap = _need(sv, "daily_cap", int, w, 0)
+            site["services"].append({
+                "code": scode, "prefix": prefix, "name": _need(sv, "name", str, w),
+                "description": _need(sv, "description", str, w, ""),
+                "requirements": _need(sv, "requirements", str, w, ""),
+                "group_name": _need(sv, "group", str, w, ""),
+                "target_wait_seconds": 60 * _need(sv, "target_wait_minutes", int, w, 15),
+                "default_service_seconds": 60 * _need(sv, "default_service_minutes", int, w, 5),
+                "daily_cap": cap or None,
+                "opening_hours": json.dumps(parse_hours(_need(sv, "opening_hours", dict, w, {}))),
+                "sort_order": _need(sv, "order", int, w, j + 1),
+                "active": int(_need(sv, "active", bool, w, True)),
+            })
+        service_codes = {s["code"] for s in site["services"]}
+        for j, dk in enumerate(raw.get("desks", [])):
+            w = f"{where}.desks[{j}]"
+            dcode = str(_need(dk, "code", (str, int), w))
+            serves = _need(dk, "services", list, w)
+            unknown = [s for s in serves if s not in service_codes]
+            if unknown:
+                raise LayoutError(f"{w}.services: servicios desconocidos {unknown}")
+            site["desks"].append({"code": dcode, "name": _need(dk, "name", str, w, f"Módulo {dcode}"),
+                                  "services": serves,
+                                  "active": int(_need(dk, "active", bool, w, True))})
+        sites.append(site)
+    return {"priority_categories": categories, "sites": sites}
+
+
+def apply(db, layout: dict, clock) -> dict:
+    """Create or update what a parsed layout describes, in one transaction."""
+    counts = {"sites": 0, "services": 0, "desks": 0, "priority_categories": 0}
+    with immediate(db):
+        for cat in layout["priority_categories"]:
+            store.upsert_category(db, cat)
+            counts["priority_categories"] += 1
+        for site in layout["sites"]:
+            values = {k: v for k, v in site.items() if k not in ("services", "desks")}
+            site_id = store.upsert_site(db, values, clock.now_ms())
+            counts["sites"] += 1
+            ids = {}
+            for service in site["services"]:
+                ids[service["code"]] = store.upsert_service(db, site_id, service)
+                counts["services"] += 1
+            for desk in site["desks"]:
+                desk_id = store.upsert_desk(db, site_id, desk)
+                store.set_desk_services(db, desk_id, [ids[c] for c in desk["services"]])
+                counts["desks"] += 1
+    return counts
+
+
+def load_file(db, path: str | Path, clock) -> dict:
+    """Read, validate and apply a layout file."""
+    return apply(db, parse(Path(path).read_text(encoding="utf-8")), clock)
+
+
+def _toml_value(value) -> str:
+    """Render a Python value as TOML."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(type(value))
+
+
+def export(db) -> str:
+    """Write every site, service, desk and category as a layout document."""
+    lines = ["# Turnos layout (load with: python run.py load-layout FILE)", ""]
+    for cat in store.list_categories(db):
+        lines += ["[[priority_categories]]"]
+        for key, value in (("code", cat["code"]), ("label", cat["label"]),
+                           ("legal_note", cat["legal_note"]), ("pictogram", cat["pictogram"]),
+                           ("kiosk_visible", bool(cat["kiosk_visible"])),
+                           ("order", cat["sort_order"]), ("active", bool(cat["active"]))):
+            lines.append(f"{key} = {_toml_value(value)}")
+        lines.append("")
+    for site in store.list_sites(db):
+        lines += ["[[sites]]"]
+        for key in ("code", "name", "timezone", "entity_name", "display_message", "policy"):
+            lines.append(f"{key} = {_toml_value(site[key])}")
+        lines.append(f"policy_params = {_toml_value(json.loads(site['policy_params']))}")
+        lines.append(f"opening_hours = {_toml_value(json.loads(site['opening_hours']))}")
+        lines.append(f"holidays = {_toml_value(json.loads(site['holidays']))}")
+        lines.append("")
+        for sv in store.list_services(db, site["id"]):
+            lines.append("[[sites.services]]")
+            for key, value in (("code", sv["code"]), ("prefix", sv["prefix"]), ("name", sv["name"]),
+                               ("description", sv["description"]),
+                               ("requirements", sv["requirements"]), ("group", sv["group_name"]),
+                               ("target_wait_minutes", sv["target_wait_seconds"] // 60),
+                               ("default_service_minutes", sv["default_service_seconds"] // 60),
+                               ("daily_cap", sv["daily_cap"] or 0),
+                               ("opening_hours", json.loads(sv["opening_hours"])),
+                               ("order", sv["sort_order"]), ("active", bool(sv["active"]))):
+                lines.append(f"{key} = {_toml_value(value)}")
+            lines.append("")
+        for desk in store.list_desks(db, site["id"]):
+            lines.append("[[sites.desks]]")
+            lines.append(f"code = {_toml_value(desk['code'])}")
+            lines.append(f"name = {_toml_value(desk['name'])}")
+            lines.append(f"services = {_toml_value(desk['services'])}")
+            lines.append(f"active = {_toml_value(bool(desk['active']))}")
+            lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,246 @@
+"""Versioned schema migrations (sqlite-utils Migrations), applied in order.
+
+Times are stored as integer milliseconds since the epoch, UTC. A local day
+(YYYY-MM-DD in the site's zone) is stored beside the issue time because
+numbering restarts every local day.
+"""
+
+import sqlite3
+
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("turnos")
+
+
+def _run(db, script: str) -> None:
+    """Run a multi-statement script inside the migration's transaction."""
+    # executescript() would COMMIT first and break the migration's transaction.
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            db.execute(buffer)
+            buffer = ""
+    if buffer.strip():
+        db.execute(buffer)
+
+
+@migrations(name="0001_core")
+def m0001_core(db):
+    """Sites, services, desks, categories, users, devices, tickets and events."""
+    _run(db, """
+CREATE TABLE sites (
+    id INTEGER PRIMARY KEY,
+    code TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    timezone TEXT NOT NULL DEFAULT 'America/Bogota',
+    policy TEXT NOT NULL DEFAULT 'strict' CHECK (policy IN ('strict', 'ratio', 'aging')),
+    policy_params TEXT NOT NULL DEFAULT '{}',
+    entity_name TEXT NOT NULL DEFAULT '',
+    logo_path TEXT,
+    display_message TEXT NOT NULL DEFAULT '',
+    opening_hours TEXT NOT NULL DEFAULT '{}',
+    holidays TEXT NOT NULL DEFAULT '[]',
+    active INTEGER NOT NULL DEFAULT 1,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE services (
+    id INTEGER PRIMARY KEY,
+    site_id INTEGER NOT NULL REFERENCES sites(id),
+    code TEXT NOT NULL,
+    prefix TEXT NOT NULL,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    requirements TEXT NOT NULL DEFAULT '',
+    group_name TEXT NOT NULL DEFAULT '',
+    target_wait_seconds INTEGER NOT NULL DEFAULT 900,
+    default_service_seconds INTEGER NOT NULL DEFAULT 300,
+    daily_cap INTEGER,
+    opening_hours TEXT NOT NULL DEFAULT '{}',
+    sort_order INTEGER NOT NULL DEFAULT 0,
+    active INTEGER NOT NULL DEFAULT 1,
+    UNIQUE (site_id, code),
+    UNIQUE (site_id, prefix)
+);
+CREATE TABLE desks (
+    id INTEGER PRIMARY KEY,
+    site_id INTEGER NOT NULL REFERENCES sites(id),
+    code TEXT NOT NULL,
+    name TEXT NOT NULL,
+    active INTEGER NOT NULL DEFAULT 1,
+    UNIQUE (site_id, code)
+);
+CREATE TABLE desk_services (
+    desk_id INTEGER NOT NULL REFERENCES desks(id) ON DELETE CASCADE,
+    service_id INTEGER NOT NULL REFERENCES services(id),
+    position INTEGER NOT NULL,
+    PRIMARY KEY (desk_id, service_id)
+);
+CREATE TABLE priority_categories (
+    id INTEGER PRIMARY KEY,
+    code TEXT NOT NULL UNIQUE,
+    label TEXT NOT NULL,
+    legal_note TEXT NOT NULL DEFAULT '',
+    pictogram TEXT NOT NULL DEFAULT '',
+    kiosk_visible INTEGER NOT NULL DEFAULT 1,
+    sort_order INTEGER NOT NULL DEFAULT 0,
+    active INTEGER NOT NULL DEFAULT 1
+);
+CREATE TABLE users (
+    id INTEGER PRIMARY KEY,
+    username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    display_name TEXT NOT NULL DEFAULT '',
+    password_hash TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('admin', 'supervisor', 'official')),
+    active INTEGER NOT NULL DEFAULT 1,
+    failed_logins INTEGER NOT NULL DEFAULT 0,
+    locked_until INTEGER,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE user_sites (
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    site_id INTEGER NOT NULL REFERENCES sites(id),
+    PRIMARY KEY (user_id, site_id)
+);
+CREATE TABLE api_tokens (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    revoked_at INTEGER
+);
+CREATE TABLE devices (
+    id INTEGER PRIMARY KEY,
+    site_id INTEGER NOT NULL REFERENCES sites(id),
+    kind TEXT NOT NULL CHECK (kind IN ('kiosk', 'display', 'survey')),
+    name TEXT NOT NULL,
+    token_hash TEXT UNIQUE,
+    pairing_code_hash TEXT UNIQUE,
+    pairing_expires_at INTEGER,
+    config TEXT NOT NULL DEFAULT '{}',
+    created_at INTEGER NOT NULL,
+    last_seen_at INTEGER,
+    revoked_at INTEGER
+);
+CREATE TABLE day_counters (
+    service_id INTEGER NOT NULL REFERENCES services(id),
+    day TEXT NOT NULL,
+    last_number INTEGER NOT NULL,
+    PRIMARY KEY (service_id, day)
+);
+CREATE TABLE tickets (
+    id INTEGER PRIMARY KEY,
+    public_id TEXT NOT NULL UNIQUE,
+    visit_id TEXT NOT NULL,
+    site_id INTEGER NOT NULL REFERENCES sites(id),
+    service_id INTEGER NOT NULL REFERENCES services(id),
+    day TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    code TEXT NOT NULL,
+    priority TEXT REFERENCES priority_categories(code),
+    status TEXT NOT NULL CHECK (status IN ('waiting', 'called', 'serving', 'finished',
+        'no_show', 'transferred', 'cancelled', 'abandoned')),
+    queue_at INTEGER NOT NULL,
+    issued_at INTEGER NOT NULL,
+    called_at INTEGER,
+    last_called_at INTEGER,
+    recalls INTEGER NOT NULL DEFAULT 0,
+    started_at INTEGER,
+    finished_at INTEGER,
+    closed_at INTEGER,
+    desk_id INTEGER REFERENCES desks(id),
+    user_id INTEGER REFERENCES users(id),
+    device_id INTEGER REFERENCES devices(id),
+    origin_id INTEGER REFERENCES tickets(id),
+    previous_id INTEGER REFERENCES tickets(id),
+    outcome TEXT,
+    note TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX tickets_waiting ON tickets (site_id, status, day, service_id, queue_at);
+CREATE INDEX tickets_desk ON tickets (desk_id, status);
+CREATE INDEX tickets_visit ON tickets (visit_id);
+CREATE INDEX tickets_issued ON tickets (site_id, issued_at);
+CREATE TABLE ticket_events (
+    id INTEGER PRIMARY KEY,
+    ticket_id INTEGER NOT NULL REFERENCES tickets(id),
+    site_id INTEGER NOT NULL REFERENCES sites(id),
+    service_id INTEGER NOT NULL REFERENCES services(id),
+    kind TEXT NOT NULL CHECK (kind IN ('issued', 'called', 'recalled', 'started', 'finished',
+        'no_show', 'transferred', 'cancelled', 'abandoned', 'marked_preferential')),
+    at INTEGER NOT NULL,
+    desk_id INTEGER REFERENCES desks(id),
+    user_id INTEGER REFERENCES users(id),
+    device_id INTEGER REFERENCES devices(id),
+    data TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX ticket_events_ticket ON ticket_events (ticket_id, at);
+CREATE INDEX ticket_events_site_at ON ticket_events (site_id, at);
+CREATE TRIGGER ticket_events_append_only BEFORE UPDATE ON ticket_events
+BEGIN
+    SELECT RAISE(ABORT, 'ticket_events is append-only');
+END;
+CREATE TABLE policy_state (
+    site_id INTEGER PRIMARY KEY REFERENCES sites(id),
+    state TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE desk_sessions (
+    id INTEGER PRIMARY KEY,
+    desk_id INTEGER NOT NULL REFERENCES desks(id),
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    started_at INTEGER NOT NULL,
+    ended_at INTEGER,
+    end_reason TEXT
+);
+CREATE UNIQUE INDEX desk_sessions_one_per_desk ON desk_sessions (desk_id) WHERE ended_at IS NULL;
+CREATE UNIQUE INDEX desk_sessions_one_per_user ON desk_sessions (user_id) WHERE ended_at IS NULL;
+CREATE TABLE desk_pauses (
+    id INTEGER PRIMARY KEY,
+    session_id INTEGER NOT NULL REFERENCES desk_sessions(id),
+    reason TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    ended_at INTEGER
+);
+CREATE UNIQUE INDEX desk_pauses_one_open ON desk_pauses (session_id) WHERE ended_at IS NULL;
+CREATE TABLE audit_log (
+    id INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    user_id INTEGER REFERENCES users(id),
+    action TEXT NOT NULL,
+    target TEXT NOT NULL DEFAULT '',
+    detail TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+""")
+    for row in DEFAULT_CATEGORIES:
+        db.execute(
+            "INSERT INTO priority_categories (code, label, legal_note, pictogram, kiosk_visible, sort_order) "
+            "VALUES (?, ?, ?, ?, ?, ?)", row)
+
+
+DEFAULT_CATEGORIES = [
+    ["discapacidad", "Persona con discapacidad",
+     "Ley 1437 de 2011 art. 5 num. 6; Decreto-Ley 019 de 2012 art. 13", "discapacidad", 1, 1],
+    ["gestante", "Mujer gestante",
+     "Ley 1437 de 2011 art. 5 num. 6; Decreto-Ley 019 de 2012 art. 13", "gestante", 1, 2],
+    ["infancia", "Niños, niñas o adulto con bebé en brazos",
+     "Ley 1437 de 2011 art. 5 num. 6; Decreto-Ley 019 de 2012 art. 13", "infancia", 1, 3],
+    ["adulto_mayor", "Adulto mayor",
+     "Ley 1251 de 2008 (60 años o más); Ley 1171 de 2007 (ventanilla preferencial, mayores de 62)",
+     "adulto_mayor", 1, 4],
+    ["veterano", "Veterano de la Fuerza Pública",
+     "Decreto-Ley 019 de 2012 art. 13", "veterano", 1, 5],
+    ["vulnerabilidad", "Vulnerabilidad manifiesta (criterio del servidor)",
+     "Ley 1437 de 2011 art. 5 num. 6: personas en situación de indefensión o debilidad manifiesta",
+     "vulnerabilidad", 0, 6],
+]
+
+
+def apply(db) -> list[str]:
+    """Apply pending migrations and return the names applied."""
+    pending = [m.name for m in migrations.pending(db)]
+    migrations.apply(db)
+    return pending

@@ -1,0 +1,425 @@
+"""The queue engine: issue, call, recall, start, finish, no-show, transfer, cancel, close.
+
+Each operation runs in one write transaction and, only after it commits,
+announces what changed. An illegal transition raises a DomainError and
+writes nothing.
+
+Ticket codes: ``<prefix>-<number>`` (``A-007``) for general tickets and
+``P<prefix>-<number>`` (``PA-008``) for tickets issued as preferential. General
+and preferential tickets of a service share one number sequence per local
+day, so a number is never repeated within a service and day.
+
+Transfers close the current segment (status ``transferred``) and open a new
+segment for the target service with the same code, number and priority. The
+new segment keeps the citizen's place: it queues by the original arrival
+time, so a citizen sent elsewhere by the entity does not go to the back of
+the line.
+"""
+
+import json
+import secrets
+from dataclasses import dataclass
+
+from flask_babel import lazy_gettext as _l
+
+from . import estimate, events, priority, store
+from .db import immediate
+from .errors import Closed, Conflict, IllegalTransition, Invalid, not_found
+from .hours import is_open
+from .present import Lookup, call_json, ticket_json
+from .timefmt import local_datetime, local_day
+
+STATUS_LABELS = {
+    "waiting": _l("en espera"), "called": _l("llamado"), "serving": _l("en atención"),
+    "finished": _l("atendido"), "no_show": _l("no se presentó"),
+    "transferred": _l("transferido"), "cancelled": _l("cancelado"),
+    "abandoned": _l("cerrado sin atender"),
+}
+
+OUTCOMES = ("resolved", "pending")
+
+
+@dataclass
+class Actor:
+    """Who does something and from where: a user, a device, or the system."""
+
+    user_id: int | None = None
+    device_id: int | None = None
+    role: str | None = None
+
+
+SYSTEM = Actor()
+
+
+class QueueEngine:
+    """Applies the queue rules to one database connection."""
+
+    def __init__(self, db, clock, announcer=None):
+        self.db = db
+        self.clock = clock
+        self.announce = announcer or events.NullAnnouncer()
+        self.lookup = Lookup(db)
+
+    # --- lookups -----------------------------------------------------------
+
+    def site(self, ident) -> dict:
+        """Return a site by code or id, or raise unknown_site."""
+        site = store.find_site(self.db, ident)
+        if site is None:
+            raise not_found("site", ident)
+        self.lookup.remember(site=site)
+        return site
+
+    def service(self, site: dict, ident) -> dict:
+        """Return a service of a site by code or id, or raise unknown_service."""
+        service = store.find_service(self.db, site["id"], ident)
+        if service is None:
+            raise not_found("service", ident)
+        self.lookup.remember(service=service)
+        return service
+
+    def desk(self, ident, site: dict | None = None) -> dict:
+        """Return a desk by id, ``site:code`` or code within a site, or raise unknown_desk."""
+        desk = store.find_desk(self.db, ident, site["id"] if site else None)
+        if desk is None:
+            raise not_found("desk", ident)
+        self.lookup.remember(desk=desk)
+        return desk
+
+    def ticket(self, ticket_id) -> dict:
+        """Return a ticket by id, or raise unknown_ticket."""
+        ticket = None
+        if isinstance(ticket_id, int) or (isinstance(ticket_id, str) and ticket_id.isdigit()):
+            ticket = store.ticket_by_id(self.db, int(ticket_id))
+        if ticket is None:
+            raise not_found("ticket", ticket_id)
+        return ticket
+
+    def today(self, site: dict) -> str:
+        """Return the site's current local day."""
+        return local_day(self.clock.now_ms(), site["timezone"])
+
+    def is_open(self, site: dict, service: dict | None = None) -> bool:
+        """Tell whether a site (and a service of it) takes tickets now."""
+        local = local_datetime(self.clock.now_ms(), site["timezone"])
+        if not site["active"] or not is_open(site["opening_hours"], site["holidays"], local):
+            return False
+        if service is not None:
+            return bool(service["active"]) and is_open(service["opening_hours"], "[]", local)
+        return True
+
+    # --- issuing ----------------------------------------------------------
+
+    def issue(self, site_ident, service_ident, priority_code: str | None = None,
+              actor: Actor = SYSTEM) -> dict:
+        """Issue a new ticket and return it with the people ahead and the estimated wait."""
+        db = self.db
+        site = self.site(site_ident)
+        service = self.service(site, service_ident)
+        if priority_code is not None:
+            category = store.find_category(db, priority_code)
+            if category is None or not category["active"]:
+                raise not_found("priority", priority_code)
+        if not self.is_open(site, service):
+            raise Closed(_l("El servicio «%(name)s» no está disponible en este momento.",
+                            name=service["name"]))
+        now = self.clock.now_ms()
+        day = local_day(now, site["timezone"])
+        with immediate(db):
+            number = store.next_number(db, service["id"], day)
+            if service["daily_cap"] and number > service["daily_cap"]:
+                raise Closed(_l("Se agotaron los turnos de hoy para «%(name)s».",
+                                name=service["name"]), code="daily_cap_reached")
+            code = f"{'P' if priority_code else ''}{service['prefix']}-{number:03d}"
+            public_id = secrets.token_urlsafe(12)
+            ticket = store.insert_ticket(db, {
+                "public_id": public_id, "visit_id": public_id, "site_id": site["id"],
+                "service_id": service["id"], "day": day, "number": number, "code": code,
+                "priority": priority_code, "status": "waiting", "queue_at": now, "issued_at": now,
+                "device_id": actor.device_id, "user_id": None,
+            })
+            store.insert_event(db, ticket, "issued", now, user_id=actor.user_id,
+                               device_id=actor.device_id,
+                               data={"priority": priority_code} if priority_code else None)
+        result = self.with_estimate(ticket)
+        self.announce.ticket_changed(events.TICKET_ISSUED, ticket, self.lookup)
+        self.announce.queue_changed(site["id"], self.waiting_summary(site))
+        return result
+
+    def with_estimate(self, ticket: dict) -> dict:
+        """Return a ticket's API shape with people ahead and the estimated wait."""
+        body = ticket_json(ticket, self.lookup)
+        if ticket["status"] == "waiting":
+            ahead = store.ahead_of(self.db, ticket)
+            body["ahead"] = ahead
+            body["estimated_wait_seconds"] = estimate.wait_seconds(
+                self.db, self.lookup.service(ticket["service_id"]), ahead, self.clock.now_ms())
+        else:
+            body["ahead"] = 0
+            body["estimated_wait_seconds"] = 0 if ticket["status"] in ("called", "serving") else None
+        return body
+
+    # --- calling ----------------------------------------------------------
+
+    def call_next(self, desk: dict, actor: Actor) -> dict | None:
+        """Call the next waiting ticket for a desk under its site's policy, or None."""
+        db = self.db
+        site = self.lookup.site(desk["site_id"])
+        self._check_desk_can_call(desk)
+        now = self.clock.now_ms()
+        with immediate(db):
+            self._check_desk_free(desk)
+            state = store.policy_state(db, site["id"])
+            plan = priority.plan(site["policy"], json.loads(site["policy_params"] or "{}"),
+                                 state, now)
+            ticket = store.claim_next(db, site_id=site["id"], desk_id=desk["id"],
+                                      day=local_day(now, site["timezone"]), order_by=plan.order_by,
+                                      order_params=plan.params, now_ms=now, user_id=actor.user_id)
+            if ticket is None:
+                return None
+            store.set_policy_state(db, site["id"],
+                                   priority.next_state(site["policy"], state, ticket["priority"]))
+            record = dict(plan.record, chosen="preferential" if ticket["priority"] else "general")
+            store.insert_event(db, ticket, "called", now, desk_id=desk["id"],
+                               user_id=actor.user_id, data=record)
+        self._announce_call(ticket, recall=False)
+        return ticket
+
+    def call_ticket(self, ticket_id, desk: dict, actor: Actor) -> dict:
+        """Call a chosen waiting ticket to a desk (out of the policy's order)."""
+        db = self.db
+        site = self.lookup.site(desk["site_id"])
+        self._check_desk_can_call(desk)
+        ticket = self.ticket(ticket_id)
+        if ticket["site_id"] != desk["site_id"]:
+            raise Invalid(_l("El turno %(code)s es de otra sede.", code=ticket["code"]),
+                          code="wrong_site")
+        if ticket["day"] != self.today(site):
+            raise IllegalTransition(_l("El turno %(code)s no es de hoy.", code=ticket["code"]))
+        now = self.clock.now_ms()
+        with immediate(db):
+            self._check_desk_free(desk)
+            called = store.transition(db, ticket["id"], ("waiting",), {
+                "status": "called", "called_at": now, "last_called_at": now,
+                "desk_id": desk["id"], "user_id": actor.user_id})
+            if called is None:
+                raise self._illegal(ticket, "call")
+            store.insert_event(db, called, "called", now, desk_id=desk["id"], user_id=actor.user_id,
+                               data={"rule": "chosen", "policy": site["policy"]})
+        self._announce_call(called, recall=False)
+        return called
+
+    def recall(self, ticket_id, actor: Actor) -> dict:
+        """Call a called ticket again at the same desk."""
+        ticket = self.ticket(ticket_id)
+        now = self.clock.now_ms()
+        with immediate(self.db):
+            recalled = store.recall(self.db, ticket["id"], ticket["desk_id"] or 0, now)
+            if recalled is None:
+                raise self._illegal(ticket, "recall")
+            store.insert_event(self.db, recalled, "recalled", now, desk_id=recalled["desk_id"],
+                               user_id=actor.user_id, data={"recall": recalled["recalls"]})
+        self._announce_call(recalled, recall=True)
+        return recalled
+
+    # --- service ---------------------------------------------------------------
+
+    def start(self, ticket_id, actor: Actor) -> dict:
+        """Start serving a called ticket."""
+        return self._move(ticket_id, "start", ("called",), "started", events.TICKET_STARTED, actor,
+                          lambda now: {"status": "serving", "started_at": now})
+
+    def finish(self, ticket_id, actor: Actor, outcome: str | None = None, note: str = "") -> dict:
+        """Finish serving a ticket, with an optional outcome and note."""
+        if outcome is not None and outcome not in OUTCOMES:
+            raise Invalid(_l("Resultado no válido: use resolved o pending."), code="invalid_outcome")
+        if not isinstance(note, str) or len(note) > 500:
+            raise Invalid(_l("La nota debe ser un texto de máximo 500 caracteres."),
+                          code="invalid_note")
+        return self._move(ticket_id, "finish", ("serving",), "finished", events.TICKET_FINISHED,
+                          actor, lambda now: {"status": "finished", "finished_at": now,
+                                              "closed_at": now, "outcome": outcome, "note": note},
+                          data={"outcome": outcome} if outcome else None)
+
+    def no_show(self, ticket_id, actor: Actor) -> dict:
+        """Close a called ticket whose citizen did not come."""
+        return self._move(ticket_id, "no_show", ("called",), "no_show", events.TICKET_NO_SHOW,
+                          actor, lambda now: {"status": "no_show", "closed_at": now})
+
+    def cancel(self, ticket_id, actor: Actor, reason: str = "") -> dict:
+        """Cancel a waiting or called ticket."""
+        return self._move(ticket_id, "cancel", ("waiting", "called"), "cancelled",
+                          events.TICKET_CANCELLED, actor,
+                          lambda now: {"status": "cancelled", "closed_at": now},
+                          data={"reason": reason} if reason else None, any_desk=True)
+
+    def transfer(self, ticket_id, service_ident, actor: Actor, note: str = "") -> dict:
+        """Close a ticket's segment and open a new one in another service; return the new one."""
+        db = self.db
+        ticket = self.ticket(ticket_id)
+        site = self.lookup.site(ticket["site_id"])
+        target = self.service(site, service_ident)
+        if target["id"] == ticket["service_id"]:
+            raise Invalid(_l("El turno ya está en el servicio «%(name)s».", name=target["name"]),
+                          code="same_service")
+        if not target["active"]:
+            raise Closed(_l("El servicio «%(name)s» está inactivo.", name=target["name"]))
+        if not isinstance(note, str) or len(note) > 500:
+            raise Invalid(_l("La nota debe ser un texto de máximo 500 caracteres."),
+                          code="invalid_note")
+        now = self.clock.now_ms()
+        with immediate(db):
+            sets = {"status": "transferred", "closed_at": now}
+            if ticket["status"] == "serving":
+                sets["finished_at"] = now
+            closed = store.transition(db, ticket["id"], ("waiting", "called", "serving"), sets)
+            if closed is None:
+                raise self._illegal(ticket, "transfer")
+            segment = store.insert_ticket(db, {
+                "public_id": secrets.token_urlsafe(12), "visit_id": ticket["visit_id"],
+                "site_id": ticket["site_id"],
+                "service_id": target["id"], "day": ticket["day"], "number": ticket["number"],
+                "code": ticket["code"], "priority": ticket["priority"], "status": "waiting",
+                "queue_at": ticket["queue_at"], "issued_at": now,
+                "origin_id": ticket["origin_id"] or ticket["id"], "previous_id": ticket["id"],
+                "device_id": ticket["device_id"], "note": note,
+            })
+            store.insert_event(db, closed, "transferred", now, desk_id=closed["desk_id"],
+                               user_id=actor.user_id,
+                               data={"to_ticket": segment["id"], "to_service": target["code"],
+                                     "note": note})
+            store.insert_event(db, segment, "issued", now, user_id=actor.user_id,
+                               data={"transferred_from": ticket["id"]})
+        self.announce.ticket_changed(events.TICKET_TRANSFERRED, closed, self.lookup,
+                                     extra={"to": ticket_json(segment, self.lookup)})
+        self.announce.queue_changed(site["id"], self.waiting_summary(site))
+        return segment
+
+    def close_day(self, site: dict, up_to_day: str | None = None) -> dict:
+        """Close a site's day: waiting tickets become abandoned, open ones are closed.
+
+        Tickets still called are closed as no-shows, tickets still in service
+        as finished (both flagged ``automatic`` in their event), and open desk
+        sessions end. Numbering restarts by itself on the next local day.
+        """
+        db = self.db
+        now = self.clock.now_ms()
+        day = up_to_day or self.today(site)
+        with immediate(db):
+            abandoned = store.close_open_tickets(db, site["id"], day, "waiting", "abandoned", now)
+            no_shows = store.close_open_tickets(db, site["id"], day, "called", "no_show", now)
+            finished = store.close_open_tickets(db, site["id"], day, "serving", "finished", now)
+            for kind, rows in (("abandoned", abandoned), ("no_show", no_shows),
+                               ("finished", finished)):
+                for ticket in rows:
+                    store.insert_event(db, ticket, kind, now, desk_id=ticket["desk_id"],
+                                       data={"automatic": True, "reason": "close_day"})
+            sessions = store.open_sessions_of_site(db, site["id"])
+            for session in sessions:
+                store.end_session(db, session["id"], now, "close_day")
+        summary = {"site": site["code"], "day": day, "abandoned": len(abandoned),
+                   "no_show": len(no_shows), "finished": len(finished),
+                   "sessions_closed": len(sessions)}
+        self.announce.day_closed(site["id"], summary)
+        self.announce.queue_changed(site["id"], self.waiting_summary(site))
+        return summary
+
+    # --- reading -----------------------------------------------------------
+
+    def waiting_summary(self, site: dict) -> list[dict]:
+        """Return each active service of a site with its waiting counts and longest wait."""
+        now = self.clock.now_ms()
+        counts = store.waiting_counts(self.db, site["id"], local_day(now, site["timezone"]))
+        rows = []
+        for service in store.list_services(self.db, site["id"], only_active=True):
+            c = counts.get(service["id"], {})
+            oldest = c.get("oldest_queue_at")
+            rows.append({
+                "code": service["code"], "name": service["name"], "prefix": service["prefix"],
+                "group": service["group_name"],
+                "waiting_general": c.get("general", 0), "waiting_preferential": c.get("preferential", 0),
+                "waiting": c.get("general", 0) + c.get("preferential", 0),
+                "longest_wait_seconds": round((now - oldest) / 1000, 3) if oldest else 0.0,
+                "target_wait_seconds": service["target_wait_seconds"],
+            })
+        return rows
+
+    def recent_calls(self, site: dict, limit: int = 10) -> list[dict]:
+        """Return today's last calls at a site, newest first, as ``ticket_called`` payloads."""
+        start = self.clock.now_ms() - 24 * 3600 * 1000
+        rows = store.last_calls(self.db, site["id"], limit, start)
+        return [call_json(r, self.lookup, recall=r["kind"] == "recalled", at_ms=r["at"])
+                for r in rows]
+
+    def snapshot(self, site: dict, limit: int = 10) -> dict:
+        """Return what a screen needs on connect: waiting counts and the last calls."""
+        return {"site": site["code"], "site_name": site["name"],
+                "display_message": site["display_message"],
+                "services": self.waiting_summary(site),
+                "last_calls": self.recent_calls(site, limit),
+                "server_time": self.clock.now_ms()}
+
+    # --- internals -------------------------------------------------------------
+
+    def _check_desk_can_call(self, desk: dict) -> None:
+        """Refuse calls from an inactive desk."""
+        if not desk["active"]:
+            raise Conflict(_l("%(desk)s está inactivo.", desk=desk["name"]),
+                           code="desk_inactive")
+
+    def _check_desk_free(self, desk: dict) -> None:
+        """Refuse a call while the desk holds a called or in-service ticket."""
+        held = store.desk_open_ticket(self.db, desk["id"])
+        if held is not None:
+            raise Conflict(_l("%(desk)s tiene el turno %(code)s en curso: finalícelo, "
+                              "márquelo como no presentado o transfiéralo antes de llamar otro.",
+                              desk=desk["name"], code=held["code"]),
+                           code="desk_busy", ticket=held["id"])
+
+    def _move(self, ticket_id, action: str, from_states: tuple[str, ...], event_kind: str,
+              announce_event: str, actor: Actor, sets, data=None, any_desk=False) -> dict:
+        """Apply one checked transition, log its event and announce it."""
+        ticket = self.ticket(ticket_id)
+        now = self.clock.now_ms()
+        with immediate(self.db):
+            moved = store.transition(self.db, ticket["id"], from_states, sets(now))
+            if moved is None:
+                raise self._illegal(ticket, action)
+            store.insert_event(self.db, moved, event_kind, now, desk_id=moved["desk_id"],
+                               user_id=actor.user_id, device_id=actor.device_id, data=data)
+        self.announce.ticket_changed(announce_event, moved, self.lookup)
+        if "waiting" in from_states:
+            site = self.lookup.site(moved["site_id"])
+            self.announce.queue_changed(site["id"], self.waiting_summary(site))
+        return moved
+
+    def _illegal(self, ticket: dict, action: str) -> IllegalTransition:
+        """Build the refusal for an action the ticket's current state does not allow."""
+        fresh = store.ticket_by_id(self.db, ticket["id"]) or ticket
+        verbs = {"call": _l("llamar"), "recall": _l("volver a llamar"), "start": _l("iniciar"),
+                 "finish": _l("finalizar"), "no_show": _l("marcar como no presentado"),
+                 "cancel": _l("cancelar"), "transfer": _l("transferir")}
+        return IllegalTransition(
+            _l("No se puede %(verb)s el turno %(code)s: está %(status)s.", verb=verbs[action],
+               code=fresh["code"], status=STATUS_LABELS[fresh["status"]]),
+            status_now=fresh["status"])
+
+    def _announce_call(self, ticket: dict, *, recall: bool) -> None:
+        """Announce a call or recall to the site, the desk and the ticket's status page."""
+        payload = call_json(ticket, self.lookup, recall=recall)
+        self.announce.ticket_called(ticket, payload)
+        if not recall:
+            site = self.lookup.site(ticket["site_id"])
+            self.announce.queue_changed(site["id"], self.waiting_summary(site))
+
+
+def current_engine() -> QueueEngine:
+    """Return this request's engine, bound to its connection, clock and announcer."""
+    from flask import current_app, g
+
+    from .db import get_db
+
+    if "engine" not in g:
+        g.engine = QueueEngine(get_db(), current_app.extensions["turnos.clock"],
+                               current_app.extensions.get("turnos.announcer"))
+    return g.engine

@@ -1,0 +1,569 @@
+"""Storage: every SQL statement of Turnos lives in this module.
+
+Functions take a sqlite-utils ``Database`` first. They neither commit nor
+announce: the engine opens the transaction and emits events after commit.
+Rows come back as plain dicts.
+"""
+
+import json
+
+from sqlite_utils import Database
+
+TICKET_COLUMNS = "t.*"
+
+
+def _one(db: Database, sql: str, params=()) -> dict | None:
+    """Return the first row of a query as a dict, or None."""
+    row = db.execute(sql, params).fetchone()
+    return dict(row) if row is not None else None
+
+
+def _all(db: Database, sql: str, params=()) -> list[dict]:
+    """Return every row of a query as dicts."""
+    return [dict(r) for r in db.execute(sql, params).fetchall()]
+
+
+# --- settings -------------------------------------------------------------
+
+def get_setting(db: Database, key: str) -> str | None:
+    """Return an instance-wide setting, or None."""
+    row = _one(db, "SELECT value FROM settings WHERE key = ?", [key])
+    return row["value"] if row else None
+
+
+def set_setting(db: Database, key: str, value: str) -> None:
+    """Store an instance-wide setting."""
+    db.execute("INSERT INTO settings (key, value) VALUES (?, ?) "
+               "ON CONFLICT (key) DO UPDATE SET value = excluded.value", [key, value])
+
+
+# --- sites, services, desks, categories ----------------------------------
+
+def find_site(db: Database, ident) -> dict | None:
+    """Return a site by code or numeric id."""
+    ident = str(ident)
+    row = _one(db, "SELECT * FROM sites WHERE code = ?", [ident])
+    if row is None and ident.isdigit():
+        row = _one(db, "SELECT * FROM sites WHERE id = ?", [int(ident)])
+    return row
+
+
+def site_by_id(db: Database, site_id: int) -> dict | None:
+    """Return a site by id."""
+    return _one(db, "SELECT * FROM sites WHERE id = ?", [site_id])
+
+
+def list_sites(db: Database, *, only_active: bool = False) -> list[dict]:
+    """Return all sites ordered by name."""
+    where = "WHERE active = 1" if only_active else ""
+    return _all(db, f"SELECT * FROM sites {where} ORDER BY name")
+
+
+def count_sites(db: Database) -> int:
+    """Return how many sites exist."""
+    return db.execute("SELECT count(*) FROM sites").fetchone()[0]
+
+
+def upsert_site(db: Database, values: dict, now_ms: int) -> int:
+    """Create or update a site by code; return its id."""
+    cols = [c for c in values if c != "code"]
+    sets = ", ".join(f"{c} = excluded.{c}" for c in cols) or "code = excluded.code"
+    names = ["code", *cols, "created_at"]
+    placeholders = ", ".join("?" for _ in names)
+    row = db.execute(
+        f"INSERT INTO sites ({', '.join(names)}) VALUES ({placeholders}) "
+        f"ON CONFLICT (code) DO UPDATE SET {sets} RETURNING id",
+        [values["code"], *[values[c] for c in cols], now_ms]).fetchone()
+    return row[0]
+
+
+def find_service(db: Database, site_id: int, ident) -> dict | None:
+    """Return a service of a site by code (case-insensitive) or numeric id."""
+    ident = str(ident)
+    row = _one(db, "SELECT * FROM services WHERE site_id = ? AND upper(code) = upper(?)",
+               [site_id, ident])
+    if row is None and ident.isdigit():
+        row = _one(db, "SELECT * FROM services WHERE site_id = ? AND id = ?", [site_id, int(ident)])
+    return row
+
+
+def service_by_id(db: Database, service_id: int) -> dict | None:
+    """Return a service by id."""
+    return _one(db, "SELECT * FROM services WHERE id = ?", [service_id])
+
+
+def list_services(db: Database, site_id: int, *, only_active: bool = False) -> list[dict]:
+    """Return the services of a site in display order."""
+    where = "AND active = 1" if only_active else ""
+    return _all(db, f"SELECT * FROM services WHERE site_id = ? {where} "
+                    "ORDER BY sort_order, group_name, name", [site_id])
+
+
+def upsert_service(db: Database, site_id: int, values: dict) -> int:
+    """Create or update a service of a site by code; return its id."""
+    cols = [c for c in values if c != "code"]
+    sets = ", ".join(f"{c} = excluded.{c}" for c in cols) or "code = excluded.code"
+    names = ["site_id", "code", *cols]
+    row = db.execute(
+        f"INSERT INTO services ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)}) "
+        f"ON CONFLICT (site_id, code) DO UPDATE SET {sets} RETURNING id",
+        [site_id, values["code"], *[values[c] for c in cols]]).fetchone()
+    return row[0]
+
+
+def find_desk(db: Database, ident, site_id: int | None = None) -> dict | None:
+    """Return a desk by numeric id, by ``site:code``, or by code within a site."""
+    ident = str(ident)
+    if site_id is not None:
+        return _one(db, "SELECT * FROM desks WHERE site_id = ? AND code = ?", [site_id, ident])
+    if ":" in ident:
+        site_code, code = ident.split(":", 1)
+        return _one(db, "SELECT d.* FROM desks d JOIN sites s ON s.id = d.site_id "
+                        "WHERE s.code = ? AND d.code = ?", [site_code, code])
+    if ident.isdigit():
+        return _one(db, "SELECT * FROM desks WHERE id = ?", [int(ident)])
+    return None
+
+
+def desk_by_id(db: Database, desk_id: int) -> dict | None:
+    """Return a desk by id."""
+    return _one(db, "SELECT * FROM desks WHERE id = ?", [desk_id])
+
+
+def list_desks(db: Database, site_id: int) -> list[dict]:
+    """Return the desks of a site with their services (codes, in order) and holder."""
+    desks = _all(db, "SELECT d.*, s.user_id AS holder_id, u.username AS holder, "
+                     "u.display_name AS holder_name, s.started_at AS session_started_at "
+                     "FROM desks d LEFT JOIN desk_sessions s ON s.desk_id = d.id AND s.ended_at IS NULL "
+                     "LEFT JOIN users u ON u.id = s.user_id "
+                     "WHERE d.site_id = ? ORDER BY CAST(d.code AS INTEGER), d.code", [site_id])
+    services = _all(db, "SELECT ds.desk_id, sv.code FROM desk_services ds "
+                        "JOIN services sv ON sv.id = ds.service_id JOIN desks d ON d.id = ds.desk_id "
+                        "WHERE d.site_id = ? ORDER BY ds.desk_id, ds.position", [site_id])
+    by_desk: dict[int, list[str]] = {}
+    for row in services:
+        by_desk.setdefault(row["desk_id"], []).append(row["code"])
+    for desk in desks:
+        desk["services"] = by_desk.get(desk["id"], [])
+    return desks
+
+
+def upsert_desk(db: Database, site_id: int, values: dict) -> int:
+    """Create or update a desk of a site by code; return its id."""
+    row = db.execute(
+        "INSERT INTO desks (site_id, code, name, active) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (site_id, code) DO UPDATE SET name = excluded.name, active = excluded.active "
+        "RETURNING id", [site_id, values["code"], values["name"], values.get("active", 1)]).fetchone()
+    return row[0]
+
+
+def set_desk_services(db: Database, desk_id: int, service_ids: list[int]) -> None:
+    """Replace the ordered list of services a desk serves."""
+    db.execute("DELETE FROM desk_services WHERE desk_id = ?", [desk_id])
+    for position, service_id in enumerate(service_ids, start=1):
+        db.execute("INSERT INTO desk_services (desk_id, service_id, position) VALUES (?, ?, ?)",
+                   [desk_id, service_id, position])
+
+
+def desk_service_ids(db: Database, desk_id: int) -> list[int]:
+    """Return the ids of the services a desk serves, in order."""
+    return [r[0] for r in db.execute(
+        "SELECT service_id FROM desk_services WHERE desk_id = ? ORDER BY position", [desk_id])]
+
+
+def list_categories(db: Database, *, only_active: bool = False) -> list[dict]:
+    """Return the priority categories in display order."""
+    where = "WHERE active = 1" if only_active else ""
+    return _all(db, f"SELECT * FROM priority_categories {where} ORDER BY sort_order, code")
+
+
+def find_category(db: Database, code: str) -> dict | None:
+    """Return a priority category by code."""
+    return _one(db, "SELECT * FROM priority_categories WHERE code = ?", [code])
+
+
+def upsert_category(db: Database, values: dict) -> None:
+    """Create or update a priority category by code."""
+    cols = [c for c in values if c != "code"]
+    sets = ", ".join(f"{c} = excluded.{c}" for c in cols) or "code = excluded.code"
+    names = ["code", *cols]
+    db.execute(f"INSERT INTO priority_categories ({', '.join(names)}) "
+               f"VALUES ({', '.join('?' for _ in names)}) ON CONFLICT (code) DO UPDATE SET {sets}",
+               [values["code"], *[values[c] for c in cols]])
+
+
+# --- users, tokens, devices ----------------------------------------------
+
+def find_user(db: Database, username: str) -> dict | None:
+    """Return a user by username (case-insensitive)."""
+    return _one(db, "SELECT * FROM users WHERE username = ?", [username])
+
+
+def user_by_id(db: Database, user_id: int) -> dict | None:
+    """Return a user by id."""
+    return _one(db, "SELECT * FROM users WHERE id = ?", [user_id])
+
+
+def list_users(db: Database) -> list[dict]:
+    """Return every user, without password hashes."""
+    return _all(db, "SELECT id, username, display_name, role, active, created_at, locked_until "
+                    "FROM users ORDER BY username")
+
+
+def insert_user(db: Database, username: str, display_name: str, password_hash: str,
+                role: str, now_ms: int) -> int:
+    """Create a user and return its id."""
+    return db.execute("INSERT INTO users (username, display_name, password_hash, role, created_at) "
+                      "VALUES (?, ?, ?, ?, ?) RETURNING id",
+                      [username, display_name, password_hash, role, now_ms]).fetchone()[0]
+
+
+def set_password(db: Database, user_id: int, password_hash: str) -> None:
+    """Replace a user's password hash and clear any lockout."""
+    db.execute("UPDATE users SET password_hash = ?, failed_logins = 0, locked_until = NULL "
+               "WHERE id = ?", [password_hash, user_id])
+
+
+def record_login_failure(db: Database, user_id: int, locked_until: int | None) -> int:
+    """Count a failed login (locking the account when told) and return the count."""
+    return db.execute("UPDATE users SET failed_logins = failed_logins + 1, "
+                      "locked_until = coalesce(?, locked_until) WHERE id = ? RETURNING failed_logins",
+                      [locked_until, user_id]).fetchone()[0]
+
+
+def record_login_success(db: Database, user_id: int) -> None:
+    """Reset the failed-login count after a good login."""
+    db.execute("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?", [user_id])
+
+
+def user_site_ids(db: Database, user_id: int) -> list[int]:
+    """Return the ids of the sites a user works in (empty: all sites)."""
+    return [r[0] for r in db.execute("SELECT site_id FROM user_sites WHERE user_id = ?", [user_id])]
+
+
+def set_user_sites(db: Database, user_id: int, site_ids: list[int]) -> None:
+    """Replace the sites a user works in."""
+    db.execute("DELETE FROM user_sites WHERE user_id = ?", [user_id])
+    for site_id in site_ids:
+        db.execute("INSERT INTO user_sites (user_id, site_id) VALUES (?, ?)", [user_id, site_id])
+
+
+def insert_api_token(db: Database, user_id: int, token_hash: str, now_ms: int,
+                     expires_at: int) -> None:
+    """Store the hash of a new staff API token."""
+    db.execute("INSERT INTO api_tokens (user_id, token_hash, created_at, expires_at) "
+               "VALUES (?, ?, ?, ?)", [user_id, token_hash, now_ms, expires_at])
+
+
+def user_for_token(db: Database, token_hash: str, now_ms: int) -> dict | None:
+    """Return the active user owning a live staff token."""
+    return _one(db, "SELECT u.* FROM api_tokens k JOIN users u ON u.id = k.user_id "
+                    "WHERE k.token_hash = ? AND k.revoked_at IS NULL AND k.expires_at > ? "
+                    "AND u.active = 1", [token_hash, now_ms])
+
+
+def revoke_user_tokens(db: Database, user_id: int, now_ms: int) -> None:
+    """Revoke every API token of a user."""
+    db.execute("UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+               [now_ms, user_id])
+
+
+def insert_device(db: Database, site_id: int, kind: str, name: str, token_hash: str | None,
+                  config: dict, now_ms: int) -> int:
+    """Create a device and return its id."""
+    return db.execute("INSERT INTO devices (site_id, kind, name, token_hash, config, created_at) "
+                      "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                      [site_id, kind, name, token_hash, json.dumps(config), now_ms]).fetchone()[0]
+
+
+def device_by_id(db: Database, device_id: int) -> dict | None:
+    """Return a device by id."""
+    return _one(db, "SELECT * FROM devices WHERE id = ?", [device_id])
+
+
+def device_for_token(db: Database, token_hash: str) -> dict | None:
+    """Return the unrevoked device whose token has this hash."""
+    return _one(db, "SELECT * FROM devices WHERE token_hash = ? AND revoked_at IS NULL",
+                [token_hash])
+
+
+def list_devices(db: Database, site_id: int | None = None) -> list[dict]:
+    """Return devices, optionally of one site."""
+    if site_id is None:
+        return _all(db, "SELECT * FROM devices ORDER BY site_id, kind, name")
+    return _all(db, "SELECT * FROM devices WHERE site_id = ? ORDER BY kind, name", [site_id])
+
+
+def set_device_token(db: Database, device_id: int, token_hash: str) -> None:
+    """Give a device a new token hash and consume its pairing code."""
+    db.execute("UPDATE devices SET token_hash = ?, pairing_code_hash = NULL, "
+               "pairing_expires_at = NULL, revoked_at = NULL WHERE id = ?", [token_hash, device_id])
+
+
+def set_device_pairing(db: Database, device_id: int, code_hash: str, expires_at: int) -> None:
+    """Attach a one-time pairing code to a device."""
+    db.execute("UPDATE devices SET pairing_code_hash = ?, pairing_expires_at = ? WHERE id = ?",
+               [code_hash, expires_at, device_id])
+
+
+def device_for_pairing(db: Database, code_hash: str, now_ms: int) -> dict | None:
+    """Return the device a live pairing code belongs to."""
+    return _one(db, "SELECT * FROM devices WHERE pairing_code_hash = ? AND pairing_expires_at > ? "
+                    "AND revoked_at IS NULL", [code_hash, now_ms])
+
+
+def revoke_device(db: Database, device_id: int, now_ms: int) -> None:
+    """Revoke a device's token."""
+    db.execute("UPDATE devices SET revoked_at = ?, token_hash = NULL, pairing_code_hash = NULL "
+               "WHERE id = ?", [now_ms, device_id])
+
+
+def touch_device(db: Database, device_id: int, now_ms: int) -> None:
+    """Record that a device was seen now."""
+    db.execute("UPDATE devices SET last_seen_at = ? WHERE id = ?", [now_ms, device_id])
+
+
+def set_device_config(db: Database, device_id: int, config: dict) -> None:
+    """Replace a device's configuration."""
+    db.execute("UPDATE devices SET config = ? WHERE id = ?", [json.dumps(config), device_id])
+
+
+# --- tickets ---------------------------------------------------------------
+
+def next_number(db: Database, service_id: int, day: str) -> int:
+    """Allocate the next ticket number of a service on a local day, atomically."""
+    return db.execute(
+        "INSERT INTO day_counters (service_id, day, last_number) VALUES (?, ?, 1) "
+        "ON CONFLICT (service_id, day) DO UPDATE SET last_number = last_number + 1 "
+        "RETURNING last_number", [service_id, day]).fetchone()[0]
+
+
+def insert_ticket(db: Database, values: dict) -> dict:
+    """Insert a ticket and return it."""
+    names = list(values)
+    return dict(db.execute(
+        f"INSERT INTO tickets ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)}) "
+        "RETURNING *", [values[n] for n in names]).fetchone())
+
+
+def insert_event(db: Database, ticket: dict, kind: str, at: int, *, desk_id=None, user_id=None,
+                 device_id=None, data: dict | None = None) -> None:
+    """Append one event to a ticket's log."""
+    db.execute("INSERT INTO ticket_events (ticket_id, site_id, service_id, kind, at, desk_id, "
+               "user_id, device_id, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+               [ticket["id"], ticket["site_id"], ticket["service_id"], kind, at, desk_id, user_id,
+                device_id, json.dumps(data or {}, separators=(",", ":"))])
+
+
+def ticket_by_id(db: Database, ticket_id: int) -> dict | None:
+    """Return a ticket by id."""
+    return _one(db, "SELECT * FROM tickets WHERE id = ?", [ticket_id])
+
+
+def ticket_by_public_id(db: Database, public_id: str) -> dict | None:
+    """Return a ticket by its unguessable public id."""
+    return _one(db, "SELECT * FROM tickets WHERE public_id = ?", [public_id])
+
+
+def latest_segment(db: Database, visit_id: str) -> dict | None:
+    """Return the newest segment of a visit (the ticket itself when never transferred)."""
+    return _one(db, "SELECT * FROM tickets WHERE visit_id = ? ORDER BY id DESC LIMIT 1", [visit_id])
+
+
+def ticket_events(db: Database, ticket_id: int) -> list[dict]:
+    """Return a ticket's events in order."""
+    return _all(db, "SELECT * FROM ticket_events WHERE ticket_id = ? ORDER BY at, id", [ticket_id])
+
+
+def claim_next(db: Database, *, site_id: int, desk_id: int, day: str, order_by: str,
+               order_params: dict, now_ms: int, user_id: int | None) -> dict | None:
+    """Claim the first waiting ticket for a desk in one atomic statement.
+
+    The UPDATE picks and changes the row in one statement, so two desks can
+    never claim the same ticket even across processes.
+    """
+    params = {"site": site_id, "desk": desk_id, "day": day, "now": now_ms, "user": user_id}
+    params.update(order_params)
+    row = db.execute(
+        "UPDATE tickets SET status = 'called', called_at = :now, last_called_at = :now, "
+        "desk_id = :desk, user_id = :user "
+        "WHERE id = (SELECT t.id FROM tickets t "
+        "  JOIN desk_services ds ON ds.service_id = t.service_id AND ds.desk_id = :desk "
+        "  WHERE t.site_id = :site AND t.status = 'waiting' AND t.day = :day "
+        f"  ORDER BY {order_by} LIMIT 1) "
+        "AND status = 'waiting' RETURNING *", params).fetchone()
+    return dict(row) if row is not None else None
+
+
+def transition(db: Database, ticket_id: int, from_states: tuple[str, ...], sets: dict,
+               *, desk_id: int | None = None) -> dict | None:
+    """Change a ticket only if it is in one of the given states; return it, or None."""
+    assignments = ", ".join(f"{k} = :{k}" for k in sets)
+    states = ", ".join(f"'{s}'" for s in from_states)
+    params = dict(sets, _id=ticket_id, _desk=desk_id)
+    desk_clause = "AND desk_id = :_desk" if desk_id is not None else ""
+    row = db.execute(f"UPDATE tickets SET {assignments} WHERE id = :_id AND status IN ({states}) "
+                     f"{desk_clause} RETURNING *", params).fetchone()
+    return dict(row) if row is not None else None
+
+
+def recall(db: Database, ticket_id: int, desk_id: int, now_ms: int) -> dict | None:
+    """Count one more call of a called ticket at its desk; return it, or None."""
+    row = db.execute("UPDATE tickets SET recalls = recalls + 1, last_called_at = ? "
+                     "WHERE id = ? AND status = 'called' AND desk_id = ? RETURNING *",
+                     [now_ms, ticket_id, desk_id]).fetchone()
+    return dict(row) if row is not None else None
+
+
+def desk_open_ticket(db: Database, desk_id: int) -> dict | None:
+    """Return the ticket a desk holds (called or in service), if any."""
+    return _one(db, "SELECT * FROM tickets WHERE desk_id = ? AND status IN ('called', 'serving') "
+                    "ORDER BY last_called_at DESC LIMIT 1", [desk_id])
+
+
+def waiting_counts(db: Database, site_id: int, day: str) -> dict[int, dict]:
+    """Return per service id: waiting general, waiting preferential and oldest arrival."""
+    rows = db.execute(
+        "SELECT service_id, sum(priority IS NULL), sum(priority IS NOT NULL), min(queue_at) "
+        "FROM tickets WHERE site_id = ? AND status = 'waiting' AND day = ? GROUP BY service_id",
+        [site_id, day]).fetchall()
+    return {r[0]: {"general": r[1], "preferential": r[2], "oldest_queue_at": r[3]} for r in rows}
+
+
+def ahead_of(db: Database, ticket: dict) -> int:
+    """Count the waiting tickets of the same service that go before this one (strict order)."""
+    if ticket["priority"] is None:
+        sql = ("SELECT count(*) FROM tickets WHERE service_id = ? AND day = ? AND status = 'waiting' "
+               "AND id != ? AND (priority IS NOT NULL OR queue_at < ? OR (queue_at = ? AND id < ?))")
+    else:
+        sql = ("SELECT count(*) FROM tickets WHERE service_id = ? AND day = ? AND status = 'waiting' "
+               "AND id != ? AND priority IS NOT NULL AND (queue_at < ? OR (queue_at = ? AND id < ?))")
+    return db.execute(sql, [ticket["service_id"], ticket["day"], ticket["id"], ticket["queue_at"],
+                            ticket["queue_at"], ticket["id"]]).fetchone()[0]
+
+
+def waiting_list(db: Database, site_id: int, day: str, limit: int = 500) -> list[dict]:
+    """Return today's waiting tickets of a site in strict order."""
+    return _all(db, "SELECT * FROM tickets WHERE site_id = ? AND day = ? AND status = 'waiting' "
+                    "ORDER BY (priority IS NULL), queue_at, id LIMIT ?", [site_id, day, limit])
+
+
+def active_list(db: Database, site_id: int, day: str) -> list[dict]:
+    """Return today's called and in-service tickets of a site."""
+    return _all(db, "SELECT * FROM tickets WHERE site_id = ? AND day = ? "
+                    "AND status IN ('called', 'serving') ORDER BY last_called_at DESC", [site_id, day])
+
+
+def last_calls(db: Database, site_id: int, limit: int, since_ms: int) -> list[dict]:
+    """Return the most recent calls and recalls at a site, newest first."""
+    return _all(db, "SELECT e.at, e.kind, e.desk_id, t.* FROM ticket_events e "
+                    "JOIN tickets t ON t.id = e.ticket_id "
+                    "WHERE e.site_id = ? AND e.kind IN ('called', 'recalled') AND e.at >= ? "
+                    "ORDER BY e.at DESC, e.id DESC LIMIT ?", [site_id, since_ms, limit])
+
+
+def recent_service_seconds(db: Database, service_id: int, since_ms: int, limit: int = 20) -> list[float]:
+    """Return the service times (seconds) of the latest finished tickets of a service."""
+    return [r[0] for r in db.execute(
+        "SELECT (finished_at - started_at) / 1000.0 FROM tickets WHERE service_id = ? "
+        "AND status = 'finished' AND started_at IS NOT NULL AND finished_at >= ? "
+        "ORDER BY finished_at DESC LIMIT ?", [service_id, since_ms, limit])]
+
+
+def open_desks_for_service(db: Database, service_id: int) -> int:
+    """Count desks that serve a service and are held by an official and not paused."""
+    return db.execute(
+        "SELECT count(*) FROM desk_services ds JOIN desk_sessions s ON s.desk_id = ds.desk_id "
+        "AND s.ended_at IS NULL WHERE ds.service_id = ? AND NOT EXISTS (SELECT 1 FROM desk_pauses p "
+        "WHERE p.session_id = s.id AND p.ended_at IS NULL)", [service_id]).fetchone()[0]
+
+
+def close_open_tickets(db: Database, site_id: int, up_to_day: str, from_state: str, to_state: str,
+                       now_ms: int) -> list[dict]:
+    """Move every ticket of a site still in one state up to a local day into another."""
+    extra = ", finished_at = :now" if to_state == "finished" else ""
+    return _all(db, f"UPDATE tickets SET status = :to, closed_at = :now {extra} "
+                    "WHERE site_id = :site AND status = :from AND day <= :day RETURNING *",
+                {"to": to_state, "now": now_ms, "site": site_id, "from": from_state,
+                 "day": up_to_day})
+
+
+def policy_state(db: Database, site_id: int) -> dict:
+    """Return the priority policy's state at a site."""
+    row = _one(db, "SELECT state FROM policy_state WHERE site_id = ?", [site_id])
+    return json.loads(row["state"]) if row else {}
+
+
+def set_policy_state(db: Database, site_id: int, state: dict) -> None:
+    """Store the priority policy's state at a site."""
+    db.execute("INSERT INTO policy_state (site_id, state) VALUES (?, ?) "
+               "ON CONFLICT (site_id) DO UPDATE SET state = excluded.state",
+               [site_id, json.dumps(state)])
+
+
+# --- desk sessions ---------------------------------------------------------
+
+def open_session(db: Database, desk_id: int) -> dict | None:
+    """Return the open session of a desk, if any."""
+    return _one(db, "SELECT s.*, u.username, u.display_name FROM desk_sessions s "
+                    "JOIN users u ON u.id = s.user_id WHERE s.desk_id = ? AND s.ended_at IS NULL",
+                [desk_id])
+
+
+def session_of_user(db: Database, user_id: int) -> dict | None:
+    """Return the open desk session of a user, if any."""
+    return _one(db, "SELECT * FROM desk_sessions WHERE user_id = ? AND ended_at IS NULL", [user_id])
+
+
+def start_session(db: Database, desk_id: int, user_id: int, now_ms: int) -> dict:
+    """Open a desk session (unique indexes refuse a second holder)."""
+    return dict(db.execute("INSERT INTO desk_sessions (desk_id, user_id, started_at) "
+                           "VALUES (?, ?, ?) RETURNING *", [desk_id, user_id, now_ms]).fetchone())
+
+
+def end_session(db: Database, session_id: int, now_ms: int, reason: str) -> None:
+    """Close a desk session and any pause left open in it."""
+    db.execute("UPDATE desk_pauses SET ended_at = ? WHERE session_id = ? AND ended_at IS NULL",
+               [now_ms, session_id])
+    db.execute("UPDATE desk_sessions SET ended_at = ?, end_reason = ? WHERE id = ? "
+               "AND ended_at IS NULL", [now_ms, reason, session_id])
+
+
+def open_sessions_of_site(db: Database, site_id: int) -> list[dict]:
+    """Return the open desk sessions of a site."""
+    return _all(db, "SELECT s.* FROM desk_sessions s JOIN desks d ON d.id = s.desk_id "
+                    "WHERE d.site_id = ? AND s.ended_at IS NULL", [site_id])
+
+
+def open_pause(db: Database, session_id: int) -> dict | None:
+    """Return the open pause of a desk session, if any."""
+    return _one(db, "SELECT * FROM desk_pauses WHERE session_id = ? AND ended_at IS NULL",
+                [session_id])
+
+
+def start_pause(db: Database, session_id: int, reason: str, now_ms: int) -> dict:
+    """Open a pause in a desk session."""
+    return dict(db.execute("INSERT INTO desk_pauses (session_id, reason, started_at) "
+                           "VALUES (?, ?, ?) RETURNING *", [session_id, reason, now_ms]).fetchone())
+
+
+def end_pause(db: Database, session_id: int, now_ms: int) -> dict | None:
+    """Close the open pause of a desk session; return it, or None."""
+    row = db.execute("UPDATE desk_pauses SET ended_at = ? WHERE session_id = ? AND ended_at IS NULL "
+                     "RETURNING *", [now_ms, session_id]).fetchone()
+    return dict(row) if row is not None else None
+
+
+# --- audit -----------------------------------------------------------------
+
+def audit(db: Database, at: int, user_id: int | None, action: str, target: str = "",
+          detail: dict | None = None) -> None:
+    """Append an entry to the administrative audit log."""
+    db.execute("INSERT INTO audit_log (at, user_id, action, target, detail) VALUES (?, ?, ?, ?, ?)",
+               [at, user_id, action, target, json.dumps(detail or {}, ensure_ascii=False)])
+
+
+def audit_entries(db: Database, limit: int = 200) -> list[dict]:
+    """Return the newest audit entries with the username."""
+    return _all(db, "SELECT a.*, u.username FROM audit_log a LEFT JOIN users u ON u.id = a.user_id "
+                    "ORDER BY a.at DESC, a.id DESC LIMIT ?", [limit])
