@@ -251,6 +251,9 @@ def _printer(profile: str, codepage: str) -> Dummy:
         p = Dummy(profile=profile)
     except KeyError:
         raise ValueError(f"Unknown printer profile {profile!r}") from None
+    pages = p.profile.get_code_pages()
+    if codepage not in pages:
+        raise ValueError(f"Code page {codepage!r} is not known for profile {profile!r}; known: {', '.join(pages)}")
     p.hw("INIT")
     # python-escpos 3.1 does not forget its code page on INIT, so without this
     # reset it would skip ESC t and the printer would stay on its default page.
