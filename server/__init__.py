@@ -21,6 +21,7 @@ FACES = (
     "admin.views",
     "reports.views",
     "status.views",
+    "printer.views",
 )
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

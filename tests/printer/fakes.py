@@ -275,9 +275,12 @@ class SerialFakePrinter(FakePrinterState):
                             self.on_drop()
                         self.dropped.set()
                         return
-                chunk = self._port.read(limit)
+                # One byte blocks until data arrives; then take what is waiting,
+                # so answers are not held back by the read timeout.
+                chunk = self._port.read(1)
                 if not chunk:
                     continue
+                chunk += self._port.read(min(self._port.in_waiting, limit - 1))
                 with self._changed:
                     self.received += chunk
                     self._changed.notify_all()

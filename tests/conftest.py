@@ -1,0 +1,249 @@
+"""Shared fixtures: a ready site (the demo layout), users, a frozen clock, API and live servers.
+
+Every story starts at 08:00 in Bogotá on a Wednesday, with the demo CAM:
+services A..F, desks 1..6, and four staff accounts.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from shared.clock import FrozenClock
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "secret-pass-1"
+USERS = (("admin", "admin"), ("supervisor", "supervisor"), ("ana", "official"),
+         ("beto", "official"), ("carla", "official"))
+START = "2026-11-25T08:00:00-05:00"
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def in_ci() -> bool:
+    """Tell whether the tests run in CI, where nothing may be skipped."""
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require_program(name: str) -> str:
+    """Return a program's path; skip locally (fail in CI) when it is missing."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed (the test command installs it)"
+        if in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture
+def clock():
+    """A clock frozen at 08:00 Bogotá time; tests move it explicitly."""
+    return FrozenClock(START)
+
+
+@pytest.fixture
+def app(tmp_path, clock):
+    """The application on a fresh instance with the demo layout and staff accounts."""
+    from server import create_app
+    from shared import auth, layout
+    from shared.db import get_db
+
+    app = create_app({"TESTING": True, "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+                      "SOCKETIO_ASYNC_MODE": "threading"},
+                     instance=tmp_path / "instance", clock=clock)
+    with app.app_context():
+        db = get_db()
+        layout.load_file(db, layout.DEMO_LAYOUT, clock)
+        for username, role in USERS:
+            auth.create_user(db, username, PASSWORD, role, clock, display_name=username.title())
+    return app
+
+
+@pytest.fixture
+def client(app):
+    """A test client without credentials."""
+    return app.test_client()
+
+
+class Api:
+    """Calls the JSON API as a given user (bearer token) or device."""
+
+    def __init__(self, app):
+        self.app = app
+        self.client = app.test_client()
+        self.tokens: dict[str, str] = {}
+
+    def token(self, username: str) -> str:
+        """Return (and cache) a bearer token for a staff user."""
+        if username not in self.tokens:
+            r = self.client.post("/api/v1/auth/token",
+                                 json={"username": username, "password": PASSWORD})
+            assert r.status_code == 201, r.get_json()
+            self.tokens[username] = r.get_json()["token"]
+        return self.tokens[username]
+
+    def device(self, kind: str = "kiosk", site: str = "cam-centro", name: str | None = None) -> str:
+        """Register a device and return its token."""
+        r = self.call("admin", "POST", "/api/v1/devices",
+                      {"site": site, "kind": kind, "name": name or f"{kind} {len(self.tokens)}"})
+        assert r.status_code == 201, r.get_json()
+        token = r.get_json()["token"]
+        self.tokens[f"device:{token}"] = token
+        return token
+
+    def call(self, who: str | None, method: str, path: str, json=None, headers=None):
+        """Send one request as ``who`` (a username, a raw token, or None)."""
+        headers = dict(headers or {})
+        if who:
+            token = who if who.startswith(("tst_", "tdv_")) else self.token(who)
+            headers["Authorization"] = f"Bearer {token}"
+        return self.client.open(path, method=method, json=json, headers=headers)
+
+    def issue(self, service="A", priority=None, who="admin", site="cam-centro") -> dict:
+        """Issue a ticket and return it."""
+        body = {"site": site, "service": service}
+        if priority:
+            body["priority"] = priority
+        r = self.call(who, "POST", "/api/v1/tickets", body)
+        assert r.status_code == 201, r.get_json()
+        return r.get_json()
+
+    def take_desk(self, who: str, desk: str = "cam-centro:1") -> dict:
+        """Make a user hold a desk."""
+        r = self.call(who, "POST", f"/api/v1/desks/{desk}/session")
+        assert r.status_code == 201, r.get_json()
+        return r.get_json()
+
+    def next(self, who: str, desk: str = "cam-centro:1"):
+        """Call the next ticket at a desk; return the response."""
+        return self.call(who, "POST", f"/api/v1/desks/{desk}/next")
+
+
+@pytest.fixture
+def api(app):
+    """The JSON API, called with bearer tokens."""
+    return Api(app)
+
+
+@pytest.fixture
+def engine(app):
+    """A queue engine on the test database that records its announcements."""
+    from shared.db import get_db
+    from shared.events import RecordingAnnouncer
+    from shared.queue import QueueEngine
+
+    with app.app_context():
+        yield QueueEngine(get_db(), app.extensions["turnos.clock"], RecordingAnnouncer())
+
+
+# --- live server (a real process, real sockets) -------------------------------
+
+def free_port() -> int:
+    """Return a TCP port that is free on loopback right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    """``python run.py serve --demo`` in a subprocess, restartable on the same port and data."""
+
+    def __init__(self, instance: Path, port: int | None = None, extra_args=()):
+        self.instance = instance
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.extra_args = list(extra_args)
+        self.process: subprocess.Popen | None = None
+        self.log = instance.parent / f"server-{self.port}.log"
+
+    def start(self, timeout: float = 30) -> None:
+        """Start the server and wait until /healthz answers."""
+        import requests
+
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, str(ROOT / "run.py"), "serve", "--demo", "--port", str(self.port),
+                 "--instance", str(self.instance), *self.extra_args],
+                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
+            try:
+                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)  # polling a readiness probe, not waiting for an outcome
+        raise RuntimeError(f"server did not start: {self.log.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        """Stop the server process."""
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+    def token(self, username: str, password: str) -> str:
+        """Return a bearer token from the live server."""
+        import requests
+
+        r = requests.post(self.url + "/api/v1/auth/token",
+                          json={"username": username, "password": password}, timeout=10)
+        assert r.status_code == 201, r.text
+        return r.json()["token"]
+
+    def call(self, token: str, method: str, path: str, json=None):
+        """Send one API request with a bearer token."""
+        import requests
+
+        return requests.request(method, self.url + path, json=json, timeout=10,
+                                headers={"Authorization": f"Bearer {token}"})
+
+
+DEMO_ADMIN = ("admin", "admin-demo-2026")
+DEMO_OFFICIAL = ("funcionario1", "funcionario-demo-2026")
+
+
+@pytest.fixture
+def live_server(tmp_path):
+    """A real server process on the demo data; stopped after the test."""
+    server = LiveServer(tmp_path / "instance")
+    server.start()
+    yield server
+    server.stop()
+
+
+# --- browser -------------------------------------------------------------------
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+                 "--autoplay-policy=no-user-gesture-required"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """A headless Debian Chromium driven by playwright."""
+    chromium = require_program("chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def artifacts():
+    """The folder where browser tests keep their screenshots."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS

@@ -1,0 +1,141 @@
+"""Printer addresses and what printers say about themselves over real links."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from printer.connections import (
+    FileTransport,
+    PrinterSpec,
+    PrinterStatus,
+    VirtualPrinter,
+    decode_status,
+    parse_spec,
+)
+from printer.jobs import check_status
+from tests.printer.fakes import PAPER_NEAR_END, PAPER_OK, PAPER_OUT, PRINTER_OFFLINE, PRINTER_ONLINE
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("serial:/dev/ttyUSB0", PrinterSpec("serial", path="/dev/ttyUSB0", baudrate=9600)),
+        ("serial:/dev/ttyS0?baudrate=19200", PrinterSpec("serial", path="/dev/ttyS0", baudrate=19200)),
+        ("tcp:192.168.1.50:9100", PrinterSpec("tcp", host="192.168.1.50", port=9100)),
+        ("tcp:impresora-cam1", PrinterSpec("tcp", host="impresora-cam1", port=9100)),
+        ("tcp:[fe80::1]:9101", PrinterSpec("tcp", host="fe80::1", port=9101)),
+        ("usb:0x04b8:0x0202", PrinterSpec("usb", vendor_id=0x04B8, product_id=0x0202)),
+        ("usb:04B8:202", PrinterSpec("usb", vendor_id=0x04B8, product_id=0x0202)),
+        ("file:/dev/usb/lp0", PrinterSpec("file", path="/dev/usb/lp0")),
+        ("virtual:", PrinterSpec("virtual")),
+        ("none", PrinterSpec("none")),
+    ],
+)
+def test_accepted_printer_specs(text, expected):
+    assert parse_spec(text) == expected
+    # The canonical form reads back to the same spec.
+    assert parse_spec(str(expected)) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "bogus",
+        "lpt:1",
+        "serial:",
+        "serial:/dev/ttyUSB0?baudrate=fast",
+        "serial:/dev/ttyUSB0?parity=E",
+        "tcp:",
+        "tcp:host:0",
+        "tcp:host:99999",
+        "tcp:host:port",
+        "usb:04b8",
+        "usb:xyz:0202",
+        "usb:0x104b8:0202",
+        "file:",
+    ],
+)
+def test_bad_printer_specs_name_the_accepted_forms(text):
+    with pytest.raises(ValueError) as error:
+        parse_spec(text)
+    message = str(error.value)
+    for form in ("serial:", "tcp:", "usb:", "file:", "virtual:", "none"):
+        assert form in message
+
+
+@pytest.mark.parametrize(
+    "printer_byte, paper_byte, expected",
+    [
+        (PRINTER_ONLINE, PAPER_OK, PrinterStatus.OK),
+        (PRINTER_ONLINE, PAPER_NEAR_END, PrinterStatus.NEAR_END),
+        (PRINTER_ONLINE, 0x16, PrinterStatus.NEAR_END),  # only bit 2
+        (PRINTER_OFFLINE, PAPER_OUT, PrinterStatus.PAPER_OUT),  # out of paper also reads offline
+        (PRINTER_ONLINE, 0x32, PrinterStatus.PAPER_OUT),  # only bit 5
+        (PRINTER_OFFLINE, PAPER_OK, PrinterStatus.OFFLINE),
+        (PRINTER_ONLINE, None, PrinterStatus.UNKNOWN),
+        (None, None, PrinterStatus.UNKNOWN),
+    ],
+)
+def test_status_is_decoded_by_bits(printer_byte, paper_byte, expected):
+    assert decode_status(printer_byte, paper_byte) is expected
+
+
+@pytest.mark.parametrize(
+    "condition, expected",
+    [
+        (dict(), PrinterStatus.OK),
+        (dict(paper=PAPER_NEAR_END), PrinterStatus.NEAR_END),
+        (dict(paper=PAPER_OUT, online=False), PrinterStatus.PAPER_OUT),
+        (dict(online=False), PrinterStatus.OFFLINE),
+    ],
+)
+def test_a_printer_reports_its_status(fake_printer, condition, expected):
+    fake_printer.configure(**condition)
+    assert check_status(fake_printer.spec, timeout=2.0) is expected
+    fake_printer.settle()
+    assert fake_printer.queries == [1, 4]
+
+
+def test_a_silent_printer_is_unknown_never_ok_and_costs_only_the_timeout(fake_printer):
+    fake_printer.configure(silent=True)
+    started = time.monotonic()
+    assert check_status(fake_printer.spec, timeout=0.3) is PrinterStatus.UNKNOWN
+    assert time.monotonic() - started < 1.0
+    # It does not ask the paper sensor of a printer that ignored the first question.
+    fake_printer.settle()
+    assert fake_printer.queries == [1]
+
+
+def test_a_refused_connection_reads_offline(tcp_printer):
+    tcp_printer.refuse = True
+    assert check_status(tcp_printer.spec, timeout=1.0) is PrinterStatus.OFFLINE
+
+
+def test_a_missing_serial_device_reads_offline(tmp_path):
+    assert check_status(f"serial:{tmp_path / 'ttyUSB9'}", timeout=0.5) is PrinterStatus.OFFLINE
+
+
+def test_one_way_links_cannot_answer(tmp_path):
+    with FileTransport(str(tmp_path / "lp0")) as link:
+        assert link.status(0.1) is PrinterStatus.UNKNOWN
+    assert check_status(f"file:{tmp_path / 'lp0'}") is PrinterStatus.UNKNOWN
+    assert check_status("none") is PrinterStatus.UNKNOWN
+
+
+def test_virtual_printer_stores_each_job_and_is_always_ready(tmp_path):
+    with VirtualPrinter(str(tmp_path / "jobs")) as printer:
+        assert printer.status() is PrinterStatus.OK
+        printer.begin_job("A-007", png=b"\x89PNG preview")
+        assert printer.write(b"\x1b@ticket") == 8
+    assert (tmp_path / "jobs" / "A-007.bin").read_bytes() == b"\x1b@ticket"
+    assert (tmp_path / "jobs" / "A-007.png").read_bytes() == b"\x89PNG preview"
+
+
+def test_virtual_printer_refuses_job_ids_that_escape_its_directory(tmp_path):
+    printer = VirtualPrinter(str(tmp_path))
+    for bad in ("../evil", "a/b", ".hidden", ""):
+        with pytest.raises(ValueError):
+            printer.begin_job(bad)
