@@ -464,9 +464,14 @@ def call_next(desk):
     return ticket_reply(ticket)
 
 
-def init_app(app) -> None:
-    """Register the API blueprint and its OpenAPI document."""
+@bp.get("/openapi.json")
+def openapi_document():
+    """Serve the OpenAPI 3 document of this API (public)."""
     from . import openapi
 
-    bp.add_url_rule("/openapi.json", "openapi", openapi.document)
+    return openapi.document()
+
+
+def init_app(app) -> None:
+    """Register the API blueprint."""
     app.register_blueprint(bp)

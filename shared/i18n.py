@@ -14,8 +14,10 @@ babel = Babel()
 
 def select_locale() -> str:
     """Pick the language: ?lang=, then the session's choice, then the browser's, then Spanish."""
-    from flask import current_app
+    from flask import current_app, has_request_context
 
+    if not has_request_context():
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
     languages = current_app.config["LANGUAGES"]
     wanted = request.args.get("lang")
     if wanted in languages:
