@@ -372,6 +372,19 @@ class TcpTransport(_QueryingTransport):
                 self._sock = None
 
 
+def _serial_errors() -> tuple[type[BaseException], ...]:
+    """Return the exceptions a serial port raises when the device goes away."""
+    import serial
+
+    # A vanished device shows up as EIO from read/write (SerialException or
+    # OSError) or from tcflush/tcsetattr (termios.error, not an OSError).
+    try:
+        import termios
+    except ImportError:  # Windows: pyserial raises SerialException there
+        return (serial.SerialException, OSError)
+    return (serial.SerialException, OSError, termios.error)
+
+
 class SerialTransport(_QueryingTransport):
     """A printer on an RS-232 or USB-serial port, through pyserial."""
 
@@ -391,7 +404,7 @@ class SerialTransport(_QueryingTransport):
             self._port = serial.Serial(
                 port=self.path, baudrate=self.baudrate, timeout=0, write_timeout=self.timeout
             )
-        except (serial.SerialException, OSError, ValueError) as exc:
+        except (*_serial_errors(), ValueError) as exc:
             raise LinkError("offline", f"cannot open serial port {self.path}: {exc}") from exc
 
     def _serial(self):
@@ -411,13 +424,12 @@ class SerialTransport(_QueryingTransport):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise LinkError("timeout", f"printer stopped taking data after {sent} of {len(data)} bytes", sent)
-            port.write_timeout = remaining
-            chunk = data[sent : sent + _CHUNK]
             try:
-                sent += port.write(chunk) or 0
+                port.write_timeout = remaining
+                sent += port.write(data[sent : sent + _CHUNK]) or 0
             except serial.SerialTimeoutException as exc:
                 raise LinkError("timeout", f"printer stopped taking data after {sent} of {len(data)} bytes", sent) from exc
-            except (serial.SerialException, OSError) as exc:
+            except _serial_errors() as exc:
                 raise LinkError("link_lost", f"link dropped after {sent} of {len(data)} bytes: {exc}", sent) from exc
         return sent
 
@@ -427,11 +439,9 @@ class SerialTransport(_QueryingTransport):
 
     def _drain(self) -> None:
         """Discard bytes already waiting, so an old answer is not read as a new one."""
-        import serial
-
         try:
             self._serial().reset_input_buffer()
-        except (serial.SerialException, OSError) as exc:
+        except _serial_errors() as exc:
             raise LinkError("link_lost", f"link dropped: {exc}") from exc
 
     def _send_query(self, query: bytes, deadline: float) -> None:
@@ -440,16 +450,14 @@ class SerialTransport(_QueryingTransport):
 
     def _read_byte(self, deadline: float) -> int | None:
         """Return the next byte from the printer, or None if none came before the deadline."""
-        import serial
-
         port = self._serial()
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return None
-        port.timeout = remaining
         try:
+            port.timeout = remaining
             chunk = port.read(1)
-        except (serial.SerialException, OSError) as exc:
+        except _serial_errors() as exc:
             raise LinkError("link_lost", f"link dropped: {exc}") from exc
         return chunk[0] if chunk else None
 
@@ -458,7 +466,7 @@ class SerialTransport(_QueryingTransport):
         if self._port is not None:
             try:
                 self._port.close()
-            except OSError:
+            except _serial_errors():
                 pass
             finally:
                 self._port = None

@@ -103,10 +103,7 @@ def serial_printer(pty_pair):
     fake.stop()
 
 
-@pytest.fixture(params=["tcp", "serial"])
+@pytest.fixture(params=["tcp", pytest.param("serial", marks=pytest.mark.serial)])
 def fake_printer(request):
     """The same fake printer behaviour over the real TCP path and the real serial path."""
-    if request.param == "serial":
-        request.applymarker(pytest.mark.serial)
-        return request.getfixturevalue("serial_printer")
-    return request.getfixturevalue("tcp_printer")
+    return request.getfixturevalue(f"{request.param}_printer")
