@@ -84,7 +84,7 @@ def desk_for(ident) -> dict:
     site_code = request.args.get("site")
     desk = engine.desk(ident, engine.site(site_code) if site_code else None)
     if not auth.may_act_for_desk(get_db(), principal(), desk):
-        raise Forbidden(_l("Solo el servidor que ocupa el módulo %(d)s (o un supervisor) puede operarlo.",
+        raise Forbidden(_l("Solo quien ocupa %(d)s (o un supervisor) puede operarlo.",
                            d=desk["name"]), code="not_desk_holder")
     return desk
 
