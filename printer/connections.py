@@ -94,6 +94,13 @@ class PrinterSpec:
         return "none"
 
 
+# "host", "host:port", "[v6]" or "[v6]:port".
+_TCP_ADDRESS = re.compile(
+    r"\[(?P<v6>[0-9A-Fa-f:.]+)\](?::(?P<p6>[^:]*))?"
+    r"|(?P<host>[^:\[\]]+)(?::(?P<port>[^:]*))?"
+)
+
+
 def _bad_spec(spec: str, why: str) -> ValueError:
     """Return the error raised for an unusable printer spec."""
     return ValueError(f"Invalid printer spec {spec!r}: {why}. Accepted forms: {ACCEPTED_FORMS}")
@@ -136,7 +143,7 @@ def parse_spec(spec: str) -> PrinterSpec:
         return PrinterSpec(kind="serial", path=path, baudrate=baudrate)
 
     if kind == "tcp":
-        match = re.fullmatch(r"\[(?P<v6>[0-9A-Fa-f:.]+)\](?::(?P<p6>[^:]*))?|(?P<host>[^:\[\]]+)(?::(?P<port>[^:]*))?", rest)
+        match = _TCP_ADDRESS.fullmatch(rest)
         if not match:
             raise _bad_spec(spec, "tcp needs a host and an optional port")
         host = match.group("v6") or match.group("host")
@@ -222,10 +229,12 @@ class Transport:
         """Close the link; safe to call twice."""
 
     def __enter__(self) -> "Transport":
+        """Open the link for a with-block."""
         self.open()
         return self
 
     def __exit__(self, *exc_info) -> None:
+        """Close the link at the end of a with-block."""
         self.close()
 
 

@@ -41,7 +41,8 @@ MESSAGES = {
     "timeout": f"La impresora no respondió a tiempo. {_KEEP_TURN}",
     "timeout_during": f"La impresora no respondió a tiempo; el tiquete puede estar incompleto. {_KEEP_TURN}",
     "refused": f"No se pudo conectar con la impresora. {_KEEP_TURN}",
-    "link_lost": f"Se perdió la conexión con la impresora; el tiquete puede estar incompleto. {_KEEP_TURN}",
+    "link_lost": f"Se perdió la conexión con la impresora. {_KEEP_TURN}",
+    "link_lost_during": f"Se perdió la conexión con la impresora; el tiquete puede estar incompleto. {_KEEP_TURN}",
     "bad_spec": f"La impresora no está bien configurada. {_KEEP_TURN}",
     "unknown_error": f"Error inesperado de la impresora. {_KEEP_TURN}",
 }
@@ -147,9 +148,10 @@ def deliver(
     except LinkError as exc:
         sent = sent or exc.bytes_sent
         key = exc.code
-        if exc.code in ("timeout", "offline") and sent:
+        if exc.code in ("timeout", "offline", "link_lost") and sent:
             key = f"{exc.code}_during"
-        return _failure(exc.code, _STATUS_AFTER_ERROR.get(exc.code, PrinterStatus.UNKNOWN), key, started, sent, exc.detail)
+        status = _STATUS_AFTER_ERROR.get(exc.code, PrinterStatus.UNKNOWN)
+        return _failure(exc.code, status, key, started, sent, exc.detail)
     except ValueError as exc:
         return _failure("bad_spec", PrinterStatus.UNKNOWN, "bad_spec", started, sent, str(exc))
     except Exception as exc:  # a kiosk must get an outcome, whatever the driver raised

@@ -41,6 +41,9 @@ CUT_FEED_LINES = 6
 
 FONT_DIR = "/usr/share/fonts/truetype/dejavu"
 
+# Joins words that must stay on one line ("~12 min"); printed as a plain space.
+_GLUE = "\u00a0"
+
 
 @dataclass(frozen=True)
 class TicketContent:
@@ -48,12 +51,12 @@ class TicketContent:
 
     entity_name: str
     service_name: str
-    code: str
-    priority_label: str | None
-    issued_at: str
+    code: str  # e.g. "A-007"; preferential codes look like "PA-007"
+    priority_label: str | None  # a category such as "Adulto mayor", never a diagnosis
+    issued_at: str  # already formatted in the site's time zone
     ahead: int
     estimated_wait_minutes: int | None
-    status_url: str
+    status_url: str  # the QR payload: the turn's public status page
     footer: str = "Gracias por su paciencia"
     privacy_notice: str = "Este turno no contiene datos personales."
     logo_path: str | None = None
@@ -65,6 +68,8 @@ class TicketContent:
 
 @dataclass(frozen=True)
 class _Text:
+    """A paragraph, wrapped to the paper and centred."""
+
     text: str
     bold: bool = False
     scale: int = 1  # width multiplier (GS !)
@@ -73,21 +78,29 @@ class _Text:
 
 @dataclass(frozen=True)
 class _Logo:
+    """The entity's logo, scaled to the paper."""
+
     path: str
 
 
 @dataclass(frozen=True)
 class _QR:
+    """A centred QR code."""
+
     payload: str
 
 
 @dataclass(frozen=True)
 class _Space:
+    """Blank lines."""
+
     lines: int = 1
 
 
 @dataclass(frozen=True)
 class _Page:
+    """The printable grid: paper name, width in dots, columns of font A."""
+
     paper: str
     dots: int
     columns: int
@@ -178,10 +191,6 @@ def _test_page_blocks(page: _Page, profile: str, codepage: str) -> list:
         _QR(f"TURNOS-PRUEBA {page.paper} {profile} {codepage}"),
         _Text("Si puede leer este texto y el código QR, la impresora está lista."),
     ]
-
-
-# Joins words that must stay on one line ("~12 min"); printed as a plain space.
-_GLUE = "\u00a0"
 
 
 def _wrap(text: str, columns: int) -> list[str]:

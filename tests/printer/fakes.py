@@ -115,6 +115,7 @@ class TcpFakePrinter(FakePrinterState):
 
         class Handler(socketserver.BaseRequestHandler):
             def handle(self) -> None:
+                """Serve one client connection."""
                 fake._serve(self.request)
 
         class Server(socketserver.ThreadingTCPServer):
@@ -122,6 +123,7 @@ class TcpFakePrinter(FakePrinterState):
             allow_reuse_address = True
 
             def server_bind(self) -> None:
+                """Bind with a printer-sized receive buffer."""
                 # Set before listen() so accepted sockets inherit it.
                 self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RCVBUF)
                 super().server_bind()
