@@ -244,3 +244,21 @@ def apply(db) -> list[str]:
     pending = [m.name for m in migrations.pending(db)]
     migrations.apply(db)
     return pending
+
+
+@migrations(name="0005_admin")
+def m0005_admin(db):
+    """Site privacy and retention settings, and keyed hashes of optional citizen IDs."""
+    _run(db, """
+ALTER TABLE sites ADD COLUMN id_capture INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sites ADD COLUMN privacy_notice TEXT NOT NULL DEFAULT '';
+ALTER TABLE sites ADD COLUMN retention_days INTEGER;
+CREATE TABLE ticket_id_hashes (
+    ticket_id INTEGER PRIMARY KEY REFERENCES tickets(id),
+    site_id INTEGER NOT NULL REFERENCES sites(id),
+    id_hash TEXT NOT NULL,
+    at INTEGER NOT NULL
+);
+CREATE INDEX ticket_id_hashes_hash ON ticket_id_hashes (id_hash);
+CREATE INDEX audit_log_at ON audit_log (at);
+""")
