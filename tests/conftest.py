@@ -215,6 +215,14 @@ DEMO_OFFICIAL = ("funcionario1", "funcionario-demo-2026")
 
 
 @pytest.fixture
+def demo_logins():
+    """The demo accounts a live server seeds (username, password) by role."""
+    return {"admin": DEMO_ADMIN, "official": DEMO_OFFICIAL,
+            "supervisor": ("supervisor", "supervisor-demo-2026"),
+            "official2": ("funcionario2", "funcionario-demo-2026")}
+
+
+@pytest.fixture
 def live_server(tmp_path):
     """A real server process on the demo data; stopped after the test."""
     server = LiveServer(tmp_path / "instance")

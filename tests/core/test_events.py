@@ -1,0 +1,149 @@
+"""Screens and desks hear about every change: snapshot first, then live events."""
+
+import threading
+
+import pytest
+
+from shared.events import socketio
+
+
+def events(client, name):
+    """Return the payloads of one event received by a test client."""
+    return [e["args"][0] for e in client.get_received() if e["name"] == name]
+
+
+def test_a_display_gets_the_snapshot_then_each_call_of_its_site(app, api):
+    api.issue("A")
+    display = socketio.test_client(app, auth={"token": api.device("display")})
+    assert display.is_connected()
+    received = display.get_received()
+    assert [e["name"] for e in received] == ["snapshot"]
+    snapshot = received[0]["args"][0]
+    assert snapshot["site"] == "cam-centro"
+    assert [s["waiting"] for s in snapshot["services"] if s["code"] == "A"] == [1]
+    api.take_desk("ana")
+    api.next("ana")
+    calls = events(display, "ticket_called")
+    assert len(calls) == 1
+    assert calls[0]["code"] == "A-001" and calls[0]["desk"] == "1"
+    assert calls[0]["desk_name"] == "Módulo 1" and calls[0]["recall"] is False
+
+
+def test_a_display_of_another_site_hears_nothing_of_this_one(app, api):
+    norte = socketio.test_client(app, auth={"token": api.device("display", "cam-norte")})
+    centro = socketio.test_client(app, auth={"token": api.device("display", "cam-centro")})
+    norte.get_received()
+    api.issue("A")
+    api.take_desk("ana")
+    api.next("ana")
+    assert len(events(centro, "ticket_called")) == 1
+    assert [e["name"] for e in norte.get_received()] == []
+
+
+def test_a_recall_is_announced_again(app, api):
+    display = socketio.test_client(app, auth={"token": api.device("display")})
+    t = api.issue("A")
+    api.take_desk("ana")
+    api.next("ana")
+    api.call("ana", "POST", f"/api/v1/tickets/{t['id']}/recall")
+    calls = events(display, "ticket_called")
+    assert [c["recall"] for c in calls] == [False, True]
+
+
+def test_the_snapshot_after_reconnecting_holds_the_calls_missed_meanwhile(app, api):
+    token = api.device("display")
+    display = socketio.test_client(app, auth={"token": token})
+    display.disconnect()
+    api.issue("A")
+    api.issue("B")
+    api.take_desk("ana")
+    api.next("ana")
+    again = socketio.test_client(app, auth={"token": token})
+    snapshot = events(again, "snapshot")[0]
+    assert [c["code"] for c in snapshot["last_calls"]] == ["A-001"]
+    assert [s["waiting"] for s in snapshot["services"] if s["code"] == "B"] == [1]
+
+
+def test_strangers_and_revoked_devices_cannot_listen(app, api):
+    assert not socketio.test_client(app).is_connected()
+    assert not socketio.test_client(app, auth={"token": "tdv_forged"}).is_connected()
+    token = api.device("display")
+    device_id = api.call(token, "GET", "/api/v1/me").get_json()["device"]
+    api.call("admin", "DELETE", f"/api/v1/devices/{device_id}")
+    assert not socketio.test_client(app, auth={"token": token}).is_connected()
+
+
+def test_staff_hear_every_ticket_change_but_displays_only_calls_and_counts(app, api):
+    staff = socketio.test_client(app, auth={"token": api.token("supervisor")})
+    display = socketio.test_client(app, auth={"token": api.device("display")})
+    staff.get_received()
+    display.get_received()
+    t = api.issue("A")
+    api.take_desk("ana")
+    api.next("ana")
+    api.call("ana", "POST", f"/api/v1/tickets/{t['id']}/start")
+    staff_names = {e["name"] for e in staff.get_received()}
+    display_names = {e["name"] for e in display.get_received()}
+    assert {"ticket_issued", "ticket_called", "ticket_started", "queue_changed",
+            "desk_changed"} <= staff_names
+    assert display_names == {"ticket_called", "queue_changed"}
+
+
+def test_a_tickets_status_page_hears_its_own_ticket_only(app, api):
+    mine = api.issue("A")
+    api.issue("A")
+    visit = mine["status_url"].rsplit("/", 1)[1]
+    page = socketio.test_client(app, auth={"ticket": visit})
+    assert page.is_connected()
+    assert not socketio.test_client(app, auth={"ticket": "guessed-id"}).is_connected()
+    api.take_desk("ana")
+    api.next("ana")
+    statuses = events(page, "ticket_status")
+    assert statuses == [{"status": "called", "code": "A-001"}]
+
+
+def test_a_real_socketio_client_receives_the_snapshot_then_the_call(live_server, demo_logins):
+    """Over a real WebSocket to a real server process (gevent), as a display would."""
+    import socketio as sio
+
+    admin = live_server.token(*demo_logins["admin"])
+    device = live_server.call(admin, "POST", "/api/v1/devices",
+                              {"site": "cam-centro", "kind": "display", "name": "Sala"}).json()
+    got_snapshot = threading.Event()
+    got_call = threading.Event()
+    received = []
+    client = sio.Client(reconnection=False)
+
+    @client.on("snapshot")
+    def on_snapshot(data):
+        received.append(("snapshot", data))
+        got_snapshot.set()
+
+    @client.on("ticket_called")
+    def on_called(data):
+        received.append(("ticket_called", data))
+        got_call.set()
+
+    client.connect(live_server.url, auth={"token": device["token"]}, transports=["websocket"],
+                   wait_timeout=10)
+    try:
+        assert got_snapshot.wait(10)
+        ticket = live_server.call(admin, "POST", "/api/v1/tickets",
+                                  {"site": "cam-centro", "service": "A", "priority": "gestante"})
+        assert ticket.status_code == 201
+        assert live_server.call(admin, "POST", "/api/v1/desks/cam-centro:3/next").status_code == 204
+        assert live_server.call(admin, "POST", "/api/v1/desks/cam-centro:1/next").status_code == 200
+        assert got_call.wait(10)
+    finally:
+        client.disconnect()
+    assert [name for name, _ in received] == ["snapshot", "ticket_called"]
+    call = received[1][1]
+    assert call["code"] == "PA-001" and call["priority"] == "gestante"
+    assert call["priority_label"] == "Mujer gestante" and call["desk_name"] == "Módulo 1"
+
+
+@pytest.mark.parametrize("token_kind", ["display", "kiosk"])
+def test_device_sockets_join_only_their_own_site(app, api, token_kind):
+    client = socketio.test_client(app, auth={"token": api.device(token_kind, "cam-norte")})
+    snapshots = events(client, "snapshot")
+    assert [s["site"] for s in snapshots] == ["cam-norte"]
