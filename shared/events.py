@@ -5,6 +5,8 @@ Rooms:
 - ``staff:<id>``: staff of a site; also receives every other ticket change.
 - ``desk:<id>``: the official holding a desk (and other tabs of that desk).
 - ``ticket:<public_id>``: a ticket's public status page (the first segment's id).
+- ``device:<id>``: one paired device's own sockets (a kiosk learns its print results).
+- ``agent:<id>``: the printer agent of a remote kiosk (joined on ``agent_ready``).
 
 A client connects with ``auth={"token": ...}`` (a device or staff token), or
 with the browser's session cookie, or with ``auth={"ticket": public_id}``
@@ -163,6 +165,8 @@ def on_connect(auth=None):
     if not sites:
         return False
     request.environ["turnos.principal"] = principal
+    if principal.kind == "device":
+        join_room(f"device:{principal.device_id}")
     for site in sites:
         join_room(site_room(site["id"]))
         if principal.is_staff:
@@ -198,3 +202,9 @@ def on_join_desk(data=None):
         return {"error": "forbidden"}
     join_room(desk_room(desk["id"]))
     return {"ok": True}
+
+
+# Printer agent of a remote kiosk <-> server (printer/dispatch.py, printer/agent.py).
+# The agent answers each job with PRINT_RESULT and reports PRINTER_STATUS.
+PRINT_JOB = "print_job"            # server -> agent: {job, ticket, code, data (base64 ESC/POS), attempt}
+AGENT_READY = "agent_ready"        # agent -> server: {printer, status}; ack {ok, device, offered}

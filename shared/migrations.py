@@ -262,3 +262,75 @@ CREATE TABLE ticket_id_hashes (
 CREATE INDEX ticket_id_hashes_hash ON ticket_id_hashes (id_hash);
 CREATE INDEX audit_log_at ON audit_log (at);
 """)
+
+
+@migrations(name="0002_print_jobs")
+def m0002_print_jobs(db):
+    """Print jobs of issued tickets, kiosk request ids (double taps) and each kiosk's printer state."""
+    _run(db, """
+CREATE TABLE print_jobs (
+    id INTEGER PRIMARY KEY,
+    uid TEXT NOT NULL UNIQUE,
+    ticket_id INTEGER NOT NULL REFERENCES tickets(id),
+    site_id INTEGER NOT NULL REFERENCES sites(id),
+    device_id INTEGER REFERENCES devices(id),
+    status TEXT NOT NULL DEFAULT 'pending'
+        CHECK (status IN ('pending', 'printing', 'printed', 'failed')),
+    printer TEXT NOT NULL,
+    paper TEXT NOT NULL DEFAULT '80mm',
+    profile TEXT NOT NULL DEFAULT 'TM-T20II',
+    codepage TEXT NOT NULL DEFAULT 'CP858',
+    native_qr INTEGER NOT NULL DEFAULT 1,
+    content TEXT NOT NULL DEFAULT '{}',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    message TEXT NOT NULL DEFAULT '',
+    printer_status TEXT,
+    warning TEXT,
+    detail TEXT,
+    bytes_sent INTEGER NOT NULL DEFAULT 0,
+    elapsed_ms REAL,
+    reprint_of INTEGER REFERENCES print_jobs(id),
+    requested_by INTEGER REFERENCES users(id),
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX print_jobs_site ON print_jobs (site_id, status, created_at);
+CREATE INDEX print_jobs_device ON print_jobs (device_id, status);
+CREATE INDEX print_jobs_ticket ON print_jobs (ticket_id);
+CREATE TABLE kiosk_requests (
+    device_id INTEGER NOT NULL REFERENCES devices(id),
+    request_id TEXT NOT NULL,
+    ticket_id INTEGER NOT NULL REFERENCES tickets(id),
+    job_id INTEGER REFERENCES print_jobs(id),
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (device_id, request_id)
+);
+CREATE TABLE printer_states (
+    device_id INTEGER PRIMARY KEY REFERENCES devices(id),
+    status TEXT NOT NULL,
+    message TEXT NOT NULL DEFAULT '',
+    updated_at INTEGER NOT NULL
+);
+""")
+
+
+@migrations(name="0004_evaluation")
+def m0004_evaluation(db):
+    """Satisfaction ratings (one per ticket visit) and the index the reports read by."""
+    _run(db, """
+CREATE TABLE ratings (
+    id INTEGER PRIMARY KEY,
+    visit_id TEXT NOT NULL UNIQUE,
+    ticket_id INTEGER NOT NULL UNIQUE REFERENCES tickets(id),
+    site_id INTEGER NOT NULL REFERENCES sites(id),
+    desk_id INTEGER REFERENCES desks(id),
+    score INTEGER NOT NULL CHECK (score BETWEEN 1 AND 5),
+    comment TEXT NOT NULL DEFAULT '' CHECK (length(comment) <= 500),
+    channel TEXT NOT NULL CHECK (channel IN ('survey', 'status')),
+    device_id INTEGER REFERENCES devices(id),
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX ratings_site_created ON ratings (site_id, created_at);
+CREATE INDEX tickets_site_day ON tickets (site_id, day);
+""")

@@ -567,3 +567,113 @@ def audit_entries(db: Database, limit: int = 200) -> list[dict]:
     """Return the newest audit entries with the username."""
     return _all(db, "SELECT a.*, u.username FROM audit_log a LEFT JOIN users u ON u.id = a.user_id "
                     "ORDER BY a.at DESC, a.id DESC LIMIT ?", [limit])
+
+
+# --- print jobs (kiosk tickets on paper) ------------------------------------
+
+def insert_print_job(db: Database, values: dict) -> dict:
+    """Record a new print job and return it."""
+    names = list(values)
+    return dict(db.execute(
+        f"INSERT INTO print_jobs ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)}) "
+        "RETURNING *", [values[n] for n in names]).fetchone())
+
+
+def print_job_by_id(db: Database, job_id: int) -> dict | None:
+    """Return a print job by id."""
+    return _one(db, "SELECT * FROM print_jobs WHERE id = ?", [job_id])
+
+
+def print_job_by_uid(db: Database, uid: str) -> dict | None:
+    """Return a print job by the unique id its printer agent knows it by."""
+    return _one(db, "SELECT * FROM print_jobs WHERE uid = ?", [uid])
+
+
+def claim_print_job(db: Database, job_id: int, now_ms: int, *,
+                    from_states: tuple[str, ...] = ("pending",)) -> dict | None:
+    """Mark a job as printing (one more attempt) if it is in one of the given states; return it."""
+    states = ", ".join(f"'{s}'" for s in from_states)
+    row = db.execute(f"UPDATE print_jobs SET status = 'printing', attempts = attempts + 1, "
+                     f"updated_at = ? WHERE id = ? AND status IN ({states}) RETURNING *",
+                     [now_ms, job_id]).fetchone()
+    return dict(row) if row is not None else None
+
+
+def finish_print_job(db: Database, job_id: int, values: dict) -> dict | None:
+    """Record the outcome of a job still pending or printing; return it, or None if already done."""
+    assignments = ", ".join(f"{k} = :{k}" for k in values)
+    row = db.execute(f"UPDATE print_jobs SET {assignments} WHERE id = :_id "
+                     "AND status IN ('pending', 'printing') RETURNING *",
+                     dict(values, _id=job_id)).fetchone()
+    return dict(row) if row is not None else None
+
+
+def open_print_jobs(db: Database, device_id: int) -> list[dict]:
+    """Return a device's jobs not yet printed or failed, oldest first."""
+    return _all(db, "SELECT * FROM print_jobs WHERE device_id = ? AND status IN ('pending', 'printing') "
+                    "ORDER BY id", [device_id])
+
+
+def list_print_jobs(db: Database, *, site_ids: list[int] | None = None, status: str | None = None,
+                    limit: int = 100) -> list[dict]:
+    """Return the newest print jobs with ticket code and device name, optionally filtered."""
+    where, params = [], []
+    if site_ids is not None:
+        where.append(f"j.site_id IN ({', '.join('?' for _ in site_ids) or 'NULL'})")
+        params.extend(site_ids)
+    if status is not None:
+        where.append("j.status = ?")
+        params.append(status)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    return _all(db, "SELECT j.*, t.code, t.status AS ticket_status, t.visit_id, s.code AS site, "
+                    "d.name AS device_name FROM print_jobs j JOIN tickets t ON t.id = j.ticket_id "
+                    "JOIN sites s ON s.id = j.site_id LEFT JOIN devices d ON d.id = j.device_id "
+                    f"{clause} ORDER BY j.id DESC LIMIT ?", [*params, limit])
+
+
+def ticket_print_jobs(db: Database, ticket_id: int) -> list[dict]:
+    """Return the print jobs of one ticket, oldest first."""
+    return _all(db, "SELECT * FROM print_jobs WHERE ticket_id = ? ORDER BY id", [ticket_id])
+
+
+def kiosk_request(db: Database, device_id: int, request_id: str, since_ms: int) -> dict | None:
+    """Return what a kiosk's recent request id already produced (a double tap), or None."""
+    return _one(db, "SELECT * FROM kiosk_requests WHERE device_id = ? AND request_id = ? "
+                    "AND created_at >= ?", [device_id, request_id, since_ms])
+
+
+def remember_kiosk_request(db: Database, device_id: int, request_id: str, ticket_id: int,
+                           job_id: int | None, now_ms: int, forget_before_ms: int) -> None:
+    """Remember the ticket a kiosk request id produced, forgetting that kiosk's old ones."""
+    db.execute("DELETE FROM kiosk_requests WHERE device_id = ? AND created_at < ?",
+               [device_id, forget_before_ms])
+    db.execute("INSERT INTO kiosk_requests (device_id, request_id, ticket_id, job_id, created_at) "
+               "VALUES (?, ?, ?, ?, ?) ON CONFLICT (device_id, request_id) DO UPDATE SET "
+               "ticket_id = excluded.ticket_id, job_id = excluded.job_id, "
+               "created_at = excluded.created_at",
+               [device_id, request_id, ticket_id, job_id, now_ms])
+
+
+def printer_state(db: Database, device_id: int) -> dict | None:
+    """Return the last known printer status of a kiosk."""
+    return _one(db, "SELECT * FROM printer_states WHERE device_id = ?", [device_id])
+
+
+def set_printer_state(db: Database, device_id: int, status: str, message: str, now_ms: int) -> None:
+    """Store the last known printer status of a kiosk."""
+    db.execute("INSERT INTO printer_states (device_id, status, message, updated_at) VALUES (?, ?, ?, ?) "
+               "ON CONFLICT (device_id) DO UPDATE SET status = excluded.status, "
+               "message = excluded.message, updated_at = excluded.updated_at",
+               [device_id, status, message, now_ms])
+
+
+def printer_states(db: Database, site_ids: list[int] | None = None) -> list[dict]:
+    """Return every kiosk with its last known printer status (None when never printed)."""
+    where, params = "WHERE d.kind = 'kiosk' AND d.revoked_at IS NULL", []
+    if site_ids is not None:
+        where += f" AND d.site_id IN ({', '.join('?' for _ in site_ids) or 'NULL'})"
+        params = list(site_ids)
+    return _all(db, "SELECT d.id AS device_id, d.name AS device_name, d.site_id, d.config, "
+                    "d.last_seen_at, p.status, p.message, p.updated_at FROM devices d "
+                    f"LEFT JOIN printer_states p ON p.device_id = d.id {where} "
+                    "ORDER BY d.site_id, d.name", params)
