@@ -10,8 +10,11 @@ import functools
 import hashlib
 import hmac
 import json
+import os
+import re
 import secrets
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from flask import current_app, g, request, session
 from flask_babel import lazy_gettext as _l
@@ -197,8 +200,11 @@ def principal_from_session(db, clock) -> Principal | None:
     """Return the principal of the browser session or of a paired device's cookie, or None."""
     if "user_id" in session:
         max_age = current_app.config["SESSION_IDLE_SECONDS"] * 1000
+        lifetime = current_app.permanent_session_lifetime.total_seconds() * 1000
         now = clock.now_ms()
-        if now - session.get("seen_at", 0) > max_age:
+        # Idle and absolute expiry: a session left open on a shared desk PC dies
+        # after a quiet spell, and any session dies at its lifetime however busy.
+        if now - session.get("seen_at", 0) > max_age or now - session.get("login_at", 0) > lifetime:
             session.clear()
             return None
         user = store.user_by_id(db, session["user_id"])
@@ -225,7 +231,7 @@ def login_session(user: dict, clock) -> None:
     session.permanent = True
     session["user_id"] = user["id"]
     session["pw"] = user["password_hash"][-12:]
-    session["seen_at"] = clock.now_ms()
+    session["seen_at"] = session["login_at"] = clock.now_ms()
     session["csrf"] = secrets.token_urlsafe(24)
     if lang:
         session["lang"] = lang
@@ -343,3 +349,52 @@ def rate_limit(key: str, limit: int, window_seconds: float, clock) -> None:
         raise TooMany(_l("Demasiadas solicitudes seguidas. Espere un momento e intente de nuevo."))
     hits.append(now)
     buckets[key] = hits
+
+
+# --- optional citizen IDs ------------------------------------------------------
+
+ID_KEY_FILE = "id_hash_key"
+_ID_SEPARATORS = str.maketrans("", "", " .-_")
+_ID_FORM = re.compile(r"^[A-Z0-9]{3,20}$")
+
+
+def _id_hash_key() -> bytes:
+    """Return the instance's key for ID hashes, generating it on first use (never in the repo)."""
+    keys = current_app.extensions.setdefault("turnos.keys", {})
+    if ID_KEY_FILE not in keys:
+        path = Path(current_app.config.get("INSTANCE") or current_app.instance_path) / ID_KEY_FILE
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+        keys[ID_KEY_FILE] = bytes.fromhex(path.read_text().strip())
+    return keys[ID_KEY_FILE]
+
+
+def normalize_id(value) -> str:
+    """Return an ID number without spaces, dots or dashes, in capitals; refuse anything else."""
+    text = value.translate(_ID_SEPARATORS).upper() if isinstance(value, str) else ""
+    if not _ID_FORM.match(text):
+        raise Invalid(_l("El documento debe tener entre 3 y 20 letras o números."),
+                      code="invalid_id_number")
+    return text
+
+
+def keyed_id_hash(value: str) -> str:
+    """Return the keyed hash (HMAC-SHA256, instance key) of an ID number; the number is never stored."""
+    return hmac.new(_id_hash_key(), normalize_id(value).encode(), hashlib.sha256).hexdigest()
+
+
+def record_citizen_id(db, site: dict, ticket: dict, value: str, now_ms: int) -> None:
+    """Keep a citizen's ID for a ticket as a keyed hash, where the site asks for IDs."""
+    if not site.get("id_capture"):
+        raise Conflict(_l("La sede «%(s)s» no solicita documento de identidad.", s=site["name"]),
+                       code="id_capture_off")
+    if ticket["site_id"] != site["id"]:
+        raise Forbidden(_l("El turno es de otra sede."), code="wrong_site")
+    if not store.record_id_hash(db, ticket["id"], site["id"], keyed_id_hash(value), now_ms):
+        raise Conflict(_l("El turno %(code)s ya tiene un documento registrado.", code=ticket["code"]),
+                       code="id_already_recorded")

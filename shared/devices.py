@@ -32,3 +32,35 @@ def pair(db, code: str, clock) -> tuple[dict, str] | None:
         token, digest = auth.new_device_token()
         store.set_device_token(db, device["id"], digest)
     return device, token
+
+
+def disconnect_sockets(*, device_id: int | None = None, user_id: int | None = None) -> int:
+    """Disconnect at once this process's sockets of a device or a user; return how many.
+
+    A socket keeps the principal it authenticated with, so a revoked device or
+    a disabled user would go on hearing events until it reconnected. With a
+    message queue (several processes) only this process's sockets are found.
+    """
+    from .events import socketio
+
+    server = getattr(socketio, "server", None)
+    if server is None:
+        return 0
+    count = 0
+    for sid, eio_sid in list(server.manager.get_participants("/", None)):
+        principal = (server.environ.get(eio_sid) or {}).get("turnos.principal")
+        if principal is None:
+            continue
+        if ((device_id is not None and principal.device_id == device_id)
+                or (user_id is not None and principal.user_id == user_id)):
+            server.disconnect(sid, namespace="/")
+            count += 1
+    return count
+
+
+def revoke(db, device_id: int, clock, by_user_id: int | None) -> None:
+    """Revoke a device's token (HTTP refuses it at once) and drop its open sockets."""
+    with immediate(db):
+        store.revoke_device(db, device_id, clock.now_ms())
+        store.audit(db, clock.now_ms(), by_user_id, "device.revoke", f"device:{device_id}")
+    disconnect_sockets(device_id=device_id)
