@@ -78,6 +78,7 @@ def parse(text: str) -> dict:
             "holidays": json.dumps(_need(raw, "holidays", list, where, [])),
             "services": [], "desks": [],
         }
+        site.update(_privacy_settings(raw, where))
         prefixes = set()
         for j, sv in enumerate(raw.get("services", [])):
             w = f"{where}.services[{j}]"
@@ -176,6 +177,10 @@ def export(db) -> str:
         lines.append(f"policy_params = {_toml_value(json.loads(site['policy_params']))}")
         lines.append(f"opening_hours = {_toml_value(json.loads(site['opening_hours']))}")
         lines.append(f"holidays = {_toml_value(json.loads(site['holidays']))}")
+        for key in ("id_capture", "privacy_notice", "retention_days"):
+            if key in site:
+                value = bool(site[key]) if key == "id_capture" else site[key]
+                lines.append(f"{key} = {_toml_value(value if value is not None else 0)}")
         lines.append("")
         for sv in store.list_services(db, site["id"]):
             lines.append("[[sites.services]]")
@@ -197,3 +202,20 @@ def export(db) -> str:
             lines.append(f"active = {_toml_value(bool(desk['active']))}")
             lines.append("")
     return "\n".join(lines)
+
+
+def _privacy_settings(raw: dict, where: str) -> dict:
+    """Return a site's ID capture, privacy notice and retention, only for the keys present."""
+    out = {}
+    if "id_capture" in raw:
+        out["id_capture"] = int(_need(raw, "id_capture", bool, where))
+    if "privacy_notice" in raw:
+        out["privacy_notice"] = _need(raw, "privacy_notice", str, where)
+    if out.get("id_capture") and not out.get("privacy_notice", "").strip():
+        raise LayoutError(f"{where}.privacy_notice: pedir el documento exige un aviso de privacidad")
+    if "retention_days" in raw:
+        days = _need(raw, "retention_days", int, where)
+        if not 0 <= days <= 3650:
+            raise LayoutError(f"{where}.retention_days: use de 0 (conservar todo) a 3650 días")
+        out["retention_days"] = days or None
+    return out
