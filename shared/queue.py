@@ -412,6 +412,43 @@ class QueueEngine:
             site = self.lookup.site(ticket["site_id"])
             self.announce.queue_changed(site["id"], self.waiting_summary(site))
 
+    # --- judgement -------------------------------------------------------------
+
+    def mark_preferential(self, ticket_id, priority_code, actor: Actor, reason: str) -> dict:
+        """Make a waiting general ticket preferential at an official's judgement.
+
+        The printed code does not change; the ticket queues as preferential from
+        now on. Who did it and why go to the ticket's log and the audit log.
+        """
+        db = self.db
+        if not isinstance(reason, str) or not reason.strip() or len(reason) > 200:
+            raise Invalid(_l("Escriba el motivo (máximo 200 caracteres)."), code="invalid_reason")
+        category = store.find_category(db, priority_code) if isinstance(priority_code, str) else None
+        if category is None or not category["active"]:
+            raise not_found("priority", priority_code)
+        ticket = self.ticket(ticket_id)
+        now = self.clock.now_ms()
+        with immediate(db):
+            marked = store.mark_preferential(db, ticket["id"], category["code"])
+            if marked is None:
+                fresh = store.ticket_by_id(db, ticket["id"])
+                if fresh["priority"] is not None:
+                    raise Conflict(_l("El turno %(code)s ya es preferencial.", code=fresh["code"]),
+                                   code="already_preferential")
+                raise IllegalTransition(
+                    _l("Solo un turno en espera puede marcarse como preferencial: %(code)s está "
+                       "%(status)s.", code=fresh["code"], status=STATUS_LABELS[fresh["status"]]),
+                    status_now=fresh["status"])
+            detail = {"priority": category["code"], "reason": reason.strip()}
+            store.insert_event(db, marked, "marked_preferential", now, user_id=actor.user_id,
+                               device_id=actor.device_id, data=detail)
+            store.audit(db, now, actor.user_id, "ticket.mark_preferential", f"ticket:{marked['id']}",
+                        dict(detail, code=marked["code"]))
+        site = self.lookup.site(marked["site_id"])
+        self.announce.queue_changed(site["id"], self.waiting_summary(site))
+        self.announce._status(marked)
+        return marked
+
 
 def current_engine() -> QueueEngine:
     """Return this request's engine, bound to its connection, clock and announcer."""

@@ -1,0 +1,53 @@
+"""Helpers for the desk stories: reading the database and posting as a logged-in browser."""
+
+import re
+
+import pytest
+
+PASSWORD = "secret-pass-1"  # the staff password of tests/conftest.py
+
+
+@pytest.fixture
+def db(app):
+    """A direct connection to the test database, to check what was recorded.
+
+    It is not an app context: an open one would be shared by the test client's
+    requests (and with it the cached principal).
+    """
+    from shared.db import connect
+
+    conn = connect(app.config["DATABASE"])
+    yield conn
+    conn.conn.close()
+
+
+@pytest.fixture
+def make_user(app, clock):
+    """Create a staff account limited to some sites (by code)."""
+    from shared import auth, store
+    from shared.db import get_db
+
+    def make(username: str, role: str, sites: list[str]) -> None:
+        with app.app_context():
+            db = get_db()
+            ids = [store.find_site(db, code)["id"] for code in sites]
+            auth.create_user(db, username, PASSWORD, role, clock, site_ids=ids)
+
+    return make
+
+
+@pytest.fixture
+def browser_login(app):
+    """Log a test client in through the login form; returns (client, csrf token)."""
+    def login(username: str):
+        client = app.test_client()
+        page = client.get("/login").get_data(as_text=True)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+        r = client.post("/login", data={"username": username, "password": PASSWORD,
+                                        "csrf_token": token})
+        assert r.status_code == 302, r.get_data(as_text=True)
+        page = client.get("/desk/").get_data(as_text=True)
+        csrf = re.search(r'<meta name="csrf-token" content="([^"]+)"', page).group(1)
+        return client, csrf
+
+    return login
