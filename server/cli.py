@@ -237,3 +237,31 @@ def printer_test(spec, paper, profile, instance):
 
         virtual_dir = str(Path(instance_path(instance)) / "tickets")
     sys.exit(run_test(spec, paper=paper, profile=profile, virtual_dir=virtual_dir))
+
+
+@main.command("printer-agent")
+@click.option("--server", "server_url", required=True, help="The Turnos server, e.g. http://10.0.0.2:5000")
+@click.option("--token", required=True, envvar="TURNOS_AGENT_TOKEN",
+              help="The kiosk's device token (or set TURNOS_AGENT_TOKEN).")
+@click.option("--printer", "spec", required=True,
+              help="serial:/dev/ttyUSB0 | tcp:HOST:9100 | usb:VID:PID | file:/dev/usb/lp0 | virtual:DIR")
+@click.option("--state-file", type=click.Path(dir_okay=False), default=None,
+              help="Where the agent records the jobs it printed (default: "
+                   "~/.local/state/turnos/printer-agent.json).")
+@click.option("--status-interval", type=click.FloatRange(min=1), default=30.0, show_default=True,
+              help="Seconds between printer status reports.")
+@click.option("--timeout", type=click.FloatRange(min=0.5, max=60), default=5.0, show_default=True,
+              help="Seconds a print job may take.")
+def printer_agent(server_url, token, spec, state_file, status_interval, timeout):
+    """Print a remote kiosk's tickets on the printer attached to this computer."""
+    from printer.agent import run_agent
+    from printer.connections import parse_spec
+
+    try:
+        parse_spec(spec)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--printer") from exc
+    if not server_url.startswith(("http://", "https://")):
+        raise click.BadParameter("use http://HOST:PORT or https://HOST", param_hint="--server")
+    run_agent(server_url, token, spec, state_file=state_file, status_interval=status_interval,
+              timeout=timeout)

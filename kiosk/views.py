@@ -1,0 +1,350 @@
+"""The touchscreen kiosk: a citizen picks a procedure, says whether they have a preferential right,
+and takes a ticket (on screen at once, on paper when the printer answers).
+
+The page is served to a paired kiosk device (the ``turnos_device`` cookie);
+an administrator or supervisor may preview it with ``?site=``. Issuing goes
+through ``POST /kiosk/api/tickets``, which wraps the queue engine's ``issue``,
+records the print job in the same transaction and remembers each kiosk's
+``request_id`` for a few minutes, so a double tap never gives two tickets.
+"""
+
+import io
+import json
+import re
+
+from flask import Blueprint, current_app, jsonify, render_template, request, send_file
+from flask_babel import force_locale
+from flask_babel import lazy_gettext as _l
+
+from api.views import absolute, body
+from printer import dispatch
+from shared import auth, store
+from shared.auth import require
+from shared.db import get_db, immediate
+from shared.errors import Forbidden, Invalid, Unauthorized, not_found
+from shared.events import RecordingAnnouncer
+from shared.present import site_json, status_path
+from shared.queue import Actor, QueueEngine
+
+bp = Blueprint("kiosk", __name__, url_prefix="/kiosk", template_folder="templates",
+               static_folder="static")
+api_bp = Blueprint("kiosk_api", __name__, url_prefix="/api/v1")
+
+PREVIEW_ROLES = ("admin", "supervisor")
+REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+REQUEST_MEMORY_SECONDS = 600
+IDLE_DEFAULT = 30
+IDLE_RANGE = (10, 600)
+# Above this many services the kiosk asks for the group first, then the service.
+GROUP_FIRST_ABOVE = 8
+KIOSK_KEYS = ("idle_seconds", "language", "footer")
+
+# The demo categories in the citizen's language; a category an administrator
+# renamed or added keeps its own label.
+CATEGORY_LABELS = {
+    "discapacidad": ("Persona con discapacidad", _l("Persona con discapacidad")),
+    "gestante": ("Mujer gestante", _l("Mujer gestante")),
+    "infancia": ("Niños, niñas o adulto con bebé en brazos",
+                 _l("Niños, niñas o adulto con bebé en brazos")),
+    "adulto_mayor": ("Adulto mayor", _l("Adulto mayor")),
+    "veterano": ("Veterano de la Fuerza Pública", _l("Veterano de la Fuerza Pública")),
+}
+PICTOGRAMS = ("discapacidad", "gestante", "infancia", "adulto_mayor", "veterano", "vulnerabilidad")
+
+
+def _strings() -> dict:
+    """Return the texts the kiosk's script shows, in the page's language."""
+    return {
+        "closed": _l("No disponible en este momento"),
+        "site_closed": _l("La sede no está atendiendo en este momento. Consulte el horario en la entrada."),
+        "waiting": _l("{n} en espera"),
+        "requirements": _l("Requisitos:"),
+        "ahead": _l("Personas antes de usted: {n}"),
+        "wait_minutes": _l("Tiempo estimado de espera: unos {m} minutos"),
+        "wait_soon": _l("Será llamado muy pronto"),
+        "preferential": _l("Atención preferencial"),
+        "printing": _l("Imprimiendo su turno…"),
+        "printed": _l("Tome su tiquete impreso."),
+        "near_end": _l("Tome su tiquete impreso."),
+        "unconfirmed": _l("Revise que su tiquete haya salido. Si no salió, su turno en pantalla es válido: "
+                          "tome una foto del código QR o anote su turno."),
+        "failed": _l("La impresora no funcionó. Su turno es válido: tome una foto del código QR "
+                     "o anote su turno. Ya avisamos al personal."),
+        "slow": _l("La impresión está tardando. Su turno es válido: tome una foto del código QR "
+                   "o anote su turno."),
+        "error": _l("No fue posible sacar el turno. Intente de nuevo o pida ayuda al personal."),
+        "busy": _l("Un momento, por favor…"),
+    }
+
+
+# --- the page -------------------------------------------------------------------------
+
+def _page_principal() -> auth.Principal:
+    """Return the kiosk device (or previewing administrator) opening the page, or refuse."""
+    principal = auth.current_principal()
+    if principal is None:
+        raise Unauthorized(_l("Este equipo no está vinculado como kiosco. Pida al administrador un "
+                              "código de vinculación."), code="not_paired")
+    if principal.role != "kiosk" and principal.role not in PREVIEW_ROLES:
+        raise Forbidden(_l("Esta página es para los kioscos de turnos."), code="forbidden")
+    return principal
+
+
+def _site_of(principal: auth.Principal, ident=None) -> dict:
+    """Return the kiosk's own site, or the site a previewing administrator asked for."""
+    db = get_db()
+    if principal.kind == "device":
+        site = store.site_by_id(db, principal.site_id)
+    else:
+        if ident is None or ident == "":
+            raise Invalid(_l("Indique la sede para ver el kiosco (?site=codigo)."), code="missing_site")
+        site = store.find_site(db, ident)
+        if site is None:
+            raise not_found("site", ident)
+    auth.require_site(principal, site)
+    return site
+
+
+def _idle_seconds(config: dict) -> int:
+    """Return how long the kiosk waits untouched before going back to the start."""
+    value = config.get("idle_seconds", IDLE_DEFAULT)
+    low, high = IDLE_RANGE
+    return value if isinstance(value, int) and low <= value <= high else IDLE_DEFAULT
+
+
+@bp.get("/")
+def page():
+    """Show the kiosk to a paired kiosk device (or to an administrator previewing a site)."""
+    principal = _page_principal()
+    site = _site_of(principal, request.args.get("site"))
+    languages = current_app.config["LANGUAGES"]
+    lang = request.args.get("lang")
+    if lang not in languages:
+        lang = principal.config.get("language") if principal.config.get("language") in languages else "es"
+    with force_locale(lang):
+        strings = {key: str(value) for key, value in _strings().items()}
+        labels = {code: str(translated) for code, (_es, translated) in CATEGORY_LABELS.items()}
+        data = {
+            "site": site["code"], "device": principal.device_id,
+            "preview": principal.kind != "device", "lang": lang,
+            "idle_seconds": _idle_seconds(principal.config), "group_first_above": GROUP_FIRST_ABOVE,
+            "strings": strings, "category_labels": labels,
+            "default_labels": {code: es for code, (es, _t) in CATEGORY_LABELS.items()},
+            "pictograms": list(PICTOGRAMS),
+        }
+        other = "en" if lang == "es" else "es"
+        return render_template("kiosk/kiosk.html", site=site_json(site), data=data, lang=lang,
+                               other_lang=other, preview=principal.kind != "device")
+
+
+@bp.get("/qr/<visit_id>.png")
+@require("kiosk", *PREVIEW_ROLES)
+def qr(visit_id):
+    """Return the QR code of a ticket's public status address, as a PNG image."""
+    import qrcode
+
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", visit_id):
+        raise not_found("ticket", visit_id)
+    ticket = store.latest_segment(get_db(), visit_id)
+    if ticket is None:
+        raise not_found("ticket", visit_id)
+    auth.require_site(auth.current_principal(), store.site_by_id(get_db(), ticket["site_id"]))
+    code = qrcode.QRCode(box_size=10, border=2, error_correction=qrcode.constants.ERROR_CORRECT_M)
+    code.add_data(absolute(status_path(ticket)))
+    code.make(fit=True)
+    out = io.BytesIO()
+    code.make_image(fill_color="black", back_color="white").save(out)
+    out.seek(0)
+    response = send_file(out, mimetype="image/png", max_age=3600)
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+# --- issuing ---------------------------------------------------------------------------
+
+@bp.post("/api/tickets")
+@require("kiosk", *PREVIEW_ROLES)
+def issue_ticket():
+    """Issue a ticket from the kiosk, record its print job and start printing it after commit.
+
+    The same ``request_id`` from the same kiosk within ten minutes answers with
+    the ticket it already produced (200) instead of issuing another (201).
+    """
+    data = body({"service": ((str, int), True), "priority": (str, False),
+                 "request_id": (str, False), "site": ((str, int), False)})
+    principal = auth.current_principal()
+    app = current_app._get_current_object()
+    db = get_db()
+    clock = app.extensions["turnos.clock"]
+    site = _site_of(principal, data["site"])
+    request_id = data["request_id"]
+    if request_id is not None and not REQUEST_ID.match(request_id):
+        raise Invalid(_l("El identificador de la solicitud no es válido (8 a 64 letras, números, - o _)."),
+                      code="invalid_request_id", field="request_id")
+    device_id = principal.device_id
+    if data["priority"] is not None:
+        category = store.find_category(db, data["priority"])
+        if category is None or not category["active"] or not category["kiosk_visible"]:
+            raise Invalid(_l("La categoría preferencial «%(c)s» no se ofrece en el kiosco.",
+                             c=data["priority"]), code="invalid_priority", field="priority")
+    since = clock.now_ms() - REQUEST_MEMORY_SECONDS * 1000
+    if device_id and request_id:
+        seen = store.kiosk_request(db, device_id, request_id, since)
+        if seen is not None:
+            return _issued_reply(seen["ticket_id"], seen["job_id"], repeated=True)
+    if device_id:
+        limit, window = app.config["KIOSK_RATE_LIMIT"]
+        auth.rate_limit(f"issue:{device_id}", limit, window, clock)
+    config = principal.config if principal.kind == "device" else {}
+    # Announcements wait for the commit of the whole unit (ticket, job, request id).
+    recorder = RecordingAnnouncer()
+    engine = QueueEngine(db, clock, recorder)
+    actor = Actor(user_id=principal.user_id, device_id=device_id, role=principal.role)
+    with immediate(db):
+        seen = store.kiosk_request(db, device_id, request_id, since) if device_id and request_id else None
+        if seen is None:
+            issued = engine.issue(site["code"], data["service"], data["priority"], actor)
+            ticket = store.ticket_by_id(db, issued["id"])
+            content = dispatch.ticket_content(engine, ticket, absolute(status_path(ticket)), config)
+            job = dispatch.create_job(db, ticket=ticket, device_id=device_id,
+                                      settings=dispatch.printer_settings(config), content=content,
+                                      now_ms=clock.now_ms())
+            if device_id and request_id:
+                store.remember_kiosk_request(db, device_id, request_id, ticket["id"], job["id"],
+                                             clock.now_ms(), since)
+    if seen is not None:
+        return _issued_reply(seen["ticket_id"], seen["job_id"], repeated=True)
+    announcer = app.extensions.get("turnos.announcer")
+    if announcer is not None:
+        for event, payload, room in recorder.sent:
+            announcer.emit(event, payload, room)
+    dispatch.submit(app, job)
+    return _issued_reply(ticket["id"], job["id"], repeated=False, engine=engine)
+
+
+def _issued_reply(ticket_id: int, job_id: int | None, *, repeated: bool, engine=None):
+    """Answer with the ticket (estimate, absolute status URL, QR image) and its print job."""
+    from shared.queue import current_engine
+
+    engine = engine or current_engine()
+    db = get_db()
+    ticket = store.ticket_by_id(db, ticket_id)
+    reply = engine.with_estimate(ticket)
+    reply["status_url"] = absolute(reply["status_url"])
+    reply["qr_url"] = f"/kiosk/qr/{ticket['visit_id']}.png"
+    job = store.print_job_by_id(db, job_id) if job_id else None
+    tz = engine.lookup.site(ticket["site_id"])["timezone"]
+    reply["print"] = dispatch.job_json(job, tz) if job else None
+    reply["repeated"] = repeated
+    return jsonify(reply), 200 if repeated else 201
+
+
+@bp.get("/api/jobs/<int:job_id>")
+@require("kiosk", *PREVIEW_ROLES)
+def print_job(job_id):
+    """Return the state of one of this kiosk's print jobs (the fallback when the socket is down)."""
+    principal = auth.current_principal()
+    db = get_db()
+    job = dispatch.find_job(db, job_id)
+    site = store.site_by_id(db, job["site_id"])
+    auth.require_site(principal, site)
+    if principal.kind == "device" and job["device_id"] != principal.device_id:
+        raise not_found("print_job", job_id)
+    return jsonify(dispatch.job_json(job, site["timezone"]))
+
+
+# --- kiosk settings (administrators) ---------------------------------------------------------
+
+def _kiosk_device(device_id: int) -> dict:
+    """Return a kiosk device the caller may manage, or refuse."""
+    device = store.device_by_id(get_db(), device_id)
+    if device is None or device["kind"] != "kiosk":
+        raise not_found("device", device_id)
+    auth.require_site(auth.current_principal(), store.site_by_id(get_db(), device["site_id"]))
+    return device
+
+
+def _kiosk_json(device: dict) -> dict:
+    """Return a kiosk's settings and its printer's last known state."""
+    config = json.loads(device["config"] or "{}")
+    state = store.printer_state(get_db(), device["id"])
+    site = store.site_by_id(get_db(), device["site_id"])
+    settings = dispatch.printer_settings(config)
+    settings.update(idle_seconds=_idle_seconds(config), language=config.get("language", "es"),
+                    footer=config.get("footer", ""))
+    return {"id": device["id"], "name": device["name"], "site": site["code"], "settings": settings,
+            "printer_status": state["status"] if state else None,
+            "printer_message": state["message"] if state else None,
+            "agent_online": dispatch.agent_online(device["id"])
+            if settings["printer"] == dispatch.AGENT else None}
+
+
+@api_bp.get("/kiosks/<int:device_id>")
+@require("admin", "supervisor")
+def get_kiosk(device_id):
+    """Return a kiosk's printer and screen settings and its printer's last known state."""
+    return jsonify(_kiosk_json(_kiosk_device(device_id)))
+
+
+@api_bp.patch("/kiosks/<int:device_id>")
+@require("admin")
+def update_kiosk(device_id):
+    """Change a kiosk's printer (spec, paper, profile, code page) and screen settings."""
+    data = body({"printer": (str, False), "paper": (str, False), "profile": (str, False),
+                 "codepage": (str, False), "native_qr": (bool, False), "idle_seconds": (int, False),
+                 "language": (str, False), "footer": (str, False)})
+    device = _kiosk_device(device_id)
+    changes = dispatch.validate_settings(data)
+    if data["idle_seconds"] is not None:
+        low, high = IDLE_RANGE
+        if not low <= data["idle_seconds"] <= high:
+            raise Invalid(_l("El tiempo de inactividad debe estar entre %(a)s y %(b)s segundos.", a=low, b=high),
+                          code="invalid_idle_seconds", field="idle_seconds")
+        changes["idle_seconds"] = data["idle_seconds"]
+    if data["language"] is not None:
+        if data["language"] not in current_app.config["LANGUAGES"]:
+            raise Invalid(_l("Idioma no válido: use es o en."), code="invalid_language", field="language")
+        changes["language"] = data["language"]
+    if data["footer"] is not None:
+        if len(data["footer"]) > 200:
+            raise Invalid(_l("El pie del tiquete admite máximo 200 caracteres."), code="too_long",
+                          field="footer")
+        changes["footer"] = data["footer"]
+    db = get_db()
+    clock = current_app.extensions["turnos.clock"]
+    config = json.loads(device["config"] or "{}")
+    config.update(changes)
+    with immediate(db):
+        store.set_device_config(db, device["id"], config)
+        store.audit(db, clock.now_ms(), auth.current_principal().user_id, "kiosk.settings",
+                    f"device:{device['id']}", changes)
+    return jsonify(_kiosk_json(store.device_by_id(db, device["id"])))
+
+
+def _register_openapi() -> None:
+    """Describe the kiosk settings endpoints in the OpenAPI document."""
+    from api import openapi
+
+    p_device = {"name": "device_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+    settings = openapi._obj({
+        "printer": {"type": "string", "description": "virtual: | tcp:HOST:9100 | serial:/dev/ttyUSB0 | "
+                                                      "usb:VID:PID | file:/dev/usb/lp0 | agent | none"},
+        "paper": {"type": "string", "enum": ["80mm", "58mm"]},
+        "profile": {"type": "string", "description": "python-escpos printer profile, e.g. TM-T20II"},
+        "codepage": {"type": "string", "description": "e.g. CP858"},
+        "native_qr": {"type": "boolean"},
+        "idle_seconds": {"type": "integer", "minimum": IDLE_RANGE[0], "maximum": IDLE_RANGE[1]},
+        "language": {"type": "string", "enum": ["es", "en"]},
+        "footer": {"type": "string", "maxLength": 200}})
+    openapi.register("/kiosks/{device_id}", "get", openapi._op(
+        "A kiosk's printer and screen settings and its printer's last known status "
+        "(admin, supervisor)", params=[p_device]))
+    openapi.register("/kiosks/{device_id}", "patch", openapi._op(
+        "Change a kiosk's printer and screen settings (admin)", params=[p_device], body=settings))
+
+
+def init_app(app) -> None:
+    """Register the kiosk page, its ticket endpoint and the kiosk settings API."""
+    app.register_blueprint(bp)
+    app.register_blueprint(api_bp, name="kiosk_api")
+    _register_openapi()

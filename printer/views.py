@@ -1,0 +1,228 @@
+"""Printer pages for supervisors and administrators: kiosk printers, failed prints, reprints,
+and the virtual printer's tickets with their previews; plus the reprint and print-job API.
+"""
+
+import json
+import re
+
+from flask import (Blueprint, current_app, jsonify, redirect, render_template, request,
+                   send_from_directory)
+from flask_babel import lazy_gettext as _l
+
+from api.views import absolute, body
+from shared import auth, store
+from shared.auth import require
+from shared.db import get_db
+from shared.errors import DomainError, Forbidden, Invalid, not_found
+from shared.present import status_path
+from shared.queue import current_engine
+from shared.timefmt import ticket_time
+
+from . import dispatch
+
+bp = Blueprint("printer", __name__, url_prefix="/printer", template_folder="templates",
+               static_folder="static")
+api_bp = Blueprint("printer_api", __name__, url_prefix="/api/v1")
+
+MANAGERS = ("admin", "supervisor")
+_FILE = re.compile(r"^(?P<id>\d{6,})-[A-Za-z0-9_-]+$")
+GALLERY_SIZE = 48
+
+
+def _manager() -> auth.Principal | None:
+    """Return the supervisor or administrator viewing a page (None: send them to log in)."""
+    principal = auth.current_principal()
+    if principal is None:
+        return None
+    if principal.role not in MANAGERS:
+        raise Forbidden(_l("Solo supervisores y administradores ven las impresoras."), code="forbidden")
+    return principal
+
+
+def _site_ids(principal: auth.Principal) -> list[int] | None:
+    """Return the sites a manager sees (None: all of them)."""
+    if principal.is_admin or not principal.site_ids:
+        return None
+    return list(principal.site_ids)
+
+
+def _login():
+    """Send an anonymous visitor to the login page, back here afterwards."""
+    return redirect(f"/login?next={request.full_path.rstrip('?')}")
+
+
+def failures(db, principal, limit: int = 100) -> list[dict]:
+    """Return failed jobs and jobs left without an outcome, newest first."""
+    app = current_app._get_current_object()
+    stale = dispatch.stale_before(app)
+    rows = store.list_print_jobs(db, site_ids=_site_ids(principal), limit=500)
+    out = [r for r in rows if r["status"] == "failed"
+           or (r["status"] in ("pending", "printing") and r["updated_at"] < stale)][:limit]
+    zones = {s["id"]: s["timezone"] for s in store.list_sites(db)}
+    for row in out:
+        row["when"] = ticket_time(row["updated_at"], zones.get(row["site_id"]))
+    return out
+
+
+@bp.get("/")
+def index():
+    """Show each kiosk's printer, the prints that failed (with a reprint button) and the latest jobs."""
+    principal = _manager()
+    if principal is None:
+        return _login()
+    db = get_db()
+    site_ids = _site_ids(principal)
+    sites = {s["id"]: s for s in store.list_sites(db)}
+    printers = []
+    for row in store.printer_states(db, site_ids):
+        settings = dispatch.printer_settings(json.loads(row["config"] or "{}"))
+        printers.append(dict(row, printer=settings["printer"], paper=settings["paper"],
+                             site=sites[row["site_id"]],
+                             agent_online=dispatch.agent_online(row["device_id"])
+                             if settings["printer"] == dispatch.AGENT else None))
+    failed = failures(db, principal)
+    recent = store.list_print_jobs(db, site_ids=site_ids, limit=30)
+    return render_template("printer/index.html", printers=printers, failed=failed, recent=recent,
+                           sites=sites, reprinted=request.args.get("reprinted", type=int),
+                           error=request.args.get("error"))
+
+
+@bp.post("/jobs/<int:job_id>/reprint")
+def reprint_page(job_id):
+    """Reprint the ticket of a failed job from the printers page."""
+    principal = _manager()
+    if principal is None:
+        return _login()
+    db = get_db()
+    job = dispatch.find_job(db, job_id)
+    auth.require_site(principal, store.site_by_id(db, job["site_id"]))
+    ticket = store.ticket_by_id(db, job["ticket_id"])
+    try:
+        new = dispatch.reprint(current_app._get_current_object(), db, current_engine(), ticket,
+                               device_id=job["device_id"], user_id=principal.user_id,
+                               status_url=absolute(status_path(ticket)))
+    except DomainError as exc:
+        return render_template("printer/index.html", printers=[], failed=failures(db, principal),
+                               recent=[], sites={}, reprinted=None, error=str(exc.message)), exc.status
+    return redirect(f"/printer/?reprinted={new['id']}")
+
+
+@bp.get("/virtual")
+def virtual():
+    """Show the newest tickets the virtual printer received, as their PNG previews."""
+    principal = _manager()
+    if principal is None:
+        return _login()
+    db = get_db()
+    folder = dispatch.virtual_dir(current_app)
+    files = sorted(folder.glob("*.png"), key=lambda p: p.stat().st_mtime, reverse=True) \
+        if folder.is_dir() else []
+    tickets = []
+    for path in files:
+        entry = _virtual_entry(db, principal, path.stem)
+        if entry is not None:
+            tickets.append(entry)
+        if len(tickets) >= GALLERY_SIZE:
+            break
+    return render_template("printer/virtual.html", tickets=tickets)
+
+
+def _virtual_entry(db, principal, name: str) -> dict | None:
+    """Return what the gallery shows of one stored ticket, or None if the viewer may not see it."""
+    match = _FILE.match(name)
+    job = store.print_job_by_id(db, int(match["id"])) if match else None
+    if job is None:
+        # Test pages and files of another database: administrators only.
+        return {"name": name, "job": None, "code": name} if principal.is_admin else None
+    if not principal.may_use_site(job["site_id"]):
+        return None
+    ticket = store.ticket_by_id(db, job["ticket_id"])
+    return {"name": name, "job": job, "code": ticket["code"] if ticket else name}
+
+
+@bp.get("/virtual/<name>.<ext>")
+def virtual_file(name, ext):
+    """Return one stored ticket of the virtual printer: its PNG preview or its ESC/POS bytes."""
+    principal = _manager()
+    if principal is None:
+        return _login()
+    if ext not in ("png", "bin") or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", name):
+        raise not_found("ticket", name)
+    if _virtual_entry(get_db(), principal, name) is None:
+        raise not_found("ticket", name)
+    return send_from_directory(dispatch.virtual_dir(current_app), f"{name}.{ext}",
+                               mimetype="image/png" if ext == "png" else "application/octet-stream",
+                               max_age=0)
+
+
+# --- API ------------------------------------------------------------------------------
+
+@api_bp.post("/tickets/<int:ticket_id>/reprint")
+@require(*MANAGERS)
+def reprint_ticket(ticket_id):
+    """Print a waiting or called ticket again on its kiosk's printer (or on the kiosk given)."""
+    data = body({"device": (int, False)})
+    engine = current_engine()
+    ticket = engine.ticket(ticket_id)
+    principal = auth.current_principal()
+    site = engine.lookup.site(ticket["site_id"])
+    auth.require_site(principal, site)
+    job = dispatch.reprint(current_app._get_current_object(), get_db(), engine, ticket,
+                           device_id=data["device"], user_id=principal.user_id,
+                           status_url=absolute(status_path(ticket)))
+    return jsonify(dispatch.job_json(job, site["timezone"])), 202
+
+
+@api_bp.get("/print-jobs")
+@require(*MANAGERS)
+def print_jobs():
+    """List the newest print jobs (?status=pending|printing|printed|failed, ?limit= up to 500)."""
+    status = request.args.get("status")
+    if status is not None and status not in dispatch.JOB_STATES:
+        raise Invalid(_l("Estado no válido: use pending, printing, printed o failed."),
+                      code="invalid_status", field="status")
+    limit = request.args.get("limit", 100)
+    if not str(limit).isdigit() or not 1 <= int(limit) <= 500:
+        raise Invalid(_l("El límite debe ser un número entre 1 y 500."), code="invalid_limit", field="limit")
+    principal = auth.current_principal()
+    db = get_db()
+    rows = store.list_print_jobs(db, site_ids=_site_ids(principal), status=status, limit=int(limit))
+    out = []
+    for row in rows:
+        item = dispatch.job_json(row)
+        item.update(code=row["code"], site=row["site"], device_name=row["device_name"],
+                    ticket_status=row["ticket_status"])
+        out.append(item)
+    return jsonify({"jobs": out})
+
+
+def _register_openapi() -> None:
+    """Describe the printing endpoints in the OpenAPI document."""
+    from api import openapi
+
+    job = {"type": "object", "properties": {
+        "id": {"type": "integer"}, "ticket": {"type": "integer"},
+        "device": {"type": "integer", "nullable": True},
+        "status": {"type": "string", "enum": list(dispatch.JOB_STATES)},
+        "printer": {"type": "string"}, "attempts": {"type": "integer"},
+        "error": {"type": "string", "nullable": True}, "message": {"type": "string"},
+        "printer_status": {"type": "string", "nullable": True}}}
+    openapi.register("/tickets/{ticket_id}/reprint", "post", openapi._op(
+        "Print a waiting or called ticket again on its kiosk's printer (admin, supervisor)", ok=202,
+        ok_schema=job, params=[openapi.P_TICKET],
+        body=openapi._obj({"device": {"type": "integer", "description": "Kiosk device id (default: "
+                                                                       "the kiosk that printed it)"}})))
+    openapi.register("/print-jobs", "get", openapi._op(
+        "The newest print jobs of the caller's sites (admin, supervisor)",
+        ok_schema={"type": "object", "properties": {"jobs": {"type": "array", "items": job}}},
+        params=[{"name": "status", "in": "query", "required": False,
+                 "schema": {"type": "string", "enum": list(dispatch.JOB_STATES)}},
+                {"name": "limit", "in": "query", "required": False,
+                 "schema": {"type": "integer", "minimum": 1, "maximum": 500}}]))
+
+
+def init_app(app) -> None:
+    """Register the printer pages, the printing API and the printer agent's socket events."""
+    app.register_blueprint(bp)
+    app.register_blueprint(api_bp)
+    _register_openapi()
