@@ -161,6 +161,11 @@ def on_connect(auth=None):
     principal = authmod.principal_for_socket(db, auth.get("token"), clock)
     if principal is None:
         return False
+    # A waiting-room screen (or an admin's preview of one, auth {"display": true})
+    # joins only its site's room and gets a snapshot shaped by its zone.
+    display_connect = current_app.extensions.get("turnos.display_connect")
+    if display_connect is not None and (principal.role == "display" or auth.get("display")):
+        return display_connect(db, engine, principal, auth)
     sites = authmod.sites_for_socket(db, principal, auth.get("site"))
     if not sites:
         return False
