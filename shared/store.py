@@ -744,3 +744,32 @@ def user_pauses_between(db: Database, user_id: int, start_ms: int, end_ms: int) 
                     "WHERE s.user_id = ? AND p.started_at < ? "
                     "AND (p.ended_at IS NULL OR p.ended_at > ?) ORDER BY p.started_at",
                 [user_id, end_ms, start_ms])
+
+
+# --- display ---------------------------------------------------------------
+
+def display_calls(db: Database, site_id: int, since_ms: int, limit: int, *,
+                  service_codes: list[str] | None = None,
+                  desk_codes: list[str] | None = None) -> list[dict]:
+    """Return the newest call or recall of each ticket at a site, newest first, within a zone.
+
+    A zone limits the calls to some services and/or desks (codes; empty or
+    None: no limit). Each ticket appears once, with its latest call.
+    """
+    where = ["e.site_id = :site", "e.kind IN ('called', 'recalled')", "e.at >= :since",
+             "e.id = (SELECT max(e2.id) FROM ticket_events e2 WHERE e2.ticket_id = e.ticket_id "
+             "AND e2.kind IN ('called', 'recalled'))"]
+    params: dict = {"site": site_id, "since": since_ms, "limit": limit}
+    if service_codes:
+        marks = ", ".join(f":sv{i}" for i in range(len(service_codes)))
+        where.append(f"t.service_id IN (SELECT id FROM services WHERE site_id = :site "
+                     f"AND code IN ({marks}))")
+        params.update({f"sv{i}": c for i, c in enumerate(service_codes)})
+    if desk_codes:
+        marks = ", ".join(f":dk{i}" for i in range(len(desk_codes)))
+        where.append(f"e.desk_id IN (SELECT id FROM desks WHERE site_id = :site "
+                     f"AND code IN ({marks}))")
+        params.update({f"dk{i}": c for i, c in enumerate(desk_codes)})
+    return _all(db, "SELECT e.at, e.kind, t.* FROM ticket_events e "
+                    "JOIN tickets t ON t.id = e.ticket_id WHERE " + " AND ".join(where) +
+                    " ORDER BY e.at DESC, e.id DESC LIMIT :limit", params)
