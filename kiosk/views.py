@@ -21,7 +21,7 @@ from printer import dispatch
 from shared import auth, store
 from shared.auth import require
 from shared.db import get_db, immediate
-from shared.errors import Forbidden, Invalid, Unauthorized, not_found
+from shared.errors import DomainError, Forbidden, Invalid, Unauthorized, not_found
 from shared.events import RecordingAnnouncer
 from shared.present import site_json, status_path
 from shared.queue import Actor, QueueEngine
@@ -75,6 +75,14 @@ def _strings() -> dict:
         "error": _l("No fue posible sacar el turno. Intente de nuevo o pida ayuda al personal."),
         "busy": _l("Un momento, por favor…"),
     }
+
+
+@bp.errorhandler(DomainError)
+def _refusal(exc: DomainError):
+    """Answer the kiosk's script in JSON (whatever it accepts) and a browser with a page."""
+    if request.path.startswith("/kiosk/api/"):
+        return jsonify(exc.to_dict()), exc.status
+    return render_template("error.html", error=exc.code, message=str(exc.message)), exc.status
 
 
 # --- the page -------------------------------------------------------------------------
@@ -218,8 +226,9 @@ def issue_ticket():
     if announcer is not None:
         for event, payload, room in recorder.sent:
             announcer.emit(event, payload, room)
+    reply = _issued_reply(ticket["id"], job["id"], repeated=False, engine=engine)
     dispatch.submit(app, job)
-    return _issued_reply(ticket["id"], job["id"], repeated=False, engine=engine)
+    return reply
 
 
 def _issued_reply(ticket_id: int, job_id: int | None, *, repeated: bool, engine=None):
