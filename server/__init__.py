@@ -113,6 +113,13 @@ def _security_headers(response):
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
+    from flask import current_app
+
+    if current_app.config.get("SESSION_COOKIE_SECURE"):
+        # Served behind HTTPS (serve --secure-cookies): browsers must never fall back to HTTP.
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     return response
 
 

@@ -15,7 +15,9 @@ HOME_BY_ROLE = {"admin": "/admin/", "supervisor": "/reports/monitor", "official"
 
 def _safe_next(target: str | None) -> str | None:
     """Accept only local paths as the page to return to after login."""
-    if target and target.startswith("/") and not target.startswith("//"):
+    # Browsers read "/\\evil.example" like "//evil.example": refuse backslashes and controls too.
+    if (target and target.startswith("/") and not target.startswith("//") and len(target) < 500
+            and not any(c == "\\" or ord(c) < 32 for c in target)):
         return target
     return None
 

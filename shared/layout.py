@@ -177,10 +177,11 @@ def export(db) -> str:
         lines.append(f"policy_params = {_toml_value(json.loads(site['policy_params']))}")
         lines.append(f"opening_hours = {_toml_value(json.loads(site['opening_hours']))}")
         lines.append(f"holidays = {_toml_value(json.loads(site['holidays']))}")
+        # Privacy settings are written only when set, as a layout that omits them keeps them.
         for key in ("id_capture", "privacy_notice", "retention_days"):
-            if key in site:
+            if site.get(key):
                 value = bool(site[key]) if key == "id_capture" else site[key]
-                lines.append(f"{key} = {_toml_value(value if value is not None else 0)}")
+                lines.append(f"{key} = {_toml_value(value)}")
         lines.append("")
         for sv in store.list_services(db, site["id"]):
             lines.append("[[sites.services]]")

@@ -1,0 +1,41 @@
+"""Data retention: close-day deletes each site's tickets older than its retention period."""
+
+from flask import current_app
+
+from shared import store
+from shared.db import immediate
+from shared.timefmt import local_day
+
+DAY_MS = 24 * 3600 * 1000
+
+
+def cutoff_day(site: dict, now_ms: int) -> str | None:
+    """Return the first local day a site keeps (older days are purged), or None to keep all."""
+    days = site.get("retention_days")
+    if not days:
+        return None
+    return local_day(now_ms - days * DAY_MS, site["timezone"])
+
+
+def purge_expired(db) -> str:
+    """Delete the closed tickets, their events, ratings and ID hashes older than each site keeps.
+
+    Runs from ``close-day`` (``turnos.close_day_hooks``). Rows that point at a
+    purged ticket through a foreign key go with it; tables that only hold
+    totals are left untouched. Returns one line per purged site.
+    """
+    now = current_app.extensions["turnos.clock"].now_ms()
+    lines = []
+    for site in store.list_sites(db):
+        first_kept = cutoff_day(site, now)
+        if first_kept is None:
+            continue
+        with immediate(db):
+            counts = store.purge_site_before(db, site["id"], first_kept)
+            if counts.get("tickets"):
+                store.audit(db, now, None, "retention.purge", f"site:{site['code']}",
+                            dict(counts, before=first_kept))
+        removed = ", ".join(f"{n} {table}" for table, n in sorted(counts.items()) if n)
+        lines.append(f"{site['code']}: retention {site['retention_days']} days, data before "
+                     f"{first_kept} purged ({removed or 'nothing to purge'})")
+    return "\n".join(lines)
