@@ -46,16 +46,18 @@ def disconnect_sockets(*, device_id: int | None = None, user_id: int | None = No
     server = getattr(socketio, "server", None)
     if server is None:
         return 0
-    count = 0
+    doomed = set()
+    if device_id is not None:
+        doomed.update(sid for sid, _ in server.manager.get_participants("/", f"device:{device_id}"))
     for sid, eio_sid in list(server.manager.get_participants("/", None)):
         principal = (server.environ.get(eio_sid) or {}).get("turnos.principal")
-        if principal is None:
-            continue
-        if ((device_id is not None and principal.device_id == device_id)
+        if principal is not None and (
+                (device_id is not None and principal.device_id == device_id)
                 or (user_id is not None and principal.user_id == user_id)):
-            server.disconnect(sid, namespace="/")
-            count += 1
-    return count
+            doomed.add(sid)
+    for sid in doomed:
+        server.disconnect(sid, namespace="/")
+    return len(doomed)
 
 
 def revoke(db, device_id: int, clock, by_user_id: int | None) -> None:

@@ -773,3 +773,115 @@ def display_calls(db: Database, site_id: int, since_ms: int, limit: int, *,
     return _all(db, "SELECT e.at, e.kind, t.* FROM ticket_events e "
                     "JOIN tickets t ON t.id = e.ticket_id WHERE " + " AND ".join(where) +
                     " ORDER BY e.at DESC, e.id DESC LIMIT :limit", params)
+
+
+# --- admin ---
+
+def update_site(db: Database, site_id: int, values: dict) -> None:
+    """Change some columns of a site."""
+    sets = ", ".join(f"{c} = ?" for c in values)
+    db.execute(f"UPDATE sites SET {sets} WHERE id = ?", [*values.values(), site_id])
+
+
+def service_with_prefix(db: Database, site_id: int, prefix: str) -> dict | None:
+    """Return the service of a site that uses a ticket prefix, if any."""
+    return _one(db, "SELECT * FROM services WHERE site_id = ? AND prefix = ?", [site_id, prefix])
+
+
+def update_service(db: Database, service_id: int, values: dict) -> None:
+    """Change some columns of a service."""
+    sets = ", ".join(f"{c} = ?" for c in values)
+    db.execute(f"UPDATE services SET {sets} WHERE id = ?", [*values.values(), service_id])
+
+
+def update_desk(db: Database, desk_id: int, values: dict) -> None:
+    """Change some columns of a desk."""
+    sets = ", ".join(f"{c} = ?" for c in values)
+    db.execute(f"UPDATE desks SET {sets} WHERE id = ?", [*values.values(), desk_id])
+
+
+def update_user(db: Database, user_id: int, values: dict) -> None:
+    """Change some columns of a user (display name, role, active)."""
+    sets = ", ".join(f"{c} = ?" for c in values)
+    db.execute(f"UPDATE users SET {sets} WHERE id = ?", [*values.values(), user_id])
+
+
+def unlock_user(db: Database, user_id: int) -> None:
+    """Clear a user's failed-login count and lockout."""
+    db.execute("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?", [user_id])
+
+
+def count_active_admins(db: Database) -> int:
+    """Return how many active administrators exist."""
+    return db.execute("SELECT count(*) FROM users WHERE role = 'admin' AND active = 1").fetchone()[0]
+
+
+def user_sites_map(db: Database) -> dict[int, list[int]]:
+    """Return the site ids of every user that is limited to some sites."""
+    out: dict[int, list[int]] = {}
+    for user_id, site_id in db.execute("SELECT user_id, site_id FROM user_sites ORDER BY site_id"):
+        out.setdefault(user_id, []).append(site_id)
+    return out
+
+
+def rename_device(db: Database, device_id: int, name: str) -> None:
+    """Change a device's name."""
+    db.execute("UPDATE devices SET name = ? WHERE id = ?", [name, device_id])
+
+
+def search_audit(db: Database, action: str = "", limit: int = 200) -> list[dict]:
+    """Return the newest audit entries whose action starts with a prefix, with the username."""
+    return _all(db, "SELECT a.*, u.username FROM audit_log a LEFT JOIN users u ON u.id = a.user_id "
+                    "WHERE a.action LIKE ? ESCAPE '\\' ORDER BY a.at DESC, a.id DESC LIMIT ?",
+                [action.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%", limit])
+
+
+def preferential_marks(db: Database, limit: int = 200) -> list[dict]:
+    """Return the newest preferential marks made by officials (who, which ticket, when)."""
+    return _all(db, "SELECT e.at, e.data, e.user_id, u.username, t.code, t.priority, "
+                    "s.code AS site_code, d.code AS desk_code FROM ticket_events e "
+                    "JOIN tickets t ON t.id = e.ticket_id JOIN sites s ON s.id = e.site_id "
+                    "LEFT JOIN users u ON u.id = e.user_id LEFT JOIN desks d ON d.id = e.desk_id "
+                    "WHERE e.kind = 'marked_preferential' ORDER BY e.at DESC, e.id DESC LIMIT ?",
+                [limit])
+
+
+def record_id_hash(db: Database, ticket_id: int, site_id: int, id_hash: str, now_ms: int) -> bool:
+    """Keep the keyed hash of a citizen's ID for a ticket; False when one is already kept."""
+    row = db.execute("INSERT INTO ticket_id_hashes (ticket_id, site_id, id_hash, at) "
+                     "VALUES (?, ?, ?, ?) ON CONFLICT (ticket_id) DO NOTHING RETURNING ticket_id",
+                     [ticket_id, site_id, id_hash, now_ms]).fetchone()
+    return row is not None
+
+
+def tables_referencing(db: Database, table: str) -> list[tuple[str, str, str]]:
+    """Return (table, column, referenced column) of every foreign key pointing at a table."""
+    refs = []
+    for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                              "AND name NOT LIKE 'sqlite_%' ORDER BY name").fetchall():
+        for fk in db.execute(f'PRAGMA foreign_key_list("{name}")').fetchall():
+            if fk["table"] == table and name != table:
+                refs.append((name, fk["from"], fk["to"] or "id"))
+    return refs
+
+
+def _delete_with_dependants(db: Database, table: str, where: str, params: list, counts: dict,
+                            depth: int = 0) -> None:
+    """Delete rows and, first, every row of another table that points at them."""
+    if depth > 4:
+        raise RuntimeError(f"foreign keys nest too deep below {table}")
+    for child, column, parent_column in tables_referencing(db, table):
+        _delete_with_dependants(
+            db, child, f'"{column}" IN (SELECT "{parent_column}" FROM "{table}" WHERE {where})',
+            params, counts, depth + 1)
+    deleted = db.execute(f'DELETE FROM "{table}" WHERE {where}', params).rowcount
+    counts[table] = counts.get(table, 0) + deleted
+
+
+def purge_site_before(db: Database, site_id: int, before_day: str) -> dict[str, int]:
+    """Delete a site's closed tickets of local days before a day, with every row that points at them."""
+    counts: dict[str, int] = {}
+    _delete_with_dependants(
+        db, "tickets", "site_id = ? AND day < ? AND status NOT IN ('waiting', 'called', 'serving')",
+        [site_id, before_day], counts)
+    return counts
