@@ -218,7 +218,9 @@ def close_day(site_code, day, instance):
                        f"no-show, {summary['finished']} finished, "
                        f"{summary['sessions_closed']} desk sessions closed (up to {summary['day']})")
         for hook in app.extensions.get("turnos.close_day_hooks", []):
-            hook(db)
+            report = hook(db)
+            if report:
+                click.echo(report)
 
 
 @main.command("printer-test")

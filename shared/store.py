@@ -879,9 +879,12 @@ def _delete_with_dependants(db: Database, table: str, where: str, params: list, 
 
 
 def purge_site_before(db: Database, site_id: int, before_day: str) -> dict[str, int]:
-    """Delete a site's closed tickets of local days before a day, with every row that points at them."""
+    """Delete a site's closed visits of local days before a day, with every row that points at them."""
     counts: dict[str, int] = {}
+    # Whole visits go together (a transfer's segments point at each other); a
+    # visit still open, because its day was never closed, stays.
     _delete_with_dependants(
-        db, "tickets", "site_id = ? AND day < ? AND status NOT IN ('waiting', 'called', 'serving')",
-        [site_id, before_day], counts)
+        db, "tickets", "site_id = ? AND day < ? AND visit_id NOT IN (SELECT visit_id FROM tickets "
+        "WHERE site_id = ? AND day < ? AND status IN ('waiting', 'called', 'serving'))",
+        [site_id, before_day, site_id, before_day], counts)
     return counts
