@@ -112,6 +112,7 @@ def desk_queue(desk):
                                         if previous else None)
     return jsonify({
         "desk": d["code"], "desk_id": d["id"], "site": site["code"], "site_id": site["id"],
+        "site_name": site["name"],
         "policy": site["policy"], "chosen_call_rule": rule,
         "services": [summary[code] for code in served if code in summary],
         "waiting_total": desks.line_size(engine, d),

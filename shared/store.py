@@ -888,3 +888,70 @@ def purge_site_before(db: Database, site_id: int, before_day: str) -> dict[str, 
         "WHERE site_id = ? AND day < ? AND status IN ('waiting', 'called', 'serving'))",
         [site_id, before_day, site_id, before_day], counts)
     return counts
+
+
+# --- desk ---
+
+def desk_line(db: Database, *, site_id: int, desk_id: int, day: str, order_by: str,
+              order_params: dict, limit: int) -> list[dict]:
+    """Return the waiting tickets a desk could call, in a priority plan's order."""
+    params = {"site": site_id, "desk": desk_id, "day": day, "limit": limit}
+    params.update(order_params)
+    return _all(db, "SELECT t.* FROM tickets t "
+                    "JOIN desk_services ds ON ds.service_id = t.service_id AND ds.desk_id = :desk "
+                    "WHERE t.site_id = :site AND t.status = 'waiting' AND t.day = :day "
+                    f"ORDER BY {order_by} LIMIT :limit", params)
+
+
+def count_desk_line(db: Database, *, site_id: int, desk_id: int, day: str) -> int:
+    """Count the waiting tickets a desk could call."""
+    return db.execute("SELECT count(*) FROM tickets t "
+                      "JOIN desk_services ds ON ds.service_id = t.service_id AND ds.desk_id = ? "
+                      "WHERE t.site_id = ? AND t.status = 'waiting' AND t.day = ?",
+                      [desk_id, site_id, day]).fetchone()[0]
+
+
+def latest_session_of_user(db: Database, user_id: int) -> dict | None:
+    """Return a user's most recent desk session, open or closed."""
+    return _one(db, "SELECT * FROM desk_sessions WHERE user_id = ? "
+                    "ORDER BY started_at DESC, id DESC LIMIT 1", [user_id])
+
+
+def mark_preferential(db: Database, ticket_id: int, priority: str) -> dict | None:
+    """Give a waiting general ticket a priority category; return it, or None."""
+    row = db.execute("UPDATE tickets SET priority = ? WHERE id = ? AND status = 'waiting' "
+                     "AND priority IS NULL RETURNING *", [priority, ticket_id]).fetchone()
+    return dict(row) if row is not None else None
+
+
+def user_events_between(db: Database, site_id: int, user_id: int, start_ms: int, end_ms: int,
+                        kinds: tuple[str, ...]) -> list[dict]:
+    """Return the events a user caused at a site in [start, end), oldest first."""
+    marks = ", ".join("?" for _ in kinds)
+    return _all(db, "SELECT * FROM ticket_events WHERE site_id = ? AND at >= ? AND at < ? "
+                    f"AND user_id = ? AND kind IN ({marks}) ORDER BY at, id",
+                [site_id, start_ms, end_ms, user_id, *kinds])
+
+
+def events_of_tickets(db: Database, ticket_ids: list[int]) -> list[dict]:
+    """Return the events of several tickets, oldest first."""
+    if not ticket_ids:
+        return []
+    marks = ", ".join("?" for _ in ticket_ids)
+    return _all(db, f"SELECT * FROM ticket_events WHERE ticket_id IN ({marks}) ORDER BY at, id",
+                list(ticket_ids))
+
+
+def user_sessions_between(db: Database, user_id: int, start_ms: int, end_ms: int) -> list[dict]:
+    """Return a user's desk sessions that overlap [start, end)."""
+    return _all(db, "SELECT * FROM desk_sessions WHERE user_id = ? AND started_at < ? "
+                    "AND (ended_at IS NULL OR ended_at > ?) ORDER BY started_at",
+                [user_id, end_ms, start_ms])
+
+
+def user_pauses_between(db: Database, user_id: int, start_ms: int, end_ms: int) -> list[dict]:
+    """Return the pauses of a user's desk sessions that overlap [start, end)."""
+    return _all(db, "SELECT p.* FROM desk_pauses p JOIN desk_sessions s ON s.id = p.session_id "
+                    "WHERE s.user_id = ? AND p.started_at < ? "
+                    "AND (p.ended_at IS NULL OR p.ended_at > ?) ORDER BY p.started_at",
+                [user_id, end_ms, start_ms])

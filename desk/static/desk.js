@@ -246,7 +246,7 @@
     var d = S.desk;
     if (!d) { return; }
     setText($("desk-name"), d.name);
-    setText($("desk-site"), d.site);
+    setText($("desk-site"), S.queue && S.queue.desk_id === d.id ? S.queue.site_name : "");
     var st = stateOf();
     var stateEl = $("desk-state");
     stateEl.className = "state state-" + st;
