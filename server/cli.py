@@ -97,6 +97,7 @@ def seed_demo(app) -> list[tuple[str, str]]:
     clock = app.extensions["turnos.clock"]
     if store.count_sites(db) == 0:
         layout.load_file(db, layout.DEMO_LAYOUT, clock)
+    if not store.list_users(db):
         for username, password, role, name in DEMO_USERS:
             auth.create_user(db, username, password, role, clock, display_name=name)
     return demo_pairing_links(app)

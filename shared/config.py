@@ -45,11 +45,31 @@ def secret_key(folder: Path) -> str:
     return key_file.read_text().strip()
 
 
+def from_environment(environ=None) -> dict:
+    """Return settings given as ``TURNOS_<NAME>`` environment variables (JSON values).
+
+    For example ``TURNOS_KIOSK_RATE_LIMIT='[600, 60]'`` or ``TURNOS_PUBLIC_URL=https://...``
+    (a value that is not JSON is taken as a string).
+    """
+    import json
+
+    environ = os.environ if environ is None else environ
+    settings = {}
+    for key, raw in environ.items():
+        if key.startswith("TURNOS_") and key[7:] in DEFAULTS:
+            try:
+                settings[key[7:]] = json.loads(raw)
+            except ValueError:
+                settings[key[7:]] = raw
+    return settings
+
+
 def build(folder: Path, overrides: dict | None = None) -> dict:
-    """Return the full configuration for an instance folder."""
+    """Return the full configuration: defaults, then environment, then explicit overrides."""
     config = dict(DEFAULTS)
     config["DATABASE"] = str(folder / "turnos.sqlite3")
     config["SECRET_KEY"] = secret_key(folder)
     config["INSTANCE"] = str(folder)
-    config.update(overrides or {})
+    config.update(from_environment())
+    config.update({k: v for k, v in (overrides or {}).items() if v is not None or k not in config})
     return config

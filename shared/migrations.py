@@ -221,6 +221,54 @@ CREATE TABLE settings (
             "VALUES (?, ?, ?, ?, ?, ?)", row)
 
 
+@migrations(name="0001b_queue_indexes")
+def m0001b_queue_indexes(db):
+    """Partial indexes and trigger-kept waiting counts: fast claims, counts and estimates.
+
+    The counts are kept by triggers on every change of a ticket, so no code path
+    can forget them; a test checks them against a full count.
+    """
+    _run(db, """
+DROP INDEX tickets_waiting;
+CREATE INDEX tickets_waiting_preferential ON tickets (service_id, day, queue_at, id)
+    WHERE status = 'waiting' AND priority IS NOT NULL;
+CREATE INDEX tickets_waiting_general ON tickets (service_id, day, queue_at, id)
+    WHERE status = 'waiting' AND priority IS NULL;
+CREATE INDEX tickets_waiting_counts ON tickets (site_id, day, service_id, priority, queue_at)
+    WHERE status = 'waiting';
+CREATE INDEX tickets_finished_recent ON tickets (service_id, finished_at)
+    WHERE status = 'finished';
+CREATE TABLE waiting_counts (
+    service_id INTEGER NOT NULL REFERENCES services(id),
+    day TEXT NOT NULL,
+    preferential INTEGER NOT NULL,
+    waiting INTEGER NOT NULL,
+    PRIMARY KEY (service_id, day, preferential)
+);
+CREATE TRIGGER waiting_counts_insert AFTER INSERT ON tickets WHEN NEW.status = 'waiting'
+BEGIN
+    INSERT INTO waiting_counts (service_id, day, preferential, waiting)
+    VALUES (NEW.service_id, NEW.day, NEW.priority IS NOT NULL, 1)
+    ON CONFLICT (service_id, day, preferential) DO UPDATE SET waiting = waiting + 1;
+END;
+CREATE TRIGGER waiting_counts_update AFTER UPDATE OF status, priority, service_id ON tickets
+WHEN OLD.status = 'waiting' OR NEW.status = 'waiting'
+BEGIN
+    UPDATE waiting_counts SET waiting = waiting - 1
+    WHERE OLD.status = 'waiting' AND service_id = OLD.service_id AND day = OLD.day
+      AND preferential = (OLD.priority IS NOT NULL);
+    INSERT INTO waiting_counts (service_id, day, preferential, waiting)
+    SELECT NEW.service_id, NEW.day, NEW.priority IS NOT NULL, 1 WHERE NEW.status = 'waiting'
+    ON CONFLICT (service_id, day, preferential) DO UPDATE SET waiting = waiting + 1;
+END;
+CREATE TRIGGER waiting_counts_delete AFTER DELETE ON tickets WHEN OLD.status = 'waiting'
+BEGIN
+    UPDATE waiting_counts SET waiting = waiting - 1
+    WHERE service_id = OLD.service_id AND day = OLD.day AND preferential = (OLD.priority IS NOT NULL);
+END;
+""")
+
+
 DEFAULT_CATEGORIES = [
     ["discapacidad", "Persona con discapacidad",
      "Ley 1437 de 2011 art. 5 num. 6; Decreto-Ley 019 de 2012 art. 13", "discapacidad", 1, 1],
@@ -317,13 +365,19 @@ CREATE TABLE printer_states (
 
 @migrations(name="0004_evaluation")
 def m0004_evaluation(db):
-    """Satisfaction ratings (one per ticket visit) and the index the reports read by."""
+    """Satisfaction ratings (one per visit), the reports' index and their sealed daily partials.
+
+    A partial holds one past day's figures of a site for one report dimension
+    (counters and sorted times); a day is sealed only when none of its tickets
+    or desk sessions can change any more, and a new rating drops its day.
+    """
     _run(db, """
 CREATE TABLE ratings (
     id INTEGER PRIMARY KEY,
     visit_id TEXT NOT NULL UNIQUE,
     ticket_id INTEGER NOT NULL UNIQUE REFERENCES tickets(id),
     site_id INTEGER NOT NULL REFERENCES sites(id),
+    day TEXT NOT NULL,
     desk_id INTEGER REFERENCES desks(id),
     score INTEGER NOT NULL CHECK (score BETWEEN 1 AND 5),
     comment TEXT NOT NULL DEFAULT '' CHECK (length(comment) <= 500),
@@ -331,6 +385,16 @@ CREATE TABLE ratings (
     device_id INTEGER REFERENCES devices(id),
     created_at INTEGER NOT NULL
 );
+CREATE INDEX ratings_site_day ON ratings (site_id, day);
 CREATE INDEX ratings_site_created ON ratings (site_id, created_at);
 CREATE INDEX tickets_site_day ON tickets (site_id, day);
+CREATE TABLE report_partials (
+    site_id INTEGER NOT NULL REFERENCES sites(id),
+    dimension TEXT NOT NULL,
+    day TEXT NOT NULL,
+    timezone TEXT NOT NULL,
+    data BLOB NOT NULL,
+    built_at INTEGER NOT NULL,
+    PRIMARY KEY (site_id, dimension, day)
+) WITHOUT ROWID;
 """)

@@ -141,16 +141,27 @@ class QueueEngine:
             store.insert_event(db, ticket, "issued", now, user_id=actor.user_id,
                                device_id=actor.device_id,
                                data={"priority": priority_code} if priority_code else None)
-        result = self.with_estimate(ticket)
+        summary = self.waiting_summary(site)
+        line = next((r for r in summary if r["code"] == service["code"]), None)
+        # A new ticket is the last of its line: ahead of it are all preferential
+        # tickets (and, for a general ticket, every general one too).
+        if line is None:
+            ahead = 0
+        elif priority_code:
+            ahead = line["waiting_preferential"] - 1
+        else:
+            ahead = line["waiting"] - 1
+        result = self.with_estimate(ticket, ahead=max(0, ahead))
         self.announce.ticket_changed(events.TICKET_ISSUED, ticket, self.lookup)
-        self.announce.queue_changed(site["id"], self.waiting_summary(site))
+        self.announce.queue_changed(site["id"], summary)
         return result
 
-    def with_estimate(self, ticket: dict) -> dict:
+    def with_estimate(self, ticket: dict, ahead: int | None = None) -> dict:
         """Return a ticket's API shape with people ahead and the estimated wait."""
         body = ticket_json(ticket, self.lookup)
         if ticket["status"] == "waiting":
-            ahead = store.ahead_of(self.db, ticket)
+            if ahead is None:
+                ahead = store.ahead_of(self.db, ticket)
             body["ahead"] = ahead
             body["estimated_wait_seconds"] = estimate.wait_seconds(
                 self.db, self.lookup.service(ticket["service_id"]), ahead, self.clock.now_ms())

@@ -380,16 +380,21 @@ def claim_next(db: Database, *, site_id: int, desk_id: int, day: str, order_by: 
     """Claim the first waiting ticket for a desk in one atomic statement.
 
     The UPDATE picks and changes the row in one statement, so two desks can
-    never claim the same ticket even across processes.
+    never claim the same ticket even across processes. Candidates are only the
+    head of each (service, preferential/general) line of the desk: every policy
+    orders within such a line by arrival, so the winner is always one of them.
     """
     params = {"site": site_id, "desk": desk_id, "day": day, "now": now_ms, "user": user_id}
     params.update(order_params)
     row = db.execute(
         "UPDATE tickets SET status = 'called', called_at = :now, last_called_at = :now, "
         "desk_id = :desk, user_id = :user "
-        "WHERE id = (SELECT t.id FROM tickets t "
-        "  JOIN desk_services ds ON ds.service_id = t.service_id AND ds.desk_id = :desk "
-        "  WHERE t.site_id = :site AND t.status = 'waiting' AND t.day = :day "
+        "WHERE id = (SELECT t.id FROM desk_services ds JOIN tickets t ON t.id IN ("
+        "    (SELECT h.id FROM tickets h WHERE h.service_id = ds.service_id AND h.day = :day "
+        "     AND h.status = 'waiting' AND h.priority IS NOT NULL ORDER BY h.queue_at, h.id LIMIT 1), "
+        "    (SELECT h.id FROM tickets h WHERE h.service_id = ds.service_id AND h.day = :day "
+        "     AND h.status = 'waiting' AND h.priority IS NULL ORDER BY h.queue_at, h.id LIMIT 1)) "
+        "  WHERE ds.desk_id = :desk AND t.site_id = :site "
         f"  ORDER BY {order_by} LIMIT 1) "
         "AND status = 'waiting' RETURNING *", params).fetchone()
     return dict(row) if row is not None else None
@@ -423,23 +428,55 @@ def desk_open_ticket(db: Database, desk_id: int) -> dict | None:
 
 def waiting_counts(db: Database, site_id: int, day: str) -> dict[int, dict]:
     """Return per service id: waiting general, waiting preferential and oldest arrival."""
+    counts: dict[int, dict] = {}
+    for service_id, preferential, waiting in db.execute(
+            "SELECT c.service_id, c.preferential, c.waiting FROM waiting_counts c "
+            "JOIN services s ON s.id = c.service_id WHERE s.site_id = ? AND c.day = ? "
+            "AND c.waiting > 0", [site_id, day]):
+        row = counts.setdefault(service_id, {"general": 0, "preferential": 0})
+        row["preferential" if preferential else "general"] = waiting
+    for service_id, row in counts.items():
+        row["oldest_queue_at"] = oldest_waiting(db, service_id, day)
+    return counts
+
+
+def oldest_waiting(db: Database, service_id: int, day: str) -> int | None:
+    """Return the earliest arrival among a service's waiting tickets (two index probes)."""
+    heads = [db.execute(
+        "SELECT min(queue_at) FROM tickets WHERE service_id = ? AND day = ? AND status = 'waiting' "
+        f"AND priority IS {kind} NULL", [service_id, day]).fetchone()[0] for kind in ("", "NOT")]
+    heads = [h for h in heads if h is not None]
+    return min(heads) if heads else None
+
+
+def count_waiting_slowly(db: Database, site_id: int, day: str) -> dict[int, dict]:
+    """Count waiting tickets by scanning them (to check the trigger-kept counts)."""
     rows = db.execute(
-        "SELECT service_id, sum(priority IS NULL), sum(priority IS NOT NULL), min(queue_at) "
-        "FROM tickets WHERE site_id = ? AND status = 'waiting' AND day = ? GROUP BY service_id",
+        "SELECT service_id, sum(priority IS NULL), sum(priority IS NOT NULL) FROM tickets "
+        "WHERE site_id = ? AND status = 'waiting' AND day = ? GROUP BY service_id",
         [site_id, day]).fetchall()
-    return {r[0]: {"general": r[1], "preferential": r[2], "oldest_queue_at": r[3]} for r in rows}
+    return {r[0]: {"general": r[1], "preferential": r[2]} for r in rows}
 
 
 def ahead_of(db: Database, ticket: dict) -> int:
     """Count the waiting tickets of the same service that go before this one (strict order)."""
-    if ticket["priority"] is None:
-        sql = ("SELECT count(*) FROM tickets WHERE service_id = ? AND day = ? AND status = 'waiting' "
-               "AND id != ? AND (priority IS NOT NULL OR queue_at < ? OR (queue_at = ? AND id < ?))")
-    else:
-        sql = ("SELECT count(*) FROM tickets WHERE service_id = ? AND day = ? AND status = 'waiting' "
-               "AND id != ? AND priority IS NOT NULL AND (queue_at < ? OR (queue_at = ? AND id < ?))")
-    return db.execute(sql, [ticket["service_id"], ticket["day"], ticket["id"], ticket["queue_at"],
-                            ticket["queue_at"], ticket["id"]]).fetchone()[0]
+    line = [ticket["service_id"], ticket["day"]]
+    before = [ticket["queue_at"], ticket["queue_at"], ticket["id"]]
+    earlier_preferential = db.execute(
+        "SELECT count(*) FROM tickets WHERE service_id = ? AND day = ? AND status = 'waiting' "
+        "AND priority IS NOT NULL AND (queue_at < ? OR (queue_at = ? AND id < ?))",
+        line + before).fetchone()[0]
+    if ticket["priority"] is not None:
+        return earlier_preferential
+    # A general ticket waits behind every preferential one, whenever it arrived.
+    all_preferential = db.execute(
+        "SELECT count(*) FROM tickets WHERE service_id = ? AND day = ? AND status = 'waiting' "
+        "AND priority IS NOT NULL", line).fetchone()[0]
+    earlier_general = db.execute(
+        "SELECT count(*) FROM tickets WHERE service_id = ? AND day = ? AND status = 'waiting' "
+        "AND priority IS NULL AND (queue_at < ? OR (queue_at = ? AND id < ?))",
+        line + before).fetchone()[0]
+    return all_preferential + earlier_general
 
 
 def waiting_list(db: Database, site_id: int, day: str, limit: int = 500) -> list[dict]:
@@ -569,116 +606,6 @@ def audit_entries(db: Database, limit: int = 200) -> list[dict]:
                     "ORDER BY a.at DESC, a.id DESC LIMIT ?", [limit])
 
 
-# --- print jobs (kiosk tickets on paper) ------------------------------------
-
-def insert_print_job(db: Database, values: dict) -> dict:
-    """Record a new print job and return it."""
-    names = list(values)
-    return dict(db.execute(
-        f"INSERT INTO print_jobs ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)}) "
-        "RETURNING *", [values[n] for n in names]).fetchone())
-
-
-def print_job_by_id(db: Database, job_id: int) -> dict | None:
-    """Return a print job by id."""
-    return _one(db, "SELECT * FROM print_jobs WHERE id = ?", [job_id])
-
-
-def print_job_by_uid(db: Database, uid: str) -> dict | None:
-    """Return a print job by the unique id its printer agent knows it by."""
-    return _one(db, "SELECT * FROM print_jobs WHERE uid = ?", [uid])
-
-
-def claim_print_job(db: Database, job_id: int, now_ms: int, *,
-                    from_states: tuple[str, ...] = ("pending",)) -> dict | None:
-    """Mark a job as printing (one more attempt) if it is in one of the given states; return it."""
-    states = ", ".join(f"'{s}'" for s in from_states)
-    row = db.execute(f"UPDATE print_jobs SET status = 'printing', attempts = attempts + 1, "
-                     f"updated_at = ? WHERE id = ? AND status IN ({states}) RETURNING *",
-                     [now_ms, job_id]).fetchone()
-    return dict(row) if row is not None else None
-
-
-def finish_print_job(db: Database, job_id: int, values: dict) -> dict | None:
-    """Record the outcome of a job still pending or printing; return it, or None if already done."""
-    assignments = ", ".join(f"{k} = :{k}" for k in values)
-    row = db.execute(f"UPDATE print_jobs SET {assignments} WHERE id = :_id "
-                     "AND status IN ('pending', 'printing') RETURNING *",
-                     dict(values, _id=job_id)).fetchone()
-    return dict(row) if row is not None else None
-
-
-def open_print_jobs(db: Database, device_id: int) -> list[dict]:
-    """Return a device's jobs not yet printed or failed, oldest first."""
-    return _all(db, "SELECT * FROM print_jobs WHERE device_id = ? AND status IN ('pending', 'printing') "
-                    "ORDER BY id", [device_id])
-
-
-def list_print_jobs(db: Database, *, site_ids: list[int] | None = None, status: str | None = None,
-                    limit: int = 100) -> list[dict]:
-    """Return the newest print jobs with ticket code and device name, optionally filtered."""
-    where, params = [], []
-    if site_ids is not None:
-        where.append(f"j.site_id IN ({', '.join('?' for _ in site_ids) or 'NULL'})")
-        params.extend(site_ids)
-    if status is not None:
-        where.append("j.status = ?")
-        params.append(status)
-    clause = f"WHERE {' AND '.join(where)}" if where else ""
-    return _all(db, "SELECT j.*, t.code, t.status AS ticket_status, t.visit_id, s.code AS site, "
-                    "d.name AS device_name FROM print_jobs j JOIN tickets t ON t.id = j.ticket_id "
-                    "JOIN sites s ON s.id = j.site_id LEFT JOIN devices d ON d.id = j.device_id "
-                    f"{clause} ORDER BY j.id DESC LIMIT ?", [*params, limit])
-
-
-def ticket_print_jobs(db: Database, ticket_id: int) -> list[dict]:
-    """Return the print jobs of one ticket, oldest first."""
-    return _all(db, "SELECT * FROM print_jobs WHERE ticket_id = ? ORDER BY id", [ticket_id])
-
-
-def kiosk_request(db: Database, device_id: int, request_id: str, since_ms: int) -> dict | None:
-    """Return what a kiosk's recent request id already produced (a double tap), or None."""
-    return _one(db, "SELECT * FROM kiosk_requests WHERE device_id = ? AND request_id = ? "
-                    "AND created_at >= ?", [device_id, request_id, since_ms])
-
-
-def remember_kiosk_request(db: Database, device_id: int, request_id: str, ticket_id: int,
-                           job_id: int | None, now_ms: int, forget_before_ms: int) -> None:
-    """Remember the ticket a kiosk request id produced, forgetting that kiosk's old ones."""
-    db.execute("DELETE FROM kiosk_requests WHERE device_id = ? AND created_at < ?",
-               [device_id, forget_before_ms])
-    db.execute("INSERT INTO kiosk_requests (device_id, request_id, ticket_id, job_id, created_at) "
-               "VALUES (?, ?, ?, ?, ?) ON CONFLICT (device_id, request_id) DO UPDATE SET "
-               "ticket_id = excluded.ticket_id, job_id = excluded.job_id, "
-               "created_at = excluded.created_at",
-               [device_id, request_id, ticket_id, job_id, now_ms])
-
-
-def printer_state(db: Database, device_id: int) -> dict | None:
-    """Return the last known printer status of a kiosk."""
-    return _one(db, "SELECT * FROM printer_states WHERE device_id = ?", [device_id])
-
-
-def set_printer_state(db: Database, device_id: int, status: str, message: str, now_ms: int) -> None:
-    """Store the last known printer status of a kiosk."""
-    db.execute("INSERT INTO printer_states (device_id, status, message, updated_at) VALUES (?, ?, ?, ?) "
-               "ON CONFLICT (device_id) DO UPDATE SET status = excluded.status, "
-               "message = excluded.message, updated_at = excluded.updated_at",
-               [device_id, status, message, now_ms])
-
-
-def printer_states(db: Database, site_ids: list[int] | None = None) -> list[dict]:
-    """Return every kiosk with its last known printer status (None when never printed)."""
-    where, params = "WHERE d.kind = 'kiosk' AND d.revoked_at IS NULL", []
-    if site_ids is not None:
-        where += f" AND d.site_id IN ({', '.join('?' for _ in site_ids) or 'NULL'})"
-        params = list(site_ids)
-    return _all(db, "SELECT d.id AS device_id, d.name AS device_name, d.site_id, d.config, "
-                    "d.last_seen_at, p.status, p.message, p.updated_at FROM devices d "
-                    f"LEFT JOIN printer_states p ON p.device_id = d.id {where} "
-                    "ORDER BY d.site_id, d.name", params)
-
-
 # --- desk ---
 
 def desk_line(db: Database, *, site_id: int, desk_id: int, day: str, order_by: str,
@@ -744,35 +671,6 @@ def user_pauses_between(db: Database, user_id: int, start_ms: int, end_ms: int) 
                     "WHERE s.user_id = ? AND p.started_at < ? "
                     "AND (p.ended_at IS NULL OR p.ended_at > ?) ORDER BY p.started_at",
                 [user_id, end_ms, start_ms])
-
-
-# --- display ---------------------------------------------------------------
-
-def display_calls(db: Database, site_id: int, since_ms: int, limit: int, *,
-                  service_codes: list[str] | None = None,
-                  desk_codes: list[str] | None = None) -> list[dict]:
-    """Return the newest call or recall of each ticket at a site, newest first, within a zone.
-
-    A zone limits the calls to some services and/or desks (codes; empty or
-    None: no limit). Each ticket appears once, with its latest call.
-    """
-    where = ["e.site_id = :site", "e.kind IN ('called', 'recalled')", "e.at >= :since",
-             "e.id = (SELECT max(e2.id) FROM ticket_events e2 WHERE e2.ticket_id = e.ticket_id "
-             "AND e2.kind IN ('called', 'recalled'))"]
-    params: dict = {"site": site_id, "since": since_ms, "limit": limit}
-    if service_codes:
-        marks = ", ".join(f":sv{i}" for i in range(len(service_codes)))
-        where.append(f"t.service_id IN (SELECT id FROM services WHERE site_id = :site "
-                     f"AND code IN ({marks}))")
-        params.update({f"sv{i}": c for i, c in enumerate(service_codes)})
-    if desk_codes:
-        marks = ", ".join(f":dk{i}" for i in range(len(desk_codes)))
-        where.append(f"e.desk_id IN (SELECT id FROM desks WHERE site_id = :site "
-                     f"AND code IN ({marks}))")
-        params.update({f"dk{i}": c for i, c in enumerate(desk_codes)})
-    return _all(db, "SELECT e.at, e.kind, t.* FROM ticket_events e "
-                    "JOIN tickets t ON t.id = e.ticket_id WHERE " + " AND ".join(where) +
-                    " ORDER BY e.at DESC, e.id DESC LIMIT :limit", params)
 
 
 # --- admin ---
@@ -888,3 +786,323 @@ def purge_site_before(db: Database, site_id: int, before_day: str) -> dict[str, 
         "WHERE site_id = ? AND day < ? AND status IN ('waiting', 'called', 'serving'))",
         [site_id, before_day, site_id, before_day], counts)
     return counts
+
+
+# --- print jobs (kiosk tickets on paper) ------------------------------------
+
+def insert_print_job(db: Database, values: dict) -> dict:
+    """Record a new print job and return it."""
+    names = list(values)
+    return dict(db.execute(
+        f"INSERT INTO print_jobs ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)}) "
+        "RETURNING *", [values[n] for n in names]).fetchone())
+
+
+def print_job_by_id(db: Database, job_id: int) -> dict | None:
+    """Return a print job by id."""
+    return _one(db, "SELECT * FROM print_jobs WHERE id = ?", [job_id])
+
+
+def print_job_by_uid(db: Database, uid: str) -> dict | None:
+    """Return a print job by the unique id its printer agent knows it by."""
+    return _one(db, "SELECT * FROM print_jobs WHERE uid = ?", [uid])
+
+
+def claim_print_job(db: Database, job_id: int, now_ms: int, *,
+                    from_states: tuple[str, ...] = ("pending",)) -> dict | None:
+    """Mark a job as printing (one more attempt) if it is in one of the given states; return it."""
+    states = ", ".join(f"'{s}'" for s in from_states)
+    row = db.execute(f"UPDATE print_jobs SET status = 'printing', attempts = attempts + 1, "
+                     f"updated_at = ? WHERE id = ? AND status IN ({states}) RETURNING *",
+                     [now_ms, job_id]).fetchone()
+    return dict(row) if row is not None else None
+
+
+def finish_print_job(db: Database, job_id: int, values: dict) -> dict | None:
+    """Record the outcome of a job still pending or printing; return it, or None if already done."""
+    assignments = ", ".join(f"{k} = :{k}" for k in values)
+    row = db.execute(f"UPDATE print_jobs SET {assignments} WHERE id = :_id "
+                     "AND status IN ('pending', 'printing') RETURNING *",
+                     dict(values, _id=job_id)).fetchone()
+    return dict(row) if row is not None else None
+
+
+def open_print_jobs(db: Database, device_id: int) -> list[dict]:
+    """Return a device's jobs not yet printed or failed, oldest first."""
+    return _all(db, "SELECT * FROM print_jobs WHERE device_id = ? AND status IN ('pending', 'printing') "
+                    "ORDER BY id", [device_id])
+
+
+def list_print_jobs(db: Database, *, site_ids: list[int] | None = None, status: str | None = None,
+                    limit: int = 100) -> list[dict]:
+    """Return the newest print jobs with ticket code and device name, optionally filtered."""
+    where, params = [], []
+    if site_ids is not None:
+        where.append(f"j.site_id IN ({', '.join('?' for _ in site_ids) or 'NULL'})")
+        params.extend(site_ids)
+    if status is not None:
+        where.append("j.status = ?")
+        params.append(status)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    return _all(db, "SELECT j.*, t.code, t.status AS ticket_status, t.visit_id, s.code AS site, "
+                    "d.name AS device_name FROM print_jobs j JOIN tickets t ON t.id = j.ticket_id "
+                    "JOIN sites s ON s.id = j.site_id LEFT JOIN devices d ON d.id = j.device_id "
+                    f"{clause} ORDER BY j.id DESC LIMIT ?", [*params, limit])
+
+
+def ticket_print_jobs(db: Database, ticket_id: int) -> list[dict]:
+    """Return the print jobs of one ticket, oldest first."""
+    return _all(db, "SELECT * FROM print_jobs WHERE ticket_id = ? ORDER BY id", [ticket_id])
+
+
+def kiosk_request(db: Database, device_id: int, request_id: str, since_ms: int) -> dict | None:
+    """Return what a kiosk's recent request id already produced (a double tap), or None."""
+    return _one(db, "SELECT * FROM kiosk_requests WHERE device_id = ? AND request_id = ? "
+                    "AND created_at >= ?", [device_id, request_id, since_ms])
+
+
+def remember_kiosk_request(db: Database, device_id: int, request_id: str, ticket_id: int,
+                           job_id: int | None, now_ms: int, forget_before_ms: int) -> None:
+    """Remember the ticket a kiosk request id produced, forgetting that kiosk's old ones."""
+    db.execute("DELETE FROM kiosk_requests WHERE device_id = ? AND created_at < ?",
+               [device_id, forget_before_ms])
+    db.execute("INSERT INTO kiosk_requests (device_id, request_id, ticket_id, job_id, created_at) "
+               "VALUES (?, ?, ?, ?, ?) ON CONFLICT (device_id, request_id) DO UPDATE SET "
+               "ticket_id = excluded.ticket_id, job_id = excluded.job_id, "
+               "created_at = excluded.created_at",
+               [device_id, request_id, ticket_id, job_id, now_ms])
+
+
+def printer_state(db: Database, device_id: int) -> dict | None:
+    """Return the last known printer status of a kiosk."""
+    return _one(db, "SELECT * FROM printer_states WHERE device_id = ?", [device_id])
+
+
+def set_printer_state(db: Database, device_id: int, status: str, message: str, now_ms: int) -> None:
+    """Store the last known printer status of a kiosk."""
+    db.execute("INSERT INTO printer_states (device_id, status, message, updated_at) VALUES (?, ?, ?, ?) "
+               "ON CONFLICT (device_id) DO UPDATE SET status = excluded.status, "
+               "message = excluded.message, updated_at = excluded.updated_at",
+               [device_id, status, message, now_ms])
+
+
+def printer_states(db: Database, site_ids: list[int] | None = None) -> list[dict]:
+    """Return every kiosk with its last known printer status (None when never printed)."""
+    where, params = "WHERE d.kind = 'kiosk' AND d.revoked_at IS NULL", []
+    if site_ids is not None:
+        where += f" AND d.site_id IN ({', '.join('?' for _ in site_ids) or 'NULL'})"
+        params = list(site_ids)
+    return _all(db, "SELECT d.id AS device_id, d.name AS device_name, d.site_id, d.config, "
+                    "d.last_seen_at, p.status, p.message, p.updated_at FROM devices d "
+                    f"LEFT JOIN printer_states p ON p.device_id = d.id {where} "
+                    "ORDER BY d.site_id, d.name", params)
+
+
+# --- display ---------------------------------------------------------------
+
+def display_calls(db: Database, site_id: int, since_ms: int, limit: int, *,
+                  service_codes: list[str] | None = None,
+                  desk_codes: list[str] | None = None) -> list[dict]:
+    """Return the newest call or recall of each ticket at a site, newest first, within a zone.
+
+    A zone limits the calls to some services and/or desks (codes; empty or
+    None: no limit). Each ticket appears once, with its latest call.
+    """
+    where = ["e.site_id = :site", "e.kind IN ('called', 'recalled')", "e.at >= :since",
+             "e.id = (SELECT max(e2.id) FROM ticket_events e2 WHERE e2.ticket_id = e.ticket_id "
+             "AND e2.kind IN ('called', 'recalled'))"]
+    params: dict = {"site": site_id, "since": since_ms, "limit": limit}
+    if service_codes:
+        marks = ", ".join(f":sv{i}" for i in range(len(service_codes)))
+        where.append(f"t.service_id IN (SELECT id FROM services WHERE site_id = :site "
+                     f"AND code IN ({marks}))")
+        params.update({f"sv{i}": c for i, c in enumerate(service_codes)})
+    if desk_codes:
+        marks = ", ".join(f":dk{i}" for i in range(len(desk_codes)))
+        where.append(f"e.desk_id IN (SELECT id FROM desks WHERE site_id = :site "
+                     f"AND code IN ({marks}))")
+        params.update({f"dk{i}": c for i, c in enumerate(desk_codes)})
+    return _all(db, "SELECT e.at, e.kind, t.* FROM ticket_events e "
+                    "JOIN tickets t ON t.id = e.ticket_id WHERE " + " AND ".join(where) +
+                    " ORDER BY e.at DESC, e.id DESC LIMIT :limit", params)
+
+
+# --- evaluation (reports, ratings, monitor, estimates) -----------------------
+# The KPI meanings are in shared/kpi.py; these statements only add up columns.
+
+_REPORT_KEYS = {
+    "service": "t.service_id", "desk": "t.desk_id", "official": "t.user_id",
+    "priority": "t.priority", "total": "NULL",
+}
+
+
+def _in_list(name: str, values: list) -> tuple[str, dict]:
+    """Return ``:name0, :name1, ...`` and its parameters for an IN (...) clause."""
+    params = {f"{name}{i}": v for i, v in enumerate(values)}
+    return ", ".join(f":{k}" for k in params) or "NULL", params
+
+
+def _offset_sql(column: str, plans: dict[int, list[tuple[int | None, int]]]) -> tuple[str, dict]:
+    """Return SQL giving a site's UTC offset (ms) at the instant in ``column``.
+
+    ``plans`` maps a site id to ``[(until_ms, offset_ms), ..., (None, offset_ms)]``:
+    the offset in force up to each instant (a zone without daylight saving
+    has one entry).
+    """
+    params: dict = {}
+    cases = []
+    for site_id, plan in plans.items():
+        tag = f"o{site_id}_{column.replace('.', '_')}"
+        parts = []
+        for i, (until, offset) in enumerate(plan):
+            params[f"{tag}v{i}"] = offset
+            if until is None:
+                parts.append(f"ELSE :{tag}v{i}")
+            else:
+                params[f"{tag}u{i}"] = until
+                parts.append(f"WHEN {column} < :{tag}u{i} THEN :{tag}v{i}")
+        inner = f"(CASE {' '.join(parts)} END)" if len(parts) > 1 else parts[0].replace("ELSE ", "")
+        params[f"{tag}s"] = site_id
+        cases.append(f"WHEN :{tag}s THEN {inner}")
+    return f"(CASE t.site_id {' '.join(cases)} END)", params
+
+
+def report_key_sql(dimension: str, plans: dict) -> tuple[str, dict]:
+    """Return the SQL expression grouping segments by a report dimension, and its parameters."""
+    if dimension == "hour":
+        offset, params = _offset_sql("t.issued_at", plans)
+        return f"(((t.issued_at + {offset}) % 86400000) / 3600000)", params
+    return _REPORT_KEYS[dimension], {}
+
+
+def report_segments(db: Database, site_ids: list[int], day_from: str, day_to: str,
+                    dimension: str, plans: dict, now_ms: int):
+    """Yield per site, issue day, group key, service and service days: counters and raw times.
+
+    Each row: site_id, day, k, service_id, d0, d1 (local day numbers, days
+    since 1970-01-01, of the start and end of service; NULL when not
+    started), issued, visits, transferred_in, called, served, no_shows,
+    abandoned, cancelled, transferred, recalls, walk_ms, walk_n, centre_ms,
+    centre_n, serve_n, serve_start_sum, serve_end_sum (a service in progress
+    ends now), waits and service times (comma-separated ms).
+    """
+    key, params = report_key_sql(dimension, plans)
+    start_off, start_params = _offset_sql("t.started_at", plans)
+    end_off, end_params = _offset_sql("t.ended", plans)
+    sites, site_params = _in_list("site", site_ids)
+    params.update(start_params, **end_params, **site_params, day_from=day_from, day_to=day_to,
+                  now=now_ms)
+    return db.execute(
+        f"SELECT t.site_id, t.day, {key} AS k, t.service_id, "
+        f"(t.started_at + {start_off}) / 86400000 AS d0, (t.ended + {end_off}) / 86400000 AS d1, "
+        "count(*), sum(t.origin_id IS NULL), sum(t.previous_id IS NOT NULL), "
+        "sum(t.called_at IS NOT NULL), sum(t.status = 'finished'), sum(t.status = 'no_show'), "
+        "sum(t.status = 'abandoned'), sum(t.status = 'cancelled'), sum(t.status = 'transferred'), "
+        "sum(t.recalls), sum(t.started_at - t.called_at), count(t.started_at - t.called_at), "
+        "sum(CASE WHEN t.status = 'finished' THEN t.finished_at - t.queue_at END), "
+        "count(CASE WHEN t.status = 'finished' THEN t.finished_at END), "
+        "count(t.ended), sum(CASE WHEN t.ended IS NOT NULL THEN t.started_at END), sum(t.ended), "
+        "group_concat(t.called_at - t.issued_at), group_concat(t.finished_at - t.started_at) "
+        "FROM (SELECT *, CASE WHEN started_at IS NOT NULL THEN coalesce(finished_at, "
+        "CASE WHEN status = 'serving' THEN :now END) END AS ended FROM tickets "
+        f"WHERE site_id IN ({sites}) AND day BETWEEN :day_from AND :day_to) t "
+        "GROUP BY t.site_id, t.day, k, t.service_id, d0, d1", params)
+
+
+def report_ratings(db: Database, site_ids: list[int], day_from: str, day_to: str,
+                   dimension: str, plans: dict) -> list[tuple]:
+    """Return per site, issue day and group key: how many ratings and the sum of their scores."""
+    key, params = report_key_sql(dimension, plans)
+    sites, site_params = _in_list("site", site_ids)
+    params.update(site_params, day_from=day_from, day_to=day_to)
+    return db.execute(
+        f"SELECT t.site_id, t.day, {key} AS k, count(*), sum(r.score) FROM ratings r "
+        "JOIN tickets t ON t.id = r.ticket_id "
+        f"WHERE r.site_id IN ({sites}) AND r.day BETWEEN :day_from AND :day_to "
+        "GROUP BY t.site_id, t.day, k", params).fetchall()
+
+
+def report_desk_time(db: Database, site_ids: list[int], start_ms: int, end_ms: int,
+                     now_ms: int) -> tuple[list[dict], list[dict]]:
+    """Return the desk sessions and pauses overlapping [start, end) (open ones end now)."""
+    sites, params = _in_list("site", site_ids)
+    params.update(start=start_ms, end=end_ms, now=now_ms)
+    sessions = _all(db, "SELECT d.site_id, s.desk_id, s.user_id, s.started_at, "
+                        "coalesce(s.ended_at, :now) AS ended_at FROM desk_sessions s "
+                        f"JOIN desks d ON d.id = s.desk_id WHERE d.site_id IN ({sites}) "
+                        "AND s.started_at < :end AND coalesce(s.ended_at, :now) > :start", params)
+    pauses = _all(db, "SELECT d.site_id, s.desk_id, s.user_id, p.started_at, "
+                      "coalesce(p.ended_at, s.ended_at, :now) AS ended_at FROM desk_pauses p "
+                      "JOIN desk_sessions s ON s.id = p.session_id JOIN desks d ON d.id = s.desk_id "
+                      f"WHERE d.site_id IN ({sites}) AND p.started_at < :end "
+                      "AND coalesce(p.ended_at, s.ended_at, :now) > :start", params)
+    return sessions, pauses
+
+
+def open_work_horizon(db: Database, site_ids: list[int]) -> dict[int, dict]:
+    """Return per site the first local day with an open ticket and the oldest open session start."""
+    sites, params = _in_list("site", site_ids)
+    out: dict[int, dict] = {s: {"open_day": None, "open_session_ms": None} for s in site_ids}
+    for site_id, day in db.execute(
+            "SELECT site_id, min(day) FROM tickets WHERE status IN ('waiting', 'called', 'serving') "
+            f"AND site_id IN ({sites}) GROUP BY site_id", params):
+        out[site_id]["open_day"] = day
+    for site_id, started in db.execute(
+            "SELECT d.site_id, min(s.started_at) FROM desk_sessions s JOIN desks d ON d.id = s.desk_id "
+            f"WHERE s.ended_at IS NULL AND d.site_id IN ({sites}) GROUP BY d.site_id", params):
+        out[site_id]["open_session_ms"] = started
+    return out
+
+
+def report_partials(db: Database, site_ids: list[int], dimension: str, day_from: str,
+                    day_to: str) -> list[tuple]:
+    """Return the stored partial reports (site_id, day, timezone, data) of sealed days."""
+    sites, params = _in_list("site", site_ids)
+    params.update(dimension=dimension, day_from=day_from, day_to=day_to)
+    return db.execute(f"SELECT site_id, day, timezone, data FROM report_partials "
+                      f"WHERE site_id IN ({sites}) AND dimension = :dimension "
+                      "AND day BETWEEN :day_from AND :day_to", params).fetchall()
+
+
+def save_report_partials(db: Database, rows: list[tuple]) -> None:
+    """Store partial reports: (site_id, day, dimension, timezone, data, built_at) rows."""
+    db.conn.executemany("INSERT OR REPLACE INTO report_partials (site_id, day, dimension, timezone, "
+                        "data, built_at) VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+
+def forget_report_partials(db: Database, site_id: int, day: str) -> None:
+    """Drop the stored partial reports of a site's day (its figures changed)."""
+    db.execute("DELETE FROM report_partials WHERE site_id = ? AND day = ?", [site_id, day])
+
+
+def export_segments(db: Database, site_ids: list[int], day_from: str, day_to: str):
+    """Return a cursor over every segment of the period, with names, in issue order."""
+    sites, params = _in_list("site", site_ids)
+    params.update(day_from=day_from, day_to=day_to)
+    return db.execute(
+        "SELECT s.code AS site, t.day, t.id, t.code, sv.code AS service, sv.name AS service_name, "
+        "t.priority, t.status, t.issued_at, t.called_at, t.recalls, t.started_at, t.finished_at, "
+        "t.closed_at, d.code AS desk, u.username AS official, t.origin_id, t.previous_id, "
+        "t.queue_at, t.outcome, r.score, s.timezone "
+        "FROM tickets t JOIN sites s ON s.id = t.site_id JOIN services sv ON sv.id = t.service_id "
+        "LEFT JOIN desks d ON d.id = t.desk_id LEFT JOIN users u ON u.id = t.user_id "
+        "LEFT JOIN ratings r ON r.ticket_id = t.id "
+        f"WHERE t.site_id IN ({sites}) AND t.day BETWEEN :day_from AND :day_to "
+        "ORDER BY t.site_id, t.day, t.id", params)
+
+
+def insert_rating(db: Database, ticket: dict, score: int, comment: str, channel: str,
+                  device_id: int | None, now_ms: int) -> dict:
+    """Store a visit's rating and drop the stored report figures of the ticket's day."""
+    row = dict(db.execute(
+        "INSERT INTO ratings (visit_id, ticket_id, site_id, day, desk_id, score, comment, channel, "
+        "device_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+        [ticket["visit_id"], ticket["id"], ticket["site_id"], ticket["day"], ticket["desk_id"],
+         score, comment, channel, device_id, now_ms]).fetchone())
+    forget_report_partials(db, ticket["site_id"], ticket["day"])
+    return row
+
+
+def rating_of_visit(db: Database, visit_id: str) -> dict | None:
+    """Return the rating of a visit, if it was rated."""
+    return _one(db, "SELECT * FROM ratings WHERE visit_id = ?", [visit_id])

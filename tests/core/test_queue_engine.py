@@ -349,3 +349,21 @@ def test_every_change_is_announced_after_its_commit(engine):
     assert set(called) >= {"id", "code", "service", "priority", "desk", "desk_name", "called_at",
                            "recall"}
     assert called["desk_name"] == "Módulo 1" and called["recall"] is False
+
+
+def test_waiting_counts_kept_by_triggers_match_a_full_count_through_every_change(engine, clock):
+    site = engine.site("cam-centro")
+    tickets = [engine.issue("cam-centro", s, p) for s, p in
+               (("A", None), ("A", "gestante"), ("B", None), ("C", None), ("E", "veterano"))]
+    engine.call_next(desk(engine), OFFICIAL)
+    engine.transfer(tickets[2]["id"], "C", OFFICIAL)
+    engine.cancel(tickets[3]["id"], OFFICIAL)
+    day = engine.today(site)
+    kept = {k: {"general": v["general"], "preferential": v["preferential"]}
+            for k, v in store.waiting_counts(engine.db, site["id"], day).items()}
+    assert kept == store.count_waiting_slowly(engine.db, site["id"], day)
+    by_code = {r["code"]: r for r in engine.waiting_summary(site)}
+    assert (by_code["A"]["waiting_general"], by_code["A"]["waiting_preferential"]) == (1, 0)
+    assert (by_code["C"]["waiting"], by_code["E"]["waiting_preferential"]) == (1, 1)
+    engine.close_day(site)
+    assert store.waiting_counts(engine.db, site["id"], day) == {}
