@@ -109,6 +109,10 @@ class PrinterAgent:
         self.status_interval = status_interval
         self.record = JobRecord(state_file)
         self.ready = threading.Event()
+        #: How many times the server accepted the agent, and how many answers it confirmed.
+        self.accepted = 0
+        self.confirmed = 0
+        self._changed = threading.Condition()
         self._stop = threading.Event()
         self._printer_lock = threading.Lock()
         self._last_status: str | None = None
@@ -136,6 +140,12 @@ class PrinterAgent:
             pass
         finally:
             self.stop()
+
+    def wait_until(self, *, accepted: int = 0, confirmed: int = 0, timeout: float = 10.0) -> bool:
+        """Wait until the server accepted the agent and confirmed answers that many times in all."""
+        with self._changed:
+            return self._changed.wait_for(
+                lambda: self.accepted >= accepted and self.confirmed >= confirmed, timeout)
 
     def stop(self) -> None:
         """Disconnect and stop every loop."""
@@ -174,6 +184,9 @@ class PrinterAgent:
             log.info("agent accepted for kiosk %s (%s job(s) offered)", answer.get("device"),
                      answer.get("offered"))
             self.ready.set()
+            with self._changed:
+                self.accepted += 1
+                self._changed.notify_all()
         else:
             log.error("the server refused this agent: %s", answer)
 
@@ -227,6 +240,9 @@ class PrinterAgent:
         """Send a job's outcome; the record notes it once the server confirms."""
         def confirmed(answer=None):
             self.record.acknowledged(uid)
+            with self._changed:
+                self.confirmed += 1
+                self._changed.notify_all()
 
         try:
             self.sio.emit(events.PRINT_RESULT, dict(outcome, job=uid), callback=confirmed)

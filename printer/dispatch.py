@@ -152,7 +152,8 @@ def ticket_content(engine, ticket: dict, status_url: str, config: dict | None = 
         "priority_label": body["priority_label"],
         "issued_at": ticket_time(ticket["issued_at"], site["timezone"]),
         "ahead": int(body.get("ahead") or 0),
-        "estimated_wait_minutes": None if wait is None else int(math.ceil(wait / 60)),
+        # "~0 min" reads like a promise; with nobody ahead the line is left out.
+        "estimated_wait_minutes": int(math.ceil(wait / 60)) if wait else None,
         "status_url": status_url,
     }
     if isinstance(config.get("footer"), str) and config["footer"].strip():

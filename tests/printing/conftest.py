@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 # The fake printers (TCP server, socat pty pair) belong to the printer library's tests.
-from tests.printer.conftest import pty_pair, serial_printer, tcp_printer  # noqa: E402,F401
+from tests.printer.conftest import content, pty_pair, serial_printer, tcp_printer  # noqa: F401
 
-from tests.printing.helpers import Kiosk  # noqa: E402
+from tests.printing.helpers import Kiosk
 
 
 @pytest.fixture
