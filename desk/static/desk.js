@@ -629,7 +629,11 @@
       }
     },
     disconnect: function () { setOnline(false); },
-    connect_error: function () { setOnline(false); },
+    connect_error: function () {
+      setOnline(false);
+      // A refused socket (an expired login) does not retry by itself: tell the official.
+      call("GET", "/me").then(function (r) { if (r.status === 401) { showLogin(); } });
+    },
     snapshot: function (snap) { if (snap && snap.server_time) { S.offset = snap.server_time - Date.now(); } },
     queue_changed: function (p) {
       if (S.desk && S.queue && p.site_id === S.queue.site_id) { refresh({ queue: true }); }
