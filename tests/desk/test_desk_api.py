@@ -538,3 +538,24 @@ def test_the_openapi_document_describes_the_desk_endpoints(client):
                          ("/tickets/{ticket_id}/priority", "post"), ("/me/today", "get"),
                          ("/me/desks", "get"), ("/desk-settings", "put")]:
         assert method in paths[path], path
+
+
+def test_a_second_tab_follows_the_desk_it_holds_and_no_one_elses(app, api):
+    from shared.events import socketio
+
+    held = api.take_desk("ana", D1)
+    api.take_desk("beto", D2)
+    tab = socketio.test_client(app, auth={"token": api.token("ana")})
+    other = socketio.test_client(app, auth={"token": api.token("beto")})
+    try:
+        assert tab.emit("join_desk", {"desk": held["id"]}, callback=True) == {"ok": True}
+        assert other.emit("join_desk", {"desk": held["id"]}, callback=True) == {"error": "forbidden"}
+        assert tab.emit("join_desk", {"desk": "nowhere"}, callback=True) == {"error": "unknown_desk"}
+        tab.get_received()
+        api.issue("A")
+        api.next("ana")
+        calls = [m["args"][0] for m in tab.get_received() if m["name"] == "ticket_called"]
+        assert calls and {c["desk"] for c in calls} == {"1"}
+    finally:
+        tab.disconnect()
+        other.disconnect()
