@@ -1,5 +1,6 @@
 """Helpers for administration stories: a logged-in browser-like client and small readers."""
 
+import html
 import re
 
 PASSWORD = "secret-pass-1"
@@ -69,4 +70,4 @@ def audit_actions(app) -> list[tuple[str, str, str | None]]:
 def page_error(response) -> str:
     """Return the refusal a page shows (its role=alert text)."""
     match = re.search(r'role="alert"[^>]*>([^<]+)<', response.text)
-    return match.group(1).strip() if match else ""
+    return html.unescape(match.group(1).strip()) if match else ""
