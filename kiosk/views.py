@@ -126,15 +126,16 @@ def page():
     principal = _page_principal()
     site = _site_of(principal, request.args.get("site"))
     languages = current_app.config["LANGUAGES"]
+    default_lang = principal.config.get("language") if principal.config.get("language") in languages else "es"
     lang = request.args.get("lang")
     if lang not in languages:
-        lang = principal.config.get("language") if principal.config.get("language") in languages else "es"
+        lang = default_lang
     with force_locale(lang):
         strings = {key: str(value) for key, value in _strings().items()}
         labels = {code: str(translated) for code, (_es, translated) in CATEGORY_LABELS.items()}
         data = {
             "site": site["code"], "device": principal.device_id,
-            "preview": principal.kind != "device", "lang": lang,
+            "preview": principal.kind != "device", "lang": lang, "default_lang": default_lang,
             "idle_seconds": _idle_seconds(principal.config), "group_first_above": GROUP_FIRST_ABOVE,
             "strings": strings, "category_labels": labels,
             "default_labels": {code: es for code, (es, _t) in CATEGORY_LABELS.items()},

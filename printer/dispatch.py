@@ -62,9 +62,16 @@ ERROR_LABELS = {
     "no_agent": _l("el agente de impresión del kiosco no está conectado"),
 }
 
+STATUS_MESSAGES = {
+    "ok": _l("Impresora lista."),
+    "near_end": _l("Queda poco papel."),
+    "paper_out": _l("Sin papel."),
+    "offline": _l("Impresora apagada o desconectada."),
+    "unknown": _l("La impresora no informa su estado."),
+}
+
 AGENT_MESSAGES = {
     "no_agent": MESSAGES["offline"],
-    "interrupted": MESSAGES["offline_during"],
     "stale": MESSAGES["timeout"],
 }
 
@@ -310,7 +317,8 @@ def record_outcome(app, db, job: dict, outcome: dict) -> dict | None:
             return None
         previous = store.printer_state(db, device["id"]) if device else None
         if device:
-            store.set_printer_state(db, device["id"], status, values["message"], now)
+            store.set_printer_state(db, device["id"], status, state_text(outcome["ok"], done["error"], status),
+                                    now)
     ticket = store.ticket_by_id(db, job["ticket_id"])
     payload = {"ticket": ticket["id"], "code": ticket["code"], "job": done["id"],
                "device": done["device_id"], "ok": bool(outcome["ok"]), "status": status,
@@ -333,7 +341,9 @@ def record_outcome(app, db, job: dict, outcome: dict) -> dict | None:
     was = previous["status"] if previous else None
     if device and status != was:
         announcer.emit(events.PRINTER_STATUS, {"device": device["id"], "device_name": device_name,
-                                               "status": status, "message": values["message"]}, staff)
+                                               "status": status,
+                                               "message": state_text(outcome["ok"], done["error"], status)},
+                       staff)
         if status == PrinterStatus.NEAR_END.value:
             announcer.emit(events.ALERT, dict(base, kind="paper_near_end", level="warning",
                                               status=status, error=None,
@@ -503,13 +513,12 @@ def _short(value, limit: int = 64):
     return value[:limit] if isinstance(value, str) else None
 
 
-STATUS_MESSAGES = {
-    "ok": _l("Impresora lista."),
-    "near_end": _l("Queda poco papel."),
-    "paper_out": _l("Sin papel."),
-    "offline": _l("Impresora apagada o desconectada."),
-    "unknown": _l("La impresora no informa su estado."),
-}
+def state_text(ok: bool, error: str | None, status: str) -> str:
+    """Return how the staff read a printer's state after a job (the cause when it failed)."""
+    if not ok and error:
+        text = str(ERROR_LABELS.get(error, error))
+        return text[:1].upper() + text[1:] + "."
+    return str(STATUS_MESSAGES.get(status, STATUS_MESSAGES["unknown"]))
 
 
 def note_status(app, db, device: dict, status, message=None) -> None:

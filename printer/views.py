@@ -61,6 +61,7 @@ def failures(db, principal, limit: int = 100) -> list[dict]:
     zones = {s["id"]: s["timezone"] for s in store.list_sites(db)}
     for row in out:
         row["when"] = ticket_time(row["updated_at"], zones.get(row["site_id"]))
+        row["reason"] = dispatch.state_text(False, row["error"] or "timeout", row["printer_status"] or "unknown")
     return out
 
 

@@ -42,8 +42,16 @@
     armIdle();
   }
 
-  function reset() {
+  /* Back to the start; for the next citizen (idle, or after "thanks") also in the kiosk's own language. */
+  function reset(nextCitizen) {
     clearTimeout(thanksTimer); stopPrintWatch();
+    if (nextCitizen && data.lang !== data.default_lang) {
+      var params = new URLSearchParams(window.location.search);
+      params.delete("lang");
+      var query = params.toString();
+      window.location.replace(window.location.pathname + (query ? "?" + query : ""));
+      return;
+    }
     state.service = null; state.group = null; state.requestId = null; state.busy = false;
     state.ticket = null; state.job = null;
     setBusy(false);
@@ -56,7 +64,7 @@
     if (state.step === "services") { return; }
     idleTimer = setTimeout(function () {
       if (state.busy) { armIdle(); return; }
-      reset();
+      reset(true);
     }, data.idle_seconds * 1000);
   }
 
@@ -298,7 +306,7 @@
   function thanks() {
     stopPrintWatch();
     show("thanks");
-    thanksTimer = setTimeout(reset, 4000);
+    thanksTimer = setTimeout(function () { reset(true); }, 4000);
   }
 
   // --- back buttons and language -------------------------------------------------------------

@@ -93,11 +93,12 @@ def test_a_citizen_takes_a_general_then_a_preferential_ticket(browser, live_serv
     assert sorted(t["code"] for t in queue["waiting"]) == ["A-001", "PC-001"]
 
 
-def test_back_and_english_on_every_step(browser, live_server):
+def test_back_english_and_a_kiosk_left_alone_returns_to_the_start_in_spanish(browser, live_server):
     from playwright.sync_api import expect
 
     context = _kiosk_context(browser, live_server, PORTRAIT)
     page = context.new_page()
+    page.clock.install()
     try:
         page.goto(live_server.url + "/kiosk/")
         page.locator("#lang-switch").tap()
@@ -107,6 +108,14 @@ def test_back_and_english_on_every_step(browser, live_server):
         page.locator("#step-priority .k-back").tap()
         expect(page.locator("#step-services")).to_be_visible()
         expect(page.locator("#step-priority")).to_be_hidden()
+
+        page.locator("[data-service='E']").tap()
+        expect(page.locator("#step-priority")).to_be_visible()
+        page.clock.fast_forward("00:29")
+        expect(page.locator("#step-priority")).to_be_visible()
+        page.clock.fast_forward("00:02")
+        expect(page.locator("html")).to_have_attribute("lang", "es")
+        expect(page.locator("#step-services")).to_be_visible()
     finally:
         context.close()
     admin = live_server.token(*DEMO_ADMIN)
