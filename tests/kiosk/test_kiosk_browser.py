@@ -65,8 +65,8 @@ def test_a_citizen_takes_a_general_then_a_preferential_ticket(browser, live_serv
         expect(page.locator("#t-code")).to_have_text("A-001")
         expect(page.locator("#t-ahead")).to_have_text("Personas antes de usted: 0")
         expect(page.locator("#t-print")).to_have_text("Tome su tiquete impreso.")
-        page.wait_for_function("document.getElementById('t-qr').complete "
-                               "&& document.getElementById('t-qr').naturalWidth > 100")
+        page.wait_for_function("() => { const qr = document.getElementById('t-qr');"
+                               " return qr.complete && qr.naturalWidth > 100; }")
         page.screenshot(path=str(artifacts / "kiosk-portrait-ticket.png"))
         assert [p.suffix for p in _printed(live_server, "A-001")] == [".bin", ".png"]
 
