@@ -354,10 +354,13 @@ def _check_prefix(site: dict, prefix: str, service_id: int | None) -> None:
 
 
 def _services_page(site: dict, status: int = 200, **context):
-    """Render a site's services with the new-service form."""
-    context.setdefault("fields", _service_fields(None))
-    return _page("services.html", status, site=site,
-                 services=store.list_services(get_db(), site["id"]), **context)
+    """Render a site's services with the new-service form (placed after the others by default)."""
+    services_of_site = store.list_services(get_db(), site["id"])
+    if "fields" not in context:
+        context["fields"] = _service_fields(None)
+        context["fields"]["sort_order"] = str(max([s["sort_order"] for s in services_of_site],
+                                                  default=0) + 1)
+    return _page("services.html", status, site=site, services=services_of_site, **context)
 
 
 @bp.get("/sites/<site>/services")
@@ -1058,11 +1061,23 @@ def _check_layout_prefixes(parsed: dict) -> None:
             seen[prefix] = service_code
 
 
+def _drop_sockets_of_api_revocations(response):
+    """Cut the open sockets of a device revoked through the JSON API, as the page does.
+
+    ``DELETE /api/v1/devices/<id>`` only clears the token, so a screen already
+    connected would go on hearing the site's events until it reconnected.
+    """
+    if request.endpoint == "api.revoke_device" and response.status_code == 204:
+        devices.disconnect_sockets(device_id=request.view_args["device_id"])
+    return response
+
+
 def init_app(app) -> None:
     """Register the administration pages, their API and the retention purge of close-day."""
     from . import api, retention
 
     app.register_blueprint(bp)
+    app.after_request(_drop_sockets_of_api_revocations)
     api.init_app(app)
     hooks = app.extensions.setdefault("turnos.close_day_hooks", [])
     if retention.purge_expired not in hooks:

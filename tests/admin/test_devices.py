@@ -162,3 +162,12 @@ def test_a_supervisor_sees_devices_but_cannot_pair_or_revoke(app, admin, supervi
     assert supervisor.post(f"/admin/devices/{device_id}/pair").status_code == 403
     assert supervisor.post(f"/admin/devices/{device_id}/revoke").status_code == 403
     assert _device(app, device_id)["revoked_at"] is None
+
+
+def test_a_device_revoked_through_the_api_loses_its_socket_too(app, api):
+    token = api.device("display")
+    device_id = api.call(token, "GET", "/api/v1/me").get_json()["device"]
+    socket = socketio.test_client(app, auth={"token": token})
+    assert socket.is_connected()
+    assert api.call("admin", "DELETE", f"/api/v1/devices/{device_id}").status_code == 204
+    assert not socket.is_connected()
