@@ -181,3 +181,70 @@ def test_only_a_kiosk_set_to_print_through_an_agent_may_act_as_one(kiosk, app, a
     assert _client.emit("print_result", "garbage", callback=True)["error"] == "invalid"
     display = socketio.test_client(app, auth={"token": api.device("display", name="Sala")})
     assert display.emit("agent_ready", {}, callback=True) == {"ok": False, "error": "forbidden"}
+
+
+def test_a_remote_kiosk_runs_the_printer_agent_command_and_its_ticket_prints(live_server, tcp_printer,
+                                                                           tmp_path):
+    import os
+    import subprocess
+    import sys
+    import threading
+
+    import socketio as sio
+
+    from tests.conftest import ROOT
+
+    admin = live_server.token(*DEMO_ADMIN)
+    device = live_server.call(admin, "POST", "/api/v1/devices",
+                              {"site": "cam-centro", "kind": "kiosk", "name": "Kiosco rural"}).json()
+    live_server.call(admin, "PATCH", f"/api/v1/kiosks/{device['id']}", {"printer": "agent"})
+    printed = threading.Event()
+    results = []
+    screen = sio.Client()
+
+    @screen.on("print_result")
+    def _result(payload):
+        results.append(payload)
+        printed.set()
+
+    log = open(tmp_path / "agent.log", "wb")
+    agent = subprocess.Popen(
+        [sys.executable, str(ROOT / "run.py"), "printer-agent", "--server", live_server.url,
+         "--printer", tcp_printer.spec, "--state-file", str(tmp_path / "agent.json")],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        env=dict(os.environ, TURNOS_AGENT_TOKEN=device["token"]))
+    try:
+        screen.connect(live_server.url, auth={"token": device["token"]}, transports=["websocket"])
+        while not printed.is_set():
+            # Until the agent has introduced itself, a ticket fails with "no agent": tap again.
+            ticket = live_server.call(device["token"], "POST", "/kiosk/api/tickets", {"service": "F"}).json()
+            assert printed.wait(15), (tmp_path / "agent.log").read_text()
+            if not results[-1]["ok"]:
+                assert results[-1]["error"] == "no_agent"
+                printed.clear()
+                assert agent.poll() is None, (tmp_path / "agent.log").read_text()
+        assert results[-1]["ok"] and results[-1]["ticket"] == ticket["id"]
+        assert ticket["code"] in _codes(tcp_printer)
+        state = live_server.call(admin, "GET", f"/api/v1/kiosks/{device['id']}").json()
+        assert state["agent_online"] is True and state["printer_status"] == "ok"
+    finally:
+        screen.disconnect()
+        agent.terminate()
+        agent.wait(10)
+
+
+def test_the_printer_agent_command_refuses_a_bad_printer_or_server():
+    from click.testing import CliRunner
+
+    from server.cli import main
+
+    runner = CliRunner()
+    bad_printer = runner.invoke(main, ["printer-agent", "--server", "http://127.0.0.1:5000", "--token", "tdv_x",
+                                       "--printer", "lpt1"])
+    assert bad_printer.exit_code == 2 and "Accepted forms" in bad_printer.output
+    bad_server = runner.invoke(main, ["printer-agent", "--server", "127.0.0.1:5000", "--token", "tdv_x",
+                                      "--printer", "tcp:127.0.0.1:9100"])
+    assert bad_server.exit_code == 2 and "http://" in bad_server.output
+    no_token = runner.invoke(main, ["printer-agent", "--server", "http://127.0.0.1:5000",
+                                    "--printer", "tcp:127.0.0.1:9100"], env={"TURNOS_AGENT_TOKEN": ""})
+    assert no_token.exit_code == 2 and "--token" in no_token.output
