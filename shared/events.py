@@ -172,6 +172,13 @@ def on_connect(auth=None):
     request.environ["turnos.principal"] = principal
     if principal.kind == "device":
         join_room(f"device:{principal.device_id}")
+    if principal.role == "survey" and str(principal.config.get("desk", "")).isdigit():
+        # A satisfaction screen follows its desk, to ask as soon as a service ends there.
+        from . import store
+
+        desk = store.desk_by_id(db, int(principal.config["desk"]))
+        if desk is not None and desk["site_id"] == principal.site_id:
+            join_room(desk_room(desk["id"]))
     for site in sites:
         join_room(site_room(site["id"]))
         if principal.is_staff:
