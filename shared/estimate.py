@@ -1,20 +1,174 @@
-"""Estimated wait for a waiting ticket.
+"""Estimated wait for a waiting ticket: a short look ahead at the room as it is now.
 
-The estimate is ``ahead × mean service time ÷ open desks`` where the mean
-service time is that of the latest finished tickets of the service today
-(at most 20; the service's configured default when none finished yet) and
-open desks are the desks serving the service that an official holds and has
-not paused (at least one, so a closed room still gives a figure).
+The estimate replays the next calls of the site on paper:
+
+1. **Desks.** The desks an official holds and has not paused, each with its
+   services in its order. A desk busy with a ticket is free again when that
+   ticket's expected handling time has passed since its call (a ticket
+   already longer than that is given a third of one more). When no open desk
+   serves the ticket's service (before opening, say), the naive estimate
+   below is given with one desk assumed.
+2. **Handling time per service.** The desk time of the latest tickets of the
+   service today (first call to close, so walk time and no-shows count; at
+   most 20 within three hours), blended with the service's configured time as
+   if it were two more tickets: ``(2 × default + Σ recent) ÷ (2 + n)``.
+3. **Who is ahead.** Every waiting ticket of the site, in the order the
+   site's priority policy calls them (strict, ratio or aging, as in
+   ``shared.priority``) at each desk, across all the desk's services.
+4. **Who will come.** Arrivals expected during the wait at each service's
+   rate of the last hour, preferential and general apart: preferential
+   citizens who arrive later still pass a general ticket, and new tickets of
+   a service a desk serves first keep that desk away.
+
+Each desk, when free, calls the ticket the policy picks among those present
+at that moment; the estimate is the time until the ticket in question is
+picked. The naive estimate (``ahead × mean service ÷ open desks``) is kept in
+``naive_wait_seconds`` for comparison; ``bench/estimate_backtest.py`` measures
+both against a simulated day run through the real engine.
 """
 
+import heapq
+import json
+from collections import deque
+
 from . import store
+from .timefmt import local_day
 
 RECENT_WINDOW_MS = 3 * 3600 * 1000
+RECENT_LIMIT = 20
+PRIOR_WEIGHT = 2
+ARRIVAL_WINDOW_MS = 3600 * 1000
+HORIZON_MS = 8 * 3600 * 1000
+OVERRUN_SHARE = 1 / 3
+MAX_STEPS = 5000
+_NEW = -1  # id of a hypothetical ticket taken now (the kiosk's "if you take a ticket now")
 
 
-def wait_seconds(db, service: dict, ahead: int, now_ms: int) -> float:
-    """Return the estimated seconds until a ticket with ``ahead`` people before it is called."""
+def handling_ms(db, site: dict, services: dict[int, dict], now_ms: int) -> dict[int, float]:
+    """Return each service's expected desk time per ticket (ms), recent times blended with its default."""
+    recent = store.recent_handling_ms(db, site["id"], local_day(now_ms, site["timezone"]),
+                                      now_ms - RECENT_WINDOW_MS, RECENT_LIMIT)
+    out = {}
+    for service_id, service in services.items():
+        values = recent.get(service_id, [])
+        prior = service["default_service_seconds"] * 1000.0
+        out[service_id] = (PRIOR_WEIGHT * prior + sum(values)) / (PRIOR_WEIGHT + len(values))
+    return out
+
+
+def _order(policy: str, params: dict, state: dict, now_ms: int):
+    """Return a function ranking a candidate at a desk (lower calls first), mirroring shared.priority."""
+    if policy == "aging":
+        weight = float(params.get("preferential_weight", 3.0))
+        grace = float(params.get("grace_seconds", 60))
+
+        def aging(pref: bool, position: int, queue_at: int, ident: int, at: int):
+            score = ((at - queue_at) / 1000.0 + grace) * (weight if pref else 1.0)
+            return (-score, position, queue_at, ident)
+        return aging
+    n = int(params.get("n", 3))
+
+    def strict(pref: bool, position: int, queue_at: int, ident: int, at: int):
+        general_turn = policy == "ratio" and state["streak"] >= n
+        return (pref if general_turn else not pref, position, queue_at, ident)
+    return strict
+
+
+def simulate(db, site: dict, ticket: dict | None, service_id: int, now_ms: int) -> float | None:
+    """Return the ms until a ticket (or a general ticket taken now) is called, or None."""
+    services = {s["id"]: s for s in store.list_services(db, site["id"])}
+    handling = handling_ms(db, site, services, now_ms)
+    day = local_day(now_ms, site["timezone"])
+    lines: dict[tuple[int, bool], deque] = {}
+    for t in store.waiting_list(db, site["id"], day, limit=MAX_STEPS):
+        lines.setdefault((t["service_id"], t["priority"] is not None), deque()).append(
+            (t["queue_at"], t["id"]))
+    target = ticket["id"] if ticket else _NEW
+    if ticket is None:
+        lines.setdefault((service_id, False), deque()).append((now_ms, _NEW))
+    elif not any(t[1] == target for t in lines.get((service_id, ticket["priority"] is not None), ())):
+        return None
+    # Expected arrivals during the wait, at the last hour's rate of each line.
+    arrivals = store.recent_arrivals(db, site["id"], now_ms - ARRIVAL_WINDOW_MS, now_ms + 1)
+    synthetic = -2
+    for (sid, pref), count in arrivals.items():
+        if sid not in services or count <= 0:
+            continue
+        gap = ARRIVAL_WINDOW_MS / count
+        line = lines.setdefault((sid, pref), deque())
+        at = now_ms + gap / 2
+        while at < now_ms + HORIZON_MS and len(line) < MAX_STEPS:
+            line.append((int(at), synthetic))
+            synthetic -= 1
+            at += gap
+    desks = store.desks_for_estimate(db, site["id"])
+    open_desks = [d for d in desks if d["session_id"] and not d["paused"]]
+    if not any(service_id in d["services"] for d in open_desks):
+        return None
+    held = {t["desk_id"]: t for t in store.active_list(db, site["id"], day)}
+    free: list[tuple[float, int]] = []
+    for i, desk in enumerate(open_desks):
+        current = held.get(desk["id"]) if desk["session_id"] else None
+        at = float(now_ms)
+        if current is not None:
+            expected = handling.get(current["service_id"], 0.0)
+            at = max(current["called_at"] + expected, now_ms + expected * OVERRUN_SHARE)
+        heapq.heappush(free, (at, i))
+    policy = site["policy"]
+    params = json.loads(site["policy_params"] or "{}")
+    state = {"streak": int(store.policy_state(db, site["id"]).get("preferential_streak", 0))}
+    rank = _order(policy, params, state, now_ms)
+    steps = 0
+    while free and steps < MAX_STEPS:
+        steps += 1
+        at, i = heapq.heappop(free)
+        if at > now_ms + HORIZON_MS:
+            return None
+        best = None
+        next_arrival = None
+        for position, sid in enumerate(open_desks[i]["services"], start=1):
+            for pref in (True, False):
+                line = lines.get((sid, pref))
+                if not line:
+                    continue
+                queue_at, ident = line[0]
+                if queue_at > at:
+                    next_arrival = queue_at if next_arrival is None else min(next_arrival, queue_at)
+                    continue
+                key = rank(pref, position, queue_at, ident, int(at))
+                if best is None or key < best[0]:
+                    best = (key, sid, pref)
+        if best is None:
+            if next_arrival is not None:
+                heapq.heappush(free, (float(next_arrival), i))
+            continue
+        _key, sid, pref = best
+        _queue_at, ident = lines[(sid, pref)].popleft()
+        if ident == target:
+            return at - now_ms
+        if policy == "ratio":
+            state["streak"] = state["streak"] + 1 if pref else 0
+        heapq.heappush(free, (at + handling.get(sid, 0.0), i))
+    return None
+
+
+def naive_wait_seconds(db, service: dict, ahead: int, now_ms: int) -> float:
+    """Return ``ahead × mean recent service time ÷ open desks`` (the estimate to beat)."""
     recent = store.recent_service_seconds(db, service["id"], now_ms - RECENT_WINDOW_MS)
     mean = sum(recent) / len(recent) if recent else float(service["default_service_seconds"])
     desks = max(1, store.open_desks_for_service(db, service["id"]))
     return round(ahead * mean / desks, 1)
+
+
+def wait_seconds(db, service: dict, ahead: int, now_ms: int, ticket: dict | None = None) -> float:
+    """Return the estimated seconds until a waiting ticket is called.
+
+    Without ``ticket``: for a general ticket of ``service`` taken now. When
+    the room cannot be replayed (no open desk serves the service) the naive
+    estimate is returned.
+    """
+    site = store.site_by_id(db, service["site_id"])
+    ms = simulate(db, site, ticket, service["id"], now_ms) if site else None
+    if ms is None:
+        return naive_wait_seconds(db, service, ahead, now_ms)
+    return round(max(0.0, ms) / 1000.0, 1)

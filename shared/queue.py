@@ -164,7 +164,8 @@ class QueueEngine:
                 ahead = store.ahead_of(self.db, ticket)
             body["ahead"] = ahead
             body["estimated_wait_seconds"] = estimate.wait_seconds(
-                self.db, self.lookup.service(ticket["service_id"]), ahead, self.clock.now_ms())
+                self.db, self.lookup.service(ticket["service_id"]), ahead, self.clock.now_ms(),
+                ticket=ticket)
         else:
             body["ahead"] = 0
             body["estimated_wait_seconds"] = 0 if ticket["status"] in ("called", "serving") else None
