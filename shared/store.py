@@ -942,29 +942,37 @@ def _in_list(name: str, values: list) -> tuple[str, dict]:
     return ", ".join(f":{k}" for k in params) or "NULL", params
 
 
-def _offset_sql(column: str, plans: dict[int, list[tuple[int | None, int]]]) -> tuple[str, dict]:
+def _offset_sql(column: str, plans: dict[int, tuple]) -> tuple[str, dict]:
     """Return SQL giving a site's UTC offset (ms) at the instant in ``column``.
 
-    ``plans`` maps a site id to ``[(until_ms, offset_ms), ..., (None, offset_ms)]``:
+    ``plans`` maps a site id to ``((until_ms, offset_ms), ..., (None, offset_ms))``:
     the offset in force up to each instant (a zone without daylight saving
-    has one entry).
+    has one entry). Sites sharing a plan share one branch; one plan for all
+    sites needs no branch at all.
     """
+    tag = column.replace(".", "_")
     params: dict = {}
-    cases = []
+    by_plan: dict[tuple, list[int]] = {}
     for site_id, plan in plans.items():
-        tag = f"o{site_id}_{column.replace('.', '_')}"
+        by_plan.setdefault(tuple(plan), []).append(site_id)
+    branches = []
+    for n, (plan, site_ids) in enumerate(by_plan.items()):
         parts = []
         for i, (until, offset) in enumerate(plan):
-            params[f"{tag}v{i}"] = offset
+            params[f"{tag}{n}v{i}"] = offset
             if until is None:
-                parts.append(f"ELSE :{tag}v{i}")
+                parts.append(f"ELSE :{tag}{n}v{i}")
             else:
-                params[f"{tag}u{i}"] = until
-                parts.append(f"WHEN {column} < :{tag}u{i} THEN :{tag}v{i}")
-        inner = f"(CASE {' '.join(parts)} END)" if len(parts) > 1 else parts[0].replace("ELSE ", "")
-        params[f"{tag}s"] = site_id
-        cases.append(f"WHEN :{tag}s THEN {inner}")
-    return f"(CASE t.site_id {' '.join(cases)} END)", params
+                params[f"{tag}{n}u{i}"] = until
+                parts.append(f"WHEN {column} < :{tag}{n}u{i} THEN :{tag}{n}v{i}")
+        expr = f"(CASE {' '.join(parts)} END)" if len(parts) > 1 else f":{tag}{n}v0"
+        marks, site_params = _in_list(f"{tag}{n}s", site_ids)
+        params.update(site_params)
+        branches.append((marks, expr))
+    if len(branches) == 1:
+        return branches[0][1], params
+    cases = " ".join(f"WHEN t.site_id IN ({marks}) THEN {expr}" for marks, expr in branches)
+    return f"(CASE {cases} END)", params
 
 
 def report_key_sql(dimension: str, plans: dict) -> tuple[str, dict]:
@@ -1003,7 +1011,9 @@ def report_segments(db: Database, site_ids: list[int], day_from: str, day_to: st
         "count(CASE WHEN t.status = 'finished' THEN t.finished_at END), "
         "count(t.ended), sum(CASE WHEN t.ended IS NOT NULL THEN t.started_at END), sum(t.ended), "
         "group_concat(t.called_at - t.issued_at), group_concat(t.finished_at - t.started_at) "
-        "FROM (SELECT *, CASE WHEN started_at IS NOT NULL THEN coalesce(finished_at, "
+        "FROM (SELECT site_id, day, service_id, desk_id, user_id, priority, status, origin_id, "
+        "previous_id, recalls, queue_at, issued_at, called_at, started_at, finished_at, "
+        "CASE WHEN started_at IS NOT NULL THEN coalesce(finished_at, "
         "CASE WHEN status = 'serving' THEN :now END) END AS ended FROM tickets "
         f"WHERE site_id IN ({sites}) AND day BETWEEN :day_from AND :day_to) t "
         "GROUP BY t.site_id, t.day, k, t.service_id, d0, d1", params)
@@ -1106,3 +1116,68 @@ def insert_rating(db: Database, ticket: dict, score: int, comment: str, channel:
 def rating_of_visit(db: Database, visit_id: str) -> dict | None:
     """Return the rating of a visit, if it was rated."""
     return _one(db, "SELECT * FROM ratings WHERE visit_id = ?", [visit_id])
+
+
+def desks_for_estimate(db: Database, site_id: int) -> list[dict]:
+    """Return a site's active desks with their service ids in order, holder and pause state."""
+    desks = _all(db, "SELECT d.id, d.code, s.id AS session_id, "
+                     "EXISTS (SELECT 1 FROM desk_pauses p WHERE p.session_id = s.id "
+                     "AND p.ended_at IS NULL) AS paused FROM desks d "
+                     "LEFT JOIN desk_sessions s ON s.desk_id = d.id AND s.ended_at IS NULL "
+                     "WHERE d.site_id = ? AND d.active = 1 ORDER BY d.id", [site_id])
+    services: dict[int, list[int]] = {}
+    for desk_id, service_id in db.execute(
+            "SELECT ds.desk_id, ds.service_id FROM desk_services ds JOIN desks d ON d.id = ds.desk_id "
+            "WHERE d.site_id = ? ORDER BY ds.desk_id, ds.position", [site_id]):
+        services.setdefault(desk_id, []).append(service_id)
+    for desk in desks:
+        desk["services"] = services.get(desk["id"], [])
+    return desks
+
+
+def recent_handling_ms(db: Database, site_id: int, day: str, since_ms: int,
+                       limit: int) -> dict[int, list[int]]:
+    """Return per service the latest desk handling times (close − first call, ms) of a day."""
+    out: dict[int, list[int]] = {}
+    for service_id, ms in db.execute(
+            "SELECT service_id, ms FROM (SELECT service_id, closed_at - called_at AS ms, "
+            "row_number() OVER (PARTITION BY service_id ORDER BY closed_at DESC) AS n "
+            "FROM tickets WHERE site_id = ? AND day = ? AND called_at IS NOT NULL "
+            "AND closed_at >= ? AND status IN ('finished', 'no_show', 'transferred')) "
+            "WHERE n <= ?", [site_id, day, since_ms, limit]):
+        out.setdefault(service_id, []).append(ms)
+    return out
+
+
+def recent_arrivals(db: Database, site_id: int, since_ms: int, until_ms: int) -> dict[tuple, int]:
+    """Return per (service id, preferential) how many segments joined a line in [since, until)."""
+    return {(r[0], bool(r[1])): r[2] for r in db.execute(
+        "SELECT service_id, priority IS NOT NULL, count(*) FROM tickets WHERE site_id = ? "
+        "AND issued_at >= ? AND issued_at < ? GROUP BY 1, 2", [site_id, since_ms, until_ms])}
+
+
+def visits_between(db: Database, site_id: int, windows: list[tuple[int, int]]) -> list[dict[int, int]]:
+    """Return, for each [start, end) window, how many visits each service received."""
+    out = []
+    for start, end in windows:
+        out.append({r[0]: r[1] for r in db.execute(
+            "SELECT service_id, count(*) FROM tickets WHERE site_id = ? AND issued_at >= ? "
+            "AND issued_at < ? AND origin_id IS NULL GROUP BY service_id", [site_id, start, end])})
+    return out
+
+
+def monitor_desks(db: Database, site_id: int, day: str) -> list[dict]:
+    """Return a site's desks with holder, open pause, today's served count and last close."""
+    desks = _all(db, "SELECT d.id, d.code, d.name, d.active, s.started_at AS session_started_at, "
+                     "u.username, u.display_name, p.reason AS pause_reason, "
+                     "p.started_at AS paused_at FROM desks d "
+                     "LEFT JOIN desk_sessions s ON s.desk_id = d.id AND s.ended_at IS NULL "
+                     "LEFT JOIN users u ON u.id = s.user_id "
+                     "LEFT JOIN desk_pauses p ON p.session_id = s.id AND p.ended_at IS NULL "
+                     "WHERE d.site_id = ? ORDER BY CAST(d.code AS INTEGER), d.code", [site_id])
+    today = {r[0]: (r[1], r[2]) for r in db.execute(
+        "SELECT desk_id, sum(status = 'finished'), max(closed_at) FROM tickets "
+        "WHERE site_id = ? AND day = ? AND desk_id IS NOT NULL GROUP BY desk_id", [site_id, day])}
+    for desk in desks:
+        desk["served_today"], desk["last_closed_at"] = today.get(desk["id"], (0, None))
+    return desks
