@@ -128,7 +128,11 @@ def authenticate(db, username, password, clock) -> dict:
         limit = current_app.config["LOGIN_MAX_FAILURES"]
         lock_ms = current_app.config["LOGIN_LOCKOUT_SECONDS"] * 1000
         failures = user["failed_logins"] + 1
-        store.record_login_failure(db, user["id"], now + lock_ms if failures >= limit else None)
+        locked_until = now + lock_ms if failures >= limit else None
+        store.record_login_failure(db, user["id"], locked_until)
+        if locked_until:
+            store.audit(db, now, None, "user.locked", f"user:{user['username']}",
+                        {"failures": failures})
         raise bad
     store.record_login_success(db, user["id"])
     return user

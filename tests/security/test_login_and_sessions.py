@@ -2,7 +2,7 @@
 
 import re
 
-from tests.admin.pages import StaffBrowser
+from tests.admin.pages import StaffBrowser, audit_actions
 
 
 def test_five_wrong_passwords_lock_the_account_and_the_login_page_says_so(app, clock):
@@ -12,6 +12,7 @@ def test_five_wrong_passwords_lock_the_account_and_the_login_page_says_so(app, c
         assert "Usuario o contraseña incorrectos." in r.text
     locked = StaffBrowser(app).login("ana")
     assert locked.status_code == 429
+    assert ("user.locked", "user:ana", None) in audit_actions(app)
     assert re.search(r'role="alert">Cuenta bloqueada temporalmente por intentos fallidos', locked.text)
     clock.advance(minutes=16)
     assert StaffBrowser(app).login("ana").status_code == 302
