@@ -5,8 +5,9 @@ with a wrong value falls back to its default, so a bad edit never blanks a
 screen.
 
 ``history_length``
-    How many earlier calls are listed under the current one: an integer from
-    1 to 10 (default 6); the rows shrink to fit the screen.
+    How many earlier calls are listed under the current one: a positive
+    integer (default 6); more than 10 are shown as 10, the most a 1080-line
+    screen shows legibly from 6 m.
 ``services``
     A list of service codes (``["A", "B"]``, matched without regard to case);
     the screen shows only calls of these services. Empty or missing: every
@@ -75,8 +76,9 @@ def parse(raw) -> DisplayConfig:
     """Return a display's settings from its stored configuration, with defaults for bad values."""
     raw = raw if isinstance(raw, dict) else {}
     history = raw.get("history_length")
-    if isinstance(history, bool) or not isinstance(history, int) or not 1 <= history <= MAX_HISTORY:
+    if isinstance(history, bool) or not isinstance(history, int) or history < 1:
         history = DEFAULT_HISTORY
+    history = min(history, MAX_HISTORY)
     voice = raw.get("voice")
     if voice not in VOICES:
         voice = DEFAULT_VOICE

@@ -55,6 +55,7 @@
 
     var list = $("history");
     list.style.setProperty("--rows", String(limit));
+    list.classList.toggle("dense", limit >= 8);  // small rows: the badge goes beside the code
     list.replaceChildren();
     state.calls.slice(1, limit + 1).forEach(function (call) {
       var row = document.createElement("li");

@@ -104,6 +104,11 @@ def test_yesterdays_calls_are_gone_from_the_morning_screen(app, api, clock, disp
     assert received(connect(app, token), "snapshot")[0]["last_calls"] == []
 
 
+def test_a_long_history_is_cut_to_what_the_screen_shows(app, display_device):
+    token = display_device(config={"history_length": 50})["token"]
+    assert received(connect(app, token), "snapshot")[0]["display"]["history_length"] == 10
+
+
 def test_wrong_settings_fall_back_to_the_defaults(app, display_device):
     token = display_device(config={"history_length": 0, "voice": "loud", "services": "A",
                                    "desks": [None, {"x": 1}]})["token"]
