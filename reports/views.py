@@ -1,0 +1,219 @@
+"""Evaluation pages for supervisors and administrators: reports, exports, quarterly summary, monitor."""
+
+from datetime import date
+
+from flask import (Blueprint, Response, current_app, redirect, render_template, request,
+                   send_file, stream_with_context, url_for)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from shared import auth, store
+from shared.auth import require
+from shared.db import get_db
+from shared.errors import Invalid
+from shared.timefmt import iso, local_day
+
+from . import api, exports, summary
+
+bp = Blueprint("reports", __name__, url_prefix="/reports", template_folder="templates",
+               static_folder="static", static_url_path="/static")
+
+MANAGERS = ("admin", "supervisor")
+TABLES = ("summary", "tickets", "hourly", "distribution", "heatmap")
+FORMATS = ("csv", "xlsx")
+GROUP_LABELS = {"service": _l("Servicio"), "desk": _l("Módulo"), "official": _l("Servidor"),
+                "priority": _l("Categoría"), "hour": _l("Hora de llegada"), "day": _l("Día")}
+PERIOD_LABELS = {"day": _l("Hoy"), "week": _l("Esta semana"), "month": _l("Este mes"),
+                 "quarter": _l("Este trimestre"), "custom": _l("Personalizado")}
+
+
+@bp.before_request
+def login_first():
+    """Send a browser without credentials to the login page (scripts get 401 from the views)."""
+    from server import wants_json
+
+    if auth.current_principal() is None and not wants_json():
+        return redirect(url_for("accounts.login", next=request.full_path.rstrip("?")))
+    return None
+
+
+def _query() -> dict:
+    """Return this request's validated report parameters."""
+    return summary.parse_query(get_db(), auth.current_principal(), request.args, api.now_ms())
+
+
+def _sites_for_form() -> list[dict]:
+    """Return the sites the user may choose in the filter."""
+    principal = auth.current_principal()
+    return [s for s in store.list_sites(get_db()) if principal.may_use_site(s["id"])]
+
+
+def _heat_rows(cells: list[dict], targets: list[float]) -> dict:
+    """Arrange weekday × hour cells as a table with a colour level (0–5) per cell."""
+    reference = (sum(targets) / len(targets)) if targets else 900.0
+    hours = sorted({c["hour"] for c in cells if c["hour"] is not None})
+    table = {}
+    for c in cells:
+        level = None
+        if c["wait_mean"] is not None:
+            level = min(5, int(c["wait_mean"] / reference * 2.5))
+        table[(c["weekday"], c["hour"])] = dict(c, level=level)
+    rows = []
+    for weekday in range(7):
+        cells_of_day = [table.get((weekday, h)) for h in hours]
+        if any(cells_of_day):
+            rows.append({"weekday": str(summary.WEEKDAYS[weekday]), "cells": cells_of_day})
+    return {"hours": hours, "rows": rows, "reference": reference}
+
+
+@bp.get("/")
+@require(*MANAGERS)
+def index():
+    """Show a period's report: filters, tables, charts and export links."""
+    db = get_db()
+    now = api.now_ms()
+    query = _query()
+    report = summary.summary(db, query["sites"], query["day_from"], query["day_to"],
+                             query["group_by"], now)
+    chart_data = api.charts(db, query, now, report)
+    targets = [float(s["target_wait_seconds"]) for site in query["sites"]
+               for s in store.list_services(db, site["id"])]
+    args = {"site": request.args.get("site", ""), "from": query["day_from"], "to": query["day_to"],
+            "period": "custom", "group_by": query["group_by"]}
+    return render_template(
+        "reports/index.html", query=query, report=report, charts=chart_data,
+        heat=_heat_rows(chart_data["heatmap"], targets), sites=_sites_for_form(),
+        site_arg=request.args.get("site", ""), group_labels=GROUP_LABELS,
+        period_labels=PERIOD_LABELS, export_args=args,
+        quarter=(date.fromisoformat(query["day_from"]).month - 1) // 3 + 1,
+        year=date.fromisoformat(query["day_from"]).year)
+
+
+@bp.get("/export/<table>.<fmt>")
+@require(*MANAGERS)
+def export(table, fmt):
+    """Download one report table as CSV (streamed) or XLSX, with every row."""
+    if table not in TABLES or fmt not in FORMATS:
+        raise Invalid(_l("Exportación no válida: use summary, tickets, hourly, distribution o "
+                         "heatmap, en csv o xlsx."), code="invalid_export", status=404)
+    db = get_db()
+    now = api.now_ms()
+    query = _query()
+    sites = query["sites"]
+    site_part = sites[0]["code"] if len(sites) == 1 else "todas"
+    name = f"turnos-{table}-{site_part}-{query['day_from']}-{query['day_to']}.{fmt}"
+    if table == "tickets":
+        header = [str(c) for c in exports.TICKET_COLUMNS]
+        rows = exports.ticket_rows(current_app.config["DATABASE"], [s["id"] for s in sites],
+                                   query["day_from"], query["day_to"])
+    elif table == "summary":
+        report = summary.summary(db, sites, query["day_from"], query["day_to"], query["group_by"],
+                                 now)
+        header, rows = exports.summary_table(report)
+    else:
+        header, rows = exports.chart_tables(api.charts(db, query, now))[table]
+    if fmt == "csv":
+        response = Response(stream_with_context(exports.csv_stream(header, rows)),
+                            mimetype="text/csv")
+        response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+    titles = {"summary": _("Resumen"), "tickets": _("Turnos"), "hourly": _("Por hora"),
+              "distribution": _("Distribución de espera"), "heatmap": _("Día y hora")}
+    handle = exports.xlsx_file([(titles[table], header, rows)])
+    return send_file(handle, as_attachment=True, download_name=name,
+                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
+@bp.get("/quarterly")
+@require(*MANAGERS)
+def quarterly():
+    """Show a printable quarterly summary for control bodies (per service and per month)."""
+    db = get_db()
+    now = api.now_ms()
+    principal = auth.current_principal()
+    sites = summary.resolve_sites(db, principal, request.args.get("site"))
+    today = date.fromisoformat(local_day(now, sites[0]["timezone"]))
+    year_arg = request.args.get("year", str(today.year))
+    quarter_arg = request.args.get("quarter", str((today.month - 1) // 3 + 1))
+    if not year_arg.isdigit() or not 2000 <= int(year_arg) <= 2100 or not quarter_arg.isdigit():
+        raise Invalid(_l("Año o trimestre no válido."), code="invalid_quarter")
+    first, last = summary.quarter_range(int(year_arg), int(quarter_arg))
+    labels = summary.Labels(db, sites)
+    by_service = summary.summary(db, sites, first.isoformat(), last.isoformat(), "service", now,
+                                 labels)
+    by_priority = summary.summary(db, sites, first.isoformat(), last.isoformat(), "priority", now,
+                                  labels)
+    months = []
+    for month in range(first.month, last.month + 1):
+        start = date(first.year, month, 1)
+        end = summary.preset_range("month", start)[1]
+        report = summary.summary(db, sites, start.isoformat(), end.isoformat(), "day", now, labels)
+        months.append({"label": start.strftime("%Y-%m"), "totals": report["totals"]})
+    entity = next((s["entity_name"] for s in sites if s["entity_name"]), "")
+    return render_template("reports/quarterly.html", sites=sites, entity=entity,
+                           year=int(year_arg), quarter=int(quarter_arg), first=first, last=last,
+                           by_service=by_service, by_priority=by_priority, months=months,
+                           generated=iso(now, sites[0]["timezone"])[:16].replace("T", " "),
+                           site_arg=request.args.get("site", ""))
+
+
+@bp.get("/monitor")
+@require(*MANAGERS)
+def monitor_page():
+    """Show the live monitor of one site."""
+    db = get_db()
+    sites = _sites_for_form()
+    chosen = summary.resolve_sites(db, auth.current_principal(),
+                                   request.args.get("site") or (sites[0]["code"] if sites else ""))
+    site = chosen[0]
+    services = store.list_services(db, site["id"], only_active=True)
+    can_reprint = any(rule.rule == "/api/v1/tickets/<int:ticket_id>/reprint"
+                      for rule in current_app.url_map.iter_rules())
+    return render_template("reports/monitor.html", site=site, sites=sites, services=services,
+                           can_reprint=can_reprint)
+
+
+def _start_watcher() -> None:
+    """Start the alert watcher with the first request of a serving process (not in tests)."""
+    app = current_app._get_current_object()
+    if not app.testing:
+        from . import monitor
+
+        monitor.start_watcher(app)
+
+
+def _format_filters(app) -> None:
+    """Register the template filters the report pages use."""
+    def duration(seconds):
+        if seconds is None:
+            return "—"
+        seconds = int(round(seconds))
+        hours, rest = divmod(seconds, 3600)
+        minutes, secs = divmod(rest, 60)
+        return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+    def percent(share):
+        return "—" if share is None else f"{share * 100:.1f} %"
+
+    def decimal(value, places=2):
+        return "—" if value is None else f"{value:.{places}f}"
+
+    app.jinja_env.filters["duration"] = duration
+    app.jinja_env.filters["percent"] = percent
+    app.jinja_env.filters["decimal"] = decimal
+
+
+def init_app(app) -> None:
+    """Register the report pages, the report API and the close-day sealing hook."""
+    app.register_blueprint(bp)
+    api.init_app(app)
+    _format_filters(app)
+    app.before_request(_start_watcher)
+    hooks = app.extensions.setdefault("turnos.close_day_hooks", [])
+
+    def seal(db):
+        """Store the figures of the days that close-day just closed (reports read them fast)."""
+        sealed = summary.seal_recent(db, app.extensions["turnos.clock"].now_ms())
+        return f"reports: figures of the closed days stored for {sealed} sites"
+
+    hooks.append(seal)

@@ -1,0 +1,72 @@
+/* A ticket's status page: live over Socket.IO (its own room), re-reading its JSON on each change. */
+(function () {
+  "use strict";
+
+  var root = document.getElementById("ticket-status");
+  if (!root) { return; }
+  var visit = root.getAttribute("data-visit");
+  var S = JSON.parse(document.getElementById("status-strings").textContent);
+  var $ = function (id) { return document.getElementById(id); };
+  var show = function (id, on) { $(id).classList.toggle("hidden", !on); };
+  var timer = null;
+
+  function render(state) {
+    root.setAttribute("data-status", state.status);
+    Turnos.setText($("code"), state.code);
+    Turnos.setText($("service"), state.service_name);
+    show("transferred", !!state.transferred_from);
+    Turnos.setText($("transferred-from"), state.transferred_from || "");
+    show("called-panel", state.status === "called");
+    Turnos.setText($("called-desk"), state.status === "called" ? state.message : "");
+    show("waiting-panel", state.status === "waiting");
+    Turnos.setText($("ahead"), state.ahead == null ? "" : state.ahead);
+    Turnos.setText($("estimate"), state.estimated_wait_seconds == null ? "" :
+                   "~" + Math.ceil(state.estimated_wait_seconds / 60));
+    Turnos.setText($("message"), state.status === "called" ? "" : state.message);
+    show("rating-panel", state.can_rate);
+    show("thanks", state.rated);
+    var now = new Date();
+    Turnos.setText($("updated"), S.updated.replace("%s", now.toLocaleTimeString().slice(0, 5)));
+    if (state.status === "called" && navigator.vibrate) { navigator.vibrate([300, 150, 300]); }
+    root.setAttribute("data-version", String(Date.now()));
+  }
+
+  function refresh() {
+    fetch("/t/" + encodeURIComponent(visit) + ".json", { headers: { Accept: "application/json" },
+                                                         cache: "no-store" })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (state) { if (state) { render(state); } })
+      .catch(function () { Turnos.setText($("updated"), S.offline); });
+  }
+
+  Turnos.connect({ ticket: visit }, {
+    connect: function () { $("live-mark").classList.add("on"); refresh(); },
+    disconnect: function () { $("live-mark").classList.remove("on"); Turnos.setText($("updated"), S.offline); },
+    ticket_status: refresh
+  });
+  /* Other tickets being called move this one forward: read again now and then while waiting. */
+  timer = window.setInterval(function () {
+    if (root.getAttribute("data-status") === "waiting") { refresh(); }
+  }, 30000);
+
+  $("rating-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    var chosen = root.querySelector('input[name="score"]:checked');
+    if (!chosen) { Turnos.setText($("rating-error"), S.choose); show("rating-error", true); return; }
+    $("rate-button").disabled = true;
+    Turnos.api("POST", "/t/" + encodeURIComponent(visit) + "/rating",
+               { score: Number(chosen.value), comment: $("comment").value })
+      .then(function (r) {
+        $("rate-button").disabled = false;
+        if (r.status === 201 || (r.data && r.data.error === "already_rated")) {
+          show("rating-error", false); refresh(); return;
+        }
+        Turnos.setText($("rating-error"), (r.data && r.data.message) || S.network);
+        show("rating-error", true);
+      }, function () {
+        $("rate-button").disabled = false;
+        Turnos.setText($("rating-error"), S.network); show("rating-error", true);
+      });
+  });
+  void timer;
+})();

@@ -1,0 +1,198 @@
+"""The ticket's public status page (the QR on the ticket) and the satisfaction survey screen.
+
+``/t/<visit_id>`` needs no login: the visit id is random (``secrets.token_urlsafe(12)``,
+96 bits), so one ticket's address says nothing about another's. The page
+reads ``/t/<visit_id>.json`` and reads it again when its Socket.IO room
+(``auth={"ticket": visit_id}``) says the ticket changed, and every half
+minute while waiting (other tickets called move it forward). After the
+service it asks for a rating.
+
+``/survey/`` is a small screen paired as a ``survey`` device with device
+configuration ``{"desk": <desk id>}``; it listens to its desk's room and asks
+for a rating as soon as the official finishes a service.
+"""
+
+import re
+
+from flask import (Blueprint, current_app, jsonify, redirect, render_template, request,
+                   url_for)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from api import openapi
+from api.views import body
+from shared import auth, store
+from shared.errors import Forbidden, NotFound, Unauthorized, not_found
+from shared.db import get_db
+from shared.queue import STATUS_LABELS, QueueEngine
+
+from . import ratings
+
+bp = Blueprint("status", __name__, template_folder="templates", static_folder="static",
+               static_url_path="/status/static")
+api_bp = Blueprint("status_api", __name__, url_prefix="/api/v1")
+
+VISIT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+MASCULINE_DESKS = ("módulo", "modulo", "puesto", "punto")
+
+
+def _clock():
+    """Return the application clock."""
+    return current_app.extensions["turnos.clock"]
+
+
+def _visit(visit_id: str) -> tuple[QueueEngine, dict]:
+    """Return an engine and the latest segment of a visit, or a 404."""
+    if not VISIT_ID.match(visit_id or ""):
+        raise NotFound(_l("Este turno no existe o ya no está disponible."), code="unknown_ticket")
+    engine = QueueEngine(get_db(), _clock())
+    ticket = store.latest_segment(engine.db, visit_id)
+    if ticket is None:
+        raise NotFound(_l("Este turno no existe o ya no está disponible."), code="unknown_ticket")
+    return engine, ticket
+
+
+def go_to(desk_name: str) -> str:
+    """Return "Diríjase al Módulo 3" (or "a" before other desk names)."""
+    if desk_name.split(" ")[0].lower() in MASCULINE_DESKS:
+        return _("Diríjase al %(desk)s", desk=desk_name)
+    return _("Diríjase a %(desk)s", desk=desk_name)
+
+
+def status_json(engine: QueueEngine, ticket: dict) -> dict:
+    """Return what the citizen sees about a visit: no ids, no names, no category."""
+    db = engine.db
+    shaped = engine.with_estimate(ticket)
+    site = engine.lookup.site(ticket["site_id"])
+    service = engine.lookup.service(ticket["service_id"])
+    desk = engine.lookup.desk(ticket["desk_id"])
+    rated = store.rating_of_visit(db, ticket["visit_id"]) is not None
+    status = ticket["status"]
+    messages = {
+        "waiting": _("En espera. Le avisaremos aquí cuando lo llamen."),
+        "called": go_to(desk["name"]) if desk else _("Su turno fue llamado."),
+        "serving": _("En atención en %(desk)s.", desk=desk["name"]) if desk else _("En atención."),
+        "finished": _("Atención finalizada. ¡Gracias por su visita!"),
+        "no_show": _("Su turno fue llamado y no se presentó. Si sigue en la sede, acérquese a "
+                     "la recepción."),
+        "cancelled": _("Su turno fue cancelado. Si lo necesita, tome uno nuevo en el kiosco."),
+        "abandoned": _("Su turno se cerró al final del día sin ser llamado."),
+        "transferred": _("Su turno fue transferido."),
+    }
+    previous = store.ticket_by_id(db, ticket["previous_id"]) if ticket["previous_id"] else None
+    return {
+        "code": ticket["code"], "site_name": site["name"], "service_name": service["name"],
+        "status": status, "status_label": str(STATUS_LABELS[status]), "message": messages[status],
+        "ahead": shaped["ahead"] if status == "waiting" else None,
+        "estimated_wait_seconds": shaped["estimated_wait_seconds"] if status == "waiting" else None,
+        "desk_name": desk["name"] if desk and status in ("called", "serving") else None,
+        "recalls": ticket["recalls"] if status == "called" else 0,
+        "transferred_from": engine.lookup.service(previous["service_id"])["name"] if previous else None,
+        "rated": rated, "can_rate": status == "finished" and not rated,
+        "server_time": _clock().now_ms(),
+    }
+
+
+@bp.get("/t/<visit_id>.json")
+def ticket_status_json(visit_id):
+    """Return a visit's public status as JSON (never cached)."""
+    engine, ticket = _visit(visit_id)
+    response = jsonify(status_json(engine, ticket))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/t/<visit_id>")
+def ticket_status_page(visit_id):
+    """Show a visit's status page: code, service, people ahead, estimate, call, survey."""
+    engine, ticket = _visit(visit_id)
+    response = current_app.make_response(render_template(
+        "status/ticket.html", visit_id=visit_id, state=status_json(engine, ticket)))
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@bp.post("/t/<visit_id>/rating")
+def rate_visit(visit_id):
+    """Rate a served visit from its status page (JSON, or the page's plain form)."""
+    auth.rate_limit(f"rating:{request.remote_addr}", 30, 60, _clock())
+    engine, ticket = _visit(visit_id)
+    if request.mimetype == "application/json" or not request.form:
+        data = body({"score": (int, True), "comment": (str, False)})
+        score, comment = data["score"], data["comment"]
+    else:
+        raw = request.form.get("score", "")
+        score = int(raw) if raw.isdigit() else raw
+        comment = request.form.get("comment", "")
+    rating = ratings.rate(engine.db, ticket, score, comment, "status", None, _clock().now_ms())
+    if request.mimetype != "application/json" and request.form:
+        return redirect(url_for("status.ticket_status_page", visit_id=visit_id))
+    return jsonify({"score": rating["score"], "rated": True}), 201
+
+
+# --- survey screen --------------------------------------------------------------
+
+def _survey_desk(principal) -> dict | None:
+    """Return the desk a survey device is paired with (its configuration), or None."""
+    desk_id = principal.config.get("desk")
+    if not str(desk_id if desk_id is not None else "").isdigit():
+        return None
+    desk = store.desk_by_id(get_db(), int(desk_id))
+    return desk if desk is not None and desk["site_id"] == principal.site_id else None
+
+
+@bp.get("/survey/")
+def survey():
+    """Show the satisfaction screen of a desk (a paired survey device)."""
+    principal = auth.current_principal()
+    if principal is None:
+        return redirect(url_for("accounts.login", next="/survey/"))
+    if principal.role != "survey":
+        raise Forbidden(_l("Esta pantalla es para un dispositivo de encuesta emparejado."),
+                        code="forbidden")
+    desk = _survey_desk(principal)
+    site = store.site_by_id(get_db(), principal.site_id)
+    return render_template("status/survey.html", desk=desk, site=site,
+                           idle_seconds=int(principal.config.get("idle_seconds", 60) or 60))
+
+
+@api_bp.post("/ratings")
+def create_rating():
+    """Record a citizen's rating of a finished ticket from the survey screen of its desk."""
+    principal = auth.current_principal()
+    if principal is None:
+        raise Unauthorized(_l("Inicie sesión para continuar."), code="login_required")
+    if principal.role != "survey":
+        raise Forbidden(_l("Solo una pantalla de encuesta registra calificaciones."),
+                        code="forbidden")
+    data = body({"ticket": (int, True), "score": (int, True), "comment": (str, False)})
+    auth.rate_limit(f"rating-device:{principal.device_id}", 60, 60, _clock())
+    ticket = store.ticket_by_id(get_db(), data["ticket"])
+    if ticket is None:
+        raise not_found("ticket", data["ticket"])
+    desk = _survey_desk(principal)
+    if desk is None or ticket["desk_id"] != desk["id"]:
+        raise Forbidden(_l("Este turno no fue atendido en el módulo de esta pantalla."),
+                        code="not_your_desk")
+    rating = ratings.rate(get_db(), ticket, data["score"], data["comment"], "survey",
+                          principal.device_id, _clock().now_ms())
+    return jsonify({"ticket": ticket["id"], "score": rating["score"], "rated": True}), 201
+
+
+def _register_openapi() -> None:
+    """Describe the rating endpoint in the OpenAPI document."""
+    openapi.register("/ratings", "post", openapi._op(
+        "Record a citizen's rating (1–5, optional comment ≤ 500) of a finished ticket, from the "
+        "survey device paired with its desk; one rating per visit", ok=201,
+        body=openapi._obj({"ticket": {"type": "integer"},
+                           "score": {"type": "integer", "minimum": 1, "maximum": 5},
+                           "comment": {"type": "string", "maxLength": 500}}, ["ticket", "score"]),
+        errors=(400, 401, 403, 404, 409, 429)))
+
+
+def init_app(app) -> None:
+    """Register the status page, the survey screen and the rating endpoint."""
+    app.register_blueprint(bp)
+    app.register_blueprint(api_bp)
+    _register_openapi()
