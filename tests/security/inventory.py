@@ -75,5 +75,9 @@ def probe(client, principals: Principals, method: str, path: str, who: str):
     """Send one harmless request (an unknown JSON field, so nothing is written) as a role."""
     body = None if method in ("GET", "HEAD") else json.dumps({"__inventory__": True})
     accept = "application/json" if path.startswith("/api/") else "text/html"
-    return client.open(path, method=method, data=body, content_type="application/json",
-                       headers=dict(principals.headers(who), Accept=accept))
+    response = client.open(path, method=method, data=body, content_type="application/json",
+                           headers=dict(principals.headers(who), Accept=accept))
+    # Read streamed bodies to the end: an unread stream keeps its request context alive.
+    response.get_data()
+    response.close()
+    return response

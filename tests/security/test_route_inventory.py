@@ -78,6 +78,14 @@ ROUTES = {
     ("GET", "/kiosk/api/jobs/<int:job_id>"): ("admin", "supervisor", "kiosk"),
     ("POST", "/kiosk/api/tickets"): ("admin", "supervisor", "kiosk"),
     ("GET", "/kiosk/qr/<visit_id>.png"): ("admin", "supervisor", "kiosk"),
+    ("GET", "/reports/"): MANAGERS,
+    ("GET", "/reports/monitor"): MANAGERS,
+    ("GET", "/reports/quarterly"): MANAGERS,
+    ("GET", "/reports/export/<table>.<fmt>"): MANAGERS,
+    ("GET", "/survey/"): ("survey",),
+    ("GET", "/t/<visit_id>"): PUBLIC,             # a ticket's page: its unguessable visit id
+    ("GET", "/t/<visit_id>.json"): PUBLIC,
+    ("POST", "/t/<visit_id>/rating"): PUBLIC,
     ("GET", "/printer/"): MANAGERS,
     ("GET", "/printer/virtual"): MANAGERS,
     ("GET", "/printer/virtual/<name>.<ext>"): MANAGERS,
@@ -95,6 +103,10 @@ ROUTES = {
     ("GET", "/api/v1/desk-settings"): STAFF,
     ("PUT", "/api/v1/desk-settings"): ADMIN,
     ("GET", "/api/v1/print-jobs"): MANAGERS,
+    ("GET", "/api/v1/reports/summary"): MANAGERS,
+    ("GET", "/api/v1/reports/charts"): MANAGERS,
+    ("GET", "/api/v1/reports/monitor"): MANAGERS,
+    ("POST", "/api/v1/ratings"): ("survey",),
     ("GET", "/api/v1/sites"): ALL,
     ("GET", "/api/v1/sites/<site>"): ALL,
     ("GET", "/api/v1/sites/<site>/categories"): ALL,
@@ -128,7 +140,7 @@ ROUTES = {
 }
 
 # Staff pages send a visitor without credentials to the login page instead of a 401.
-LOGIN_REDIRECT = ("/", "/logout", "/desk/", "/printer/", "/admin/")
+LOGIN_REDIRECT = ("/", "/logout", "/desk/", "/printer/", "/admin/", "/reports/", "/survey/")
 # Pages that send a paired device (or a role they do not serve) to the login page.
 LOGIN_FOR_OTHER_ROLES = ("/logout", "/desk/")
 
@@ -136,7 +148,7 @@ LOGIN_FOR_OTHER_ROLES = ("/logout", "/desk/")
 SAMPLES = {
     "/admin/categories/<code>": {"code": "gestante"},
     "/lang/<code>": {"code": "en"},
-    "/display/audio/call.wav": {},
+    "/reports/export/<table>.<fmt>": {"table": "tickets", "fmt": "csv"},
 }
 
 # Socket.IO events -> the roles whose sockets may use them. A refused socket
