@@ -77,7 +77,8 @@ def _desk_row(desk: dict, held: dict | None, engine: QueueEngine, tz: str, now_m
         since = held["started_at"] if held["status"] == "serving" else held["last_called_at"]
     else:
         state = "idle"
-        since = max(filter(None, (desk["session_started_at"], desk["last_closed_at"])), default=None)
+        since = max(filter(None, (desk["session_started_at"], desk["last_closed_at"],
+                                  desk["resumed_at"])), default=None)
     ticket = None
     if held is not None:
         service = engine.lookup.service(held["service_id"])

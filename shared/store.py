@@ -1167,10 +1167,11 @@ def visits_between(db: Database, site_id: int, windows: list[tuple[int, int]]) -
 
 
 def monitor_desks(db: Database, site_id: int, day: str) -> list[dict]:
-    """Return a site's desks with holder, open pause, today's served count and last close."""
+    """Return a site's desks with holder, open pause, last resume, today's served count and last close."""
     desks = _all(db, "SELECT d.id, d.code, d.name, d.active, s.started_at AS session_started_at, "
                      "u.username, u.display_name, p.reason AS pause_reason, "
-                     "p.started_at AS paused_at FROM desks d "
+                     "p.started_at AS paused_at, (SELECT max(q.ended_at) FROM desk_pauses q "
+                     "WHERE q.session_id = s.id) AS resumed_at FROM desks d "
                      "LEFT JOIN desk_sessions s ON s.desk_id = d.id AND s.ended_at IS NULL "
                      "LEFT JOIN users u ON u.id = s.user_id "
                      "LEFT JOIN desk_pauses p ON p.session_id = s.id AND p.ended_at IS NULL "

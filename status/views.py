@@ -22,7 +22,7 @@ from flask_babel import lazy_gettext as _l
 from api import openapi
 from api.views import body
 from shared import auth, store
-from shared.errors import Forbidden, NotFound, Unauthorized, not_found
+from shared.errors import DomainError, Forbidden, NotFound, Unauthorized, not_found
 from shared.db import get_db
 from shared.queue import STATUS_LABELS, QueueEngine
 
@@ -95,8 +95,11 @@ def status_json(engine: QueueEngine, ticket: dict) -> dict:
 
 @bp.get("/t/<visit_id>.json")
 def ticket_status_json(visit_id):
-    """Return a visit's public status as JSON (never cached)."""
-    engine, ticket = _visit(visit_id)
+    """Return a visit's public status as JSON (never cached); an unknown visit is a JSON 404."""
+    try:
+        engine, ticket = _visit(visit_id)
+    except NotFound as exc:
+        return jsonify(exc.to_dict()), exc.status
     response = jsonify(status_json(engine, ticket))
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -115,18 +118,24 @@ def ticket_status_page(visit_id):
 
 @bp.post("/t/<visit_id>/rating")
 def rate_visit(visit_id):
-    """Rate a served visit from its status page (JSON, or the page's plain form)."""
-    auth.rate_limit(f"rating:{request.remote_addr}", 30, 60, _clock())
-    engine, ticket = _visit(visit_id)
-    if request.mimetype == "application/json" or not request.form:
-        data = body({"score": (int, True), "comment": (str, False)})
-        score, comment = data["score"], data["comment"]
-    else:
-        raw = request.form.get("score", "")
-        score = int(raw) if raw.isdigit() else raw
-        comment = request.form.get("comment", "")
-    rating = ratings.rate(engine.db, ticket, score, comment, "status", None, _clock().now_ms())
-    if request.mimetype != "application/json" and request.form:
+    """Rate a served visit from its status page (JSON; or the page's plain form without script)."""
+    from_form = request.mimetype != "application/json" and bool(request.form)
+    try:
+        auth.rate_limit(f"rating:{request.remote_addr}", 30, 60, _clock())
+        engine, ticket = _visit(visit_id)
+        if from_form:
+            raw = request.form.get("score", "")
+            score = int(raw) if raw.isdigit() else raw
+            comment = request.form.get("comment", "")
+        else:
+            data = body({"score": (int, True), "comment": (str, False)})
+            score, comment = data["score"], data["comment"]
+        rating = ratings.rate(engine.db, ticket, score, comment, "status", None, _clock().now_ms())
+    except DomainError as exc:
+        if from_form:
+            raise
+        return jsonify(exc.to_dict()), exc.status
+    if from_form:
         return redirect(url_for("status.ticket_status_page", visit_id=visit_id))
     return jsonify({"score": rating["score"], "rated": True}), 201
 

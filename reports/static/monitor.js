@@ -36,7 +36,7 @@
       cell.textContent = elapsed(Number(cell.getAttribute("data-seconds")));
     });
   }
-  function fmt(text, value) { return text.replace("%s", value); }
+  function fmt(text, value) { return text.replace("{code}", value); }
 
   function say(message, level) {
     liveAlerts.unshift({ message: message, level: level || "warning", at: Date.now() });

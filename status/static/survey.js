@@ -22,7 +22,7 @@
     Array.prototype.forEach.call(root.querySelectorAll('input[name="score"]'), function (i) { i.checked = false; });
     $("survey-comment").value = "";
     $("survey-error").classList.add("hidden");
-    Turnos.setText($("survey-code"), S.ticket.replace("%s", ticket.code));
+    Turnos.setText($("survey-code"), S.ticket.replace("{code}", ticket.code));
     root.setAttribute("data-ticket", String(ticket.id));
     screen("ask");
     later(idleMs);

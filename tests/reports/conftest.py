@@ -162,3 +162,20 @@ def report(api):
         return r.get_json()
 
     return ask
+
+
+@pytest.fixture
+def browser_login(app):
+    """Log a test client in through the login form; return the client."""
+    import re
+
+    def login(username: str):
+        client = app.test_client()
+        page = client.get("/login").get_data(as_text=True)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+        r = client.post("/login", data={"username": username, "password": "secret-pass-1",
+                                        "csrf_token": token})
+        assert r.status_code == 302, r.get_data(as_text=True)[:300]
+        return client
+
+    return login

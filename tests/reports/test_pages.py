@@ -1,0 +1,53 @@
+"""A supervisor reads the evaluation pages in the browser (server-rendered HTML)."""
+
+import json
+import re
+
+from conftest import DAY
+
+
+def test_the_report_page_shows_the_figures_tables_charts_and_exports(known_day, browser_login):
+    client = browser_login("supervisor")
+    r = client.get(f"/reports/?site=cam-centro&from={DAY}&to={DAY}&group_by=desk")
+    assert r.status_code == 200
+    page = r.get_data(as_text=True)
+    assert re.search(r'id="kpi-issued">8<', page)
+    assert re.search(r'id="kpi-wait">9:05<', page)  # 545 s
+    assert "Módulo 1" in page and "Sin módulo (no llamados)" in page
+    charts = json.loads(re.search(r'<script type="application/json" id="chart-data">(.*?)</script>',
+                                  page, re.S).group(1))
+    assert [h["hour"] for h in charts["hourly"]] == [8, 9, 23]
+    assert 'data-export="tickets-csv"' in page and 'data-export="summary-xlsx"' in page
+    # The page runs under the CSP: no inline script or style.
+    assert not re.search(r"<script(?![^>]*(src=|application/json))", page)
+    assert "style=" not in page
+
+
+def test_without_a_login_the_pages_send_the_browser_to_the_login_page(client):
+    for path in ("/reports/", "/reports/monitor", "/reports/quarterly"):
+        r = client.get(path)
+        assert r.status_code == 302 and r.headers["Location"].startswith("/login?next=")
+
+
+def test_an_official_is_refused_the_report_pages(browser_login):
+    client = browser_login("ana")
+    assert client.get("/reports/").status_code == 403
+    assert client.get("/reports/monitor").status_code == 403
+
+
+def test_the_quarterly_summary_is_a_printable_page_for_control_bodies(known_day, browser_login):
+    client = browser_login("admin")
+    page = client.get("/reports/quarterly?site=cam-centro&year=2026&quarter=4").get_data(as_text=True)
+    assert "Informe trimestral de atención al ciudadano" in page
+    assert "2026-10-01 – 2026-12-31" in page
+    totals = re.search(r'id="quarter-totals">(.*?)</table>', page, re.S).group(1)
+    assert re.search(r"Ciudadanos atendidos</th><td class=\"num\">4<", totals)
+    months = re.search(r'id="quarter-months">(.*?)</table>', page, re.S).group(1)
+    assert "2026-11</td><td class=\"num\">8<" in months
+    assert "Alcaldía de Villa Esperanza" in page and "Definiciones" in page
+
+
+def test_a_wrong_quarter_is_refused(browser_login):
+    client = browser_login("admin")
+    assert client.get("/reports/quarterly?year=2026&quarter=5").status_code == 400
+    assert client.get("/reports/quarterly?year=abc").status_code == 400
