@@ -8,8 +8,10 @@ kiosks, screens and desks refresh without a restart.
 """
 
 import base64
+import contextlib
 import io
 import json
+import sqlite3
 import time
 from pathlib import Path
 
@@ -55,6 +57,17 @@ def no_store(response):
     """Keep administration pages (pairing codes, user lists) out of browser and proxy caches."""
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@contextlib.contextmanager
+def _write(db):
+    """Run a change in one write transaction; a clash with a simultaneous change is a 409, not a 500."""
+    try:
+        with immediate(db):
+            yield
+    except sqlite3.IntegrityError as exc:
+        raise Conflict(_l("Otro cambio hecho al mismo tiempo choca con este: recargue la página e "
+                          "intente de nuevo."), code="concurrent_change") from exc
 
 
 def _me() -> auth.Principal:
@@ -209,7 +222,7 @@ def site_create():
                            field="code")
     except DomainError as exc:
         return _sites_page(exc.status, fields=request.form, **_error(exc))
-    with immediate(db):
+    with _write(db):
         site_id = store.upsert_site(db, values, _now())
         _audit("site.create", f"site:{values['code']}", {"name": values["name"]})
     flash(_("Sede «%(s)s» creada. Agregue sus servicios y módulos.", s=values["name"]))
@@ -240,7 +253,7 @@ def site_update(site):
     except DomainError as exc:
         return _site_page(s, exc.status, fields=request.form, **_error(exc))
     db = get_db()
-    with immediate(db):
+    with _write(db):
         store.update_site(db, s["id"], values)
         _audit("site.update", f"site:{s['code']}", _changes(s, values))
     _announce([s], "site")
@@ -278,7 +291,7 @@ def site_logo_upload(site):
         partial, format="PNG")
     partial.replace(folder / f"{s['code']}.png")
     db = get_db()
-    with immediate(db):
+    with _write(db):
         store.update_site(db, s["id"], {"logo_path": relative})
         _audit("site.logo", f"site:{s['code']}", {"size": list(image.size)})
     _announce([s], "site")
@@ -292,7 +305,7 @@ def site_logo_delete(site):
     """Stop printing a logo on a site's tickets."""
     s = _site(site)
     db = get_db()
-    with immediate(db):
+    with _write(db):
         store.update_site(db, s["id"], {"logo_path": None})
         _audit("site.logo_removed", f"site:{s['code']}")
     _announce([s], "site")
@@ -384,7 +397,7 @@ def service_create(site):
         _check_prefix(s, values["prefix"], None)
     except DomainError as exc:
         return _services_page(s, exc.status, fields=request.form, **_error(exc))
-    with immediate(db):
+    with _write(db):
         store.upsert_service(db, s["id"], values)
         _audit("service.create", f"site:{s['code']}/service:{values['code']}",
                {"name": values["name"], "prefix": values["prefix"]})
@@ -424,7 +437,7 @@ def service_update(site, service_id):
         return _page("service.html", exc.status, site=s, service=service, fields=request.form,
                      **_error(exc))
     db = get_db()
-    with immediate(db):
+    with _write(db):
         store.update_service(db, service["id"], values)
         _audit("service.update", f"site:{s['code']}/service:{service['code']}",
                _changes(service, values))
@@ -475,7 +488,7 @@ def desk_create(site):
                            field="code")
     except DomainError as exc:
         return _desks_page(s, exc.status, fields=request.form, **_error(exc))
-    with immediate(db):
+    with _write(db):
         desk_id = store.upsert_desk(db, s["id"], values)
         store.set_desk_services(db, desk_id, service_ids)
         _audit("desk.create", f"site:{s['code']}/desk:{values['code']}",
@@ -524,7 +537,7 @@ def desk_update(site, desk_id):
         return _page("desk.html", exc.status, site=s, desk=desk, services=services_of_site,
                      fields=request.form, **_error(exc))
     before = _codes(store.desk_service_ids(db, desk["id"]))
-    with immediate(db):
+    with _write(db):
         store.update_desk(db, desk["id"], values)
         store.set_desk_services(db, desk["id"], service_ids)
         detail = _changes(desk, values)
@@ -574,7 +587,7 @@ def category_create():
             raise Conflict(_l("Ya existe la categoría «%(c)s».", c=values["code"]), field="code")
     except DomainError as exc:
         return _categories_page(exc.status, fields=request.form, **_error(exc))
-    with immediate(db):
+    with _write(db):
         store.upsert_category(db, values)
         _audit("category.create", f"category:{values['code']}", {"label": values["label"]})
     _announce(store.list_sites(db), "categories")
@@ -610,7 +623,7 @@ def category_update(code):
         return _page("category.html", exc.status, category=category, fields=request.form,
                      pictograms=forms.KNOWN_PICTOGRAMS, **_error(exc))
     db = get_db()
-    with immediate(db):
+    with _write(db):
         store.upsert_category(db, dict(values, code=category["code"]))
         _audit("category.update", f"category:{category['code']}", _changes(category, values))
     _announce(store.list_sites(db), "categories")
@@ -650,7 +663,7 @@ def user_create():
     clock = current_app.extensions["turnos.clock"]
     try:
         values, site_ids = forms.user_values(request.form, store.list_sites(db), creating=True)
-        with immediate(db):
+        with _write(db):
             user_id = auth.create_user(db, values["username"], values["password"], values["role"],
                                        clock, display_name=values["display_name"],
                                        site_ids=site_ids)
@@ -712,7 +725,7 @@ def user_update(user_id):
     except DomainError as exc:
         return _user_page(user, exc.status, fields=request.form, **_error(exc))
     before_sites = store.user_site_ids(db, user["id"])
-    with immediate(db):
+    with _write(db):
         store.update_user(db, user["id"], values)
         store.set_user_sites(db, user["id"], site_ids)
         detail = _changes(user, values)
@@ -739,7 +752,7 @@ def user_password(user_id):
     except DomainError as exc:
         return _user_page(user, exc.status, **_error(exc))
     db = get_db()
-    with immediate(db):
+    with _write(db):
         store.set_password(db, user["id"], auth.hash_password(password))
         store.revoke_user_tokens(db, user["id"], _now())
         _audit("user.password_reset", f"user:{user['username']}",
@@ -755,7 +768,7 @@ def user_unlock(user_id):
     """Lift a lockout after failed logins, keeping the password."""
     user = _user(user_id)
     db = get_db()
-    with immediate(db):
+    with _write(db):
         store.unlock_user(db, user["id"])
         _audit("user.unlock", f"user:{user['username']}")
     flash(_("Cuenta desbloqueada."))
@@ -811,7 +824,7 @@ def device_create():
     except DomainError as exc:
         return _devices_page(exc.status, fields=request.form, **_error(exc))
     clock = current_app.extensions["turnos.clock"]
-    with immediate(db):
+    with _write(db):
         device_id = store.insert_device(db, values["site_id"], values["kind"], values["name"], None,
                                         {}, _now())
         code = devices.new_pairing_code(db, device_id, clock, ttl_seconds=PAIRING_MINUTES * 60)
@@ -907,7 +920,7 @@ def device_update(device_id):
         return _device_page(device, exc.status, fields=request.form, **_error(exc))
     before = json.loads(device["config"] or "{}")
     config = dict(before, **settings)
-    with immediate(db):
+    with _write(db):
         store.rename_device(db, device["id"], name)
         store.set_device_config(db, device["id"], config)
         detail = _changes(before, settings)
@@ -927,7 +940,7 @@ def device_pair(device_id):
     if device["revoked_at"]:
         raise Conflict(_l("El dispositivo fue revocado: registre uno nuevo."), code="device_revoked")
     db = get_db()
-    with immediate(db):
+    with _write(db):
         code = devices.new_pairing_code(db, device["id"], current_app.extensions["turnos.clock"],
                                         ttl_seconds=PAIRING_MINUTES * 60)
         _audit("device.pairing_code", f"device:{device['id']}")
@@ -967,7 +980,7 @@ def device_print_test(device_id):
                       png=render_test_page_png(**options), virtual_dir=str(virtual_dir(current_app)),
                       timeout=float(current_app.config.get("PRINT_TIMEOUT_SECONDS") or 5.0))
     db = get_db()
-    with immediate(db):
+    with _write(db):
         _audit("device.print_test", f"device:{device['id']}",
                {"printer": settings["printer"], "ok": outcome.ok, "error": outcome.error,
                 "status": str(outcome.status)})
@@ -1033,7 +1046,7 @@ def layout_import():
     except DomainError as exc:
         return _page("layout.html", exc.status, **_error(exc))
     clock = current_app.extensions["turnos.clock"]
-    with immediate(db):
+    with _write(db):
         counts = layout.apply(db, parsed, clock)
         _audit("layout.import", upload.filename[:80], counts)
     _announce(store.list_sites(db), "layout")

@@ -117,3 +117,17 @@ def test_a_service_or_desk_of_another_site_cannot_be_reached_through_this_one(ap
     assert admin.get(f"/admin/sites/cam-centro/services/{norte['id']}").status_code == 404
     r = admin.post(f"/admin/sites/cam-centro/services/{norte['id']}", SERVICE)
     assert r.status_code == 404
+
+
+def test_two_admins_giving_one_prefix_at_the_same_moment_get_a_clear_refusal(app, admin, api,
+                                                                             monkeypatch):
+    from shared import store
+
+    # The other admin's service "B" is saved between this form's check and its write.
+    monkeypatch.setattr(store, "service_with_prefix", lambda db, site_id, prefix: None)
+    kiosk = api.device("kiosk")
+    before = api.call(kiosk, "GET", "/api/v1/sites/cam-centro/services").get_json()
+    r = admin.post("/admin/sites/cam-centro/services", dict(SERVICE, prefix="B"))
+    assert r.status_code == 409
+    assert "Otro cambio hecho al mismo tiempo choca con este" in page_error(r)
+    assert api.call(kiosk, "GET", "/api/v1/sites/cam-centro/services").get_json() == before
