@@ -5,7 +5,7 @@ import sqlite3
 
 from flask_babel import lazy_gettext as _l
 
-from . import priority, store
+from . import kpi, priority, store
 from .db import immediate
 from .errors import Conflict, Forbidden, Invalid
 from .timefmt import day_bounds_ms, iso, local_day
@@ -225,17 +225,18 @@ def call_chosen(engine, desk: dict, ticket_id, actor, role: str) -> dict:
 def ticket_measures(events: list[dict]) -> dict:
     """Return a ticket segment's wait, walk and service seconds from its events (None if not yet).
 
-    wait = first call − issue; walk = start − first call; service = finish − start.
+    The times are each kind's first event (a recall does not move the first
+    call); the formulas are the KPI module's: wait = first call − issue,
+    walk = start − first call, service = finish − start.
     """
     first: dict[str, int] = {}
     for event in events:
         first.setdefault(event["kind"], event["at"])
-
-    def span(a: str, b: str) -> float | None:
-        return (first[b] - first[a]) / 1000 if a in first and b in first else None
-
-    return {"wait_seconds": span("issued", "called"), "walk_seconds": span("called", "started"),
-            "service_seconds": span("started", "finished")}
+    times = {"issued_at": first.get("issued"), "called_at": first.get("called"),
+             "started_at": first.get("started"), "finished_at": first.get("finished")}
+    return {"wait_seconds": kpi.seconds(kpi.wait_ms(times)),
+            "walk_seconds": kpi.seconds(kpi.walk_ms(times)),
+            "service_seconds": kpi.seconds(kpi.service_ms(times))}
 
 
 def _overlap_seconds(rows: list[dict], start: int, end: int) -> float:
