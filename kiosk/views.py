@@ -214,7 +214,8 @@ def issue_ticket():
         if seen is None:
             issued = engine.issue(site["code"], data["service"], data["priority"], actor)
             ticket = store.ticket_by_id(db, issued["id"])
-            content = dispatch.ticket_content(engine, ticket, absolute(status_path(ticket)), config)
+            content = dispatch.ticket_content(engine, ticket, absolute(status_path(ticket)), config,
+                                              body=issued)
             job = dispatch.create_job(db, ticket=ticket, device_id=device_id,
                                       settings=dispatch.printer_settings(config), content=content,
                                       now_ms=clock.now_ms())
@@ -227,19 +228,20 @@ def issue_ticket():
     if announcer is not None:
         for event, payload, room in recorder.sent:
             announcer.emit(event, payload, room)
-    reply = _issued_reply(ticket["id"], job["id"], repeated=False, engine=engine)
+    reply = _issued_reply(ticket["id"], job["id"], repeated=False, engine=engine, body=issued)
     dispatch.submit(app, job)
     return reply
 
 
-def _issued_reply(ticket_id: int, job_id: int | None, *, repeated: bool, engine=None):
+def _issued_reply(ticket_id: int, job_id: int | None, *, repeated: bool, engine=None,
+                  body: dict | None = None):
     """Answer with the ticket (estimate, absolute status URL, QR image) and its print job."""
     from shared.queue import current_engine
 
     engine = engine or current_engine()
     db = get_db()
     ticket = store.ticket_by_id(db, ticket_id)
-    reply = engine.with_estimate(ticket)
+    reply = dict(body) if body else engine.with_estimate(ticket)
     reply["status_url"] = absolute(reply["status_url"])
     reply["qr_url"] = f"/kiosk/qr/{ticket['visit_id']}.png"
     job = store.print_job_by_id(db, job_id) if job_id else None

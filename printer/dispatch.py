@@ -145,10 +145,15 @@ def agent_room(device_id: int) -> str:
 
 # --- content --------------------------------------------------------------------------
 
-def ticket_content(engine, ticket: dict, status_url: str, config: dict | None = None) -> dict:
-    """Return what is printed on a ticket, as TicketContent fields, with today's estimate."""
+def ticket_content(engine, ticket: dict, status_url: str, config: dict | None = None, *,
+                   body: dict | None = None) -> dict:
+    """Return what is printed on a ticket, as TicketContent fields, with today's estimate.
+
+    ``body`` is the ticket's API shape with its estimate when the caller has it
+    already (the estimate simulates the queue: it is worth computing once).
+    """
     config = config or {}
-    body = engine.with_estimate(ticket)
+    body = body or engine.with_estimate(ticket)
     site = engine.lookup.site(ticket["site_id"])
     wait = body.get("estimated_wait_seconds")
     content = {
