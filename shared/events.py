@@ -154,9 +154,13 @@ def on_connect(auth=None):
     if isinstance(public_id, str) and public_id:
         from . import store
 
-        if store.latest_segment(db, public_id) is None:
+        segment = store.latest_segment(db, public_id)
+        if segment is None:
             return False
         join_room(ticket_room(public_id))
+        # The waiting counts (what the waiting-room screen shows) tell the page
+        # when the people ahead of the ticket change.
+        join_room(site_room(segment["site_id"]))
         return True
     principal = authmod.principal_for_socket(db, auth.get("token"), clock)
     if principal is None:
