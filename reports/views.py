@@ -85,6 +85,7 @@ def index():
         heat=_heat_rows(chart_data["heatmap"], targets), sites=_sites_for_form(),
         site_arg=request.args.get("site", ""), group_labels=GROUP_LABELS,
         period_labels=PERIOD_LABELS, export_args=args,
+        period=request.args.get("period") or "custom",
         quarter=(date.fromisoformat(query["day_from"]).month - 1) // 3 + 1,
         year=date.fromisoformat(query["day_from"]).year)
 

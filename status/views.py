@@ -3,9 +3,9 @@
 ``/t/<visit_id>`` needs no login: the visit id is random (``secrets.token_urlsafe(12)``,
 96 bits), so one ticket's address says nothing about another's. The page
 reads ``/t/<visit_id>.json`` and reads it again when its Socket.IO room
-(``auth={"ticket": visit_id}``) says the ticket changed, and every half
-minute while waiting (other tickets called move it forward). After the
-service it asks for a rating.
+(``auth={"ticket": visit_id}``) says the ticket changed, or when the waiting
+count of its service changes (its site's ``queue_changed``, the counts a
+waiting-room screen shows). After the service it asks for a rating.
 
 ``/survey/`` is a small screen paired as a ``survey`` device with device
 configuration ``{"desk": <desk id>}``; it listens to its desk's room and asks
@@ -81,7 +81,8 @@ def status_json(engine: QueueEngine, ticket: dict) -> dict:
     }
     previous = store.ticket_by_id(db, ticket["previous_id"]) if ticket["previous_id"] else None
     return {
-        "code": ticket["code"], "site_name": site["name"], "service_name": service["name"],
+        "code": ticket["code"], "site_name": site["name"], "service": service["code"],
+        "service_name": service["name"],
         "status": status, "status_label": str(STATUS_LABELS[status]), "message": messages[status],
         "ahead": shaped["ahead"] if status == "waiting" else None,
         "estimated_wait_seconds": shaped["estimated_wait_seconds"] if status == "waiting" else None,

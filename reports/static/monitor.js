@@ -155,8 +155,8 @@
       tr.setAttribute("data-device", k.device);
       tr.appendChild(el("th", k.name));
       var bad = k.status === "paper_out" || k.status === "offline";
-      tr.appendChild(td(S["status_" + k.status] || k.status,
-                        bad ? "status-bad" : (k.status === "near_end" ? "status-warn" : "status-ok")));
+      var tone = bad ? "status-bad" : ({ near_end: "status-warn", ok: "status-ok" }[k.status] || "status-unknown");
+      tr.appendChild(td(S["status_" + k.status] || k.status, tone));
       tr.appendChild(td(k.message));
       return tr;
     });

@@ -8,10 +8,11 @@
   var S = JSON.parse(document.getElementById("status-strings").textContent);
   var $ = function (id) { return document.getElementById(id); };
   var show = function (id, on) { $(id).classList.toggle("hidden", !on); };
-  var timer = null;
+  var timer = null, service = root.getAttribute("data-service"), lastCount = null;
 
   function render(state) {
     root.setAttribute("data-status", state.status);
+    service = state.service;
     Turnos.setText($("code"), state.code);
     Turnos.setText($("service"), state.service_name);
     show("transferred", !!state.transferred_from);
@@ -39,15 +40,27 @@
       .catch(function () { Turnos.setText($("updated"), S.offline); });
   }
 
+  /* Other tickets called or leaving move this one forward: when the waiting count of its
+     service changes, read again (after a short random delay, so a room of phones does not
+     ask all at once). */
+  function queueChanged(payload) {
+    if (root.getAttribute("data-status") !== "waiting" || !payload || !payload.services) { return; }
+    var line = payload.services.filter(function (s) { return s.code === service; })[0];
+    var count = line ? line.waiting : 0;
+    if (count === lastCount || timer) { return; }
+    lastCount = count;
+    timer = window.setTimeout(function () { timer = null; refresh(); }, Math.random() * 1500);
+  }
+
   Turnos.connect({ ticket: visit }, {
     connect: function () { $("live-mark").classList.add("on"); refresh(); },
     disconnect: function () { $("live-mark").classList.remove("on"); Turnos.setText($("updated"), S.offline); },
-    ticket_status: refresh
+    ticket_status: refresh,
+    queue_changed: queueChanged
   });
-  /* Other tickets being called move this one forward: read again now and then while waiting. */
-  timer = window.setInterval(function () {
+  window.setInterval(function () {
     if (root.getAttribute("data-status") === "waiting") { refresh(); }
-  }, 30000);
+  }, 60000);
 
   $("rating-form").addEventListener("submit", function (event) {
     event.preventDefault();
@@ -68,5 +81,4 @@
         Turnos.setText($("rating-error"), S.network); show("rating-error", true);
       });
   });
-  void timer;
 })();

@@ -57,7 +57,20 @@ def test_the_page_hears_the_call_and_says_where_to_go(api, app, client, visit_of
     assert re.search(r'id="called-desk">Diríjase al Módulo 1<', page)
     assert "Ana" not in page, "the official's name is never on the citizen's page"
     api.call("ana", "POST", f"/api/v1/tickets/{ticket['id']}/recall")
-    assert [e["name"] for e in phone.get_received()] == ["ticket_status"]
+    assert [e["args"][0]["status"] for e in phone.get_received() if e["name"] == "ticket_status"] \
+        == ["called"]
+
+
+def test_the_page_hears_when_the_people_ahead_move(api, app, visit_of):
+    api.issue("A")
+    mine = api.issue("A")
+    phone = socketio.test_client(app, auth={"ticket": visit_of(mine)})
+    phone.get_received()
+    api.take_desk("ana", "cam-centro:1")
+    api.next("ana")
+    counts = [e["args"][0] for e in phone.get_received() if e["name"] == "queue_changed"]
+    assert counts and [s["waiting"] for s in counts[-1]["services"] if s["code"] == "A"] == [1]
+    assert all("status_url" not in str(e) for e in counts), "only counts, never another ticket"
 
 
 def test_an_unknown_ticket_cannot_open_a_live_connection(app):
