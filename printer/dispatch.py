@@ -259,8 +259,10 @@ def submit(app, job: dict) -> None:
     try:
         socketio.start_background_task(target, app, job["id"])
     except Exception:
+        # The ticket is committed and valid; the job stays pending and, after a while,
+        # is listed among the failures for a supervisor to reprint.
         _tasks.done()
-        raise
+        log.exception("print job %s could not be started", job["id"])
 
 
 def _print_task(app, job_id: int) -> None:

@@ -11,6 +11,8 @@
     socketUp: false, fetchUp: true
   };
   var idleTimer = null, thanksTimer = null, pollTimer = null, slowTimer = null, probeTimer = null;
+  /* Print results that arrive before the ticket's own answer (the socket can beat the request). */
+  var early = {};
 
   function $(id) { return document.getElementById(id); }
   function fmt(text, values) {
@@ -268,6 +270,7 @@
     state.job = job;
     if (!job) { printText("unconfirmed"); return; }
     if (job.status === "printed" || job.status === "failed") { printOutcome(job); return; }
+    if (early[job.id]) { printOutcome(early[job.id]); return; }
     printText("printing");
     pollTimer = setTimeout(poll, 2500);
     slowTimer = setTimeout(function () { if (!state.printDone) { printText("slow"); } }, 15000);
@@ -368,7 +371,10 @@
     disconnect: function () { state.socketUp = false; probe(); },
     connect_error: function () { state.socketUp = false; probeSoon(); },
     print_result: function (result) {
-      if (state.job && result.job === state.job.id) { printOutcome(result); }
+      if (state.job && result.job === state.job.id) { printOutcome(result); return; }
+      early[result.job] = result;
+      var keys = Object.keys(early);
+      if (keys.length > 20) { delete early[keys[0]]; }
     },
     queue_changed: function (payload) {
       if (state.step !== "services" || !payload || !payload.services) { return; }
