@@ -5,9 +5,11 @@ The estimate replays the next calls of the site on paper:
 1. **Desks.** The desks an official holds and has not paused, each with its
    services in its order. A desk busy with a ticket is free again when that
    ticket's expected handling time has passed since its call (a ticket
-   already longer than that is given a third of one more). When no open desk
-   serves the ticket's service (before opening, say), the naive estimate
-   below is given with one desk assumed.
+   already longer than that is given a third of one more). A paused desk is
+   back after the usual length of its pause (break 15 min, lunch and
+   training 60, other 30; five more minutes when that has passed). When no
+   open desk serves the ticket's service (before opening, say), the naive
+   estimate below is given with one desk assumed.
 2. **Handling time per service.** The desk time of the latest tickets of the
    service today (first call to close, so walk time and no-shows count; at
    most 20 within three hours), blended with the service's configured time as
@@ -15,10 +17,14 @@ The estimate replays the next calls of the site on paper:
 3. **Who is ahead.** Every waiting ticket of the site, in the order the
    site's priority policy calls them (strict, ratio or aging, as in
    ``shared.priority``) at each desk, across all the desk's services.
-4. **Who will come.** Arrivals expected during the wait at each service's
-   rate of the last hour, preferential and general apart: preferential
-   citizens who arrive later still pass a general ticket, and new tickets of
-   a service a desk serves first keep that desk away.
+4. **Who will come.** Arrivals expected during the wait, preferential and
+   general apart, for each service: the site's usual arrivals at each hour
+   of the day (the mean over the days with tickets in the last four weeks),
+   scaled by how busy today has been so far compared with usual (between
+   half and double); without history, the rate of the last hour (or of the
+   time since the day's first ticket, but at least ten minutes). Later
+   preferential citizens still pass a general ticket, and new tickets of a
+   service a desk serves first keep that desk away.
 
 Each desk, when free, calls the ticket the policy picks among those present
 at that moment; the estimate is the time until the ticket in question is
@@ -32,16 +38,25 @@ import json
 from collections import deque
 
 from . import store
-from .timefmt import local_day
+from .timefmt import day_bounds_ms, local_datetime, local_day
 
 RECENT_WINDOW_MS = 3 * 3600 * 1000
 RECENT_LIMIT = 20
 PRIOR_WEIGHT = 2
 ARRIVAL_WINDOW_MS = 3600 * 1000
+MIN_ARRIVAL_WINDOW_MS = 10 * 60 * 1000
+PAUSE_MS = {"break": 15 * 60_000, "lunch": 60 * 60_000, "training": 60 * 60_000,
+            "other": 30 * 60_000}
+OVERDUE_PAUSE_MS = 5 * 60_000
 HORIZON_MS = 8 * 3600 * 1000
 OVERRUN_SHARE = 1 / 3
 MAX_STEPS = 5000
+HISTORY_DAYS = 28
+STEP_MS = 5 * 60_000
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
 _NEW = -1  # id of a hypothetical ticket taken now (the kiosk's "if you take a ticket now")
+_profiles: dict[tuple, tuple] = {}  # (database file, site id, day) -> the usual arrivals by hour
 
 
 def handling_ms(db, site: dict, services: dict[int, dict], now_ms: int) -> dict[int, float]:
@@ -53,6 +68,69 @@ def handling_ms(db, site: dict, services: dict[int, dict], now_ms: int) -> dict[
         values = recent.get(service_id, [])
         prior = service["default_service_seconds"] * 1000.0
         out[service_id] = (PRIOR_WEIGHT * prior + sum(values)) / (PRIOR_WEIGHT + len(values))
+    return out
+
+
+def _usual_arrivals(db, site: dict, day: str, now_ms: int) -> tuple[int, dict]:
+    """Return how many past days had tickets and their arrivals per line and hour (cached a day)."""
+    key = (db.execute("PRAGMA database_list").fetchone()[2], site["id"], day)
+    if key not in _profiles:
+        if len(_profiles) > 256:
+            _profiles.clear()
+        start, _end = day_bounds_ms(day, site["timezone"])
+        offset = int(local_datetime(now_ms, site["timezone"]).utcoffset().total_seconds() * 1000)
+        _profiles[key] = store.arrival_profile(db, site["id"], start - HISTORY_DAYS * DAY_MS, start,
+                                               offset) + (offset,)
+    return _profiles[key]
+
+
+def arrival_times(db, site: dict, day: str, now_ms: int) -> dict[tuple[int, bool], list[int]]:
+    """Return, per line (service id, preferential), when arrivals are expected within the horizon."""
+    days, usual, offset = _usual_arrivals(db, site, day, now_ms)
+    start, _end = day_bounds_ms(day, site["timezone"])
+    today = store.recent_arrivals(db, site["id"], start, now_ms + 1)
+    lines = set(today) | {(sid, pref) for sid, pref, _hour in usual}
+
+    def hour_of(at: float) -> int:
+        return int(((at + offset) % DAY_MS) // HOUR_MS)
+
+    if days:
+        # How busy today is against a usual day, over the hours gone by.
+        so_far = 0.0
+        at = float(start)
+        while at < now_ms:
+            span = min(HOUR_MS - (at + offset) % HOUR_MS, now_ms - at)
+            so_far += sum(usual.get((sid, pref, hour_of(at)), 0) for sid, pref in lines) \
+                / days * span / HOUR_MS
+            at += span
+        seen = sum(today.values())
+        factor = min(2.0, max(0.5, seen / so_far)) if so_far >= 5 else 1.0
+
+        def rate(line: tuple, at: float) -> float:
+            return usual.get((line[0], line[1], hour_of(at)), 0) / days * factor / HOUR_MS
+    else:
+        first = store.first_issue_of_day(db, site["id"], day) or now_ms
+        window = min(ARRIVAL_WINDOW_MS, max(MIN_ARRIVAL_WINDOW_MS, now_ms - first))
+        recent = store.recent_arrivals(db, site["id"], now_ms - window, now_ms + 1)
+
+        def rate(line: tuple, at: float) -> float:
+            return recent.get(line, 0) / window
+
+    out: dict[tuple[int, bool], list[int]] = {}
+    for line in lines:
+        times = []
+        expected = 0.0
+        at = float(now_ms)
+        while at < now_ms + HORIZON_MS and len(times) < MAX_STEPS:
+            step_rate = rate(line, at)
+            following = expected + step_rate * STEP_MS
+            # One arrival each time the expected count passes a half: k + 0.5.
+            while step_rate > 0 and following >= len(times) + 0.5:
+                times.append(int(at + (len(times) + 0.5 - expected) / step_rate))
+            expected = following
+            at += STEP_MS
+        if times:
+            out[line] = times
     return out
 
 
@@ -88,29 +166,27 @@ def simulate(db, site: dict, ticket: dict | None, service_id: int, now_ms: int) 
         lines.setdefault((service_id, False), deque()).append((now_ms, _NEW))
     elif not any(t[1] == target for t in lines.get((service_id, ticket["priority"] is not None), ())):
         return None
-    # Expected arrivals during the wait, at the last hour's rate of each line.
-    arrivals = store.recent_arrivals(db, site["id"], now_ms - ARRIVAL_WINDOW_MS, now_ms + 1)
     synthetic = -2
-    for (sid, pref), count in arrivals.items():
-        if sid not in services or count <= 0:
+    for line_key, times in arrival_times(db, site, day, now_ms).items():
+        if line_key[0] not in services:
             continue
-        gap = ARRIVAL_WINDOW_MS / count
-        line = lines.setdefault((sid, pref), deque())
-        at = now_ms + gap / 2
-        while at < now_ms + HORIZON_MS and len(line) < MAX_STEPS:
-            line.append((int(at), synthetic))
+        line = lines.setdefault(line_key, deque())
+        for at in times[:MAX_STEPS]:
+            line.append((at, synthetic))
             synthetic -= 1
-            at += gap
     desks = store.desks_for_estimate(db, site["id"])
-    open_desks = [d for d in desks if d["session_id"] and not d["paused"]]
-    if not any(service_id in d["services"] for d in open_desks):
+    open_desks = [d for d in desks if d["session_id"]]
+    if not any(service_id in d["services"] for d in open_desks if not d["paused"]):
         return None
     held = {t["desk_id"]: t for t in store.active_list(db, site["id"], day)}
     free: list[tuple[float, int]] = []
     for i, desk in enumerate(open_desks):
-        current = held.get(desk["id"]) if desk["session_id"] else None
+        current = held.get(desk["id"])
         at = float(now_ms)
-        if current is not None:
+        if desk["paused"]:
+            back = desk["paused_at"] + PAUSE_MS.get(desk["pause_reason"], PAUSE_MS["other"])
+            at = float(max(back, now_ms + OVERDUE_PAUSE_MS))
+        elif current is not None:
             expected = handling.get(current["service_id"], 0.0)
             at = max(current["called_at"] + expected, now_ms + expected * OVERRUN_SHARE)
         heapq.heappush(free, (at, i))

@@ -1119,11 +1119,11 @@ def rating_of_visit(db: Database, visit_id: str) -> dict | None:
 
 
 def desks_for_estimate(db: Database, site_id: int) -> list[dict]:
-    """Return a site's active desks with their service ids in order, holder and pause state."""
-    desks = _all(db, "SELECT d.id, d.code, s.id AS session_id, "
-                     "EXISTS (SELECT 1 FROM desk_pauses p WHERE p.session_id = s.id "
-                     "AND p.ended_at IS NULL) AS paused FROM desks d "
+    """Return a site's active desks with their service ids in order, holder and open pause."""
+    desks = _all(db, "SELECT d.id, d.code, s.id AS session_id, p.id IS NOT NULL AS paused, "
+                     "p.reason AS pause_reason, p.started_at AS paused_at FROM desks d "
                      "LEFT JOIN desk_sessions s ON s.desk_id = d.id AND s.ended_at IS NULL "
+                     "LEFT JOIN desk_pauses p ON p.session_id = s.id AND p.ended_at IS NULL "
                      "WHERE d.site_id = ? AND d.active = 1 ORDER BY d.id", [site_id])
     services: dict[int, list[int]] = {}
     for desk_id, service_id in db.execute(
@@ -1147,6 +1147,12 @@ def recent_handling_ms(db: Database, site_id: int, day: str, since_ms: int,
             "WHERE n <= ?", [site_id, day, since_ms, limit]):
         out.setdefault(service_id, []).append(ms)
     return out
+
+
+def first_issue_of_day(db: Database, site_id: int, day: str) -> int | None:
+    """Return when a site's first ticket of a local day was issued (ms), or None."""
+    return db.execute("SELECT min(issued_at) FROM tickets WHERE site_id = ? AND day = ?",
+                      [site_id, day]).fetchone()[0]
 
 
 def recent_arrivals(db: Database, site_id: int, since_ms: int, until_ms: int) -> dict[tuple, int]:
@@ -1182,3 +1188,15 @@ def monitor_desks(db: Database, site_id: int, day: str) -> list[dict]:
     for desk in desks:
         desk["served_today"], desk["last_closed_at"] = today.get(desk["id"], (0, None))
     return desks
+
+
+def arrival_profile(db: Database, site_id: int, since_ms: int, until_ms: int,
+                    offset_ms: int) -> tuple[int, dict[tuple[int, bool, int], int]]:
+    """Return how many days had tickets in [since, until) and the arrivals per line and local hour."""
+    days = db.execute("SELECT count(DISTINCT day) FROM tickets WHERE site_id = ? AND issued_at >= ? "
+                      "AND issued_at < ?", [site_id, since_ms, until_ms]).fetchone()[0]
+    counts = {(r[0], bool(r[1]), r[2]): r[3] for r in db.execute(
+        "SELECT service_id, priority IS NOT NULL, ((issued_at + ?) % 86400000) / 3600000, count(*) "
+        "FROM tickets WHERE site_id = ? AND issued_at >= ? AND issued_at < ? GROUP BY 1, 2, 3",
+        [offset_ms, site_id, since_ms, until_ms])}
+    return days, counts

@@ -23,15 +23,7 @@ Ratings: PA-002 5, A-001 4, E-001 3. A-003 is left unrated.
 
 import pytest
 
-from shared.clock import FrozenClock
-
-DAY = "2026-11-25"
-NEXT = "2026-11-26"
-
-
-def at(clock: FrozenClock, hhmmss: str, day: str = DAY) -> None:
-    """Move the clock to a local time of a day in Bogotá."""
-    clock.set(f"{day}T{hhmmss}-05:00")
+from tests.reports.known_day import DAY, NEXT, at
 
 
 @pytest.fixture

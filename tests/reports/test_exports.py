@@ -6,7 +6,7 @@ import io
 import pytest
 from openpyxl import load_workbook
 
-from conftest import DAY
+from tests.reports.known_day import DAY
 
 QUERY = f"site=cam-centro&from={DAY}&to={DAY}"
 

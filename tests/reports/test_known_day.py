@@ -5,7 +5,7 @@ The day is described in tests/reports/conftest.py. Times are in seconds.
 
 import pytest
 
-from conftest import DAY, NEXT
+from tests.reports.known_day import DAY, NEXT
 
 TOTALS = {
     "issued": 8, "visits": 7, "transferred_in": 1, "called": 6, "served": 4, "no_shows": 1,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import at
+from tests.reports.known_day import at
 from shared.events import socketio
 
 

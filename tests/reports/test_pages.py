@@ -3,7 +3,7 @@
 import json
 import re
 
-from conftest import DAY
+from tests.reports.known_day import DAY
 
 
 def test_the_report_page_shows_the_figures_tables_charts_and_exports(known_day, browser_login):

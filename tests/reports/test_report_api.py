@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import DAY
+from tests.reports.known_day import DAY
 
 PASSWORD = "secret-pass-1"
 
