@@ -28,7 +28,8 @@ The estimate replays the next calls of the site on paper:
 
 Each desk, when free, calls the ticket the policy picks among those present
 at that moment; the estimate is the time until the ticket in question is
-picked. The naive estimate (``ahead × mean service ÷ open desks``) is kept in
+picked (at most eight hours: a line that the expected arrivals keep from
+ever reaching the ticket gives that). The naive estimate (``ahead × mean service ÷ open desks``) is kept in
 ``naive_wait_seconds`` for comparison; ``bench/estimate_backtest.py`` measures
 both against a simulated day run through the real engine.
 """
@@ -199,7 +200,7 @@ def simulate(db, site: dict, ticket: dict | None, service_id: int, now_ms: int) 
         steps += 1
         at, i = heapq.heappop(free)
         if at > now_ms + HORIZON_MS:
-            return None
+            return float(HORIZON_MS)  # still waiting at the horizon: a long wait, at least this
         best = None
         next_arrival = None
         for position, sid in enumerate(open_desks[i]["services"], start=1):
@@ -225,7 +226,7 @@ def simulate(db, site: dict, ticket: dict | None, service_id: int, now_ms: int) 
         if policy == "ratio":
             state["streak"] = state["streak"] + 1 if pref else 0
         heapq.heappush(free, (at + handling.get(sid, 0.0), i))
-    return None
+    return float(HORIZON_MS) if steps >= MAX_STEPS else None
 
 
 def naive_wait_seconds(db, service: dict, ahead: int, now_ms: int) -> float:

@@ -1,0 +1,113 @@
+"""Citizens see an estimated wait that knows the room: desks, their order, pauses, who will come."""
+
+import pytest
+
+from tests.reports.known_day import at
+
+
+@pytest.fixture
+def desks(room):
+    """Open desks by code for officials (ana, beto, carla) and return the engine's desk rows."""
+    from shared import desks as sessions
+    from tests.reports.conftest import user_id
+
+    def open_(*pairs):
+        rows = {}
+        for code, who in pairs:
+            desk = room.desk(code, room.site("cam-centro"))
+            sessions.open_session(room, desk, user_id(room, who))
+            rows[code] = desk
+        return rows
+
+    return open_
+
+
+def naive(room, ticket: dict) -> float:
+    """Return the naive estimate (people ahead × mean service ÷ open desks) of a ticket."""
+    from shared import estimate
+
+    service = room.service(room.site("cam-centro"), ticket["service"])
+    return estimate.naive_wait_seconds(room.db, service, ticket["ahead"], room.clock.now_ms())
+
+
+def test_with_two_free_desks_the_fifth_ticket_is_called_after_two_rounds(room, desks, clock):
+    desks(("1", "ana"), ("2", "beto"))
+    for _ in range(4):
+        room.issue("cam-centro", "A")
+    fifth = room.issue("cam-centro", "A")
+    # Six minutes a ticket (the service's default): calls at 0, 0, 6, 6 and 12 minutes.
+    assert fifth["ahead"] == 4
+    assert fifth["estimated_wait_seconds"] == 720.0 == naive(room, fifth)
+
+
+def test_preferential_citizens_expected_to_arrive_lengthen_a_general_wait(room, desks, clock):
+    # Since 07:20 one preferential and one general citizen came every ten minutes.
+    for minute in (20, 30, 40, 50):
+        at(clock, f"07:{minute}:00")
+        room.issue("cam-centro", "A", "adulto_mayor")
+        room.issue("cam-centro", "A")
+    at(clock, "08:00:00")
+    desks(("1", "ana"), ("2", "beto"))
+    general = room.issue("cam-centro", "A")
+    preferential = room.issue("cam-centro", "A", "gestante")
+    # Eight ahead at two desks: 24 minutes for the naive estimate; but the preferential
+    # citizens expected at 08:05 and 08:15 will pass the general ticket too: 30 minutes.
+    assert naive(room, general) == 1440.0
+    assert general["estimated_wait_seconds"] == 1800.0
+    assert preferential["estimated_wait_seconds"] < general["estimated_wait_seconds"]
+
+
+def test_a_ticket_waits_for_the_service_its_desk_calls_first(room, desks, clock):
+    for minute in (30, 40, 50):  # E citizens come every ten minutes
+        at(clock, f"07:{minute}:00")
+        room.issue("cam-centro", "E")
+    at(clock, "08:00:00")
+    desks(("5", "carla"))  # Módulo 5 calls E, then F, then A
+    ticket = room.issue("cam-centro", "A")
+    assert ticket["ahead"] == 0 and naive(room, ticket) == 0.0
+    # Three E tickets of four minutes first (until 08:12); the E citizens expected at 08:05
+    # and 08:15 go before the A ticket too: called at 08:20.
+    assert ticket["estimated_wait_seconds"] == 1200.0
+
+
+def test_a_line_that_never_reaches_the_ticket_gives_the_longest_estimate(room, desks, clock):
+    desks(("5", "carla"))
+    for _ in range(6):  # six E citizens in a minute: more than one desk can take
+        room.issue("cam-centro", "E")
+    ticket = room.issue("cam-centro", "A")
+    assert ticket["estimated_wait_seconds"] == 8 * 3600.0
+
+
+def test_a_desk_on_a_break_is_expected_back(room, desks, clock):
+    from shared import desks as sessions
+
+    rows = desks(("1", "ana"), ("2", "beto"))
+    sessions.pause(room, rows["1"], "break")
+    for _ in range(4):
+        room.issue("cam-centro", "A")
+    fifth = room.issue("cam-centro", "A")
+    # Desk 2 calls at 0, 6 and 12 minutes; desk 1 is back from its 15-minute break for the
+    # fourth; desk 2 calls the fifth at 18 minutes (the naive estimate says 24).
+    assert fifth["estimated_wait_seconds"] == 1080.0
+    assert naive(room, fifth) == 1440.0
+
+
+def test_without_an_open_desk_the_estimate_assumes_one_desk(room, clock):
+    room.issue("cam-centro", "A")
+    second = room.issue("cam-centro", "A")
+    assert second["estimated_wait_seconds"] == 360.0
+
+
+def test_the_usual_arrivals_of_past_weeks_shape_todays_estimate(room, desks, clock):
+    from shared import estimate
+
+    site = room.site("cam-centro")
+    # A week ago, 12 preferential A citizens came between 08:00 and 09:00.
+    for minute in range(0, 60, 5):
+        at(clock, f"08:{minute:02d}:00", "2026-11-18")
+        room.issue("cam-centro", "A", "adulto_mayor")
+    at(clock, "08:00:00")
+    times = estimate.arrival_times(room.db, site, "2026-11-25", clock.now_ms())
+    service_a = room.service(site, "A")["id"]
+    expected = [t for t in times[(service_a, True)] if t < clock.now_ms() + 3_600_000]
+    assert len(expected) == 12, "the usual preferential arrivals of the coming hour"
