@@ -117,6 +117,13 @@ class SocketAnnouncer(NullAnnouncer):
         """Emit one event to one room."""
         socketio.emit(event, payload, to=room)
 
+    def ticket_called(self, ticket: dict, payload: dict) -> None:
+        """Announce a call, then let the sockets send it before the request goes on."""
+        super().ticket_called(ticket, payload)
+        # Under gevent the queued frames leave only when this request yields; without
+        # this they would wait for the queue counts and the HTTP answer to be built.
+        socketio.sleep(0)
+
 
 class RecordingAnnouncer(NullAnnouncer):
     """Keeps every announcement in a list; for tests of the engine."""
