@@ -124,6 +124,10 @@ def authenticate(db, username, password, clock) -> dict:
         raise TooMany(_l("Cuenta bloqueada temporalmente por intentos fallidos. "
                          "Intente de nuevo en unos minutos o pida a un administrador que la desbloquee."),
                       code="account_locked")
+    if user["locked_until"] and user["locked_until"] <= now:
+        # A lockout that has run out starts a fresh count.
+        store.record_login_success(db, user["id"])
+        user = dict(user, failed_logins=0, locked_until=None)
     if not check_password_hash(user["password_hash"], password):
         limit = current_app.config["LOGIN_MAX_FAILURES"]
         lock_ms = current_app.config["LOGIN_LOCKOUT_SECONDS"] * 1000

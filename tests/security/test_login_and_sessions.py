@@ -18,6 +18,14 @@ def test_five_wrong_passwords_lock_the_account_and_the_login_page_says_so(app, c
     assert StaffBrowser(app).login("ana").status_code == 302
 
 
+def test_after_a_lockout_runs_out_one_typo_does_not_lock_the_account_again(app, clock):
+    for _ in range(5):
+        StaffBrowser(app).login("ana", "not-her-password")
+    clock.advance(minutes=16)
+    assert StaffBrowser(app).login("ana", "one-more-typo").status_code == 401
+    assert StaffBrowser(app).login("ana").status_code == 302
+
+
 def test_the_lockout_also_holds_for_api_tokens(app, api):
     for _ in range(5):
         api.client.post("/api/v1/auth/token", json={"username": "beto", "password": "nope-nope"})
