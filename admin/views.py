@@ -1074,23 +1074,11 @@ def _check_layout_prefixes(parsed: dict) -> None:
             seen[prefix] = service_code
 
 
-def _drop_sockets_of_api_revocations(response):
-    """Cut the open sockets of a device revoked through the JSON API, as the page does.
-
-    ``DELETE /api/v1/devices/<id>`` only clears the token, so a screen already
-    connected would go on hearing the site's events until it reconnected.
-    """
-    if request.endpoint == "api.revoke_device" and response.status_code == 204:
-        devices.disconnect_sockets(device_id=request.view_args["device_id"])
-    return response
-
-
 def init_app(app) -> None:
     """Register the administration pages, their API and the retention purge of close-day."""
     from . import api, retention
 
     app.register_blueprint(bp)
-    app.after_request(_drop_sockets_of_api_revocations)
     api.init_app(app)
     hooks = app.extensions.setdefault("turnos.close_day_hooks", [])
     if retention.purge_expired not in hooks:

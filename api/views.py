@@ -170,13 +170,9 @@ def revoke_device(device_id):
     device = store.device_by_id(db, device_id)
     if device is None:
         raise not_found("device", device_id)
-    clock = current_app.extensions["turnos.clock"]
-    with immediate(db):
-        store.revoke_device(db, device_id, clock.now_ms())
-        store.audit(db, clock.now_ms(), principal().user_id, "device.revoke", f"device:{device_id}")
-    from shared.events import socketio
+    from shared import devices
 
-    socketio.emit("device_revoked", {"device": device_id}, to=f"device:{device_id}")
+    devices.revoke(db, device_id, current_app.extensions["turnos.clock"], principal().user_id)
     return "", 204
 
 
