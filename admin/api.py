@@ -1,6 +1,6 @@
 """Admin-side JSON API: a site's privacy settings and the optional citizen ID of a ticket."""
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 from flask_babel import lazy_gettext as _l
 
 from shared import auth
