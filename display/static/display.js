@@ -184,7 +184,11 @@
     config_changed: function () { socket.disconnect(); socket.connect(); },
     device_revoked: function () { window.location.reload(); },
     connect: function () { setConnected(true); },
-    disconnect: function () { setConnected(false); },
+    disconnect: function (reason) {
+      setConnected(false);
+      // The server closed this socket on purpose (e.g. a revoked device): ask again later.
+      if (reason === "io server disconnect") { window.setTimeout(function () { socket.connect(); }, 5000); }
+    },
     connect_error: function () {
       setConnected(false);
       // Refused by the server (not a network failure): the client stops retrying; keep trying slowly.
@@ -198,9 +202,9 @@
   chime.preload = "auto";
   var gestureWaiters = [];
 
-  function query(item) {
-    var sep = data.call_url.indexOf("?") >= 0 ? "&" : "?";
-    return sep + "code=" + encodeURIComponent(item.code) + "&desk=" + encodeURIComponent(item.desk) +
+  function withCall(base, item) {
+    var sep = base.indexOf("?") >= 0 ? "&" : "?";
+    return base + sep + "code=" + encodeURIComponent(item.code) + "&desk=" + encodeURIComponent(item.desk) +
       "&pref=" + (item.preferential ? "1" : "0");
   }
 
@@ -229,7 +233,7 @@
                  queued_at: Date.now() };
     if (mode() === "server" && item.desk) {
       // Fetch the speech while earlier announcements and the chime play.
-      item.audio = new Audio(data.call_url + query(item));
+      item.audio = new Audio(withCall(data.call_url, item));
       item.audio.preload = "auto";
     }
     TD.queue.push(item);
@@ -263,14 +267,14 @@
 
   function speakFromServer(item) {
     if (!item.desk) { return Promise.resolve("chime"); }
-    var audio = item.audio || new Audio(data.call_url + query(item));
+    var audio = item.audio || new Audio(withCall(data.call_url, item));
     return play(audio).then(function (ok) { return ok ? "server" : "chime"; });
   }
 
   function speakInBrowser(item) {
     var voice = spanishVoice();
     if (!voice || !item.desk) { return Promise.resolve(false); }
-    return Turnos.api("GET", data.phrase_url + query(item)).then(function (reply) {
+    return Turnos.api("GET", withCall(data.phrase_url, item)).then(function (reply) {
       if (reply.status !== 200) { return false; }
       return new Promise(function (resolve) {
         var utterance = new SpeechSynthesisUtterance(reply.data.phrase);

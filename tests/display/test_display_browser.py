@@ -182,3 +182,35 @@ def test_without_the_autoplay_flag_the_tv_asks_for_a_tap_and_keeps_the_call(
         assert [(a["code"], a["spoken"]) for a in announced(page)] == [("E-001", "chime")]
     finally:
         context.close()
+
+
+FAKE_VOICES = """
+window.spoken = [];
+window.SpeechSynthesisUtterance = function (text) { this.text = text; };
+Object.defineProperty(window, "speechSynthesis", { value: {
+  getVoices: function () { return [{ name: "Inglés", lang: "en-US" }, { name: "Colombia", lang: "es-CO" }]; },
+  speak: function (u) { window.spoken.push({ text: u.text, voice: u.voice.name, lang: u.lang });
+                        setTimeout(function () { u.onend(); }, 50); }
+}});
+"""
+
+
+def test_a_tv_with_its_own_spanish_voice_speaks_the_same_sentence(hall, live_server, browser):
+    device = hall.display(config={"voice": "browser"})
+    context = browser.new_context(viewport={"width": 1920, "height": 1080})
+    try:
+        context.add_init_script(FAKE_VOICES)  # a display PC with a Colombian Spanish voice
+        context.add_cookies([{"name": "turnos_device", "value": device["token"],
+                              "url": live_server.url}])
+        page = context.new_page()
+        page.goto(live_server.url + "/display/")
+        wait_until(page, "() => window.TurnosDisplay && TurnosDisplay.connected")
+        hall.issue("E")
+        hall.take_desk(0, "cam-centro:5")
+        hall.next(0, "cam-centro:5")
+        wait_until(page, "() => TurnosDisplay.announced.length === 1")
+        assert [(a["code"], a["spoken"]) for a in announced(page)] == [("E-001", "browser")]
+        assert page.evaluate("() => window.spoken") == [
+            {"text": "Turno e, cero cero uno, módulo cinco.", "voice": "Colombia", "lang": "es-CO"}]
+    finally:
+        context.close()
