@@ -1,9 +1,11 @@
 """Socket.IO events: every event name, its payload, its rooms, and the connection rules.
 
 Rooms:
-- ``site:<id>``: displays and staff of a site; receives calls and queue counts.
+- ``site:<id>``: displays, staff and ticket status pages of a site; receives calls and
+  queue counts.
 - ``staff:<id>``: staff of a site; also receives every other ticket change.
-- ``desk:<id>``: the official holding a desk (and other tabs of that desk).
+- ``desk:<id>``: the official holding a desk (and other tabs of that desk), and the
+  survey screen paired with it (device config ``{"desk": <desk id>}``).
 - ``ticket:<public_id>``: a ticket's public status page (the first segment's id).
 - ``device:<id>``: one paired device's own sockets (a kiosk learns its print results).
 - ``agent:<id>``: the printer agent of a remote kiosk (joined on ``agent_ready``).
