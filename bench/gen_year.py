@@ -1,6 +1,6 @@
 """Generate a year of Turnos data for five sites, straight into a fresh instance database.
 
-    python bench/gen_year.py --instance /tmp/turnos-year [--year 2025] [--tickets 1500000]
+    python bench/gen_year.py --instance /tmp/turnos-year [--year 2025] [--tickets 1500000] [--no-seal]
 
 Each working day of each site is simulated as a small queue: arrivals follow a
 morning-heavy curve, officials hold desks with a lunch pause and a short
@@ -8,8 +8,9 @@ break, each desk calls the oldest waiting ticket of its services
 (preferential first), and some citizens do not show up, are called again,
 are transferred, cancelled, or still waiting at closing (abandoned). Tickets,
 their events, desk sessions, pauses and satisfaction ratings are written with
-``executemany`` in one transaction per month. The result is a normal instance:
-``python run.py serve --instance …`` opens it.
+``executemany`` in one transaction per month. Then, as close-day does each
+night, the closed days' report partials are stored (``--no-seal`` skips it).
+The result is a normal instance: ``python run.py serve --instance …`` opens it.
 """
 
 import argparse
@@ -337,6 +338,8 @@ def main(argv=None) -> int:
     parser.add_argument("--year", type=int, default=2025)
     parser.add_argument("--tickets", type=int, default=1_500_000, help="about this many tickets")
     parser.add_argument("--seed", type=int, default=2025)
+    parser.add_argument("--no-seal", action="store_true",
+                        help="do not store the daily report partials (reports start cold)")
     args = parser.parse_args(argv)
     started = time.monotonic()
     first, last = date(args.year, 1, 1), date(args.year, 12, 31)
@@ -371,6 +374,15 @@ def main(argv=None) -> int:
           f"{totals['sessions']:,} desk sessions, {totals['pauses']:,} pauses, "
           f"{totals['ratings']:,} ratings for {len(sites)} sites, {len(days)} working days "
           f"of {args.year} in {elapsed:.0f} s")
+    if not args.no_seal:
+        # What close-day does every night: store each closed day's report partials.
+        from reports.summary import seal
+        from shared import store
+
+        started = time.monotonic()
+        now = FrozenClock(f"{args.year + 1}-01-15T12:00:00-05:00").now_ms()
+        seal(db, store.list_sites(db), first.isoformat(), last.isoformat(), now)
+        print(f"Stored the report partials of every closed day in {time.monotonic() - started:.0f} s")
     print(f"Database: {app.config['DATABASE']}")
     return 0
 

@@ -367,16 +367,24 @@ def _store(db, rows: list[tuple]) -> None:
         pass
 
 
+def seal(db, sites: list[dict], day_from: str, day_to: str, now_ms: int) -> None:
+    """Store the partials of every dimension for the closed days of a period, a month at a time."""
+    first, last = date.fromisoformat(day_from), date.fromisoformat(day_to)
+    while first <= last:
+        end = min(last, first + timedelta(days=30))
+        for dimension in DIMENSIONS:
+            day_partials(db, sites, first.isoformat(), end.isoformat(), dimension, now_ms)
+        first = end + timedelta(days=1)
+
+
 def seal_recent(db, now_ms: int, days: int = 62) -> int:
     """Store the partials of the recent closed days of every site (the close-day hook)."""
     sites = store.list_sites(db)
     if not sites:
         return 0
     today = date.fromisoformat(local_day(now_ms, sites[0]["timezone"]))
-    first = (today - timedelta(days=days)).isoformat()
-    last = (today - timedelta(days=1)).isoformat()
-    for dimension in DIMENSIONS:
-        day_partials(db, sites, first, last, dimension, now_ms)
+    seal(db, sites, (today - timedelta(days=days)).isoformat(),
+         (today - timedelta(days=1)).isoformat(), now_ms)
     return len(sites)
 
 

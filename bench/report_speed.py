@@ -1,0 +1,130 @@
+"""How fast the summary report answers on a year of data, and how much memory a CSV export takes.
+
+    python bench/gen_year.py --instance /tmp/turnos-year
+    python bench/report_speed.py --instance /tmp/turnos-year [--runs 5] [--cold]
+
+Times ``GET /api/v1/reports/summary`` for all five sites through the real
+application (test client, bearer token) for one month and for the whole
+year, with every ``group_by``, and prints the median of ``--runs`` runs
+against the targets (month ≤ 1 s, year ≤ 3 s). ``--cold`` first drops the
+stored daily partials and also times the first, cold, report (which stores
+them again). Then streams the CSV list of every ticket of a month and of a
+quarter while ``tracemalloc`` watches the peak of Python memory: a streamed
+export keeps it flat however many rows go out.
+"""
+
+import argparse
+import statistics
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from shared.clock import FrozenClock  # noqa: E402
+
+GROUPS = ("service", "desk", "official", "priority", "hour", "day")
+TARGETS = {"month": 1.0, "year": 3.0}
+USER, PASSWORD = "bench-admin", "bench-admin-pass-1"
+
+
+def app_and_token(instance: Path, year: int):
+    """Open the instance (clock in January of the next year) and return (app, client, token)."""
+    from server import create_app
+    from shared import auth, store
+    from shared.db import get_db
+
+    clock = FrozenClock(f"{year + 1}-01-15T10:00:00-05:00")
+    app = create_app({"TESTING": True}, instance=instance, clock=clock)
+    with app.app_context():
+        db = get_db()
+        if store.find_user(db, USER) is None:
+            auth.create_user(db, USER, PASSWORD, "admin", clock)
+    client = app.test_client()
+    r = client.post("/api/v1/auth/token", json={"username": USER, "password": PASSWORD})
+    return app, client, r.get_json()["token"]
+
+
+def timed(client, token: str, path: str) -> tuple[float, dict]:
+    """Return the seconds one API call took and its JSON."""
+    started = time.perf_counter()
+    r = client.get(path, headers={"Authorization": f"Bearer {token}"})
+    elapsed = time.perf_counter() - started
+    assert r.status_code == 200, r.get_data(as_text=True)[:300]
+    return elapsed, r.get_json()
+
+
+def export_peak(client, token: str, path: str) -> tuple[float, int, int, float]:
+    """Stream a CSV export; return seconds, rows, bytes and the peak Python memory (MB)."""
+    tracemalloc.start()
+    started = time.perf_counter()
+    r = client.get(path, headers={"Authorization": f"Bearer {token}"}, buffered=False)
+    assert r.status_code == 200
+    size = rows = 0
+    for chunk in r.response:
+        size += len(chunk)
+        rows += chunk.count(b"\n")
+    r.close()
+    elapsed = time.perf_counter() - started
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return elapsed, rows - 1, size, peak / 2**20
+
+
+def main(argv=None) -> int:
+    """Time the reports and the export and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--instance", required=True, type=Path)
+    parser.add_argument("--year", type=int, default=2025)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--cold", action="store_true", help="drop the stored partials first")
+    args = parser.parse_args(argv)
+    app, client, token = app_and_token(args.instance, args.year)
+    periods = {"month": (f"{args.year}-03-01", f"{args.year}-03-31"),
+               "year": (f"{args.year}-01-01", f"{args.year}-12-31")}
+    if args.cold:
+        from shared.db import connect
+
+        db = connect(app.config["DATABASE"])
+        db.execute("DELETE FROM report_partials")
+        db.conn.close()
+    print(f"Summary report, all sites ({args.runs} runs, median seconds):")
+    print(f"{'group_by':<10}{'month':>9}{'year':>9}" + ("   cold month   cold year" if args.cold else ""))
+    failures = []
+    issued = {}
+    for group in GROUPS:
+        line = f"{group:<10}"
+        cold = ""
+        for label, (first, last) in periods.items():
+            path = f"/api/v1/reports/summary?site=all&from={first}&to={last}&group_by={group}"
+            times = []
+            for run in range(args.runs + (1 if args.cold else 0)):
+                seconds, body = timed(client, token, path)
+                if args.cold and run == 0:
+                    cold += f"{seconds:>13.2f}"
+                    continue
+                times.append(seconds)
+            median = statistics.median(times)
+            issued[label] = body["totals"]["issued"]
+            line += f"{median:>9.3f}"
+            if group == "service" and median > TARGETS[label]:
+                failures.append(f"{label} {median:.2f} s > {TARGETS[label]} s")
+        print(line + cold)
+    print(f"(a month is {issued['month']:,} tickets, the year {issued['year']:,}; "
+          f"targets: month ≤ {TARGETS['month']} s, year ≤ {TARGETS['year']} s)")
+    print("\nCSV export of every ticket, streamed (peak of Python memory while it streams):")
+    for label, (first, last) in (("month", periods["month"]),
+                                 ("quarter", (f"{args.year}-01-01", f"{args.year}-03-31"))):
+        seconds, rows, size, peak = export_peak(
+            client, token, f"/reports/export/tickets.csv?site=all&from={first}&to={last}")
+        print(f"{label:<8} {rows:>9,} rows {size / 2**20:>7.1f} MB in {seconds:>5.1f} s, "
+              f"peak {peak:.1f} MB")
+    if failures:
+        print("\nOver target: " + "; ".join(failures))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
