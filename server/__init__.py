@@ -37,6 +37,9 @@ def create_app(test_config: dict | None = None, *, instance=None, clock=None) ->
                 static_url_path="/static")
     app.config.from_mapping(config.build(folder, test_config))
     app.extensions["turnos.clock"] = clock or SystemClock()
+    # Faces are imported before Socket.IO is set up: handlers they declare with
+    # @socketio.on at import time then reach every server, not only the first.
+    faces = _import_faces()
     i18n.init_app(app)
     db.init_app(app)
     events.init_app(app)
@@ -46,17 +49,23 @@ def create_app(test_config: dict | None = None, *, instance=None, clock=None) ->
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
     app.context_processor(_template_globals)
+    for module in faces:
+        module.init_app(app)
+    return app
+
+
+def _import_faces() -> list:
+    """Import each face's views module that exists in this checkout."""
     import importlib
 
+    modules = []
     for name in FACES:
         try:
-            module = importlib.import_module(name)
+            modules.append(importlib.import_module(name))
         except ModuleNotFoundError as exc:
             if exc.name != name:
                 raise
-            continue
-        module.init_app(app)
-    return app
+    return modules
 
 
 def wants_json() -> bool:
