@@ -236,7 +236,7 @@ class Call:
         self.heard: list[float] = []         # display read times of ticket_called
         self.code = None
         self.settled_displays = set()        # displays that also got the queue_changed after it
-        self.no_shows = 0                    # desk sockets that heard the no-show
+        self.no_shows = set()                # desk sockets that heard the no-show
         self.all_heard = asyncio.Event()
         self.settled = asyncio.Event()
 
@@ -244,7 +244,7 @@ class Call:
         """Wake the waiters when their condition holds."""
         if len(self.heard) >= self.displays:
             self.all_heard.set()
-        if len(self.settled_displays) >= self.displays and self.no_shows >= self.desks:
+        if len(self.settled_displays) >= self.displays and len(self.no_shows) >= self.desks:
             self.settled.set()
 
 
@@ -278,7 +278,7 @@ class Bench:
             elif name == "queue_changed" and getattr(sock, "heard_call", False):
                 call.settled_displays.add(id(sock))
         elif sock.kind == "desk" and name == "ticket_no_show":
-            call.no_shows += 1
+            call.no_shows.add(id(sock))
         call.check()
 
     def _queues_done(self) -> bool:
