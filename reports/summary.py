@@ -9,8 +9,9 @@ still open are computed from the tickets on every request, by the same code.
 A new rating drops its day's stored partials (``store.insert_rating``).
 """
 
-import base64
+import binascii
 import json
+import sys
 from array import array
 from bisect import bisect_left
 from datetime import date, datetime, timedelta, timezone
@@ -275,33 +276,46 @@ def compute_partials(db, sites: list[dict], day_from: str, day_to: str, dimensio
     return out
 
 
-def encode(groups: dict) -> str:
-    """Serialise a day's groups for storage (times as base64 of 64-bit integers)."""
-    def pack(values: list[int]) -> str:
-        return base64.b64encode(array("q", values).tobytes()).decode()
+FORMAT = 2  # of a stored partial; another format is read as missing and computed again
 
-    rows = []
+
+def encode(groups: dict) -> str:
+    """Serialise a day's groups: counters in JSON, every time in one base64 block of int64 (LE)."""
+    values = array("q")
+    entries = []
     for key, t in groups.items():
         t.compact()
-        rows.append([key, [t.counts[c] for c in kpi.COUNTERS],
-                     {str(sid): pack(runs[0]) for sid, runs in t.waits.items() if runs},
-                     pack(t.services[0] if t.services else [])])
-    return json.dumps(rows, separators=(",", ":"))
+        waits = []
+        for service_id, runs in t.waits.items():
+            if runs:
+                waits.append([service_id, len(values), len(runs[0])])
+                values.extend(runs[0])
+        services = [len(values), len(t.services[0]) if t.services else 0]
+        if t.services:
+            values.extend(t.services[0])
+        entries.append([key, [t.counts[c] for c in kpi.COUNTERS], waits, services])
+    if sys.byteorder == "big":
+        values.byteswap()
+    return json.dumps({"v": FORMAT, "groups": entries,
+                       "values": binascii.b2a_base64(values.tobytes(), newline=False).decode()},
+                      separators=(",", ":"))
 
 
-def decode(data: str) -> dict:
-    """Read a stored day's groups back."""
-    def unpack(text: str) -> array:
-        values = array("q")
-        values.frombytes(base64.b64decode(text))
-        return values
-
+def decode(data: str) -> dict | None:
+    """Read a stored day's groups back (None for a format this version does not read)."""
+    doc = json.loads(data)
+    if not isinstance(doc, dict) or doc.get("v") != FORMAT:
+        return None
+    values = array("q")
+    values.frombytes(binascii.a2b_base64(doc["values"]))
+    if sys.byteorder == "big":
+        values.byteswap()
     groups = {}
-    for key, counts, waits, services in json.loads(data):
+    for key, counts, waits, (start, size) in doc["groups"]:
         t = kpi.Tally()
         t.counts = dict(zip(kpi.COUNTERS, counts))
-        t.waits = {int(sid): [unpack(v)] for sid, v in waits.items()}
-        t.services = [unpack(services)] if services else []
+        t.waits = {sid: [values[at:at + n]] for sid, at, n in waits}
+        t.services = [values[start:start + size]] if size else []
         groups[key] = t
     return groups
 
@@ -329,8 +343,9 @@ def day_partials(db, sites: list[dict], day_from: str, day_to: str, dimension: s
     by_id = {s["id"]: s for s in sites}
     found: dict[tuple[int, str], dict] = {}
     for site_id, day, tz, data in store.report_partials(db, site_ids, dimension, day_from, day_to):
-        if tz == by_id[site_id]["timezone"]:
-            found[(site_id, day)] = decode(data)
+        groups = decode(data) if tz == by_id[site_id]["timezone"] else None
+        if groups is not None:
+            found[(site_id, day)] = groups
     missing: dict[int, list[str]] = {}
     for site in sites:
         last = min(day_to, local_day(now_ms, site["timezone"]))

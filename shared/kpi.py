@@ -156,14 +156,26 @@ class Tally:
             self.services = [array("q", sorted(chain.from_iterable(self.services)))]
 
 
+MERGE_BELOW = 200_000  # values: fewer than this are merged into one run before reading quantiles
+MAX_RUNS = 400          # runs: more than this are merged too (a binary search per run costs more)
+
+
+def _for_quantiles(runs: list) -> list:
+    """Return the runs to read quantiles from: merged into one when that is cheaper."""
+    runs = [r for r in runs if len(r)]
+    if len(runs) > 1 and (len(runs) > MAX_RUNS or sum(len(r) for r in runs) < MERGE_BELOW):
+        return [sorted(chain.from_iterable(runs))]
+    return runs
+
+
 def figures(tally: Tally, targets_ms: dict[int, int]) -> dict:
     """Return a group's figures (times in seconds) from its tally and the services' targets."""
     c = tally.counts
-    runs = [r for rs in tally.waits.values() for r in rs]
+    runs = _for_quantiles([r for rs in tally.waits.values() for r in rs])
     waits_n = sum(len(r) for r in runs)
     wait_sum = sum(sum(r) for r in runs)
     met = sum(bisect_right(r, targets_ms.get(sid, 0)) for sid, rs in tally.waits.items() for r in rs)
-    service_runs = tally.services
+    service_runs = _for_quantiles(tally.services)
     service_n = sum(len(r) for r in service_runs)
     serving = c["serving_ms"]
     logged = c["logged_in_ms"]
