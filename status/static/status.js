@@ -27,7 +27,8 @@
     show("rating-panel", state.can_rate);
     show("thanks", state.rated);
     var now = new Date();
-    Turnos.setText($("updated"), S.updated.replace("{time}", now.toLocaleTimeString().slice(0, 5)));
+    Turnos.setText($("updated"), S.updated.replace("{time}",
+                   now.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })));
     if (state.status === "called" && navigator.vibrate) { navigator.vibrate([300, 150, 300]); }
     root.setAttribute("data-version", String(Date.now()));
   }
