@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from shared import layout, migrations  # noqa: E402
+from shared import layout  # noqa: E402
 from shared.clock import FrozenClock  # noqa: E402
 from shared.db import connect  # noqa: E402
 from shared.timefmt import day_bounds_ms  # noqa: E402

@@ -99,6 +99,16 @@ def ticket_rows(database: str, site_ids: list[int], day_from: str, day_to: str):
         db.conn.close()
 
 
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cell(value):
+    """Return a value safe for a spreadsheet: text that looks like a formula is kept as text."""
+    if isinstance(value, str) and value.startswith(_FORMULA):
+        return "'" + value
+    return value
+
+
 def csv_stream(header: list[str], rows):
     """Yield a CSV document (UTF-8 with BOM, for spreadsheets) a few hundred rows at a time."""
     buffer = io.StringIO()
@@ -106,7 +116,7 @@ def csv_stream(header: list[str], rows):
     buffer.write("\ufeff")
     writer.writerow(header)
     for n, row in enumerate(rows, start=1):
-        writer.writerow(["" if v is None else v for v in row])
+        writer.writerow(["" if v is None else cell(v) for v in row])
         if n % 500 == 0:
             yield buffer.getvalue().encode("utf-8")
             buffer.seek(0)
@@ -131,7 +141,7 @@ def xlsx_file(sheets: list[tuple[str, list[str], object]]):
                 sheet = workbook.create_sheet(f"{title[:25]} ({part})")
                 sheet.append(header)
                 used = 1
-            sheet.append(list(row))
+            sheet.append([cell(v) for v in row])
             used += 1
     handle = tempfile.TemporaryFile()
     workbook.save(handle)

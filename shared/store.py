@@ -1200,3 +1200,16 @@ def arrival_profile(db: Database, site_id: int, since_ms: int, until_ms: int,
         "FROM tickets WHERE site_id = ? AND issued_at >= ? AND issued_at < ? GROUP BY 1, 2, 3",
         [offset_ms, site_id, since_ms, until_ms])}
     return days, counts
+
+
+def rating_comments(db: Database, site_ids: list[int], day_from: str, day_to: str,
+                    limit: int = 20) -> list[dict]:
+    """Return the newest rating comments of a period, with the service and desk they were about."""
+    sites, params = _in_list("site", site_ids)
+    params.update(day_from=day_from, day_to=day_to, limit=limit)
+    return _all(db, "SELECT r.score, r.comment, r.created_at, r.day, sv.name AS service_name, "
+                    "d.name AS desk_name, s.timezone FROM ratings r "
+                    "JOIN tickets t ON t.id = r.ticket_id JOIN services sv ON sv.id = t.service_id "
+                    "JOIN sites s ON s.id = r.site_id LEFT JOIN desks d ON d.id = r.desk_id "
+                    f"WHERE r.site_id IN ({sites}) AND r.day BETWEEN :day_from AND :day_to "
+                    "AND r.comment != '' ORDER BY r.created_at DESC LIMIT :limit", params)

@@ -92,6 +92,17 @@ def test_the_chart_tables_export_too(known_day, api):
     assert ["Miércoles", "23", "1", "600.0"] in heat
 
 
+def test_a_name_that_looks_like_a_formula_stays_text_in_the_spreadsheet(known_day, api, app):
+    from shared.db import connect
+
+    db = connect(app.config["DATABASE"])
+    db.execute("UPDATE services SET name = '=HYPERLINK(\"x\")' WHERE code = 'A'")
+    db.conn.close()
+    tickets = read_csv(download(api, f"/reports/export/tickets.csv?{QUERY}"))
+    names = {r[5] for r in tickets[1:] if r[4] == "A"}
+    assert names == {"'=HYPERLINK(\"x\")"}
+
+
 @pytest.mark.parametrize("path, status", [
     ("/reports/export/everything.csv", 404), ("/reports/export/summary.pdf", 404),
     (f"/reports/export/summary.csv?{QUERY}&group_by=colour", 400)])

@@ -18,6 +18,8 @@ def test_the_report_page_shows_the_figures_tables_charts_and_exports(known_day, 
                                   page, re.S).group(1))
     assert [h["hour"] for h in charts["hourly"]] == [8, 9, 23]
     assert 'data-export="tickets-csv"' in page and 'data-export="summary-xlsx"' in page
+    comments = re.search(r'id="comments">(.*?)</table>', page, re.S).group(1)
+    assert "Muy amable" in comments and "Impuesto predial" in comments
     # The page runs under the CSP: no inline script or style.
     assert not re.search(r"<script(?![^>]*(src=|application/json))", page)
     assert "style=" not in page
