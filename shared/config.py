@@ -24,6 +24,7 @@ DEFAULTS = {
     "BABEL_DEFAULT_LOCALE": "es",
     "LANGUAGES": ("es", "en"),
     "PRINT_TIMEOUT_SECONDS": 5.0,
+    "ESTIMATE_CACHE_SECONDS": 60,         # one replay of the room serves a line this long (0: none)
     "DEMO": False,
 }
 

@@ -5,7 +5,7 @@ import sqlite3
 
 from flask_babel import lazy_gettext as _l
 
-from . import kpi, priority, store
+from . import estimate, kpi, priority, store
 from .db import immediate
 from .errors import Conflict, Forbidden, Invalid
 from .timefmt import day_bounds_ms, iso, local_day
@@ -47,6 +47,7 @@ def open_session(engine, desk: dict, user_id: int) -> dict:
             raise Conflict(_l("El módulo acaba de ser ocupado por otra persona."),
                            code="desk_taken") from exc
     user = store.user_by_id(db, user_id)
+    estimate.invalidate(desk["site_id"])
     engine.announce.desk_changed(desk["site_id"], desk["id"], _payload(
         engine, desk, "open", holder=user["username"], holder_name=user["display_name"]))
     return session_row
@@ -66,6 +67,7 @@ def close_session(engine, desk: dict, user_id: int | None, reason: str = "logout
             raise Conflict(_l("El módulo tiene el turno %(code)s en curso: finalícelo o transfiéralo "
                               "antes de cerrar la sesión.", code=held["code"]), code="desk_busy")
         store.end_session(db, current["id"], now, reason)
+    estimate.invalidate(desk["site_id"])
     engine.announce.desk_changed(desk["site_id"], desk["id"], _payload(engine, desk, "closed"))
 
 
@@ -88,6 +90,7 @@ def pause(engine, desk: dict, reason: str) -> dict:
             raise Conflict(_l("El módulo tiene el turno %(code)s en curso: finalícelo antes de la pausa.",
                               code=held["code"]), code="desk_busy")
         row = store.start_pause(db, current["id"], reason, now)
+    estimate.invalidate(desk["site_id"])
     engine.announce.desk_changed(desk["site_id"], desk["id"],
                                  _payload(engine, desk, "paused", reason=reason))
     return row
@@ -102,6 +105,7 @@ def resume(engine, desk: dict) -> dict:
         ended = store.end_pause(db, current["id"], now) if current else None
         if ended is None:
             raise Conflict(_l("El módulo no está en pausa."), code="not_paused")
+    estimate.invalidate(desk["site_id"])
     engine.announce.desk_changed(desk["site_id"], desk["id"], _payload(engine, desk, "open"))
     return ended
 

@@ -243,9 +243,57 @@ def wait_seconds(db, service: dict, ahead: int, now_ms: int, ticket: dict | None
     Without ``ticket``: for a general ticket of ``service`` taken now. When
     the room cannot be replayed (no open desk serves the service) the naive
     estimate is returned.
+
+    Replaying the room costs time that grows with the queue, so one replay
+    serves a whole line (a service's preferential or general tickets) until
+    something other than an arrival changes the room (a call, a finish, a
+    pause: see ``invalidate``) or ``ESTIMATE_CACHE_SECONDS`` pass. Meanwhile a ticket of
+    that line is estimated from the cached one, shifted by the difference in
+    people ahead times the time one more person costs the line (the naive
+    rate): arrivals behind a ticket do not move it, a preferential arrival
+    ahead of a general ticket moves it by one person.
     """
     site = store.site_by_id(db, service["site_id"])
-    ms = simulate(db, site, ticket, service["id"], now_ms) if site else None
+    if site is None:
+        return naive_wait_seconds(db, service, ahead, now_ms)
+    preferential = bool(ticket and ticket["priority"])
+    key = (_database_key(db), site["id"], service["id"], preferential)
+    cached = _cache.get(key)
+    if (cached is not None and cached[0] == _generation.get(site["id"], 0)
+            and 0 <= now_ms - cached[1] < _cache_ms()):
+        _generation_, _at, cached_ahead, cached_ms = cached
+        if cached_ms is None:
+            return naive_wait_seconds(db, service, ahead, now_ms)
+        shift = (ahead - cached_ahead) * naive_wait_seconds(db, service, 1, now_ms) * 1000.0
+        return round(max(0.0, cached_ms + shift) / 1000.0, 1)
+    ms = simulate(db, site, ticket, service["id"], now_ms)
+    if len(_cache) > 4096:
+        _cache.clear()
+    _cache[key] = (_generation.get(site["id"], 0), now_ms, ahead, ms)
     if ms is None:
         return naive_wait_seconds(db, service, ahead, now_ms)
     return round(max(0.0, ms) / 1000.0, 1)
+
+
+CACHE_MS = 60_000  # the default; the ESTIMATE_CACHE_SECONDS setting overrides it (0: no cache)
+_cache: dict[tuple, tuple] = {}      # (db, site, service, preferential) -> (generation, at, ahead, ms)
+_generation: dict[int, int] = {}     # site id -> changes other than arrivals seen by this process
+
+
+def _cache_ms() -> float:
+    """Return how long a replay serves its line (the app's setting, else the default)."""
+    from flask import current_app, has_app_context
+
+    if has_app_context():
+        return current_app.config.get("ESTIMATE_CACHE_SECONDS", CACHE_MS / 1000) * 1000
+    return 0  # outside a server (simulations, benchmarks) every estimate is replayed
+
+
+def invalidate(site_id: int) -> None:
+    """Forget the cached replays of a site: a desk called, finished, paused or left."""
+    _generation[site_id] = _generation.get(site_id, 0) + 1
+
+
+def _database_key(db) -> str:
+    """Return the file behind a connection (caches must not mix two databases)."""
+    return db.conn.execute("PRAGMA database_list").fetchone()[2]

@@ -302,6 +302,7 @@ class QueueEngine:
                                      "note": note})
             store.insert_event(db, segment, "issued", now, user_id=actor.user_id,
                                data={"transferred_from": ticket["id"]})
+        estimate.invalidate(site["id"])
         self.announce.ticket_changed(events.TICKET_TRANSFERRED, closed, self.lookup,
                                      extra={"to": ticket_json(segment, self.lookup)})
         self.announce.queue_changed(site["id"], self.waiting_summary(site))
@@ -332,6 +333,7 @@ class QueueEngine:
         summary = {"site": site["code"], "day": day, "abandoned": len(abandoned),
                    "no_show": len(no_shows), "finished": len(finished),
                    "sessions_closed": len(sessions)}
+        estimate.invalidate(site["id"])
         self.announce.day_closed(site["id"], summary)
         self.announce.queue_changed(site["id"], self.waiting_summary(site))
         return summary
@@ -399,6 +401,7 @@ class QueueEngine:
                 raise self._illegal(ticket, action)
             store.insert_event(self.db, moved, event_kind, now, desk_id=moved["desk_id"],
                                user_id=actor.user_id, device_id=actor.device_id, data=data)
+        estimate.invalidate(moved["site_id"])
         self.announce.ticket_changed(announce_event, moved, self.lookup)
         if "waiting" in from_states:
             site = self.lookup.site(moved["site_id"])
@@ -419,6 +422,7 @@ class QueueEngine:
     def _announce_call(self, ticket: dict, *, recall: bool) -> None:
         """Announce a call or recall to the site, the desk and the ticket's status page."""
         payload = call_json(ticket, self.lookup, recall=recall)
+        estimate.invalidate(ticket["site_id"])
         self.announce.ticket_called(ticket, payload)
         if not recall:
             site = self.lookup.site(ticket["site_id"])
@@ -457,6 +461,7 @@ class QueueEngine:
             store.audit(db, now, actor.user_id, "ticket.mark_preferential", f"ticket:{marked['id']}",
                         dict(detail, code=marked["code"]))
         site = self.lookup.site(marked["site_id"])
+        estimate.invalidate(site["id"])
         self.announce.queue_changed(site["id"], self.waiting_summary(site))
         self.announce._status(marked)
         return marked

@@ -367,3 +367,35 @@ def test_waiting_counts_kept_by_triggers_match_a_full_count_through_every_change
     assert (by_code["C"]["waiting"], by_code["E"]["waiting_preferential"]) == (1, 1)
     engine.close_day(site)
     assert store.waiting_counts(engine.db, site["id"], day) == {}
+
+
+def test_in_a_rush_one_replay_of_the_room_serves_the_whole_line_until_a_desk_acts(app, engine, clock):
+    from shared import estimate
+
+    app.config["ESTIMATE_CACHE_SECONDS"] = 60
+    engine.db.execute("INSERT INTO desk_sessions (desk_id, user_id, started_at) VALUES (?, 3, ?)",
+                      [desk(engine)["id"], clock.now_ms()])
+    replays = []
+    real = estimate.simulate
+
+    def counting(*args, **kwargs):
+        replays.append(args[2] and args[2]["code"])
+        return real(*args, **kwargs)
+
+    estimate.simulate = counting
+    try:
+        first = engine.issue("cam-centro", "A")
+        second = engine.issue("cam-centro", "A")
+        third = engine.issue("cam-centro", "A")
+        assert replays == ["A-001"]  # the burst shares one replay
+        # Each later ticket waits one more person (6 minutes at the one open desk).
+        assert second["estimated_wait_seconds"] - first["estimated_wait_seconds"] == 360
+        assert third["estimated_wait_seconds"] - second["estimated_wait_seconds"] == 360
+        engine.call_next(desk(engine), OFFICIAL)     # a desk acted: the room is replayed
+        engine.issue("cam-centro", "A")
+        assert replays == ["A-001", "A-004"]
+        clock.advance(61)                             # and a replay is never older than a minute
+        engine.issue("cam-centro", "A")
+        assert replays == ["A-001", "A-004", "A-005"]
+    finally:
+        estimate.simulate = real
