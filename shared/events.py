@@ -70,15 +70,16 @@ def ticket_room(public_id: str) -> str:
 class NullAnnouncer:
     """Drops every announcement; for the CLI and for code without sockets."""
 
-    def emit(self, event: str, payload, room: str) -> None:
+    def emit(self, event: str, payload, room: str | list[str]) -> None:
         """Send nothing."""
 
     def ticket_called(self, ticket: dict, payload: dict) -> None:
         """Announce a call to the waiting room, the desk and the ticket's page."""
-        self.emit(TICKET_CALLED, payload, site_room(ticket["site_id"]))
-        self.emit(TICKET_CALLED, payload, staff_room(ticket["site_id"]))
+        # One emit to every room: a socket in several of them hears the call once.
+        rooms = [site_room(ticket["site_id"]), staff_room(ticket["site_id"])]
         if ticket["desk_id"]:
-            self.emit(TICKET_CALLED, payload, desk_room(ticket["desk_id"]))
+            rooms.append(desk_room(ticket["desk_id"]))
+        self.emit(TICKET_CALLED, payload, rooms)
         self._status(ticket)
 
     def ticket_changed(self, event: str, ticket: dict, lookup, extra: dict | None = None) -> None:
@@ -88,9 +89,10 @@ class NullAnnouncer:
         payload = ticket_json(ticket, lookup)
         if extra:
             payload.update(extra)
-        self.emit(event, payload, staff_room(ticket["site_id"]))
+        rooms = [staff_room(ticket["site_id"])]
         if ticket["desk_id"]:
-            self.emit(event, payload, desk_room(ticket["desk_id"]))
+            rooms.append(desk_room(ticket["desk_id"]))
+        self.emit(event, payload, rooms)
         self._status(ticket)
 
     def queue_changed(self, site_id: int, services: list[dict]) -> None:
@@ -103,8 +105,7 @@ class NullAnnouncer:
 
     def desk_changed(self, site_id: int, desk_id: int, payload: dict) -> None:
         """Announce a change of a desk's session or pause."""
-        self.emit(DESK_CHANGED, payload, staff_room(site_id))
-        self.emit(DESK_CHANGED, payload, desk_room(desk_id))
+        self.emit(DESK_CHANGED, payload, [staff_room(site_id), desk_room(desk_id)])
 
     def _status(self, ticket: dict) -> None:
         """Tell a ticket's status page that it changed (it re-reads the details)."""
@@ -115,8 +116,8 @@ class NullAnnouncer:
 class SocketAnnouncer(NullAnnouncer):
     """Emits through Flask-SocketIO (and its message queue when several processes run)."""
 
-    def emit(self, event: str, payload, room: str) -> None:
-        """Emit one event to one room."""
+    def emit(self, event: str, payload, room: str | list[str]) -> None:
+        """Emit one event to a room or rooms (each socket once)."""
         socketio.emit(event, payload, to=room)
 
     def ticket_called(self, ticket: dict, payload: dict) -> None:
@@ -133,9 +134,10 @@ class RecordingAnnouncer(NullAnnouncer):
     def __init__(self):
         self.sent: list[tuple[str, object, str]] = []
 
-    def emit(self, event: str, payload, room: str) -> None:
-        """Record one event."""
-        self.sent.append((event, payload, room))
+    def emit(self, event: str, payload, room: str | list[str]) -> None:
+        """Record one event per room it was sent to."""
+        for one in [room] if isinstance(room, str) else room:
+            self.sent.append((event, payload, one))
 
 
 def init_app(app) -> None:

@@ -147,3 +147,15 @@ def test_device_sockets_join_only_their_own_site(app, api, token_kind):
     client = socketio.test_client(app, auth={"token": api.device(token_kind, "cam-norte")})
     snapshots = events(client, "snapshot")
     assert [s["site"] for s in snapshots] == ["cam-norte"]
+
+
+def test_an_official_at_a_desk_hears_each_call_and_change_once(app, api):
+    api.take_desk("ana")
+    desk_socket = socketio.test_client(app, auth={"token": api.token("ana")})
+    desk_socket.get_received()
+    t = api.issue("A")
+    api.next("ana")
+    api.call("ana", "POST", f"/api/v1/tickets/{t['id']}/start")
+    names = [e["name"] for e in desk_socket.get_received()]
+    assert names.count("ticket_called") == 1
+    assert names.count("ticket_started") == 1
