@@ -53,15 +53,21 @@ def open_session(engine, desk: dict, user_id: int) -> dict:
     return session_row
 
 
+def _session_or_refuse(db, desk: dict) -> dict:
+    """Return a desk's open session, or refuse: nobody holds the desk."""
+    current = store.open_session(db, desk["id"])
+    if current is None:
+        raise Conflict(_l("%(desk)s no tiene una sesión abierta.", desk=desk["name"]),
+                       code="no_session")
+    return current
+
+
 def close_session(engine, desk: dict, user_id: int | None, reason: str = "logout") -> None:
     """End the session of a desk; refuse while it still holds a ticket."""
     db = engine.db
     now = engine.clock.now_ms()
     with immediate(db):
-        current = store.open_session(db, desk["id"])
-        if current is None:
-            raise Conflict(_l("%(desk)s no tiene una sesión abierta.", desk=desk["name"]),
-                           code="no_session")
+        current = _session_or_refuse(db, desk)
         held = store.desk_open_ticket(db, desk["id"])
         if held is not None:
             raise Conflict(_l("El módulo tiene el turno %(code)s en curso: finalícelo o transfiéralo "
@@ -79,10 +85,7 @@ def pause(engine, desk: dict, reason: str) -> dict:
     db = engine.db
     now = engine.clock.now_ms()
     with immediate(db):
-        current = store.open_session(db, desk["id"])
-        if current is None:
-            raise Conflict(_l("%(desk)s no tiene una sesión abierta.", desk=desk["name"]),
-                           code="no_session")
+        current = _session_or_refuse(db, desk)
         if store.open_pause(db, current["id"]) is not None:
             raise Conflict(_l("El módulo ya está en pausa."), code="already_paused")
         held = store.desk_open_ticket(db, desk["id"])
