@@ -1,6 +1,6 @@
 """Generate a year of Turnos data for five sites, straight into a fresh instance database.
 
-    python bench/gen_year.py --instance /tmp/turnos-year [--year 2025] [--tickets 1500000] [--no-seal]
+    python bench/gen_year.py --instance year-instance [--year 2025] [--tickets 1500000] [--no-seal]
 
 Each working day of each site is simulated as a small queue: arrivals follow a
 morning-heavy curve, officials hold desks with a lunch pause and a short

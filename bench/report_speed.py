@@ -1,7 +1,7 @@
 """How fast the summary report answers on a year of data, and how much memory a CSV export takes.
 
-    python bench/gen_year.py --instance /tmp/turnos-year
-    python bench/report_speed.py --instance /tmp/turnos-year [--runs 5] [--cold]
+    python bench/gen_year.py --instance year-instance
+    python bench/report_speed.py --instance year-instance [--runs 5] [--cold]
 
 Times ``GET /api/v1/reports/summary`` for all five sites through the real
 application (test client, bearer token) for one month and for the whole
