@@ -870,11 +870,11 @@ def _device_fields(device: dict) -> MultiDict:
         fields.update({"printer": settings["printer"], "paper": settings["paper"],
                        "profile": settings["profile"], "codepage": config.get("codepage", ""),
                        "native_qr": "1" if settings["native_qr"] else "",
-                       "idle_seconds": str(config.get("idle_seconds", 45)),
+                       "idle_seconds": str(config.get("idle_seconds", 30)),
                        "footer": config.get("footer", "")})
     elif device["kind"] == "display":
-        fields.update({"history_length": str(config.get("history_length", 10)),
-                       "voice": config.get("voice", "browser")})
+        fields.update({"history_length": str(config.get("history_length", 6)),
+                       "voice": config.get("voice", "server")})
         for code in config.get("services", []):
             fields.add("services", code)
         for code in config.get("desks", []):
