@@ -109,10 +109,15 @@ def _gevent_ready() -> bool:
 def _print_addresses(base: str, links: list[tuple[str, str]], demo: bool) -> None:
     """Print where each face lives and, in demo mode, the logins."""
     click.echo(f"\nTurnos listening on {base}")
+    click.echo(f"  Kiosk:              {base}/kiosk/    (a paired kiosk; an admin may preview)")
+    click.echo(f"  Display:            {base}/display/  (a paired screen; an admin may preview)")
     click.echo(f"  Desk (officials):   {base}/desk/")
     click.echo(f"  Admin:              {base}/admin/")
+    click.echo(f"  Reports:            {base}/reports/")
     click.echo(f"  Supervisor monitor: {base}/reports/monitor")
     click.echo(f"  API document:       {base}/api/v1/openapi.json")
+    if links:
+        click.echo("One-time links that pair this browser as a device (valid 24 h):")
     for label, path in links:
         click.echo(f"  {label:<19} {base}{path}")
     if demo:
