@@ -93,17 +93,25 @@ def test_a_silent_printer_still_gets_the_ticket_and_the_outcome_says_it_is_uncon
 
 def test_a_link_dropped_mid_job_is_reported_as_lost(fake_printer, big_ticket):
     fake_printer.configure(drop_after=1000)
-    outcome = deliver(fake_printer.spec, big_ticket, job_id="PA-007", timeout=2.0)
+    # A 5 s budget gives the check after the job a full second to see the serial link go
+    # (the fake closes its end from another thread, late on a loaded machine); the drop
+    # still ends the job early, which the elapsed-time bound below checks.
+    outcome = deliver(fake_printer.spec, big_ticket, job_id="PA-007", timeout=5.0)
     assert not outcome.ok and outcome.error == "link_lost"
     assert outcome.status is PrinterStatus.OFFLINE
-    assert "incompleto" in outcome.message
+    # The citizen is told the turn stands either way; the printout is called incomplete
+    # when bytes are known to have left (a pty write that fails part-way reports none).
+    assert "Su turno es válido" in outcome.message
+    if outcome.bytes_sent:
+        assert "incompleto" in outcome.message
     assert outcome.elapsed_ms < 2500
     # The printer got the first thousand bytes of the ticket and nothing more.
     if isinstance(fake_printer, TcpFakePrinter):
         [connection] = fake_printer.wait_for_connections(1)
         received = bytes(connection.data)
         # Over TCP the write itself fails: the link took far less than the ticket.
-        assert outcome.bytes_sent < len(big_ticket)
+        assert 0 < outcome.bytes_sent < len(big_ticket)
+        assert "incompleto" in outcome.message
     else:
         assert fake_printer.dropped.wait(2)
         # A pty pair buffers ~30 KB, so the write completes and the check after
