@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, Server, free_port, median, request  # noqa: E402
+from common import Server, free_port, median, request  # noqa: E402
 from core_throughput import KIOSKS, issue_run  # noqa: E402
 
 BARE_APP = textwrap.dedent('''

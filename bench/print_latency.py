@@ -174,7 +174,7 @@ def main() -> None:
             session.headers["Authorization"] = f"Bearer {device['token']}"
             url = base + "/kiosk/api/tickets"
             run(session, url, printer, 20)  # warm-up: connections, caches, first renders
-            print(f"Tap (POST /kiosk/api/tickets) -> last ticket byte at a TCP printer on loopback")
+            print("Tap (POST /kiosk/api/tickets) -> last ticket byte at a TCP printer on loopback")
             print(f"{args.tickets} tickets per run, {args.runs} runs, gevent server, 80 mm, native QR, "
                   f"{os.cpu_count()} CPU(s)")
             p50s, p99s = [], []
