@@ -385,6 +385,9 @@
         if (count && counts[code] !== undefined) { Turnos.setText(count, fmt(S.waiting, { n: counts[code] })); }
       });
     },
+    // An administrator changed services or hours: the start screen shows it at once;
+    // a citizen in the middle of a ticket sees it from the next start (reset reloads).
+    config_changed: function () { if (state.step === "services") { loadServices(); } },
     device_revoked: function () { window.location.reload(); }
   });
   window.TurnosKiosk = { socket: socket, state: state };
