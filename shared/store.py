@@ -64,17 +64,22 @@ def count_sites(db: Database) -> int:
     return db.execute("SELECT count(*) FROM sites").fetchone()[0]
 
 
+def _upsert(db: Database, table: str, keys: dict, values: dict,
+            insert_only: dict | None = None) -> int:
+    """Insert a row, or update its ``values`` when a row with these ``keys`` exists; return its id."""
+    row = {**keys, **values, **(insert_only or {})}
+    updated = values or keys
+    sets = ", ".join(f"{c} = excluded.{c}" for c in updated)
+    return db.execute(
+        f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)}) "
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets} RETURNING id",
+        list(row.values())).fetchone()[0]
+
+
 def upsert_site(db: Database, values: dict, now_ms: int) -> int:
     """Create or update a site by code; return its id."""
-    cols = [c for c in values if c != "code"]
-    sets = ", ".join(f"{c} = excluded.{c}" for c in cols) or "code = excluded.code"
-    names = ["code", *cols, "created_at"]
-    placeholders = ", ".join("?" for _ in names)
-    row = db.execute(
-        f"INSERT INTO sites ({', '.join(names)}) VALUES ({placeholders}) "
-        f"ON CONFLICT (code) DO UPDATE SET {sets} RETURNING id",
-        [values["code"], *[values[c] for c in cols], now_ms]).fetchone()
-    return row[0]
+    rest = {k: v for k, v in values.items() if k != "code"}
+    return _upsert(db, "sites", {"code": values["code"]}, rest, {"created_at": now_ms})
 
 
 def find_service(db: Database, site_id: int, ident) -> dict | None:
@@ -101,14 +106,8 @@ def list_services(db: Database, site_id: int, *, only_active: bool = False) -> l
 
 def upsert_service(db: Database, site_id: int, values: dict) -> int:
     """Create or update a service of a site by code; return its id."""
-    cols = [c for c in values if c != "code"]
-    sets = ", ".join(f"{c} = excluded.{c}" for c in cols) or "code = excluded.code"
-    names = ["site_id", "code", *cols]
-    row = db.execute(
-        f"INSERT INTO services ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)}) "
-        f"ON CONFLICT (site_id, code) DO UPDATE SET {sets} RETURNING id",
-        [site_id, values["code"], *[values[c] for c in cols]]).fetchone()
-    return row[0]
+    rest = {k: v for k, v in values.items() if k != "code"}
+    return _upsert(db, "services", {"site_id": site_id, "code": values["code"]}, rest)
 
 
 def find_desk(db: Database, ident, site_id: int | None = None) -> dict | None:
@@ -150,11 +149,8 @@ def list_desks(db: Database, site_id: int) -> list[dict]:
 
 def upsert_desk(db: Database, site_id: int, values: dict) -> int:
     """Create or update a desk of a site by code; return its id."""
-    row = db.execute(
-        "INSERT INTO desks (site_id, code, name, active) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT (site_id, code) DO UPDATE SET name = excluded.name, active = excluded.active "
-        "RETURNING id", [site_id, values["code"], values["name"], values.get("active", 1)]).fetchone()
-    return row[0]
+    return _upsert(db, "desks", {"site_id": site_id, "code": values["code"]},
+                   {"name": values["name"], "active": values.get("active", 1)})
 
 
 def set_desk_services(db: Database, desk_id: int, service_ids: list[int]) -> None:
@@ -182,14 +178,10 @@ def find_category(db: Database, code: str) -> dict | None:
     return _one(db, "SELECT * FROM priority_categories WHERE code = ?", [code])
 
 
-def upsert_category(db: Database, values: dict) -> None:
-    """Create or update a priority category by code."""
-    cols = [c for c in values if c != "code"]
-    sets = ", ".join(f"{c} = excluded.{c}" for c in cols) or "code = excluded.code"
-    names = ["code", *cols]
-    db.execute(f"INSERT INTO priority_categories ({', '.join(names)}) "
-               f"VALUES ({', '.join('?' for _ in names)}) ON CONFLICT (code) DO UPDATE SET {sets}",
-               [values["code"], *[values[c] for c in cols]])
+def upsert_category(db: Database, values: dict) -> int:
+    """Create or update a priority category by code; return its id."""
+    rest = {k: v for k, v in values.items() if k != "code"}
+    return _upsert(db, "priority_categories", {"code": values["code"]}, rest)
 
 
 # --- users, tokens, devices ----------------------------------------------
