@@ -78,11 +78,23 @@ def site_for(ident) -> dict:
     return site
 
 
-def desk_for(ident) -> dict:
-    """Return a desk the principal may operate, or refuse."""
+def desk_from_path(ident) -> dict:
+    """Return the desk a path names: an id, ``site:code``, or a code with ``?site=``."""
     engine = current_engine()
     site_code = request.args.get("site")
-    desk = engine.desk(ident, engine.site(site_code) if site_code else None)
+    return engine.desk(ident, engine.site(site_code) if site_code else None)
+
+
+def readable_desk(ident) -> dict:
+    """Return a desk of a site the caller belongs to (reading needs no hold)."""
+    desk = desk_from_path(ident)
+    auth.require_site(principal(), current_engine().lookup.site(desk["site_id"]))
+    return desk
+
+
+def desk_for(ident) -> dict:
+    """Return a desk the principal may operate, or refuse."""
+    desk = desk_from_path(ident)
     if not auth.may_act_for_desk(get_db(), principal(), desk):
         raise Forbidden(_l("Solo quien ocupa %(d)s (o un supervisor) puede operarlo.",
                            d=desk["name"]), code="not_desk_holder")
@@ -415,11 +427,7 @@ def desk_state(desk: dict) -> dict:
 @require(*STAFF)
 def get_desk(desk):
     """Return a desk's state: holder, pause, current ticket."""
-    engine = current_engine()
-    site_code = request.args.get("site")
-    d = engine.desk(desk, engine.site(site_code) if site_code else None)
-    auth.require_site(principal(), engine.lookup.site(d["site_id"]))
-    return jsonify(desk_state(d))
+    return jsonify(desk_state(readable_desk(desk)))
 
 
 @bp.post("/desks/<desk>/session")
@@ -429,11 +437,8 @@ def open_desk_session(desk):
     body({})
     from shared import desks
 
-    engine = current_engine()
-    site_code = request.args.get("site")
-    d = engine.desk(desk, engine.site(site_code) if site_code else None)
-    auth.require_site(principal(), engine.lookup.site(d["site_id"]))
-    desks.open_session(engine, d, principal().user_id)
+    d = readable_desk(desk)
+    desks.open_session(current_engine(), d, principal().user_id)
     return jsonify(desk_state(d)), 201
 
 

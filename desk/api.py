@@ -15,7 +15,8 @@ from flask import Blueprint, jsonify, request
 from flask_babel import lazy_gettext as _l
 
 from api import openapi
-from api.views import MANAGERS, STAFF, actor, body, desk_for, desk_state, principal, ticket_reply
+from api.views import (MANAGERS, STAFF, actor, body, desk_for, desk_state, principal,
+                       readable_desk, ticket_reply)
 from shared import auth, desks, store
 from shared.db import get_db
 from shared.errors import Forbidden, Invalid
@@ -28,15 +29,6 @@ LINE_LIMIT = 10
 MAX_LINE_LIMIT = 50
 
 require_staff = auth.require(*STAFF)
-
-
-def _readable_desk(ident) -> dict:
-    """Return a desk of a site the caller belongs to (reading needs no hold)."""
-    engine = current_engine()
-    site_code = request.args.get("site")
-    desk = engine.desk(ident, engine.site(site_code) if site_code else None)
-    auth.require_site(principal(), engine.lookup.site(desk["site_id"]))
-    return desk
 
 
 def _limit() -> int:
@@ -91,7 +83,7 @@ def my_desks():
 @require_staff
 def desk_queue(desk):
     """Return a desk's current ticket, its services' waiting counts and the next tickets in line."""
-    d = _readable_desk(desk)
+    d = readable_desk(desk)
     engine = current_engine()
     db = get_db()
     site = engine.lookup.site(d["site_id"])
