@@ -18,7 +18,9 @@ def connect(path: str | Path) -> Database:
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=30000")
-    return Database(conn, execute_plugins=False)
+    db = Database(conn, execute_plugins=False)
+    db.path = str(path)
+    return db
 
 
 @contextlib.contextmanager

@@ -74,7 +74,7 @@ def handling_ms(db, site: dict, services: dict[int, dict], now_ms: int) -> dict[
 
 def _usual_arrivals(db, site: dict, day: str, now_ms: int) -> tuple[int, dict]:
     """Return how many past days had tickets and their arrivals per line and hour (cached a day)."""
-    key = (db.execute("PRAGMA database_list").fetchone()[2], site["id"], day)
+    key = (_database_key(db), site["id"], day)
     if key not in _profiles:
         if len(_profiles) > 256:
             _profiles.clear()
@@ -296,4 +296,5 @@ def invalidate(site_id: int) -> None:
 
 def _database_key(db) -> str:
     """Return the file behind a connection (caches must not mix two databases)."""
-    return db.conn.execute("PRAGMA database_list").fetchone()[2]
+    path = getattr(db, "path", None)  # set by shared.db.connect: no query on the hot path
+    return path or db.conn.execute("PRAGMA database_list").fetchone()[2]
