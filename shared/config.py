@@ -25,6 +25,7 @@ DEFAULTS = {
     "LANGUAGES": ("es", "en"),
     "PRINT_TIMEOUT_SECONDS": 5.0,
     "ESTIMATE_CACHE_SECONDS": 60,         # one replay of the room serves a line this long (0: none)
+    "QUEUE_EVENT_INTERVAL": 0.2,          # seconds between queue_changed of a site (0: every change)
     "WAL_CHECKPOINT_SECONDS": 1.0,        # serve: checkpoint the WAL from a thread this often
     "DEMO": False,
 }

@@ -16,6 +16,9 @@ for a ticket's status page. It joins its rooms and first receives
 ``snapshot``, then live events. Every event is emitted after its commit.
 """
 
+import threading
+import time
+
 from flask import current_app, request
 from flask_socketio import SocketIO, disconnect, join_room
 
@@ -95,8 +98,10 @@ class NullAnnouncer:
         self.emit(event, payload, rooms)
         self._status(ticket)
 
-    def queue_changed(self, site_id: int, services: list[dict]) -> None:
-        """Announce new waiting counts of a site."""
+    def queue_changed(self, site_id: int, services) -> None:
+        """Announce new waiting counts of a site (a list, or a function that builds it)."""
+        if callable(services):
+            services = services()
         self.emit(QUEUE_CHANGED, {"site_id": site_id, "services": services}, site_room(site_id))
 
     def day_closed(self, site_id: int, summary: dict) -> None:
@@ -114,11 +119,64 @@ class NullAnnouncer:
 
 
 class SocketAnnouncer(NullAnnouncer):
-    """Emits through Flask-SocketIO (and its message queue when several processes run)."""
+    """Emits through Flask-SocketIO (and its message queue when several processes run).
+
+    ``queue_changed`` is throttled per site: the first change after a quiet
+    spell is sent at once, and changes within ``interval`` seconds of the last
+    send become one send at the end of the interval, with the counts read
+    then. Screens see the same final counts; a burst (a kiosk queue at
+    opening, fifty desks calling) costs a few counts per second instead of
+    one per ticket, for the server and for every screen listening.
+    """
+
+    def __init__(self, app=None, interval: float = 0.0):
+        self.app = app
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._last: dict[int, float] = {}    # site id -> monotonic time of the last send
+        self._pending: set[int] = set()      # sites with a send scheduled
 
     def emit(self, event: str, payload, room: str | list[str]) -> None:
         """Emit one event to a room or rooms (each socket once)."""
         socketio.emit(event, payload, to=room)
+
+    def queue_changed(self, site_id: int, services) -> None:
+        """Announce a site's waiting counts now, or once at the end of the current interval."""
+        if self.interval <= 0 or self.app is None:
+            return super().queue_changed(site_id, services)
+        with self._lock:
+            if site_id in self._pending:
+                return  # the scheduled send will read these counts
+            wait = self._last.get(site_id, float("-inf")) + self.interval - time.monotonic()
+            if wait > 0:
+                self._pending.add(site_id)
+            else:
+                self._last[site_id] = time.monotonic()
+        if wait > 0:
+            socketio.start_background_task(self._send_later, site_id, wait)
+        else:
+            super().queue_changed(site_id, services)
+
+    def _send_later(self, site_id: int, wait: float) -> None:
+        """Send a site's counts, read with a connection of its own, after ``wait`` seconds."""
+        socketio.sleep(wait)
+        with self._lock:
+            # Cleared before reading: a change committed from here on schedules another send.
+            self._pending.discard(site_id)
+            self._last[site_id] = time.monotonic()
+        try:
+            with self.app.app_context():
+                from . import store
+                from .db import get_db
+                from .queue import QueueEngine
+
+                db = get_db()
+                site = store.site_by_id(db, site_id)
+                if site is not None:
+                    engine = QueueEngine(db, self.app.extensions["turnos.clock"])
+                    super().queue_changed(site_id, engine.waiting_summary(site))
+        except Exception:  # a background task has nobody to answer; log and go on
+            self.app.logger.exception("sending the waiting counts of site %s failed", site_id)
 
     def ticket_called(self, ticket: dict, payload: dict) -> None:
         """Announce a call, then let the sockets send it before the request goes on."""
@@ -147,7 +205,7 @@ def init_app(app) -> None:
                       cors_allowed_origins=app.config.get("SOCKETIO_CORS_ORIGINS") or [],
                       max_http_buffer_size=64 * 1024, ping_interval=10, ping_timeout=10,
                       manage_session=False)
-    app.extensions["turnos.announcer"] = SocketAnnouncer()
+    app.extensions["turnos.announcer"] = SocketAnnouncer(app, app.config["QUEUE_EVENT_INTERVAL"])
 
 
 @socketio.on("connect")

@@ -53,10 +53,12 @@ def app(tmp_path, clock):
     from shared import auth, layout
     from shared.db import get_db
 
-    # Estimates are replayed exactly for every ticket in tests; the cache that
-    # serves bursts in production has its own story in tests/core.
+    # Estimates are replayed exactly for every ticket in tests, and every change
+    # sends its waiting counts at once; the cache and the throttle that serve
+    # bursts in production have their own stories in tests/core.
     app = create_app({"TESTING": True, "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
-                      "SOCKETIO_ASYNC_MODE": "threading", "ESTIMATE_CACHE_SECONDS": 0},
+                      "SOCKETIO_ASYNC_MODE": "threading", "ESTIMATE_CACHE_SECONDS": 0,
+                      "QUEUE_EVENT_INTERVAL": 0},
                      instance=tmp_path / "instance", clock=clock)
     with app.app_context():
         db = get_db()

@@ -159,3 +159,55 @@ def test_an_official_at_a_desk_hears_each_call_and_change_once(app, api):
     names = [e["name"] for e in desk_socket.get_received()]
     assert names.count("ticket_called") == 1
     assert names.count("ticket_started") == 1
+
+
+def _counts_sent(announcer):
+    """Return an Event set each time the announcer sends waiting counts."""
+    sent = threading.Event()
+    emit = announcer.emit
+
+    def spy(event, payload, room):
+        emit(event, payload, room)
+        if event == "queue_changed":
+            sent.set()
+
+    announcer.emit = spy
+    return sent
+
+
+def test_a_burst_of_tickets_reaches_the_screens_as_a_few_counts_with_the_final_numbers(app, api):
+    """At opening a queue of people takes tickets at once: screens get a few updates, not one each.
+
+    The first change after a quiet spell is sent at once; the rest of the
+    burst becomes one send at the end of the interval, with the counts of
+    that moment, so the screen ends on the true numbers.
+    """
+    announcer = app.extensions["turnos.announcer"]
+    announcer.interval = 2.0  # longer than the burst takes, even on a slow machine
+    display = socketio.test_client(app, auth={"token": api.device("display")})
+    display.get_received()
+    sent = _counts_sent(announcer)
+    for _ in range(12):
+        api.issue("A")
+    heard = events(display, "queue_changed")
+    assert len(heard) == 1 and [s["waiting"] for s in heard[0]["services"]
+                                if s["code"] == "A"] == [1], "the first ticket is shown at once"
+    sent.clear()
+    assert sent.wait(10), "the rest of the burst was never sent"
+    heard += events(display, "queue_changed")
+    assert len(heard) == 2, f"a burst of 12 tickets sent {len(heard)} counts"
+    assert [s["waiting"] for s in heard[-1]["services"] if s["code"] == "A"] == [12]
+
+
+def test_a_change_after_the_quiet_interval_is_sent_at_once(app, api):
+    announcer = app.extensions["turnos.announcer"]
+    announcer.interval = 0.2
+    display = socketio.test_client(app, auth={"token": api.device("display")})
+    display.get_received()
+    api.issue("A")
+    assert len(events(display, "queue_changed")) == 1
+    announcer._last.clear()  # as if the interval had passed without changes
+    api.issue("B")
+    counts = events(display, "queue_changed")
+    assert len(counts) == 1, "no wait for a change that follows a quiet spell"
+    assert [s["waiting"] for s in counts[0]["services"] if s["code"] == "B"] == [1]
