@@ -295,7 +295,7 @@ def issue_ticket():
     if p.kind == "device":
         limit, window = current_app.config["KIOSK_RATE_LIMIT"]
         auth.rate_limit(f"issue:{p.device_id}", limit, window, engine.clock)
-    ticket = engine.issue(site["code"], data["service"], data["priority"], actor())
+    ticket = engine.issue(site, data["service"], data["priority"], actor())
     ticket["status_url"] = absolute(ticket["status_url"])
     return jsonify(ticket), 201
 

@@ -212,7 +212,7 @@ def issue_ticket():
     with immediate(db):
         seen = store.kiosk_request(db, device_id, request_id, since) if device_id and request_id else None
         if seen is None:
-            issued = engine.issue(site["code"], data["service"], data["priority"], actor)
+            issued = engine.issue(site, data["service"], data["priority"], actor)
             ticket = store.ticket_by_id(db, issued["id"])
             content = dispatch.ticket_content(engine, ticket, absolute(status_path(ticket)), config,
                                               body=issued)

@@ -20,10 +20,11 @@ import json
 import secrets
 from dataclasses import dataclass
 
+from flask import current_app, g
 from flask_babel import lazy_gettext as _l
 
 from . import estimate, events, priority, store
-from .db import immediate
+from .db import get_db, immediate
 from .errors import Closed, Conflict, IllegalTransition, Invalid, not_found
 from .hours import is_open
 from .present import Lookup, call_json, ticket_json
@@ -112,9 +113,12 @@ class QueueEngine:
 
     def issue(self, site_ident, service_ident, priority_code: str | None = None,
               actor: Actor = SYSTEM) -> dict:
-        """Issue a new ticket and return it with the people ahead and the estimated wait."""
+        """Issue a new ticket and return it with the people ahead and the estimated wait.
+
+        ``site_ident`` is a site's code or id, or the site row the caller already read.
+        """
         db = self.db
-        site = self.site(site_ident)
+        site = site_ident if isinstance(site_ident, dict) else self.site(site_ident)
         service = self.service(site, service_ident)
         if priority_code is not None:
             category = store.find_category(db, priority_code)
@@ -141,19 +145,15 @@ class QueueEngine:
             store.insert_event(db, ticket, "issued", now, user_id=actor.user_id,
                                device_id=actor.device_id,
                                data={"priority": priority_code} if priority_code else None)
-        summary = self.waiting_summary(site)
-        line = next((r for r in summary if r["code"] == service["code"]), None)
+            line = store.waiting_in_service(db, service["id"], day)
         # A new ticket is the last of its line: ahead of it are all preferential
         # tickets (and, for a general ticket, every general one too).
-        if line is None:
-            ahead = 0
-        elif priority_code:
-            ahead = line["waiting_preferential"] - 1
-        else:
-            ahead = line["waiting"] - 1
+        ahead = line["preferential"] - 1
+        if not priority_code:
+            ahead += line["general"]
         result = self.with_estimate(ticket, ahead=max(0, ahead))
         self.announce.ticket_changed(events.TICKET_ISSUED, ticket, self.lookup)
-        self.announce.queue_changed(site["id"], summary)
+        self._queue_changed(site)
         return result
 
     def with_estimate(self, ticket: dict, ahead: int | None = None) -> dict:
@@ -189,8 +189,9 @@ class QueueEngine:
                                       order_params=plan.params, now_ms=now, user_id=actor.user_id)
             if ticket is None:
                 return None
-            store.set_policy_state(db, site["id"],
-                                   priority.next_state(site["policy"], state, ticket["priority"]))
+            new_state = priority.next_state(site["policy"], state, ticket["priority"])
+            if new_state != state:  # strict has no state: no write on every call
+                store.set_policy_state(db, site["id"], new_state)
             record = dict(plan.record, chosen="preferential" if ticket["priority"] else "general")
             store.insert_event(db, ticket, "called", now, desk_id=desk["id"],
                                user_id=actor.user_id, data=record)
@@ -305,7 +306,7 @@ class QueueEngine:
         estimate.invalidate(site["id"])
         self.announce.ticket_changed(events.TICKET_TRANSFERRED, closed, self.lookup,
                                      extra={"to": ticket_json(segment, self.lookup)})
-        self.announce.queue_changed(site["id"], self.waiting_summary(site))
+        self._queue_changed(site)
         return segment
 
     def close_day(self, site: dict, up_to_day: str | None = None) -> dict:
@@ -335,7 +336,7 @@ class QueueEngine:
                    "sessions_closed": len(sessions)}
         estimate.invalidate(site["id"])
         self.announce.day_closed(site["id"], summary)
-        self.announce.queue_changed(site["id"], self.waiting_summary(site))
+        self._queue_changed(site)
         return summary
 
     # --- reading -----------------------------------------------------------
@@ -405,8 +406,12 @@ class QueueEngine:
         self.announce.ticket_changed(announce_event, moved, self.lookup)
         if "waiting" in from_states:
             site = self.lookup.site(moved["site_id"])
-            self.announce.queue_changed(site["id"], self.waiting_summary(site))
+            self._queue_changed(site)
         return moved
+
+    def _queue_changed(self, site: dict) -> None:
+        """Announce a site's new waiting counts (read only if the announcer sends them now)."""
+        self.announce.queue_changed(site["id"], lambda: self.waiting_summary(site))
 
     def _illegal(self, ticket: dict, action: str) -> IllegalTransition:
         """Build the refusal for an action the ticket's current state does not allow."""
@@ -426,7 +431,7 @@ class QueueEngine:
         self.announce.ticket_called(ticket, payload)
         if not recall:
             site = self.lookup.site(ticket["site_id"])
-            self.announce.queue_changed(site["id"], self.waiting_summary(site))
+            self._queue_changed(site)
 
     # --- judgement -------------------------------------------------------------
 
@@ -462,18 +467,16 @@ class QueueEngine:
                         dict(detail, code=marked["code"]))
         site = self.lookup.site(marked["site_id"])
         estimate.invalidate(site["id"])
-        self.announce.queue_changed(site["id"], self.waiting_summary(site))
+        self._queue_changed(site)
         self.announce._status(marked)
         return marked
 
 
 def current_engine() -> QueueEngine:
     """Return this request's engine, bound to its connection, clock and announcer."""
-    from flask import current_app, g
-
-    from .db import get_db
-
-    if "engine" not in g:
-        g.engine = QueueEngine(get_db(), current_app.extensions["turnos.clock"],
-                               current_app.extensions.get("turnos.announcer"))
-    return g.engine
+    engine = g.get("engine")
+    if engine is None:
+        extensions = current_app.extensions
+        engine = g.engine = QueueEngine(get_db(), extensions["turnos.clock"],
+                                        extensions.get("turnos.announcer"))
+    return engine

@@ -432,6 +432,16 @@ def waiting_counts(db: Database, site_id: int, day: str) -> dict[int, dict]:
     return counts
 
 
+def waiting_in_service(db: Database, service_id: int, day: str) -> dict:
+    """Return a service's waiting general and preferential tickets on a day (trigger-kept)."""
+    counts = {"general": 0, "preferential": 0}
+    for preferential, waiting in db.execute(
+            "SELECT preferential, waiting FROM waiting_counts WHERE service_id = ? AND day = ?",
+            [service_id, day]):
+        counts["preferential" if preferential else "general"] = waiting
+    return counts
+
+
 def oldest_waiting(db: Database, service_id: int, day: str) -> int | None:
     """Return the earliest arrival among a service's waiting tickets (two index probes)."""
     heads = [db.execute(
