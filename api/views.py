@@ -125,8 +125,22 @@ def ticket_reply(ticket: dict, status: int = 200):
 
 def absolute(path: str) -> str:
     """Make a path absolute with the configured public URL or this request's host."""
-    base = current_app.config.get("PUBLIC_URL") or request.host_url
+    base = current_app.config.get("PUBLIC_URL")
+    if not base:
+        # request.host_url rebuilds and re-encodes the whole URL; the base only
+        # depends on these values, so it is worked out once for each.
+        env = request.environ
+        key = (env.get("wsgi.url_scheme"), env.get("HTTP_HOST"), env.get("SERVER_NAME"),
+               env.get("SERVER_PORT"), env.get("SCRIPT_NAME"))
+        base = _HOST_URLS.get(key)
+        if base is None:
+            base = request.host_url
+            if len(_HOST_URLS) < 64:
+                _HOST_URLS[key] = base
     return base.rstrip("/") + path
+
+
+_HOST_URLS: dict[tuple, str] = {}
 
 
 # --- auth and devices -------------------------------------------------------------
