@@ -361,8 +361,8 @@ def call_ticket(ticket_id):
 def recall_ticket(ticket_id):
     """Call a called ticket again."""
     body({})
-    ticket_for_action(ticket_id)
-    return ticket_reply(current_engine().recall(ticket_id, actor()))
+    ticket = ticket_for_action(ticket_id)
+    return ticket_reply(current_engine().recall(ticket, actor()))
 
 
 @bp.post("/tickets/<int:ticket_id>/start")
@@ -370,8 +370,8 @@ def recall_ticket(ticket_id):
 def start_ticket(ticket_id):
     """Start serving a called ticket."""
     body({})
-    ticket_for_action(ticket_id)
-    return ticket_reply(current_engine().start(ticket_id, actor()))
+    ticket = ticket_for_action(ticket_id)
+    return ticket_reply(current_engine().start(ticket, actor()))
 
 
 @bp.post("/tickets/<int:ticket_id>/finish")
@@ -379,8 +379,8 @@ def start_ticket(ticket_id):
 def finish_ticket(ticket_id):
     """Finish serving a ticket (optional outcome resolved|pending and a note)."""
     data = body({"outcome": (str, False), "note": (str, False)})
-    ticket_for_action(ticket_id)
-    return ticket_reply(current_engine().finish(ticket_id, actor(), data["outcome"],
+    ticket = ticket_for_action(ticket_id)
+    return ticket_reply(current_engine().finish(ticket, actor(), data["outcome"],
                                                 data["note"] or ""))
 
 
@@ -389,8 +389,8 @@ def finish_ticket(ticket_id):
 def no_show_ticket(ticket_id):
     """Close a called ticket whose citizen did not come."""
     body({})
-    ticket_for_action(ticket_id)
-    return ticket_reply(current_engine().no_show(ticket_id, actor()))
+    ticket = ticket_for_action(ticket_id)
+    return ticket_reply(current_engine().no_show(ticket, actor()))
 
 
 @bp.post("/tickets/<int:ticket_id>/cancel")
@@ -398,8 +398,8 @@ def no_show_ticket(ticket_id):
 def cancel_ticket(ticket_id):
     """Cancel a waiting or called ticket (supervisors, or the official holding it)."""
     data = body({"reason": (str, False)})
-    ticket_for_action(ticket_id)
-    return ticket_reply(current_engine().cancel(ticket_id, actor(), data["reason"] or ""))
+    ticket = ticket_for_action(ticket_id)
+    return ticket_reply(current_engine().cancel(ticket, actor(), data["reason"] or ""))
 
 
 @bp.post("/tickets/<int:ticket_id>/transfer")
@@ -407,8 +407,8 @@ def cancel_ticket(ticket_id):
 def transfer_ticket(ticket_id):
     """Send a ticket to another service; answers with the new segment."""
     data = body({"service": ((str, int), True), "note": (str, False)})
-    ticket_for_action(ticket_id)
-    segment = current_engine().transfer(ticket_id, data["service"], actor(), data["note"] or "")
+    ticket = ticket_for_action(ticket_id)
+    segment = current_engine().transfer(ticket, data["service"], actor(), data["note"] or "")
     return ticket_reply(segment, 201)
 
 

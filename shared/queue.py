@@ -88,7 +88,13 @@ class QueueEngine:
         return desk
 
     def ticket(self, ticket_id) -> dict:
-        """Return a ticket by id, or raise unknown_ticket."""
+        """Return a ticket by id, or raise unknown_ticket.
+
+        A ticket row the caller already read is returned as is: every change
+        checks the ticket's state again in the statement that makes it.
+        """
+        if isinstance(ticket_id, dict):
+            return ticket_id
         ticket = None
         if isinstance(ticket_id, int) or (isinstance(ticket_id, str) and ticket_id.isdigit()):
             ticket = store.ticket_by_id(self.db, int(ticket_id))
