@@ -229,15 +229,20 @@ def simulate(db, site: dict, ticket: dict | None, service_id: int, now_ms: int) 
     return float(HORIZON_MS) if steps >= MAX_STEPS else None
 
 
-def naive_wait_seconds(db, service: dict, ahead: int, now_ms: int) -> float:
-    """Return ``ahead × mean recent service time ÷ open desks`` (the estimate to beat)."""
+def naive_rate(db, service: dict, now_ms: int) -> float:
+    """Return the seconds one more person ahead costs: mean recent service time ÷ open desks."""
     recent = store.recent_service_seconds(db, service["id"], now_ms - RECENT_WINDOW_MS)
     mean = sum(recent) / len(recent) if recent else float(service["default_service_seconds"])
-    desks = max(1, store.open_desks_for_service(db, service["id"]))
-    return round(ahead * mean / desks, 1)
+    return mean / max(1, store.open_desks_for_service(db, service["id"]))
 
 
-def wait_seconds(db, service: dict, ahead: int, now_ms: int, ticket: dict | None = None) -> float:
+def naive_wait_seconds(db, service: dict, ahead: int, now_ms: int) -> float:
+    """Return ``ahead × mean recent service time ÷ open desks`` (the estimate to beat)."""
+    return round(ahead * naive_rate(db, service, now_ms), 1)
+
+
+def wait_seconds(db, service: dict, ahead: int, now_ms: int, ticket: dict | None = None,
+                 site: dict | None = None) -> float:
     """Return the estimated seconds until a waiting ticket is called.
 
     Without ``ticket``: for a general ticket of ``service`` taken now. When
@@ -250,10 +255,11 @@ def wait_seconds(db, service: dict, ahead: int, now_ms: int, ticket: dict | None
     pause: see ``invalidate``) or ``ESTIMATE_CACHE_SECONDS`` pass. Meanwhile a ticket of
     that line is estimated from the cached one, shifted by the difference in
     people ahead times the time one more person costs the line (the naive
-    rate): arrivals behind a ticket do not move it, a preferential arrival
-    ahead of a general ticket moves it by one person.
+    rate, kept with the replay: it changes only with what invalidates it):
+    arrivals behind a ticket do not move it, a preferential arrival ahead of
+    a general ticket moves it by one person.
     """
-    site = store.site_by_id(db, service["site_id"])
+    site = site or store.site_by_id(db, service["site_id"])
     if site is None:
         return naive_wait_seconds(db, service, ahead, now_ms)
     preferential = bool(ticket and ticket["priority"])
@@ -261,22 +267,23 @@ def wait_seconds(db, service: dict, ahead: int, now_ms: int, ticket: dict | None
     cached = _cache.get(key)
     if (cached is not None and cached[0] == _generation.get(site["id"], 0)
             and 0 <= now_ms - cached[1] < _cache_ms()):
-        _generation_, _at, cached_ahead, cached_ms = cached
+        _generation_, _at, cached_ahead, cached_ms, rate = cached
         if cached_ms is None:
-            return naive_wait_seconds(db, service, ahead, now_ms)
-        shift = (ahead - cached_ahead) * naive_wait_seconds(db, service, 1, now_ms) * 1000.0
+            return round(ahead * rate, 1)
+        shift = (ahead - cached_ahead) * rate * 1000.0
         return round(max(0.0, cached_ms + shift) / 1000.0, 1)
     ms = simulate(db, site, ticket, service["id"], now_ms)
+    rate = naive_rate(db, service, now_ms)
     if len(_cache) > 4096:
         _cache.clear()
-    _cache[key] = (_generation.get(site["id"], 0), now_ms, ahead, ms)
+    _cache[key] = (_generation.get(site["id"], 0), now_ms, ahead, ms, rate)
     if ms is None:
-        return naive_wait_seconds(db, service, ahead, now_ms)
+        return round(ahead * rate, 1)
     return round(max(0.0, ms) / 1000.0, 1)
 
 
 CACHE_MS = 60_000  # the default; the ESTIMATE_CACHE_SECONDS setting overrides it (0: no cache)
-_cache: dict[tuple, tuple] = {}      # (db, site, service, preferential) -> (generation, at, ahead, ms)
+_cache: dict[tuple, tuple] = {}      # (db, site, service, preferential) -> (generation, at, ahead, ms, rate)
 _generation: dict[int, int] = {}     # site id -> changes other than arrivals seen by this process
 
 

@@ -171,7 +171,7 @@ class QueueEngine:
             body["ahead"] = ahead
             body["estimated_wait_seconds"] = estimate.wait_seconds(
                 self.db, self.lookup.service(ticket["service_id"]), ahead, self.clock.now_ms(),
-                ticket=ticket)
+                ticket=ticket, site=self.lookup.site(ticket["site_id"]))
         else:
             body["ahead"] = 0
             body["estimated_wait_seconds"] = 0 if ticket["status"] in ("called", "serving") else None
