@@ -9,6 +9,7 @@ from a non-empty object means closed that day. Holidays are a list of
 import json
 import re
 from datetime import datetime
+from functools import lru_cache
 
 from flask_babel import lazy_gettext as _l
 
@@ -36,10 +37,22 @@ def parse_hours(value) -> dict:
     return hours
 
 
+@lru_cache(maxsize=256)
+def _stored_hours(text: str) -> dict:
+    """Return stored hours (JSON text) parsed once; callers only read them."""
+    return parse_hours(text)
+
+
+@lru_cache(maxsize=256)
+def _stored_holidays(text: str) -> frozenset:
+    """Return stored holidays (JSON text) parsed once."""
+    return frozenset(json.loads(text))
+
+
 def is_open(hours, holidays, local: datetime) -> bool:
     """Tell whether a place with these hours and holidays is open at a local time."""
-    hours = parse_hours(hours)
-    days_off = json.loads(holidays) if isinstance(holidays, str) else (holidays or [])
+    hours = _stored_hours(hours) if isinstance(hours, str) else parse_hours(hours)
+    days_off = _stored_holidays(holidays) if isinstance(holidays, str) else (holidays or [])
     if local.date().isoformat() in days_off:
         return False
     if not hours:
