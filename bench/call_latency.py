@@ -65,7 +65,7 @@ class Socket:
         self.fragments: list[bytes] = []
         self.ready = asyncio.get_running_loop().create_future()
         self.snapshots = 0
-        self.queue_changes = 0
+        self.waiting = None         # people waiting for service A in the last counts heard
         self.heard_call = False
         self.sock = socket.create_connection(("127.0.0.1", bench.port))
         self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
@@ -166,7 +166,8 @@ class Socket:
                 if not self.ready.done():
                     self.ready.set_result(True)
             elif name == "queue_changed":
-                self.queue_changes += 1
+                services = json.loads(text[2:])[1]["services"]
+                self.waiting = next((x["waiting"] for x in services if x["code"] == "A"), 0)
             self.bench.on_event(self, name, text, at)
 
     def send_frame(self, opcode: int, payload: bytes) -> None:
@@ -282,8 +283,8 @@ class Bench:
         call.check()
 
     def _queues_done(self) -> bool:
-        """Tell whether every measured socket has heard the expected number of queue changes."""
-        return all(s.queue_changes >= self.queue_target for s in self.sockets
+        """Tell whether every measured socket's last counts show the expected people waiting."""
+        return all(s.waiting == self.queue_target for s in self.sockets
                    if s.kind in ("display", "desk"))
 
     async def connect(self, kind: str, auths: list[dict]) -> None:
@@ -297,13 +298,19 @@ class Bench:
             await asyncio.wait_for(asyncio.gather(*batch), 30)
 
     async def issue(self, http: Http, token: str, count: int) -> None:
-        """Issue tickets and wait until every socket has heard every queue change."""
-        self.queue_target = max(s.queue_changes for s in self.sockets) + count
+        """Issue tickets and wait until every socket's counts show them all waiting.
+
+        The server throttles ``queue_changed`` (a burst becomes a few sends), so
+        the wait is for the final counts, not for one event per ticket.
+        """
+        self.queue_target = 0
         self.counting.clear()
+        body = None
         for _ in range(count):
             status, body = await http.call("POST", "/api/v1/tickets", token,
                                            {"site": SITE, "service": "A"})
             assert status == 201, body
+        self.queue_target = body["ahead"] + 1
         if not self._queues_done():
             await asyncio.wait_for(self.counting.wait(), 60)
         self.queue_target = 0
