@@ -18,10 +18,18 @@ single client process spends on the other 199 sockets' frames is not counted
 as server latency; the send time is taken just before the request is written,
 on the same (wall) clock.
 
+The server runs with ``QUEUE_EVENT_INTERVAL`` 0 by default: with the production
+throttle (0.2 s) the counts after each call come in a trailing send, the bench
+waits for them before the next call, and the server idles in between; on
+these virtual machines a call after an idle spell is slower for reasons of the
+machine (measured with ``--gap 0.2`` and no throttle: p50 19-20 ms against
+9-10 ms back to back). ``--gap`` measures that case on purpose.
+
 Finally 100 more displays connect (300 sockets) and the server's resident
 memory is read from /proc/<pid>/status (VmRSS; VmHWM is the peak).
 
     python bench/call_latency.py                       # 300 calls x 5 runs
+    python bench/call_latency.py --gap 0.5             # each call after half a second idle
     python bench/call_latency.py --calls 200 --runs 3 --displays 100 --desks 100
 """
 
@@ -236,7 +244,7 @@ class Call:
         self.desks = desks
         self.heard: list[float] = []         # display read times of ticket_called
         self.code = None
-        self.settled_displays = set()        # displays that also got the queue_changed after it
+        self.counted = set()                 # sockets that also got the queue_changed after it
         self.no_shows = set()                # desk sockets that heard the no-show
         self.all_heard = asyncio.Event()
         self.settled = asyncio.Event()
@@ -245,7 +253,8 @@ class Call:
         """Wake the waiters when their condition holds."""
         if len(self.heard) >= self.displays:
             self.all_heard.set()
-        if len(self.settled_displays) >= self.displays and len(self.no_shows) >= self.desks:
+        if (len(self.counted) >= self.displays + self.desks
+                and len(self.no_shows) >= self.desks):
             self.settled.set()
 
 
@@ -270,14 +279,17 @@ class Bench:
             self.counting.set()
         if call is None:
             return
-        if sock.kind == "display":
-            if name == "ticket_called":
-                call.heard.append(at)
-                sock.heard_call = True
-                if call.code is None:
-                    call.code = json.loads(text[2:])[1]["code"]
-            elif name == "queue_changed" and getattr(sock, "heard_call", False):
-                call.settled_displays.add(id(sock))
+        if sock.kind == "display" and name == "ticket_called":
+            call.heard.append(at)
+            if call.code is None:
+                call.code = json.loads(text[2:])[1]["code"]
+        if name == "ticket_called":
+            sock.heard_call = True
+        elif name == "queue_changed" and getattr(sock, "heard_call", False):
+            # The waiting counts after a call are its last event (sent up to
+            # QUEUE_EVENT_INTERVAL later): the next call waits for every socket
+            # to have them, so calls never overlap with the previous fan-out.
+            call.counted.add(id(sock))
         elif sock.kind == "desk" and name == "ticket_no_show":
             call.no_shows.add(id(sock))
         call.check()
@@ -333,6 +345,8 @@ class Bench:
             status, body = await http.call("POST", f"/api/v1/tickets/{ticket['id']}/no-show", token)
             assert status == 200, body
             await asyncio.wait_for(call.settled.wait(), 10)
+            if self.args.gap:
+                await asyncio.sleep(self.args.gap)  # the server idles, as between real calls
             for s in self.sockets:
                 s.heard_call = False
         self.call = None
@@ -431,7 +445,13 @@ def main() -> int:
     parser.add_argument("--desks", type=int, default=100, help="desk sockets (default 100)")
     parser.add_argument("--extra", type=int, default=100,
                         help="more display sockets for the memory figure (default 100)")
+    parser.add_argument("--gap", type=float, default=0.0,
+                        help="seconds the server idles between calls (default 0: back to back)")
+    parser.add_argument("--queue-interval", type=float, default=0.0,
+                        help="the server's QUEUE_EVENT_INTERVAL (default 0: counts sent with "
+                             "each call, so the next call need not wait for a trailing send)")
     args = parser.parse_args()
+    os.environ["TURNOS_QUEUE_EVENT_INTERVAL"] = str(args.queue_interval)
     with Server() as server:
         return asyncio.run(bench(server, args))
 

@@ -70,6 +70,14 @@ def ticket_room(public_id: str) -> str:
     return f"ticket:{public_id}"
 
 
+def call_rooms(ticket: dict) -> list[str]:
+    """Return the rooms that hear a ticket's call: its site's screens, its staff, its desk."""
+    rooms = [site_room(ticket["site_id"]), staff_room(ticket["site_id"])]
+    if ticket["desk_id"]:
+        rooms.append(desk_room(ticket["desk_id"]))
+    return rooms
+
+
 class NullAnnouncer:
     """Drops every announcement; for the CLI and for code without sockets."""
 
@@ -79,10 +87,7 @@ class NullAnnouncer:
     def ticket_called(self, ticket: dict, payload: dict) -> None:
         """Announce a call to the waiting room, the desk and the ticket's page."""
         # One emit to every room: a socket in several of them hears the call once.
-        rooms = [site_room(ticket["site_id"]), staff_room(ticket["site_id"])]
-        if ticket["desk_id"]:
-            rooms.append(desk_room(ticket["desk_id"]))
-        self.emit(TICKET_CALLED, payload, rooms)
+        self.emit(TICKET_CALLED, payload, call_rooms(ticket))
         self._status(ticket)
 
     def ticket_changed(self, event: str, ticket: dict, lookup, extra: dict | None = None) -> None:
@@ -183,7 +188,18 @@ class SocketAnnouncer(NullAnnouncer):
         super().ticket_called(ticket, payload)
         # Under gevent the queued frames leave only when this request yields; without
         # this they would wait for the queue counts and the HTTP answer to be built.
-        socketio.sleep(0)
+        # Yielding also lets other requests run while this one holds its database
+        # connection, which costs when many desks call at once: so only when a
+        # socket of this process (or, with a message queue, of any) hears the call.
+        if self._heard(call_rooms(ticket)):
+            socketio.sleep(0)
+
+    def _heard(self, rooms: list[str]) -> bool:
+        """Tell whether any socket may be listening in these rooms."""
+        if self.app is not None and self.app.config.get("SOCKETIO_MESSAGE_QUEUE"):
+            return True
+        joined = socketio.server.manager.rooms.get("/", {})
+        return any(joined.get(room) for room in rooms)
 
 
 class RecordingAnnouncer(NullAnnouncer):
