@@ -29,6 +29,16 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def login(app, username: str, password: str = PASSWORD):
+    """Return a browser-like test client logged in through the login form."""
+    browser = app.test_client()
+    page = browser.get("/login").get_data(as_text=True)
+    csrf = page.split('name="csrf_token" value="')[1].split('"')[0]
+    r = browser.post("/login", data={"username": username, "password": password, "csrf_token": csrf})
+    assert r.status_code == 302, r.get_data(as_text=True)
+    return browser
+
+
 def require_program(name: str) -> str:
     """Return a program's path; skip locally (fail in CI) when it is missing."""
     path = shutil.which(name)

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-PASSWORD = "secret-pass-1"  # the staff password of tests/conftest.py
+from tests.conftest import PASSWORD, login
 
 
 @pytest.fixture
@@ -39,15 +39,10 @@ def make_user(app, clock):
 @pytest.fixture
 def browser_login(app):
     """Log a test client in through the login form; returns (client, csrf token)."""
-    def login(username: str):
-        client = app.test_client()
-        page = client.get("/login").get_data(as_text=True)
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-        r = client.post("/login", data={"username": username, "password": PASSWORD,
-                                        "csrf_token": token})
-        assert r.status_code == 302, r.get_data(as_text=True)
+    def login_at_desk(username: str):
+        client = login(app, username)
         page = client.get("/desk/").get_data(as_text=True)
         csrf = re.search(r'<meta name="csrf-token" content="([^"]+)"', page).group(1)
         return client, csrf
 
-    return login
+    return login_at_desk

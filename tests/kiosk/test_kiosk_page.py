@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.printing.helpers import login
+from tests.conftest import login
 
 
 def _data(page: str) -> dict:

@@ -65,11 +65,3 @@ def received(client, name: str) -> list:
     return [event["args"][0] for event in client.get_received() if event["name"] == name]
 
 
-def login(app, username: str, password: str = "secret-pass-1"):
-    """Return a browser-like test client logged in as a staff member."""
-    browser = app.test_client()
-    page = browser.get("/login").get_data(as_text=True)
-    csrf = page.split('name="csrf_token" value="')[1].split('"')[0]
-    r = browser.post("/login", data={"username": username, "password": password, "csrf_token": csrf})
-    assert r.status_code == 302, r.get_data(as_text=True)
-    return browser

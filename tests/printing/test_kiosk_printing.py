@@ -12,7 +12,8 @@ import pytest
 from printer.dispatch import wait_idle
 from tests.printer.escpos_decode import decode
 from tests.printer.fakes import PAPER_NEAR_END, PAPER_OUT, TcpFakePrinter
-from tests.printing.helpers import login, received, staff_socket
+from tests.conftest import login
+from tests.printing.helpers import received, staff_socket
 
 CP858 = 19  # ESC t 19 on Epson-numbered printers
 

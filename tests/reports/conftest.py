@@ -21,8 +21,11 @@ Desks: ana holds desk 1 and beto desk 3 from 08:00 to 17:00 (beto pauses
 Ratings: PA-002 5, A-001 4, E-001 3. A-003 is left unrated.
 """
 
+import functools
+
 import pytest
 
+from tests.conftest import login
 from tests.reports.known_day import DAY, NEXT, at
 
 
@@ -159,15 +162,4 @@ def report(api):
 @pytest.fixture
 def browser_login(app):
     """Log a test client in through the login form; return the client."""
-    import re
-
-    def login(username: str):
-        client = app.test_client()
-        page = client.get("/login").get_data(as_text=True)
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-        r = client.post("/login", data={"username": username, "password": "secret-pass-1",
-                                        "csrf_token": token})
-        assert r.status_code == 302, r.get_data(as_text=True)[:300]
-        return client
-
-    return login
+    return functools.partial(login, app)
