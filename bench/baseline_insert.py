@@ -16,11 +16,10 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Server, free_port, median, request  # noqa: E402
+from common import Server, free_port, median, request, wait_healthy  # noqa: E402
 from core_throughput import KIOSKS, issue_run  # noqa: E402
 
 BARE_APP = textwrap.dedent('''
@@ -65,14 +64,8 @@ class Bare:
         self.process = subprocess.Popen([sys.executable, str(script), str(self.port),
                                          str(Path(self.dir.name) / "bare.sqlite3")],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if request(self.port, "GET", "/healthz")[0] == 200:
-                    return self
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("bare server did not start")
+        wait_healthy(self.port, 20, "bare server")
+        return self
 
     def __exit__(self, *exc):
         self.process.terminate()

@@ -40,15 +40,8 @@ class Server:
             [sys.executable, str(ROOT / "run.py"), "serve", "--demo", "--port", str(self.port),
              "--instance", str(self.instance)], cwd=ROOT, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                status, _ = request(self.port, "GET", "/healthz")
-                if status == 200:
-                    return self
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("server did not start")
+        wait_healthy(self.port, 30, "server")
+        return self
 
     def __exit__(self, *exc):
         self.process.terminate()
@@ -88,6 +81,40 @@ def request(port: int, method: str, path: str, body=None, token: str | None = No
     if own:
         conn.close()
     return response.status, (json.loads(raw) if raw else None)
+
+
+def wait_healthy(port: int, seconds: float, what: str) -> None:
+    """Wait until a server answers ``GET /healthz`` with 200, or raise."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if request(port, "GET", "/healthz")[0] == 200:
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{what} did not start")
+
+
+def run_processes(target, argsets: list[tuple], timeout: float) -> tuple[list, float]:
+    """Run one process per argument tuple, released together by a barrier.
+
+    ``target(*args, start, out)`` waits on ``start`` and puts one result on
+    ``out``. Returns the results and the moment they were released.
+    """
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    start = ctx.Barrier(len(argsets) + 1)
+    out = ctx.Queue()
+    procs = [ctx.Process(target=target, args=(*args, start, out)) for args in argsets]
+    for p in procs:
+        p.start()
+    start.wait()
+    t0 = time.perf_counter()
+    results = [out.get(timeout=timeout) for _ in procs]
+    for p in procs:
+        p.join()
+    return results, t0
 
 
 def percentile(values: list[float], p: float) -> float:

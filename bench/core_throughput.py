@@ -21,7 +21,6 @@ the server, so the figures are a floor for a real deployment.
 """
 
 import argparse
-import multiprocessing as mp
 import os
 import sys
 import tempfile
@@ -29,7 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Server, median, percentile, request  # noqa: E402
+from common import Server, median, percentile, request, run_processes  # noqa: E402
 
 DESKS = 50
 KIOSKS = 8
@@ -66,35 +65,23 @@ def _issue_worker(port, token, count, start, out):
 
 def issue_run(server, tokens, total) -> dict:
     """Issue ``total`` tickets with 8 kiosk processes; return rate and latency."""
-    ctx = mp.get_context("fork")
-    start = ctx.Barrier(len(tokens) + 1)
-    out = ctx.Queue()
     per = total // len(tokens)
-    procs = [ctx.Process(target=_issue_worker, args=(server.port, tok, per, start, out))
-             for tok in tokens]
-    for p in procs:
-        p.start()
-    start.wait()
-    t0 = time.perf_counter()
-    results = [out.get(timeout=300) for _ in procs]
-    for p in procs:
-        p.join()
+    results, t0 = run_processes(_issue_worker, [(server.port, tok, per) for tok in tokens], 300)
     elapsed = max(end for _, end in results) - t0
     lat = [x for r, _ in results for x in r]
     return {"rate": len(lat) / elapsed, "p50": percentile(lat, 50), "p99": percentile(lat, 99)}
 
 
-def _desk_worker(port, token, desks, start, out, paced_until=None, offset=0.0):
-    """Call next (+ no-show) at each desk; flat out, or once a second per desk when paced."""
+def _desk_worker(port, token, desk, paced_until, offset, start, out):
+    """Call next (+ no-show) at one desk: flat out until nobody waits, or once a second when paced."""
     import http.client
 
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     called, latencies = [], []
     start.wait()
     t_start = time.perf_counter()
-    busy = True
     tick = 0
-    while busy:
+    while True:
         if paced_until is not None:
             # Each desk calls once a second; desks are staggered across the second.
             target = t_start + offset + tick
@@ -104,41 +91,27 @@ def _desk_worker(port, token, desks, start, out, paced_until=None, offset=0.0):
             if delay > 0:
                 time.sleep(delay)
             tick += 1
-        busy = paced_until is not None
-        for desk in desks:
-            t0 = time.perf_counter()
-            status, body = request(port, "POST", f"/api/v1/desks/cam-centro:{desk}/next", None,
-                                   token, conn)
-            latencies.append((time.perf_counter() - t0) * 1000)
-            if status == 204:
-                continue
-            assert status == 200, (status, body)
-            busy = True
-            called.append(body["id"])
-            status, _ = request(port, "POST", f"/api/v1/tickets/{body['id']}/no-show", None,
-                                token, conn)
-            assert status == 200
+        t0 = time.perf_counter()
+        status, body = request(port, "POST", f"/api/v1/desks/cam-centro:{desk}/next", None,
+                               token, conn)
+        latencies.append((time.perf_counter() - t0) * 1000)
+        if status == 204:
+            if paced_until is None:
+                break
+            continue
+        assert status == 200, (status, body)
+        called.append(body["id"])
+        status, _ = request(port, "POST", f"/api/v1/tickets/{body['id']}/no-show", None,
+                            token, conn)
+        assert status == 200
     out.put((called, latencies, time.perf_counter()))
 
 
 def call_run(server, token, paced_seconds=None) -> dict:
     """Run 50 desk clients, each its own process and connection; return rate, latency, duplicates."""
-    ctx = mp.get_context("fork")
-    clients = [[f"b{n}"] for n in range(1, DESKS + 1)]
-    start = ctx.Barrier(len(clients) + 1)
-    out = ctx.Queue()
-    procs = []
-    for i, desks in enumerate(clients):
-        offset = i / len(clients) if paced_seconds else 0.0
-        procs.append(ctx.Process(target=_desk_worker, args=(
-            server.port, token, desks, start, out, paced_seconds, offset)))
-    for p in procs:
-        p.start()
-    start.wait()
-    t0 = time.perf_counter()
-    results = [out.get(timeout=600) for _ in procs]
-    for p in procs:
-        p.join()
+    argsets = [(server.port, token, f"b{n}", paced_seconds,
+                (n - 1) / DESKS if paced_seconds else 0.0) for n in range(1, DESKS + 1)]
+    results, t0 = run_processes(_desk_worker, argsets, 600)
     elapsed = max(end for _, _, end in results) - t0
     called = [x for c, _, _ in results for x in c]
     lat = [x for _, l, _ in results for x in l]
