@@ -111,15 +111,12 @@ class Checkpointer:
         self.path = path
         self.interval = interval
         self.listener = listener  # called with each result (tests wait on it)
-        self.runs = 0
         self.last: tuple[int, int, int] | None = None
         self._stop = False
-        self._thread = None
 
     def run_once(self, conn: sqlite3.Connection) -> tuple[int, int, int]:
         """Checkpoint what no reader still needs; return (busy, wal pages, pages copied)."""
         self.last = tuple(conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone())
-        self.runs += 1
         if self.listener is not None:
             self.listener(self.last)
         return self.last
@@ -128,7 +125,7 @@ class Checkpointer:
         """Start the native thread (a real OS thread even when gevent patched threading)."""
         start_thread, sleep = _native_thread_tools()
         self._sleep = sleep
-        self._thread = start_thread(self._loop, ())
+        start_thread(self._loop, ())
         return self
 
     def stop(self) -> None:
@@ -136,8 +133,7 @@ class Checkpointer:
         self._stop = True
 
     def _loop(self) -> None:
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
-                               check_same_thread=False)
+        conn = connect(self.path).conn
         try:
             while not self._stop:
                 self._sleep(self.interval)
