@@ -64,7 +64,9 @@ class QueueEngine:
     # --- lookups -----------------------------------------------------------
 
     def site(self, ident) -> dict:
-        """Return a site by code or id, or raise unknown_site."""
+        """Return a site by code or id, or raise unknown_site (a site row is returned as is)."""
+        if isinstance(ident, dict):
+            return ident
         site = store.find_site(self.db, ident)
         if site is None:
             raise not_found("site", ident)
@@ -124,7 +126,7 @@ class QueueEngine:
         ``site_ident`` is a site's code or id, or the site row the caller already read.
         """
         db = self.db
-        site = site_ident if isinstance(site_ident, dict) else self.site(site_ident)
+        site = self.site(site_ident)
         service = self.service(site, service_ident)
         if priority_code is not None:
             category = store.find_category(db, priority_code)
