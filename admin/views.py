@@ -21,6 +21,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 
+from api.views import absolute
 from shared import auth, devices, events, layout, store
 from shared.auth import require
 from shared.db import get_db, immediate
@@ -839,8 +840,7 @@ def _pairing_page(device: dict, code: str):
     import qrcode
     import qrcode.image.svg
 
-    base = current_app.config.get("PUBLIC_URL") or request.host_url
-    link = base.rstrip("/") + f"/pair/{code}"
+    link = absolute(f"/pair/{code}")
     image = qrcode.make(link, image_factory=qrcode.image.svg.SvgPathImage, box_size=12, border=2)
     buffer = io.BytesIO()
     image.save(buffer)
