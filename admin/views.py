@@ -11,7 +11,6 @@ import base64
 import contextlib
 import io
 import json
-import sqlite3
 import time
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from werkzeug.datastructures import MultiDict
 from api.views import absolute
 from shared import auth, devices, events, layout, store
 from shared.auth import require
-from shared.db import get_db, immediate
+from shared.db import IntegrityError, get_db, immediate
 from shared.errors import Conflict, DomainError, Invalid, not_found
 from shared.hours import WEEKDAYS
 from shared.priority import DEFAULT_PARAMS, POLICIES
@@ -66,7 +65,7 @@ def _write(db):
     try:
         with immediate(db):
             yield
-    except sqlite3.IntegrityError as exc:
+    except IntegrityError as exc:
         raise Conflict(_l("Otro cambio hecho al mismo tiempo choca con este: recargue la página e "
                           "intente de nuevo."), code="concurrent_change") from exc
 

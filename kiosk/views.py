@@ -210,6 +210,7 @@ def issue_ticket():
     engine = QueueEngine(db, clock, recorder)
     actor = Actor(user_id=principal.user_id, device_id=device_id, role=principal.role)
     with immediate(db):
+        store.lock_site(db, site["id"])  # two taps racing: the second one sees the first's ticket
         seen = store.kiosk_request(db, device_id, request_id, since) if device_id and request_id else None
         if seen is None:
             issued = engine.issue(site, data["service"], data["priority"], actor)

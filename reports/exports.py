@@ -96,7 +96,7 @@ def ticket_rows(database: str, site_ids: list[int], day_from: str, day_to: str):
             for r in batch:
                 yield _ticket_row(r)
     finally:
-        db.conn.close()
+        db.close()
 
 
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")

@@ -373,12 +373,12 @@ def day_partials(db, sites: list[dict], day_from: str, day_to: str, dimension: s
 
 def _store(db, rows: list[tuple]) -> None:
     """Keep sealed partials; a busy database only costs the next report its recomputation."""
-    import sqlite3
+    from shared.db import OperationalError
 
     try:
         with immediate(db):
             store.save_report_partials(db, rows)
-    except sqlite3.OperationalError:
+    except OperationalError:
         pass
 
 

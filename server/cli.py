@@ -16,16 +16,33 @@ DEMO_USERS = (
 )
 
 
+DATABASE_HELP = ("Where the data lives: postgresql://USER:PASSWORD@HOST/NAME, or sqlite:PATH. "
+                 "Default: turnos.sqlite3 in the instance folder (or TURNOS_DATABASE_URL).")
+
+
+def _remember_database(ctx, _param, value):
+    """Keep --database for make_app (every subcommand takes it)."""
+    if value:
+        ctx.meta["turnos.database"] = value
+    return value
+
+
 def instance_option(fn):
-    """Add the --instance option every subcommand takes."""
+    """Add the --instance and --database options every subcommand takes."""
+    fn = click.option("--database", "database", default=None, expose_value=False,
+                      callback=_remember_database, help=DATABASE_HELP)(fn)
     return click.option("--instance", "instance", type=click.Path(file_okay=False),
                         default=None, help=INSTANCE_HELP)(fn)
 
 
 def make_app(instance, **config):
-    """Create the application for an instance folder."""
+    """Create the application for an instance folder (and the --database given, if any)."""
     from server import create_app
 
+    ctx = click.get_current_context(silent=True)
+    database = ctx.meta.get("turnos.database") if ctx is not None else None
+    if database:
+        config["DATABASE_URL"] = database
     return create_app(config, instance=instance)
 
 
@@ -52,6 +69,8 @@ def serve(host, port, instance, demo, public_url, secure_cookies, message_queue)
               "SOCKETIO_MESSAGE_QUEUE": message_queue, "DEMO": demo}
     if _gevent_ready():
         config["SOCKETIO_ASYNC_MODE"] = "gevent"
+        # Another process's SQLite write lock is waited for without freezing this one's loop.
+        config["COOPERATIVE_SQLITE"] = True
     else:
         config["SOCKETIO_ASYNC_MODE"] = "threading"
     app = make_app(instance, **config)
@@ -62,6 +81,7 @@ def serve(host, port, instance, demo, public_url, secure_cookies, message_queue)
     base = public_url or f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     _print_addresses(base, links, demo)
     start_checkpointer(app)
+    app.extensions["turnos.cluster"].start_watchdog()
     if config["SOCKETIO_ASYNC_MODE"] == "gevent":
         from gevent import pywsgi
 
@@ -174,13 +194,11 @@ def demo_pairing_links(app) -> list[tuple[str, str]]:
 def migrate(instance):
     """Create or upgrade the database schema."""
     from shared import migrations
-    from shared.db import connect
+    from shared.db import safe_url
 
-    app = make_app(instance)
-    db = connect(app.config["DATABASE"])
-    applied = [m.name for m in migrations.migrations.applied(db)]
-    click.echo(f"Database: {app.config['DATABASE']}")
-    click.echo("Applied migrations: " + ", ".join(applied))
+    app = make_app(instance)  # applies what is pending
+    click.echo(f"Database: {safe_url(app.config['DATABASE'])}")
+    click.echo("Applied migrations: " + ", ".join(migrations.applied(app.config["DATABASE"])))
 
 
 @main.command("create-user")

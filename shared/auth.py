@@ -376,6 +376,8 @@ _ID_FORM = re.compile(r"^[A-Z0-9]{3,20}$")
 def _id_hash_key() -> bytes:
     """Return the instance's key for ID hashes, generating it on first use (never in the repo)."""
     keys = current_app.extensions.setdefault("turnos.keys", {})
+    if ID_KEY_FILE not in keys and current_app.config.get("ID_HASH_KEY"):
+        keys[ID_KEY_FILE] = bytes.fromhex(current_app.config["ID_HASH_KEY"])
     if ID_KEY_FILE not in keys:
         path = Path(current_app.config.get("INSTANCE") or current_app.instance_path) / ID_KEY_FILE
         try:

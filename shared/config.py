@@ -5,7 +5,10 @@ import secrets
 from pathlib import Path
 
 DEFAULTS = {
-    "DATABASE": None,                     # <instance>/turnos.sqlite3 unless set
+    "DATABASE_URL": None,                 # postgresql://... or sqlite:PATH; <instance>/turnos.sqlite3 if unset
+    "DATABASE_POOL_SIZE": None,           # connections per process (PostgreSQL default 10)
+    "SECRET_KEY": None,                   # signs sessions; from <instance>/secret_key unless set
+    "ID_HASH_KEY": None,                  # hex key of citizen ID hashes; <instance>/id_hash_key unless set
     "PUBLIC_URL": "",                     # base of the QR address; the request's host when empty
     "MAX_CONTENT_LENGTH": 64 * 1024,      # bytes; larger bodies get 413
     "SESSION_COOKIE_HTTPONLY": True,
@@ -27,6 +30,8 @@ DEFAULTS = {
     "ESTIMATE_CACHE_SECONDS": 60,         # one replay of the room serves a line this long (0: none)
     "QUEUE_EVENT_INTERVAL": 0.2,          # seconds between queue_changed of a site (0: every change)
     "WAL_CHECKPOINT_SECONDS": 1.0,        # serve: checkpoint the WAL from a thread this often
+    "COOPERATIVE_SQLITE": False,          # serve (gevent): wait for SQLite locks without blocking the loop
+    "MIGRATE_ON_START": True,             # bring the schema up to date when the app starts
     "DEMO": False,
 }
 
@@ -68,11 +73,21 @@ def from_environment(environ=None) -> dict:
 
 
 def build(folder: Path, overrides: dict | None = None) -> dict:
-    """Return the full configuration: defaults, then environment, then explicit overrides."""
+    """Return the full configuration: defaults, then environment, then explicit overrides.
+
+    ``DATABASE`` is where the data lives: a PostgreSQL URL, or a SQLite file
+    (``turnos.sqlite3`` in the instance folder unless ``DATABASE_URL`` says otherwise).
+    Several processes or machines share one secret key: give it to all of them as
+    ``TURNOS_SECRET_KEY`` (or let them share the instance folder).
+    """
+    from .db import resolve
+
     config = dict(DEFAULTS)
-    config["DATABASE"] = str(folder / "turnos.sqlite3")
-    config["SECRET_KEY"] = secret_key(folder)
     config["INSTANCE"] = str(folder)
     config.update(from_environment())
     config.update({k: v for k, v in (overrides or {}).items() if v is not None or k not in config})
+    if not config.get("SECRET_KEY"):
+        config["SECRET_KEY"] = secret_key(folder)
+    if not config.get("DATABASE"):
+        config["DATABASE"] = resolve(config.get("DATABASE_URL"), folder)
     return config

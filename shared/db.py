@@ -1,98 +1,386 @@
-"""SQLite connections: one per request (or thread), with WAL and a busy timeout."""
+"""Storage engines: SQLite (the embedded default) or PostgreSQL, behind one small interface.
+
+Every SQL statement lives in ``shared/store.py`` and is written once, with ``?``
+or ``:name`` placeholders, in the SQL both engines accept. A connection object
+(``db``) offers ``db.execute(sql, params)`` returning a cursor whose rows read
+by position and by name (``row[0]``, ``row["code"]``, ``dict(row)``) on both
+engines. What differs lives in ``shared/dialect.py``.
+
+- **SQLite**: a file in the instance folder (or ``--database sqlite:PATH``),
+  WAL, opened through sqlite-utils. One process serves it (the embedded
+  default); several processes may share it on one machine.
+- **PostgreSQL**: ``--database postgresql://...`` (or ``TURNOS_DATABASE_URL``),
+  psycopg 3 with its connection pool. Any number of processes on any number of
+  machines.
+
+Transactions: ``with immediate(db):`` runs a block in one write transaction
+(nested blocks join the outer one). Work that must happen only once the
+change is durable (announcing it, say) is registered with ``on_commit(db, fn)``:
+it runs after the outermost commit and is dropped on rollback.
+"""
+
+from __future__ import annotations
 
 import contextlib
 import logging
 import sqlite3
 import threading
+import time
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from flask import current_app, g
 from sqlite_utils import Database
 
+from . import dialect
 
 log = logging.getLogger(__name__)
 
 # With a background checkpointer, a connection still checkpoints by itself once
 # the WAL holds this many pages (about 80 MB): a safety net, never the routine.
 SAFETY_AUTOCHECKPOINT = 20_000
+# How long a writer waits for another process's write lock before giving up.
+BUSY_TIMEOUT_SECONDS = 30.0
+
+try:  # PostgreSQL's driver; the embedded default runs without it
+    import psycopg
+    import psycopg_pool
+except ImportError:  # pragma: no cover - declared as a dependency
+    psycopg = psycopg_pool = None
+
+IntegrityError: tuple = (sqlite3.IntegrityError,) + ((psycopg.IntegrityError,) if psycopg else ())
+OperationalError: tuple = (sqlite3.OperationalError,) + ((psycopg.OperationalError,) if psycopg else ())
+# What a database that went away (or is locked for too long) raises.
+UNAVAILABLE: tuple = OperationalError + ((psycopg_pool.PoolTimeout,) if psycopg_pool else ())
 
 
-def connect(path: str | Path, autocheckpoint: int | None = None) -> Database:
-    """Open a database file with the settings every Turnos connection uses."""
-    conn = sqlite3.connect(str(path), timeout=30, isolation_level=None,
-                           check_same_thread=False)
+def is_unavailable(exc: BaseException) -> bool:
+    """Tell whether an error means the database cannot answer now (not a bug of ours)."""
+    if isinstance(exc, sqlite3.OperationalError):
+        text = str(exc)
+        return any(word in text for word in ("locked", "busy", "unable to open", "disk I/O"))
+    return isinstance(exc, UNAVAILABLE)
+
+
+# --- where the data lives ------------------------------------------------------------------
+
+def is_postgresql(target: str | None) -> bool:
+    """Tell whether a database target is a PostgreSQL URL."""
+    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
+
+
+def resolve(url: str | None, instance: str | Path) -> str:
+    """Return the database target of a ``--database`` value: a PostgreSQL URL or a SQLite file path.
+
+    Nothing (or an empty value) means ``turnos.sqlite3`` in the instance folder;
+    ``sqlite:PATH`` (or ``sqlite:///PATH``) or a plain path means that SQLite file.
+    """
+    if not url:
+        return str(Path(instance) / "turnos.sqlite3")
+    if is_postgresql(url):
+        return url
+    if url.startswith("sqlite:"):
+        path = url[len("sqlite:"):]
+        if path.startswith("///"):
+            path = path[2:]
+        elif path.startswith("//"):
+            raise ValueError(f"not a SQLite address (use sqlite:PATH): {url}")
+        return str(Path(path).resolve())
+    if "://" in url:
+        raise ValueError(f"unknown database address (use postgresql://... or sqlite:PATH): {url}")
+    return str(Path(url).resolve())
+
+
+def safe_url(target: str) -> str:
+    """Return a database target fit for logs and pages: a URL without its password."""
+    if not is_postgresql(target):
+        return target
+    parts = urlsplit(target)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return target
+
+
+# --- connections -----------------------------------------------------------------------------
+
+class SQLiteDatabase(Database):
+    """A sqlite-utils ``Database`` with the interface the store and the transaction helper use."""
+
+    dialect = dialect.SQLITE
+
+    def __init__(self, conn: sqlite3.Connection, path: str, cooperative: bool = False):
+        self.cooperative = cooperative
+        self.after_commit: list | None = None
+        super().__init__(conn, execute_plugins=False)
+        self.path = path
+
+    @property
+    def in_transaction(self) -> bool:
+        """Tell whether a transaction is open on this connection."""
+        return self.conn.in_transaction
+
+    def execute(self, sql, parameters=None):
+        """Run one statement; outside a transaction, wait politely for another process's write lock."""
+        if not self.cooperative or self.conn.in_transaction:
+            return super().execute(sql, parameters)
+        return _retry_busy(lambda: super(SQLiteDatabase, self).execute(sql, parameters))
+
+    def executemany(self, sql, seq):
+        """Run one statement for every parameter row."""
+        return self.conn.executemany(sql, seq)
+
+    def begin(self) -> None:
+        """Open a write transaction at once (BEGIN IMMEDIATE).
+
+        A deferred transaction that reads then writes fails with "database is
+        locked" under contention in WAL mode; taking the write lock first makes
+        concurrent writers queue instead. Under gevent the wait for another
+        process's lock yields to other requests instead of blocking the loop.
+        """
+        if self.cooperative:
+            _retry_busy(lambda: self.conn.execute("BEGIN IMMEDIATE"))
+        else:
+            self.conn.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        """Commit the open transaction."""
+        self.conn.execute("COMMIT")
+
+    def rollback(self) -> None:
+        """Roll back the open transaction, if any."""
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.conn.close()
+
+
+def _retry_busy(run, timeout: float = BUSY_TIMEOUT_SECONDS):
+    """Run a SQLite call, retrying with short cooperative sleeps while another process writes.
+
+    SQLite's own busy handler sleeps inside C: under gevent that would freeze
+    every request of this process while another process holds the write lock
+    (a close-day or a purge). Connections opened for gevent have no busy
+    timeout; this loop waits instead, yielding between tries.
+    """
+    deadline = time.monotonic() + timeout
+    pause = 0.001
+    while True:
+        try:
+            return run()
+        except sqlite3.OperationalError as exc:
+            text = str(exc)
+            if ("locked" not in text and "busy" not in text) or time.monotonic() > deadline:
+                raise
+        _cooperative_sleep(pause)
+        pause = min(pause * 2, 0.05)
+
+
+def _cooperative_sleep(seconds: float) -> None:
+    """Sleep, letting other greenlets run under gevent."""
+    time.sleep(seconds)  # patched by gevent's monkey.patch_all() in `run.py serve`
+
+
+class PgDatabase:
+    """A PostgreSQL connection with the interface of the SQLite one (execute, rows by name)."""
+
+    dialect = dialect.POSTGRESQL
+
+    def __init__(self, conn, path: str):
+        self.conn = conn
+        self.path = path
+        self.after_commit: list | None = None
+
+    @property
+    def in_transaction(self) -> bool:
+        """Tell whether a transaction is open on this connection."""
+        return self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+
+    def execute(self, sql: str, parameters=None):
+        """Run one statement written with ``?`` or ``:name`` placeholders; return its cursor."""
+        return self.conn.execute(dialect.postgresql_sql(sql), _params(parameters))
+
+    def executemany(self, sql: str, seq):
+        """Run one statement for every parameter row."""
+        cursor = self.conn.cursor()
+        cursor.executemany(dialect.postgresql_sql(sql), [_params(p) for p in seq])
+        return cursor
+
+    def begin(self) -> None:
+        """Open a transaction (READ COMMITTED; queue changes also take their site's lock)."""
+        self.conn.execute("BEGIN")
+
+    def commit(self) -> None:
+        """Commit the open transaction."""
+        self.conn.execute("COMMIT")
+
+    def rollback(self) -> None:
+        """Roll back the open transaction, if any."""
+        if self.in_transaction:
+            self.conn.execute("ROLLBACK")
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.conn.close()
+
+
+def _params(parameters):
+    """Return statement parameters in the form psycopg takes (a list or a mapping)."""
+    if parameters is None:
+        return None
+    if isinstance(parameters, dict):
+        return parameters
+    return list(parameters)
+
+
+def connect(target: str | Path, autocheckpoint: int | None = None, *,
+            cooperative: bool = False):
+    """Open a connection to a database target (a SQLite file path or a PostgreSQL URL)."""
+    target = str(target)
+    if is_postgresql(target):
+        return PgDatabase(_pg_connect(target), safe_url(target))
+    conn = sqlite3.connect(target, timeout=0 if cooperative else BUSY_TIMEOUT_SECONDS,
+                           isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA busy_timeout=30000")
+    if not cooperative:
+        conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
     if autocheckpoint is not None:
         conn.execute(f"PRAGMA wal_autocheckpoint={int(autocheckpoint)}")
-    db = Database(conn, execute_plugins=False)
-    db.path = str(path)
-    return db
+    return SQLiteDatabase(conn, target, cooperative)
 
+
+def _pg_connect(url: str):
+    """Open a psycopg connection with Turnos's settings (autocommit, rows by name)."""
+    if psycopg is None:
+        raise RuntimeError("PostgreSQL needs the psycopg package (pip install 'psycopg[binary]')")
+    conn = psycopg.connect(url, autocommit=True, row_factory=dialect.pg_row_factory,
+                           connect_timeout=10)
+    dialect.configure_pg(conn)
+    return conn
+
+
+# --- transactions --------------------------------------------------------------------------------
 
 @contextlib.contextmanager
-def immediate(db: Database):
-    """Run a block in a write transaction taken at once (BEGIN IMMEDIATE).
+def immediate(db):
+    """Run a block in one write transaction; a nested block joins the outer one.
 
-    A deferred transaction that reads then writes fails with "database is
-    locked" under contention in WAL mode; taking the write lock first makes
-    concurrent writers queue on the busy timeout instead.
+    Functions registered with ``on_commit`` inside the block run once, after
+    the outermost commit, in the order registered; a rollback drops them.
     """
-    conn = db.conn
-    if conn.in_transaction:
+    if db.after_commit is not None or db.in_transaction:
         yield db
         return
-    conn.execute("BEGIN IMMEDIATE")
+    db.begin()
+    db.after_commit = []
     try:
         yield db
     except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
+        db.after_commit = None
+        db.rollback()
         raise
     else:
-        conn.execute("COMMIT")
+        try:
+            db.commit()
+        except BaseException:
+            db.after_commit = None
+            db.rollback()
+            raise
+        pending, db.after_commit = db.after_commit, None
+        for fn in pending:
+            try:
+                fn()
+            except Exception:  # the change is committed: a failed announcement must not undo the answer
+                log.exception("after-commit work failed")
 
 
-class Pool:
+def on_commit(db, fn) -> None:
+    """Run ``fn`` after the current transaction commits (at once when none is open)."""
+    if db.after_commit is None:
+        fn()
+    else:
+        db.after_commit.append(fn)
+
+
+# --- storage: pools and the engine's own jobs --------------------------------------------------
+
+class SQLitePool:
     """Keeps a few open connections to one database file for reuse across requests.
 
     Closing the last connection to a WAL database checkpoints and removes the
     WAL file, which costs milliseconds; reusing connections keeps requests fast.
     """
 
-    def __init__(self, path: str, size: int = 16, autocheckpoint: int | None = None):
+    def __init__(self, path: str, size: int = 16, autocheckpoint: int | None = None,
+                 cooperative: bool = False):
         self.path = path
         self.size = size
         self.autocheckpoint = autocheckpoint
-        self._idle: list[Database] = []
+        self.cooperative = cooperative
+        self._idle: list[SQLiteDatabase] = []
         self._lock = threading.Lock()
 
-    def acquire(self) -> Database:
-        """Return an idle connection, or a new one."""
+    def acquire(self, timeout: float | None = None) -> SQLiteDatabase:
+        """Return an idle connection, or a new one (opening a file does not wait)."""
         with self._lock:
             if self._idle:
                 return self._idle.pop()
-        return connect(self.path, self.autocheckpoint)
+        return connect(self.path, self.autocheckpoint, cooperative=self.cooperative)
 
-    def release(self, db: Database) -> None:
+    def release(self, db: SQLiteDatabase) -> None:
         """Return a connection for reuse (rolling back anything left open), or close it."""
-        if db.conn.in_transaction:
-            db.conn.execute("ROLLBACK")
+        db.after_commit = None
+        db.rollback()
         with self._lock:
             if len(self._idle) < self.size:
                 self._idle.append(db)
                 return
-        db.conn.close()
+        db.close()
 
     def close(self) -> None:
         """Close every idle connection."""
         with self._lock:
             idle, self._idle = self._idle, []
         for db in idle:
-            db.conn.close()
+            db.close()
+
+
+class PgPool:
+    """psycopg's connection pool, handing out ``PgDatabase`` connections."""
+
+    def __init__(self, url: str, size: int = 10):
+        self.url = url
+        self.path = safe_url(url)
+        self.pool = psycopg_pool.ConnectionPool(
+            url, min_size=1, max_size=size, open=True, timeout=30, name="turnos",
+            kwargs={"autocommit": True, "row_factory": dialect.pg_row_factory,
+                    "connect_timeout": 10},
+            configure=dialect.configure_pg, check=psycopg_pool.ConnectionPool.check_connection)
+
+    def acquire(self, timeout: float | None = None) -> PgDatabase:
+        """Return a connection from the pool (waiting at most ``timeout`` seconds for one)."""
+        return PgDatabase(self.pool.getconn(timeout=timeout), self.path)
+
+    def release(self, db: PgDatabase) -> None:
+        """Give a connection back (the pool rolls back anything left open)."""
+        db.after_commit = None
+        self.pool.putconn(db.conn)
+
+    def close(self) -> None:
+        """Close every connection of the pool."""
+        self.pool.close()
+
+
+def make_pool(target: str, cooperative: bool = False, size: int | None = None):
+    """Return the connection pool for a database target."""
+    if is_postgresql(target):
+        return PgPool(target, size or 10)
+    return SQLitePool(target, cooperative=cooperative)
 
 
 class Checkpointer:
@@ -148,7 +436,6 @@ class Checkpointer:
 def _native_thread_tools():
     """Return (start_new_thread, sleep) of the standard library, unpatched by gevent."""
     import _thread
-    import time
 
     try:
         from gevent import monkey
@@ -159,9 +446,9 @@ def _native_thread_tools():
 
 
 def start_checkpointer(app, listener=None) -> Checkpointer | None:
-    """Move this app's WAL checkpoints to a background thread (``serve`` does this)."""
+    """Move this app's WAL checkpoints to a background thread (``serve`` does this on SQLite)."""
     interval = app.config.get("WAL_CHECKPOINT_SECONDS") or 0
-    if interval <= 0:
+    if interval <= 0 or is_postgresql(app.config["DATABASE"]):
         return None
     pool = app.extensions["turnos.pool"]
     pool.close()
@@ -171,7 +458,9 @@ def start_checkpointer(app, listener=None) -> Checkpointer | None:
     return checkpointer
 
 
-def get_db() -> Database:
+# --- per request -----------------------------------------------------------------------------------
+
+def get_db():
     """Return this request's connection, taking one from the pool on first use."""
     if "db" not in g:
         g.db = current_app.extensions["turnos.pool"].acquire()
@@ -185,14 +474,30 @@ def close_db(_exc=None) -> None:
         current_app.extensions["turnos.pool"].release(db)
 
 
+@contextlib.contextmanager
+def connection(app, timeout: float | None = None):
+    """Lend a pooled connection for work outside a request (background tasks, the CLI)."""
+    pool = app.extensions["turnos.pool"]
+    db = pool.acquire(timeout)
+    try:
+        yield db
+    finally:
+        pool.release(db)
+
+
+def ping(app, timeout: float | None = None) -> None:
+    """Run a trivial query on the database; raise when it cannot answer."""
+    with connection(app, timeout) as db:
+        db.execute("SELECT 1").fetchone()
+
+
 def init_app(app) -> None:
-    """Register connection teardown and bring the schema up to date."""
-    app.teardown_appcontext(close_db)
-    app.extensions["turnos.pool"] = Pool(app.config["DATABASE"])
+    """Open the connection pool, register its teardown and bring the schema up to date."""
     from . import migrations
 
-    db = connect(app.config["DATABASE"])
-    try:
-        migrations.apply(db)
-    finally:
-        db.conn.close()
+    target = app.config["DATABASE"]
+    app.teardown_appcontext(close_db)
+    app.extensions["turnos.pool"] = make_pool(target, cooperative=app.config.get("COOPERATIVE_SQLITE"),
+                                              size=app.config.get("DATABASE_POOL_SIZE"))
+    if app.config.get("MIGRATE_ON_START", True):
+        migrations.apply(target)

@@ -1,12 +1,11 @@
 """Desk sessions: who holds a desk, and their pauses, recorded for occupancy."""
 
 import json
-import sqlite3
 
 from flask_babel import lazy_gettext as _l
 
 from . import estimate, kpi, priority, store
-from .db import immediate
+from .db import IntegrityError, immediate
 from .errors import Conflict, Forbidden, Invalid
 from .timefmt import day_bounds_ms, iso, local_day
 
@@ -43,7 +42,7 @@ def open_session(engine, desk: dict, user_id: int) -> dict:
                               desk=other["name"]), code="user_has_desk", desk=other["code"])
         try:
             session_row = store.start_session(db, desk["id"], user_id, now)
-        except sqlite3.IntegrityError as exc:  # a concurrent request won the race
+        except IntegrityError as exc:  # a concurrent request won the race
             raise Conflict(_l("El módulo acaba de ser ocupado por otra persona."),
                            code="desk_taken") from exc
     user = store.user_by_id(db, user_id)

@@ -1,16 +1,25 @@
-"""Versioned schema migrations (sqlite-utils Migrations), applied in order.
+"""Versioned schema migrations for both engines, applied in order at start-up and by ``run.py migrate``.
+
+- **SQLite** (the embedded default): the steps below, sqlite-utils ``Migrations``,
+  applied in registration order and recorded in ``_sqlite_migrations``.
+- **PostgreSQL**: SQL files in ``shared/migrations_postgresql/``, applied by
+  yoyo-migrations (recorded in ``_yoyo_migration``, under yoyo's lock so that
+  several processes starting at once apply each step once). The first file
+  creates the schema the SQLite steps reach up to ``0006``; every later step is
+  written twice, with the same name, once here and once there.
 
 Times are stored as integer milliseconds since the epoch, UTC. A local day
 (YYYY-MM-DD in the site's zone) is stored beside the issue time because
-numbering restarts every local day.
+numbering restarts every local day. Never edit an applied migration: add one.
 """
 
 import sqlite3
+from pathlib import Path
 
 from sqlite_utils.migrations import Migrations
 
 migrations = Migrations("turnos")
-
+POSTGRESQL_DIR = Path(__file__).resolve().parent / "migrations_postgresql"
 
 def _run(db, script: str) -> None:
     """Run a multi-statement script inside the migration's transaction."""
@@ -269,49 +278,6 @@ END;
 """)
 
 
-DEFAULT_CATEGORIES = [
-    ["discapacidad", "Persona con discapacidad",
-     "Ley 1437 de 2011 art. 5 num. 6; Decreto-Ley 019 de 2012 art. 13", "discapacidad", 1, 1],
-    ["gestante", "Mujer gestante",
-     "Ley 1437 de 2011 art. 5 num. 6; Decreto-Ley 019 de 2012 art. 13", "gestante", 1, 2],
-    ["infancia", "Niños, niñas o adulto con bebé en brazos",
-     "Ley 1437 de 2011 art. 5 num. 6; Decreto-Ley 019 de 2012 art. 13", "infancia", 1, 3],
-    ["adulto_mayor", "Adulto mayor",
-     "Ley 1251 de 2008 (60 años o más); Ley 1171 de 2007 (ventanilla preferencial, mayores de 62)",
-     "adulto_mayor", 1, 4],
-    ["veterano", "Veterano de la Fuerza Pública",
-     "Decreto-Ley 019 de 2012 art. 13", "veterano", 1, 5],
-    ["vulnerabilidad", "Vulnerabilidad manifiesta (criterio del servidor)",
-     "Ley 1437 de 2011 art. 5 num. 6: personas en situación de indefensión o debilidad manifiesta",
-     "vulnerabilidad", 0, 6],
-]
-
-
-def apply(db) -> list[str]:
-    """Apply pending migrations and return the names applied."""
-    pending = [m.name for m in migrations.pending(db)]
-    migrations.apply(db)
-    return pending
-
-
-@migrations(name="0005_admin")
-def m0005_admin(db):
-    """Site privacy and retention settings, and keyed hashes of optional citizen IDs."""
-    _run(db, """
-ALTER TABLE sites ADD COLUMN id_capture INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE sites ADD COLUMN privacy_notice TEXT NOT NULL DEFAULT '';
-ALTER TABLE sites ADD COLUMN retention_days INTEGER;
-CREATE TABLE ticket_id_hashes (
-    ticket_id INTEGER PRIMARY KEY REFERENCES tickets(id),
-    site_id INTEGER NOT NULL REFERENCES sites(id),
-    id_hash TEXT NOT NULL,
-    at INTEGER NOT NULL
-);
-CREATE INDEX ticket_id_hashes_hash ON ticket_id_hashes (id_hash);
-CREATE INDEX audit_log_at ON audit_log (at);
-""")
-
-
 @migrations(name="0002_print_jobs")
 def m0002_print_jobs(db):
     """Print jobs of issued tickets, kiosk request ids (double taps) and each kiosk's printer state."""
@@ -398,3 +364,105 @@ CREATE TABLE report_partials (
     PRIMARY KEY (site_id, dimension, day)
 ) WITHOUT ROWID;
 """)
+@migrations(name="0005_admin")
+def m0005_admin(db):
+    """Site privacy and retention settings, and keyed hashes of optional citizen IDs."""
+    _run(db, """
+ALTER TABLE sites ADD COLUMN id_capture INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sites ADD COLUMN privacy_notice TEXT NOT NULL DEFAULT '';
+ALTER TABLE sites ADD COLUMN retention_days INTEGER;
+CREATE TABLE ticket_id_hashes (
+    ticket_id INTEGER PRIMARY KEY REFERENCES tickets(id),
+    site_id INTEGER NOT NULL REFERENCES sites(id),
+    id_hash TEXT NOT NULL,
+    at INTEGER NOT NULL
+);
+CREATE INDEX ticket_id_hashes_hash ON ticket_id_hashes (id_hash);
+CREATE INDEX audit_log_at ON audit_log (at);
+""")
+
+
+@migrations(name="0006_one_ticket_per_desk")
+def m0006_one_ticket_per_desk(db):
+    """A desk holds at most one ticket (called or in service): a rule of the data, not only of the code."""
+    _run(db, """
+CREATE UNIQUE INDEX tickets_one_open_per_desk ON tickets (desk_id)
+    WHERE status IN ('called', 'serving');
+""")
+
+
+DEFAULT_CATEGORIES = [
+    ["discapacidad", "Persona con discapacidad",
+     "Ley 1437 de 2011 art. 5 num. 6; Decreto-Ley 019 de 2012 art. 13", "discapacidad", 1, 1],
+    ["gestante", "Mujer gestante",
+     "Ley 1437 de 2011 art. 5 num. 6; Decreto-Ley 019 de 2012 art. 13", "gestante", 1, 2],
+    ["infancia", "Niños, niñas o adulto con bebé en brazos",
+     "Ley 1437 de 2011 art. 5 num. 6; Decreto-Ley 019 de 2012 art. 13", "infancia", 1, 3],
+    ["adulto_mayor", "Adulto mayor",
+     "Ley 1251 de 2008 (60 años o más); Ley 1171 de 2007 (ventanilla preferencial, mayores de 62)",
+     "adulto_mayor", 1, 4],
+    ["veterano", "Veterano de la Fuerza Pública",
+     "Decreto-Ley 019 de 2012 art. 13", "veterano", 1, 5],
+    ["vulnerabilidad", "Vulnerabilidad manifiesta (criterio del servidor)",
+     "Ley 1437 de 2011 art. 5 num. 6: personas en situación de indefensión o debilidad manifiesta",
+     "vulnerabilidad", 0, 6],
+]
+
+
+def apply(target) -> list[str]:
+    """Bring a database (a SQLite file path or a PostgreSQL URL) up to date; return the steps applied."""
+    from .db import connect, is_postgresql
+
+    if is_postgresql(str(target)):
+        return _apply_postgresql(str(target))
+    db = connect(target)
+    try:
+        pending = [m.name for m in migrations.pending(db)]
+        migrations.apply(db)
+    finally:
+        db.close()
+    return pending
+
+
+def applied(target) -> list[str]:
+    """Return the names of the steps already applied to a database."""
+    from .db import connect, is_postgresql
+
+    if is_postgresql(str(target)):
+        backend = _yoyo_backend(str(target))
+        try:
+            return [m.id for m in _yoyo_migrations() if backend.is_applied(m)]
+        finally:
+            backend.connection.close()
+    db = connect(target)
+    try:
+        return [m.name for m in migrations.applied(db)]
+    finally:
+        db.close()
+
+
+def _yoyo_migrations():
+    """Return the PostgreSQL migration files, in order."""
+    from yoyo import read_migrations
+
+    return read_migrations(str(POSTGRESQL_DIR))
+
+
+def _yoyo_backend(url: str):
+    """Return yoyo's backend for a PostgreSQL URL (psycopg 3)."""
+    from yoyo import get_backend
+
+    rest = url.split("://", 1)[1]
+    return get_backend(f"postgresql+psycopg://{rest}")
+
+
+def _apply_postgresql(url: str) -> list[str]:
+    """Apply the pending PostgreSQL migrations under yoyo's lock; return their names."""
+    backend = _yoyo_backend(url)
+    try:
+        with backend.lock(timeout=60):
+            pending = backend.to_apply(_yoyo_migrations())
+            backend.apply_migrations(pending)
+        return [m.id for m in pending]
+    finally:
+        backend.connection.close()

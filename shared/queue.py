@@ -138,6 +138,7 @@ class QueueEngine:
         now = self.clock.now_ms()
         day = local_day(now, site["timezone"])
         with immediate(db):
+            store.lock_site(db, site["id"])
             number = store.next_number(db, service["id"], day)
             if service["daily_cap"] and number > service["daily_cap"]:
                 raise Closed(_l("Se agotaron los turnos de hoy para «%(name)s».",
@@ -188,6 +189,7 @@ class QueueEngine:
         self._check_desk_can_call(desk)
         now = self.clock.now_ms()
         with immediate(db):
+            store.lock_site(db, site["id"])
             self._check_desk_free(desk)
             state = store.policy_state(db, site["id"])
             plan = priority.plan(site["policy"], json.loads(site["policy_params"] or "{}"),
@@ -219,6 +221,7 @@ class QueueEngine:
             raise IllegalTransition(_l("El turno %(code)s no es de hoy.", code=ticket["code"]))
         now = self.clock.now_ms()
         with immediate(db):
+            store.lock_site(db, site["id"])
             self._check_desk_free(desk)
             called = store.transition(db, ticket["id"], ("waiting",), {
                 "status": "called", "called_at": now, "last_called_at": now,
@@ -235,6 +238,7 @@ class QueueEngine:
         ticket = self.ticket(ticket_id)
         now = self.clock.now_ms()
         with immediate(self.db):
+            store.lock_site(self.db, ticket["site_id"])
             recalled = store.recall(self.db, ticket["id"], ticket["desk_id"] or 0, now)
             if recalled is None:
                 raise self._illegal(ticket, "recall")
@@ -290,6 +294,7 @@ class QueueEngine:
                           code="invalid_note")
         now = self.clock.now_ms()
         with immediate(db):
+            store.lock_site(db, site["id"])
             sets = {"status": "transferred", "closed_at": now}
             if ticket["status"] == "serving":
                 sets["finished_at"] = now
@@ -328,6 +333,7 @@ class QueueEngine:
         now = self.clock.now_ms()
         day = up_to_day or self.today(site)
         with immediate(db):
+            store.lock_site(db, site["id"])
             abandoned = store.close_open_tickets(db, site["id"], day, "waiting", "abandoned", now)
             no_shows = store.close_open_tickets(db, site["id"], day, "called", "no_show", now)
             finished = store.close_open_tickets(db, site["id"], day, "serving", "finished", now)
@@ -405,6 +411,7 @@ class QueueEngine:
         ticket = self.ticket(ticket_id)
         now = self.clock.now_ms()
         with immediate(self.db):
+            store.lock_site(self.db, ticket["site_id"])
             moved = store.transition(self.db, ticket["id"], from_states, sets(now))
             if moved is None:
                 raise self._illegal(ticket, action)
@@ -458,6 +465,7 @@ class QueueEngine:
         ticket = self.ticket(ticket_id)
         now = self.clock.now_ms()
         with immediate(db):
+            store.lock_site(db, ticket["site_id"])
             marked = store.mark_preferential(db, ticket["id"], category["code"])
             if marked is None:
                 fresh = store.ticket_by_id(db, ticket["id"])

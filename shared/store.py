@@ -9,7 +9,10 @@ import json
 
 from sqlite_utils import Database
 
-TICKET_COLUMNS = "t.*"
+# Flag columns: booleans on PostgreSQL, 0/1 on SQLite; written as Python booleans.
+BOOLEAN_COLUMNS = frozenset({"active", "id_capture", "kiosk_visible", "native_qr"})
+# The largest id either engine stores (a signed 64-bit integer).
+MAX_ID = 2**63 - 1
 
 
 def _one(db: Database, sql: str, params=()) -> dict | None:
@@ -21,6 +24,32 @@ def _one(db: Database, sql: str, params=()) -> dict | None:
 def _all(db: Database, sql: str, params=()) -> list[dict]:
     """Return every row of a query as dicts."""
     return [dict(r) for r in db.execute(sql, params).fetchall()]
+
+
+def _flags(values: dict) -> dict:
+    """Return column values with the flag columns as Python booleans (PostgreSQL wants them so)."""
+    return {k: (bool(v) if k in BOOLEAN_COLUMNS and v is not None else v) for k, v in values.items()}
+
+
+def as_id(ident) -> int | None:
+    """Return a numeric id written in ASCII digits that fits a 64-bit integer, or None."""
+    text = str(ident)
+    if text.isascii() and text.isdigit() and int(text) <= MAX_ID:
+        return int(text)
+    return None
+
+
+def lock_site(db: Database, site_id: int) -> None:
+    """Serialize the queue changes of one site until the transaction ends.
+
+    SQLite has one writer at a time, so nothing more is needed there. On
+    PostgreSQL, claiming the head of a line under READ COMMITTED without it
+    gives false "nobody waiting" answers when desks race (a row changed by a
+    concurrent claim is re-checked and dropped); a transaction-level advisory
+    lock per site gives none, and no deadlock between changes of one site.
+    """
+    if db.dialect.lock_site:
+        db.execute(db.dialect.lock_site, [site_id]).fetchone()
 
 
 # --- settings -------------------------------------------------------------
@@ -43,8 +72,8 @@ def find_site(db: Database, ident) -> dict | None:
     """Return a site by code or numeric id."""
     ident = str(ident)
     row = _one(db, "SELECT * FROM sites WHERE code = ?", [ident])
-    if row is None and ident.isdigit():
-        row = _one(db, "SELECT * FROM sites WHERE id = ?", [int(ident)])
+    if row is None and as_id(ident) is not None:
+        row = _one(db, "SELECT * FROM sites WHERE id = ?", [as_id(ident)])
     return row
 
 
@@ -55,7 +84,7 @@ def site_by_id(db: Database, site_id: int) -> dict | None:
 
 def list_sites(db: Database, *, only_active: bool = False) -> list[dict]:
     """Return all sites ordered by name."""
-    where = "WHERE active = 1" if only_active else ""
+    where = "WHERE active" if only_active else ""
     return _all(db, f"SELECT * FROM sites {where} ORDER BY name")
 
 
@@ -67,7 +96,7 @@ def count_sites(db: Database) -> int:
 def _upsert(db: Database, table: str, keys: dict, values: dict,
             insert_only: dict | None = None) -> int:
     """Insert a row, or update its ``values`` when a row with these ``keys`` exists; return its id."""
-    row = {**keys, **values, **(insert_only or {})}
+    row = _flags({**keys, **values, **(insert_only or {})})
     updated = values or keys
     sets = ", ".join(f"{c} = excluded.{c}" for c in updated)
     return db.execute(
@@ -87,8 +116,8 @@ def find_service(db: Database, site_id: int, ident) -> dict | None:
     ident = str(ident)
     row = _one(db, "SELECT * FROM services WHERE site_id = ? AND upper(code) = upper(?)",
                [site_id, ident])
-    if row is None and ident.isdigit():
-        row = _one(db, "SELECT * FROM services WHERE site_id = ? AND id = ?", [site_id, int(ident)])
+    if row is None and as_id(ident) is not None:
+        row = _one(db, "SELECT * FROM services WHERE site_id = ? AND id = ?", [site_id, as_id(ident)])
     return row
 
 
@@ -99,7 +128,7 @@ def service_by_id(db: Database, service_id: int) -> dict | None:
 
 def list_services(db: Database, site_id: int, *, only_active: bool = False) -> list[dict]:
     """Return the services of a site in display order."""
-    where = "AND active = 1" if only_active else ""
+    where = "AND active" if only_active else ""
     return _all(db, f"SELECT * FROM services WHERE site_id = ? {where} "
                     "ORDER BY sort_order, group_name, name", [site_id])
 
@@ -119,8 +148,8 @@ def find_desk(db: Database, ident, site_id: int | None = None) -> dict | None:
         site_code, code = ident.split(":", 1)
         return _one(db, "SELECT d.* FROM desks d JOIN sites s ON s.id = d.site_id "
                         "WHERE s.code = ? AND d.code = ?", [site_code, code])
-    if ident.isdigit():
-        return _one(db, "SELECT * FROM desks WHERE id = ?", [int(ident)])
+    if as_id(ident) is not None:
+        return _one(db, "SELECT * FROM desks WHERE id = ?", [as_id(ident)])
     return None
 
 
@@ -135,7 +164,7 @@ def list_desks(db: Database, site_id: int) -> list[dict]:
                      "u.display_name AS holder_name, s.started_at AS session_started_at "
                      "FROM desks d LEFT JOIN desk_sessions s ON s.desk_id = d.id AND s.ended_at IS NULL "
                      "LEFT JOIN users u ON u.id = s.user_id "
-                     "WHERE d.site_id = ? ORDER BY CAST(d.code AS INTEGER), d.code", [site_id])
+                     "WHERE d.site_id = ? ORDER BY length(d.code), d.code", [site_id])
     services = _all(db, "SELECT ds.desk_id, sv.code FROM desk_services ds "
                         "JOIN services sv ON sv.id = ds.service_id JOIN desks d ON d.id = ds.desk_id "
                         "WHERE d.site_id = ? ORDER BY ds.desk_id, ds.position", [site_id])
@@ -169,7 +198,7 @@ def desk_service_ids(db: Database, desk_id: int) -> list[int]:
 
 def list_categories(db: Database, *, only_active: bool = False) -> list[dict]:
     """Return the priority categories in display order."""
-    where = "WHERE active = 1" if only_active else ""
+    where = "WHERE active" if only_active else ""
     return _all(db, f"SELECT * FROM priority_categories {where} ORDER BY sort_order, code")
 
 
@@ -188,7 +217,7 @@ def upsert_category(db: Database, values: dict) -> int:
 
 def find_user(db: Database, username: str) -> dict | None:
     """Return a user by username (case-insensitive)."""
-    return _one(db, "SELECT * FROM users WHERE username = ?", [username])
+    return _one(db, "SELECT * FROM users WHERE lower(username) = lower(?)", [username])
 
 
 def user_by_id(db: Database, user_id: int) -> dict | None:
@@ -251,7 +280,7 @@ def user_for_token(db: Database, token_hash: str, now_ms: int) -> dict | None:
     """Return the active user owning a live staff token."""
     return _one(db, "SELECT u.* FROM api_tokens k JOIN users u ON u.id = k.user_id "
                     "WHERE k.token_hash = ? AND k.revoked_at IS NULL AND k.expires_at > ? "
-                    "AND u.active = 1", [token_hash, now_ms])
+                    "AND u.active", [token_hash, now_ms])
 
 
 def revoke_user_tokens(db: Database, user_id: int, now_ms: int) -> None:
@@ -326,7 +355,7 @@ def next_number(db: Database, service_id: int, day: str) -> int:
     """Allocate the next ticket number of a service on a local day, atomically."""
     return db.execute(
         "INSERT INTO day_counters (service_id, day, last_number) VALUES (?, ?, 1) "
-        "ON CONFLICT (service_id, day) DO UPDATE SET last_number = last_number + 1 "
+        "ON CONFLICT (service_id, day) DO UPDATE SET last_number = day_counters.last_number + 1 "
         "RETURNING last_number", [service_id, day]).fetchone()[0]
 
 
@@ -454,7 +483,8 @@ def oldest_waiting(db: Database, service_id: int, day: str) -> int | None:
 def count_waiting_slowly(db: Database, site_id: int, day: str) -> dict[int, dict]:
     """Count waiting tickets by scanning them (to check the trigger-kept counts)."""
     rows = db.execute(
-        "SELECT service_id, sum(priority IS NULL), sum(priority IS NOT NULL) FROM tickets "
+        "SELECT service_id, count(*) FILTER (WHERE priority IS NULL), "
+        "count(*) FILTER (WHERE priority IS NOT NULL) FROM tickets "
         "WHERE site_id = ? AND status = 'waiting' AND day = ? GROUP BY service_id",
         [site_id, day]).fetchall()
     return {r[0]: {"general": r[1], "preferential": r[2]} for r in rows}
@@ -677,10 +707,16 @@ def user_pauses_between(db: Database, user_id: int, start_ms: int, end_ms: int) 
 
 # --- admin ---
 
+def _update(db: Database, table: str, row_id: int, values: dict) -> None:
+    """Change some columns of one row of a table."""
+    values = _flags(values)
+    sets = ", ".join(f"{c} = ?" for c in values)
+    db.execute(f"UPDATE {table} SET {sets} WHERE id = ?", [*values.values(), row_id])
+
+
 def update_site(db: Database, site_id: int, values: dict) -> None:
     """Change some columns of a site."""
-    sets = ", ".join(f"{c} = ?" for c in values)
-    db.execute(f"UPDATE sites SET {sets} WHERE id = ?", [*values.values(), site_id])
+    _update(db, "sites", site_id, values)
 
 
 def service_with_prefix(db: Database, site_id: int, prefix: str) -> dict | None:
@@ -690,20 +726,17 @@ def service_with_prefix(db: Database, site_id: int, prefix: str) -> dict | None:
 
 def update_service(db: Database, service_id: int, values: dict) -> None:
     """Change some columns of a service."""
-    sets = ", ".join(f"{c} = ?" for c in values)
-    db.execute(f"UPDATE services SET {sets} WHERE id = ?", [*values.values(), service_id])
+    _update(db, "services", service_id, values)
 
 
 def update_desk(db: Database, desk_id: int, values: dict) -> None:
     """Change some columns of a desk."""
-    sets = ", ".join(f"{c} = ?" for c in values)
-    db.execute(f"UPDATE desks SET {sets} WHERE id = ?", [*values.values(), desk_id])
+    _update(db, "desks", desk_id, values)
 
 
 def update_user(db: Database, user_id: int, values: dict) -> None:
     """Change some columns of a user (display name, role, active)."""
-    sets = ", ".join(f"{c} = ?" for c in values)
-    db.execute(f"UPDATE users SET {sets} WHERE id = ?", [*values.values(), user_id])
+    _update(db, "users", user_id, values)
 
 
 def unlock_user(db: Database, user_id: int) -> None:
@@ -713,7 +746,7 @@ def unlock_user(db: Database, user_id: int) -> None:
 
 def count_active_admins(db: Database) -> int:
     """Return how many active administrators exist."""
-    return db.execute("SELECT count(*) FROM users WHERE role = 'admin' AND active = 1").fetchone()[0]
+    return db.execute("SELECT count(*) FROM users WHERE role = 'admin' AND active").fetchone()[0]
 
 
 def user_sites_map(db: Database) -> dict[int, list[int]]:
@@ -756,13 +789,9 @@ def record_id_hash(db: Database, ticket_id: int, site_id: int, id_hash: str, now
 
 def tables_referencing(db: Database, table: str) -> list[tuple[str, str, str]]:
     """Return (table, column, referenced column) of every foreign key pointing at a table."""
-    refs = []
-    for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
-                              "AND name NOT LIKE 'sqlite_%' ORDER BY name").fetchall():
-        for fk in db.execute(f'PRAGMA foreign_key_list("{name}")').fetchall():
-            if fk["table"] == table and name != table:
-                refs.append((name, fk["from"], fk["to"] or "id"))
-    return refs
+    return [(child, column, parent_column)
+            for child, column, parent, parent_column in db.execute(db.dialect.foreign_keys).fetchall()
+            if parent == table and child != table]
 
 
 def _delete_with_dependants(db: Database, table: str, where: str, params: list, counts: dict,
@@ -794,6 +823,7 @@ def purge_site_before(db: Database, site_id: int, before_day: str) -> dict[str, 
 
 def insert_print_job(db: Database, values: dict) -> dict:
     """Record a new print job and return it."""
+    values = _flags(values)
     names = list(values)
     return dict(db.execute(
         f"INSERT INTO print_jobs ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)}) "
@@ -1005,14 +1035,18 @@ def report_segments(db: Database, site_ids: list[int], day_from: str, day_to: st
     return db.execute(
         f"SELECT t.site_id, t.day, {key} AS k, t.service_id, "
         f"(t.started_at + {start_off}) / 86400000 AS d0, (t.ended + {end_off}) / 86400000 AS d1, "
-        "count(*), sum(t.origin_id IS NULL), sum(t.previous_id IS NOT NULL), "
-        "sum(t.called_at IS NOT NULL), sum(t.status = 'finished'), sum(t.status = 'no_show'), "
-        "sum(t.status = 'abandoned'), sum(t.status = 'cancelled'), sum(t.status = 'transferred'), "
+        "count(*), count(*) FILTER (WHERE t.origin_id IS NULL), "
+        "count(*) FILTER (WHERE t.previous_id IS NOT NULL), count(t.called_at), "
+        "count(*) FILTER (WHERE t.status = 'finished'), count(*) FILTER (WHERE t.status = 'no_show'), "
+        "count(*) FILTER (WHERE t.status = 'abandoned'), "
+        "count(*) FILTER (WHERE t.status = 'cancelled'), "
+        "count(*) FILTER (WHERE t.status = 'transferred'), "
         "sum(t.recalls), sum(t.started_at - t.called_at), count(t.started_at - t.called_at), "
         "sum(CASE WHEN t.status = 'finished' THEN t.finished_at - t.queue_at END), "
         "count(CASE WHEN t.status = 'finished' THEN t.finished_at END), "
         "count(t.ended), sum(CASE WHEN t.ended IS NOT NULL THEN t.started_at END), sum(t.ended), "
-        "group_concat(t.called_at - t.issued_at), group_concat(t.finished_at - t.started_at) "
+        f"{db.dialect.list_agg.format('t.called_at - t.issued_at')}, "
+        f"{db.dialect.list_agg.format('t.finished_at - t.started_at')} "
         "FROM (SELECT site_id, day, service_id, desk_id, user_id, priority, status, origin_id, "
         "previous_id, recalls, queue_at, issued_at, called_at, started_at, finished_at, "
         "CASE WHEN started_at IS NOT NULL THEN coalesce(finished_at, "
@@ -1078,8 +1112,10 @@ def report_partials(db: Database, site_ids: list[int], dimension: str, day_from:
 
 def save_report_partials(db: Database, rows: list[tuple]) -> None:
     """Store partial reports: (site_id, day, dimension, timezone, data, built_at) rows."""
-    db.conn.executemany("INSERT OR REPLACE INTO report_partials (site_id, day, dimension, timezone, "
-                        "data, built_at) VALUES (?, ?, ?, ?, ?, ?)", rows)
+    db.executemany("INSERT INTO report_partials (site_id, day, dimension, timezone, data, built_at) "
+                   "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (site_id, dimension, day) DO UPDATE SET "
+                   "timezone = excluded.timezone, data = excluded.data, built_at = excluded.built_at",
+                   rows)
 
 
 def forget_report_partials(db: Database, site_id: int, day: str) -> None:
@@ -1126,7 +1162,7 @@ def desks_for_estimate(db: Database, site_id: int) -> list[dict]:
                      "p.reason AS pause_reason, p.started_at AS paused_at FROM desks d "
                      "LEFT JOIN desk_sessions s ON s.desk_id = d.id AND s.ended_at IS NULL "
                      "LEFT JOIN desk_pauses p ON p.session_id = s.id AND p.ended_at IS NULL "
-                     "WHERE d.site_id = ? AND d.active = 1 ORDER BY d.id", [site_id])
+                     "WHERE d.site_id = ? AND d.active ORDER BY d.id", [site_id])
     services: dict[int, list[int]] = {}
     for desk_id, service_id in db.execute(
             "SELECT ds.desk_id, ds.service_id FROM desk_services ds JOIN desks d ON d.id = ds.desk_id "
@@ -1145,7 +1181,7 @@ def recent_handling_ms(db: Database, site_id: int, day: str, since_ms: int,
             "SELECT service_id, ms FROM (SELECT service_id, closed_at - called_at AS ms, "
             "row_number() OVER (PARTITION BY service_id ORDER BY closed_at DESC) AS n "
             "FROM tickets WHERE site_id = ? AND day = ? AND called_at IS NOT NULL "
-            "AND closed_at >= ? AND status IN ('finished', 'no_show', 'transferred')) "
+            "AND closed_at >= ? AND status IN ('finished', 'no_show', 'transferred')) AS recent "
             "WHERE n <= ?", [site_id, day, since_ms, limit]):
         out.setdefault(service_id, []).append(ms)
     return out
@@ -1183,9 +1219,9 @@ def monitor_desks(db: Database, site_id: int, day: str) -> list[dict]:
                      "LEFT JOIN desk_sessions s ON s.desk_id = d.id AND s.ended_at IS NULL "
                      "LEFT JOIN users u ON u.id = s.user_id "
                      "LEFT JOIN desk_pauses p ON p.session_id = s.id AND p.ended_at IS NULL "
-                     "WHERE d.site_id = ? ORDER BY CAST(d.code AS INTEGER), d.code", [site_id])
+                     "WHERE d.site_id = ? ORDER BY length(d.code), d.code", [site_id])
     today = {r[0]: (r[1], r[2]) for r in db.execute(
-        "SELECT desk_id, sum(status = 'finished'), max(closed_at) FROM tickets "
+        "SELECT desk_id, count(*) FILTER (WHERE status = 'finished'), max(closed_at) FROM tickets "
         "WHERE site_id = ? AND day = ? AND desk_id IS NOT NULL GROUP BY desk_id", [site_id, day])}
     for desk in desks:
         desk["served_today"], desk["last_closed_at"] = today.get(desk["id"], (0, None))

@@ -4,12 +4,11 @@ Nothing personal is asked: the rating is tied to the visit (the ticket's
 unguessable id), not to a person.
 """
 
-import sqlite3
 
 from flask_babel import lazy_gettext as _l
 
 from shared import store
-from shared.db import immediate
+from shared.db import IntegrityError, immediate
 from shared.errors import Conflict, Invalid
 
 MAX_COMMENT = 500
@@ -51,6 +50,6 @@ def rate(db, ticket: dict, score, comment, channel: str, device_id: int | None, 
             if store.rating_of_visit(db, ticket["visit_id"]) is not None:
                 raise Conflict(_l("Esta atención ya fue calificada. ¡Gracias!"), code="already_rated")
             return store.insert_rating(db, latest, score, comment, channel, device_id, now_ms)
-    except sqlite3.IntegrityError as exc:  # a second tap raced the first one
+    except IntegrityError as exc:  # a second tap raced the first one
         raise Conflict(_l("Esta atención ya fue calificada. ¡Gracias!"),
                        code="already_rated") from exc

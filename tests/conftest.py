@@ -50,6 +50,99 @@ def require_program(name: str) -> str:
     return path
 
 
+# --- the storage engines: every story runs on SQLite and on PostgreSQL -------------------
+
+# A PostgreSQL server for the tests (scripts/test starts a throwaway one on loopback and
+# sets this): postgresql://USER@HOST:PORT/DB. Each test gets a database of its own, made
+# from a migrated template in a few milliseconds.
+POSTGRES = os.environ.get("TURNOS_TEST_POSTGRES", "")
+# Limit the engines (e.g. TURNOS_TEST_ENGINES=sqlite while developing); CI runs both.
+ENGINES = tuple(e for e in os.environ.get("TURNOS_TEST_ENGINES", "sqlite,postgresql").split(",") if e)
+
+
+class PostgresServer:
+    """The test PostgreSQL server: a migrated template and one throwaway database per test."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.template = f"turnos_template_{os.getpid()}"
+        self.count = 0
+
+    def admin(self):
+        """Return an autocommit connection to the server's maintenance database."""
+        import psycopg
+
+        return psycopg.connect(self.url, autocommit=True)
+
+    def url_for(self, name: str) -> str:
+        """Return the URL of one database on this server."""
+        from urllib.parse import urlsplit, urlunsplit
+
+        return urlunsplit(urlsplit(self.url)._replace(path=f"/{name}"))
+
+    def create_template(self) -> None:
+        """Create the template database with every migration applied."""
+        from shared import migrations
+
+        with self.admin() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{self.template}"')
+        migrations.apply(self.url_for(self.template))
+
+    def fresh(self) -> str:
+        """Create an empty, migrated database for one test; return its URL."""
+        self.count += 1
+        name = f"turnos_t{os.getpid()}_{self.count}"
+        with self.admin() as conn:
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+        return self.url_for(name)
+
+    def drop(self, url: str) -> None:
+        """Drop a test's database, closing what still uses it."""
+        name = url.rsplit("/", 1)[1]
+        with self.admin() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def drop_template(self) -> None:
+        """Drop the template at the end of the session."""
+        with self.admin() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """The test PostgreSQL server (fails in CI, skips elsewhere, when none was started)."""
+    if not POSTGRES:
+        message = "no PostgreSQL server for the tests (bash scripts/test starts one)"
+        if in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    server = PostgresServer(POSTGRES)
+    server.create_template()
+    yield server
+    server.drop_template()
+
+
+def pytest_generate_tests(metafunc):
+    """Run every story that touches the storage once per engine (``engines`` marker: only those)."""
+    if "engine_name" in metafunc.fixturenames:
+        marker = metafunc.definition.get_closest_marker("engines")
+        allowed = marker.args if marker else ("sqlite", "postgresql")
+        metafunc.parametrize("engine_name", [e for e in allowed if e in ENGINES])
+
+
+@pytest.fixture
+def database(engine_name, tmp_path, request) -> str:
+    """Where a story's data lives: a SQLite file in its instance folder, or a fresh PostgreSQL database."""
+    if engine_name == "sqlite":
+        (tmp_path / "instance").mkdir(exist_ok=True)
+        return str(tmp_path / "instance" / "turnos.sqlite3")
+    server = request.getfixturevalue("postgres_server")
+    url = server.fresh()
+    request.addfinalizer(lambda: server.drop(url))
+    return url
+
+
 @pytest.fixture
 def clock():
     """A clock frozen at 08:00 Bogotá time; tests move it explicitly."""
@@ -57,8 +150,8 @@ def clock():
 
 
 @pytest.fixture
-def app(tmp_path, clock):
-    """The application on a fresh instance with the demo layout and staff accounts."""
+def app(tmp_path, clock, database):
+    """The application on a fresh instance (and database) with the demo layout and staff accounts."""
     from server import create_app
     from shared import auth, layout
     from shared.db import get_db
@@ -68,7 +161,7 @@ def app(tmp_path, clock):
     # bursts in production have their own stories in tests/core.
     app = create_app({"TESTING": True, "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
                       "SOCKETIO_ASYNC_MODE": "threading", "ESTIMATE_CACHE_SECONDS": 0,
-                      "QUEUE_EVENT_INTERVAL": 0},
+                      "QUEUE_EVENT_INTERVAL": 0, "DATABASE_URL": database},
                      instance=tmp_path / "instance", clock=clock)
     with app.app_context():
         db = get_db()
@@ -167,8 +260,9 @@ def free_port() -> int:
 class LiveServer:
     """``python run.py serve --demo`` in a subprocess, restartable on the same port and data."""
 
-    def __init__(self, instance: Path, port: int | None = None, extra_args=()):
+    def __init__(self, instance: Path, port: int | None = None, extra_args=(), database: str | None = None):
         self.instance = instance
+        self.database = database or str(instance / "turnos.sqlite3")
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.extra_args = list(extra_args)
@@ -183,7 +277,7 @@ class LiveServer:
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, str(ROOT / "run.py"), "serve", "--demo", "--port", str(self.port),
-                 "--instance", str(self.instance), *self.extra_args],
+                 "--instance", str(self.instance), "--database", self.database, *self.extra_args],
                 cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -237,9 +331,9 @@ def demo_logins():
 
 
 @pytest.fixture
-def live_server(tmp_path):
+def live_server(tmp_path, database):
     """A real server process on the demo data; stopped after the test."""
-    server = LiveServer(tmp_path / "instance")
+    server = LiveServer(tmp_path / "instance", database=database)
     server.start()
     yield server
     server.stop()

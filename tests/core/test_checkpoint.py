@@ -3,7 +3,11 @@
 import sqlite3
 import threading
 
+import pytest
+
 from shared.db import SAFETY_AUTOCHECKPOINT, get_db, start_checkpointer
+
+pytestmark = pytest.mark.engines("sqlite")  # the write-ahead log is SQLite's
 
 
 def test_tickets_reach_the_database_file_through_the_background_checkpointer(app, api):

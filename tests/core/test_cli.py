@@ -17,6 +17,12 @@ def instance(tmp_path):
     return str(tmp_path / "instance")
 
 
+@pytest.fixture
+def where(instance, database):
+    """The options that point a command at the instance folder and its database."""
+    return ["--instance", instance, "--database", database]
+
+
 def run(*args, input=None):
     """Run a CLI command in-process and return the result."""
     return CliRunner().invoke(main, list(args), input=input, catch_exceptions=False)
@@ -34,95 +40,95 @@ def test_help_lists_every_subcommand():
         assert option in serve
 
 
-def test_migrate_creates_the_schema_and_tells_what_was_applied(instance):
-    result = run("migrate", "--instance", instance)
+def test_migrate_creates_the_schema_and_tells_what_was_applied(instance, where):
+    result = run("migrate", *where)
     assert result.exit_code == 0
-    assert "0001_core" in result.output
+    assert "0001_" in result.output
 
 
-def test_a_layout_file_configures_sites_services_desks_and_categories(instance, tmp_path):
-    result = run("load-layout", str(layout.DEMO_LAYOUT), "--instance", instance)
+def test_a_layout_file_configures_sites_services_desks_and_categories(instance, tmp_path, where, database):
+    result = run("load-layout", str(layout.DEMO_LAYOUT), *where)
     assert result.exit_code == 0, result.output
     assert "2 sites" in result.output and "8 services" in result.output
-    db = connect(f"{instance}/turnos.sqlite3")
+    db = connect(database)
     assert db.execute("SELECT policy FROM sites WHERE code = 'cam-norte'").fetchone()[0] == "ratio"
     desks = db.execute("SELECT count(*) FROM desks").fetchone()[0]
     assert desks == 8
     # Loading again updates, never duplicates.
-    assert run("load-layout", str(layout.DEMO_LAYOUT), "--instance", instance).exit_code == 0
+    assert run("load-layout", str(layout.DEMO_LAYOUT), *where).exit_code == 0
     assert db.execute("SELECT count(*) FROM desks").fetchone()[0] == 8
 
 
-def test_a_broken_layout_names_the_problem_and_changes_nothing(instance, tmp_path):
+def test_a_broken_layout_names_the_problem_and_changes_nothing(instance, tmp_path, where, database):
     bad = tmp_path / "bad.toml"
     bad.write_text('[[sites]]\ncode = "x"\nname = "X"\n[[sites.desks]]\ncode = "1"\n'
                    'services = ["Q"]\n', encoding="utf-8")
-    result = CliRunner().invoke(main, ["load-layout", str(bad), "--instance", instance])
+    result = CliRunner().invoke(main, ["load-layout", str(bad), *where])
     assert result.exit_code != 0
     assert "sites[0].desks[0].services" in result.output and "Q" in result.output
-    db = connect(f"{instance}/turnos.sqlite3")
+    db = connect(database)
     assert db.execute("SELECT count(*) FROM sites").fetchone()[0] == 0
 
 
-def test_an_exported_layout_loads_back_the_same(instance, tmp_path):
-    run("load-layout", str(layout.DEMO_LAYOUT), "--instance", instance)
-    exported = run("export-layout", "--instance", instance).output
+def test_an_exported_layout_loads_back_the_same(instance, tmp_path, where):
+    run("load-layout", str(layout.DEMO_LAYOUT), *where)
+    exported = run("export-layout", *where).output
     parsed = layout.parse(exported)
     original = layout.parse(layout.DEMO_LAYOUT.read_text(encoding="utf-8"))
     assert parsed["sites"] == original["sites"]
 
 
-def test_create_user_with_a_password_or_asking_for_it(instance):
+def test_create_user_with_a_password_or_asking_for_it(instance, where, database):
     result = run("create-user", "maria", "--role", "supervisor", "--password", "clave-segura-1",
-                 "--instance", instance)
+                 *where)
     assert result.exit_code == 0 and "maria" in result.output
-    asked = run("create-user", "jose", "--role", "official", "--instance", instance,
+    asked = run("create-user", "jose", "--role", "official", *where,
                 input="clave-segura-2\nclave-segura-2\n")
     assert asked.exit_code == 0, asked.output
-    db = connect(f"{instance}/turnos.sqlite3")
+    db = connect(database)
     rows = db.execute("SELECT username, role, password_hash FROM users ORDER BY id").fetchall()
     assert [(r[0], r[1]) for r in rows] == [("maria", "supervisor"), ("jose", "official")]
     assert all(r[2].startswith("scrypt:") for r in rows)
 
 
-def test_create_user_refuses_a_short_password_a_duplicate_and_a_wrong_role(instance):
+def test_create_user_refuses_a_short_password_a_duplicate_and_a_wrong_role(instance, where, database):
     short = CliRunner().invoke(main, ["create-user", "x", "--role", "admin", "--password", "123",
-                                      "--instance", instance])
+                                      *where])
     assert short.exit_code != 0 and "8" in short.output
     run("create-user", "maria", "--role", "admin", "--password", "clave-segura-1",
-        "--instance", instance)
+        *where)
     dup = CliRunner().invoke(main, ["create-user", "MARIA", "--role", "admin", "--password",
-                                    "clave-segura-1", "--instance", instance])
+                                    "clave-segura-1", *where])
     assert dup.exit_code != 0 and "Ya existe" in dup.output
     role = CliRunner().invoke(main, ["create-user", "z", "--role", "boss", "--password",
-                                     "clave-segura-1", "--instance", instance])
+                                     "clave-segura-1", *where])
     assert role.exit_code != 0
-    db = connect(f"{instance}/turnos.sqlite3")
+    db = connect(database)
     assert db.execute("SELECT count(*) FROM users").fetchone()[0] == 1
 
 
-def test_close_day_abandons_never_called_tickets(instance):
+def test_close_day_abandons_never_called_tickets(instance, where, database):
     from server import create_app
     from shared.db import get_db
     from shared.queue import QueueEngine
 
-    run("load-layout", str(layout.DEMO_LAYOUT), "--instance", instance)
-    app = create_app({}, instance=instance)
+    run("load-layout", str(layout.DEMO_LAYOUT), *where)
+    app = create_app({"DATABASE_URL": database}, instance=instance)
     with app.app_context():
         engine = QueueEngine(get_db(), app.extensions["turnos.clock"])
         engine.issue("cam-centro", "A")
         engine.issue("cam-norte", "E")
-    result = run("close-day", "--instance", instance)
+    result = run("close-day", *where)
     assert result.exit_code == 0
     assert "cam-centro: 1 abandoned" in result.output and "cam-norte: 1 abandoned" in result.output
-    db = connect(f"{instance}/turnos.sqlite3")
+    db = connect(database)
     assert db.execute("SELECT DISTINCT status FROM tickets").fetchall()[0][0] == "abandoned"
 
 
-def test_the_secret_key_is_made_once_and_kept_in_the_instance(instance):
+def test_the_secret_key_is_made_once_and_kept_in_the_instance(instance, where):
     from pathlib import Path
 
-    run("migrate", "--instance", instance)
+    run("migrate", *where)
     key = (Path(instance) / "secret_key").read_text()
-    run("migrate", "--instance", instance)
+    run("migrate", *where)
     assert (Path(instance) / "secret_key").read_text() == key and len(key) == 64

@@ -193,9 +193,9 @@ def test_events_carry_millisecond_utc_timestamps_desk_and_user(engine, clock):
 
 def test_the_event_log_is_append_only(engine):
     t = engine.issue("cam-centro", "A")
-    import sqlite3
+    from shared.db import IntegrityError
 
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+    with pytest.raises(IntegrityError, match="append-only"):
         engine.db.execute("UPDATE ticket_events SET at = 0 WHERE ticket_id = ?", [t["id"]])
 
 
@@ -282,7 +282,7 @@ def test_unknown_tickets_services_sites_and_categories_are_named_in_the_error(en
 
 
 def test_an_inactive_service_issues_nothing(engine):
-    engine.db.execute("UPDATE services SET active = 0 WHERE code = 'F'")
+    engine.db.execute("UPDATE services SET active = ? WHERE code = 'F'", [False])
     with pytest.raises(Closed):
         engine.issue("cam-centro", "F")
     assert engine.db.execute("SELECT count(*) FROM tickets").fetchone()[0] == 0

@@ -272,7 +272,7 @@ def test_the_desk_page_shows_a_lost_connection_and_restores_the_state_from_the_s
         page.screenshot(path=str(artifacts / "desk-offline.png"))
         # While the page is cut off, its desk calls a ticket (a supervisor's console, say):
         # no event can reach the page, so only a re-read can show it.
-        db = connect(hall.server.instance / "turnos.sqlite3")
+        db = connect(hall.server.database)
         try:
             engine = QueueEngine(db, SystemClock())
             waiting = engine.issue("cam-centro", "C")

@@ -79,7 +79,7 @@ class Hall:
 
         @contextlib.contextmanager
         def opened():
-            db = connect(self.server.instance / "turnos.sqlite3")
+            db = connect(self.server.database)
             try:
                 yield db
             finally:

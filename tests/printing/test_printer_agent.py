@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import base64
-import sqlite3
 
 from printer.agent import JobRecord, PrinterAgent
 from printer.dispatch import wait_idle
+from shared.db import connect
 from shared.events import socketio
 from tests.conftest import DEMO_ADMIN
 from tests.printer.escpos_decode import decode
@@ -40,9 +40,10 @@ def test_the_agent_prints_each_job_exactly_once_across_a_server_restart(live_ser
         live_server.stop()
         # The server went down before it stored the agent's answer: on restart the job
         # is still "printing", so the server offers it again.
-        with sqlite3.connect(live_server.instance / "turnos.sqlite3") as db:
-            db.execute("UPDATE print_jobs SET status = 'printing', printer_status = NULL WHERE id = ?",
-                       [first["print"]["id"]])
+        db = connect(live_server.database)
+        db.execute("UPDATE print_jobs SET status = 'printing', printer_status = NULL WHERE id = ?",
+                   [first["print"]["id"]])
+        db.close()
         live_server.start()
 
         assert agent.wait_until(accepted=2, confirmed=2, timeout=30), "the agent did not come back"

@@ -10,21 +10,22 @@ from shared.clock import FrozenClock
 from shared.db import connect
 
 
-def test_close_day_stores_the_figures_of_the_days_it_closed(tmp_path):
+def test_close_day_stores_the_figures_of_the_days_it_closed(tmp_path, database):
     from server import create_app
     from shared.db import get_db
     from shared.queue import QueueEngine
 
     instance = str(tmp_path / "instance")
-    CliRunner().invoke(main, ["load-layout", str(layout.DEMO_LAYOUT), "--instance", instance])
+    where = ["--instance", instance, "--database", database]
+    CliRunner().invoke(main, ["load-layout", str(layout.DEMO_LAYOUT), *where])
     yesterday = datetime.now(timezone.utc) - timedelta(days=1)
-    app = create_app({}, instance=instance, clock=FrozenClock(yesterday))
+    app = create_app({"DATABASE_URL": database}, instance=instance, clock=FrozenClock(yesterday))
     with app.app_context():
         QueueEngine(get_db(), app.extensions["turnos.clock"]).issue("cam-centro", "A")
-    result = CliRunner().invoke(main, ["close-day", "--instance", instance], catch_exceptions=False)
+    result = CliRunner().invoke(main, ["close-day", *where], catch_exceptions=False)
     assert result.exit_code == 0
     assert "reports: figures of the closed days stored for 2 sites" in result.output
-    db = connect(f"{instance}/turnos.sqlite3")
+    db = connect(database)
     day = db.execute("SELECT day FROM tickets").fetchone()[0]
     dimensions = [r[0] for r in db.execute(
         "SELECT dimension FROM report_partials WHERE day = ? AND site_id = "

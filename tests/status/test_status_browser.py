@@ -73,7 +73,7 @@ def test_the_survey_screen_asks_when_the_desk_finishes(browser, live_server, tok
     call = live_server.call
     device = call(tokens["admin"], "POST", "/api/v1/devices",
                   {"site": "cam-centro", "kind": "survey", "name": "Encuesta módulo 1"}).json()
-    db = connect(live_server.instance / "turnos.sqlite3")
+    db = connect(live_server.database)
     desk = store.find_desk(db, "1", store.find_site(db, "cam-centro")["id"])
     store.set_device_config(db, device["id"], {"desk": desk["id"]})
     db.conn.close()

@@ -1,0 +1,161 @@
+"""What differs between SQLite and PostgreSQL, in one small place.
+
+The store writes its SQL once, in the subset both engines accept: ``RETURNING``,
+``ON CONFLICT``, partial indexes, window functions, ``count(*) FILTER (WHERE
+...)``, ``coalesce``. What remains different is here:
+
+1. **Placeholders.** The store writes ``?`` and ``:name`` (sqlite3's styles);
+   psycopg wants ``%s`` and ``%(name)s``, and a literal ``%`` (the modulo
+   operator) doubled. ``postgresql_sql`` rewrites a statement once and caches it.
+2. **Rows.** sqlite3 rows read by position and by name; ``pg_row_factory``
+   gives psycopg rows that behave the same.
+3. **Types.** PostgreSQL ``numeric`` comes back as ``float`` (as SQLite's REAL)
+   and ``date`` as its ISO text (the store keeps local days as ``YYYY-MM-DD``).
+   Flags are ``boolean`` on PostgreSQL and ``0/1`` on SQLite: the store writes
+   Python booleans and tests them as ``active`` / ``NOT active``.
+4. **A handful of statements** (the per-site lock that serializes a site's queue
+   changes, the catalogue of tables and foreign keys): the ``Dialect`` objects.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """The engine-specific statements of one database engine."""
+
+    name: str
+    # Serializes the queue changes of one site inside a transaction (None: the
+    # engine's write lock already does: SQLite has a single writer).
+    lock_site: str | None
+    # Every user table of the schema.
+    tables: str
+    # (table, column, referenced table, referenced column) of every foreign key.
+    foreign_keys: str
+    # An aggregate joining the values of an expression with commas, in no set order.
+    list_agg: str
+
+
+SQLITE = Dialect(
+    name="sqlite",
+    lock_site=None,
+    tables="SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+           "AND name NOT LIKE '\\_%' ESCAPE '\\' ORDER BY name",
+    foreign_keys="SELECT m.name, f.\"from\", f.\"table\", coalesce(f.\"to\", 'id') "
+                 "FROM sqlite_master m JOIN pragma_foreign_key_list(m.name) f "
+                 "WHERE m.type = 'table' ORDER BY m.name",
+    list_agg="group_concat({})",
+)
+
+# Advisory lock keys live in a namespace of their own (the first integer).
+LOCK_NAMESPACE_SITE = 7301
+
+POSTGRESQL = Dialect(
+    name="postgresql",
+    lock_site=f"SELECT pg_advisory_xact_lock({LOCK_NAMESPACE_SITE}, ?)",
+    tables="SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
+           "AND table_type = 'BASE TABLE' AND table_name NOT LIKE 'yoyo%' "
+           "AND table_name NOT LIKE '\\_%' ORDER BY table_name",
+    foreign_keys="SELECT tc.table_name, kcu.column_name, ccu.table_name, ccu.column_name "
+                 "FROM information_schema.table_constraints tc "
+                 "JOIN information_schema.key_column_usage kcu "
+                 "ON kcu.constraint_name = tc.constraint_name AND kcu.table_schema = tc.table_schema "
+                 "JOIN information_schema.constraint_column_usage ccu "
+                 "ON ccu.constraint_name = tc.constraint_name AND ccu.table_schema = tc.table_schema "
+                 "WHERE tc.constraint_type = 'FOREIGN KEY' AND tc.table_schema = current_schema() "
+                 "ORDER BY tc.table_name",
+    list_agg="string_agg(CAST({} AS TEXT), ',')",
+)
+
+
+_TOKEN = re.compile(r"""
+      '(?:[^']|'')*'          # a string literal
+    | "(?:[^"]|"")*"          # a quoted identifier
+    | --[^\n]*                # a comment
+    | ::                      # a PostgreSQL cast, left alone
+    | :([A-Za-z_]\w*)         # a named placeholder
+    | \?                      # a positional placeholder
+    | %                       # the modulo operator (psycopg's escape character)
+""", re.VERBOSE)
+
+
+@functools.lru_cache(maxsize=4096)
+def postgresql_sql(sql: str) -> str:
+    """Rewrite a statement's ``?`` / ``:name`` placeholders (and ``%``) for psycopg."""
+    def replace(match: re.Match) -> str:
+        token = match.group(0)
+        if match.group(1):
+            return f"%({match.group(1)})s"
+        if token == "?":
+            return "%s"
+        if token == "%":
+            return "%%"
+        return token
+
+    return _TOKEN.sub(replace, sql)
+
+
+class Row(tuple):
+    """A result row read by position or by column name, like ``sqlite3.Row``."""
+
+    __slots__ = ()
+    _names: tuple = ()
+    _index: dict = {}
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            return tuple.__getitem__(self, self._index[key])
+        return tuple.__getitem__(self, key)
+
+    def keys(self) -> list[str]:
+        """Return the column names, in order (as ``sqlite3.Row.keys``)."""
+        return list(self._names)
+
+
+@functools.lru_cache(maxsize=1024)
+def _row_class(names: tuple) -> type:
+    """Return the row class of one result shape (a repeated name reads its first column)."""
+    index: dict[str, int] = {}
+    for i, name in enumerate(names):
+        index.setdefault(name, i)
+    return type("Row", (Row,), {"__slots__": (), "_names": names, "_index": index})
+
+
+def pg_row_factory(cursor):
+    """psycopg row factory: rows that read by position and by name."""
+    description = cursor.description
+    if description is None:
+        return tuple
+    cls = _row_class(tuple(c.name for c in description))
+    return cls
+
+
+def configure_pg(conn) -> None:
+    """Set the type loaders every Turnos PostgreSQL connection uses."""
+    from psycopg.types.string import TextLoader
+
+    conn.adapters.register_loader("numeric", _number_loader())
+    conn.adapters.register_loader("date", TextLoader)
+
+
+@functools.lru_cache(maxsize=1)
+def _number_loader():
+    """Return a loader reading ``numeric`` as SQLite does: whole numbers as int, others as float.
+
+    ``sum()`` of integers is ``numeric`` on PostgreSQL (an int on SQLite) and
+    a division by ``1000.0`` is ``numeric`` too (a float on SQLite).
+    """
+    from psycopg.adapt import Loader
+
+    class NumberLoader(Loader):
+        def load(self, data):
+            text = bytes(data)
+            if text.isdigit() or (text[:1] == b"-" and text[1:].isdigit()):
+                return int(text)
+            return float(text)
+
+    return NumberLoader
