@@ -29,7 +29,7 @@ from flask_babel import lazy_gettext as _l
 from flask_socketio import join_room
 
 from shared import events, store
-from shared.db import connect, get_db, immediate
+from shared.db import connection, get_db, immediate
 from shared.errors import Conflict, Invalid, not_found
 from shared.events import socketio
 from shared.timefmt import iso, ticket_time
@@ -268,16 +268,12 @@ def submit(app, job: dict) -> None:
 def _print_task(app, job_id: int) -> None:
     """Print one job on the kiosk's own printer and record the outcome."""
     try:
-        with app.app_context(), force_locale("es"):
-            db = connect(app.config["DATABASE"])
-            try:
-                clock = app.extensions["turnos.clock"]
-                job = store.claim_print_job(db, job_id, clock.now_ms())
-                if job is None:
-                    return
-                record_outcome(app, db, job, print_locally(app, job))
-            finally:
-                db.conn.close()
+        with app.app_context(), force_locale("es"), connection(app) as db:
+            clock = app.extensions["turnos.clock"]
+            job = store.claim_print_job(db, job_id, clock.now_ms())
+            if job is None:
+                return
+            record_outcome(app, db, job, print_locally(app, job))
     except Exception:
         log.exception("print job %s could not be recorded", job_id)
     finally:
@@ -393,29 +389,52 @@ def reprint(app, db, engine, ticket: dict, *, device_id: int | None, user_id: in
 
 # --- the remote printer agent, server side --------------------------------------------------
 
+# This process's printer-agent sockets, per kiosk (its presence is shared with the others).
+_local_agents: dict[int, set[str]] = {}
+
+
 def agent_online(device_id: int) -> bool:
-    """Tell whether a kiosk's printer agent is connected to this server process."""
-    return any(True for _ in socketio.server.manager.get_participants("/", agent_room(device_id)))
+    """Tell whether a kiosk's printer agent is connected to any server process."""
+    return current_app.extensions["turnos.cluster"].is_present(agent_room(device_id))
+
+
+def _agent_arrived(device_id: int) -> None:
+    """Note that this socket is the printer agent of a kiosk, for every process to know."""
+    _local_agents.setdefault(device_id, set()).add(request.sid)
+    current_app.extensions["turnos.cluster"].mark_present(agent_room(device_id))
+
+
+def _agent_left() -> None:
+    """Forget a printer agent's socket when it disconnects (a disconnect hook)."""
+    device_id = request.environ.get("turnos.agent_device")
+    sids = _local_agents.get(device_id)
+    if device_id is None or sids is None:
+        return
+    sids.discard(request.sid)
+    if not sids:
+        del _local_agents[device_id]
+        current_app.extensions["turnos.cluster"].mark_absent(agent_room(device_id))
+
+
+events.disconnect_hooks.append(_agent_left)
 
 
 def _offer_task(app, job_id: int) -> None:
     """Hand a new job to the kiosk's agent, or fail it when no agent comes within the timeout."""
     try:
         with app.app_context(), force_locale("es"):
-            db = connect(app.config["DATABASE"])
-            try:
+            with connection(app) as db:
                 job = store.print_job_by_id(db, job_id)
                 if agent_online(job["device_id"]):
                     offer(app, db, job)
                     return
-                # The agent may be reconnecting (a server restart): it gets the job on arrival.
-                socketio.sleep(float(app.config.get("PRINT_TIMEOUT_SECONDS") or 5.0))
+            # The agent may be reconnecting (a server restart): it gets the job on arrival.
+            socketio.sleep(float(app.config.get("PRINT_TIMEOUT_SECONDS") or 5.0))
+            with connection(app) as db:
                 job = store.print_job_by_id(db, job_id)
                 if job["status"] == "pending":
                     record_outcome(app, db, job, _failure("no_agent", AGENT_MESSAGES["no_agent"],
                                                           status=PrinterStatus.OFFLINE.value))
-            finally:
-                db.conn.close()
     except Exception:
         log.exception("print job %s could not be offered to its agent", job_id)
     finally:
@@ -462,6 +481,8 @@ def on_agent_ready(data=None):
                 "message": "This kiosk does not print through an agent: set its printer to 'agent'."}
     join_room(agent_room(device["id"]))
     request.environ["turnos.agent"] = True
+    request.environ["turnos.agent_device"] = device["id"]
+    _agent_arrived(device["id"])
     data = data if isinstance(data, dict) else {}
     with force_locale("es"):
         note_status(app, db, device, data.get("status"), data.get("message"))

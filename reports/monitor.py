@@ -199,22 +199,23 @@ def start_watcher(app) -> None:
     if app.extensions.get("turnos.alert_watcher"):
         return
     app.extensions["turnos.alert_watcher"] = True
-    from shared.db import connect
+    from shared.db import connection
     from shared.events import socketio
 
     def watch():
         memory: dict = {}
-        db = connect(app.config["DATABASE"])
-        try:
-            while True:
-                socketio.sleep(app.config.get("ALERT_INTERVAL_SECONDS", ALERT_INTERVAL_SECONDS))
-                try:
-                    with app.app_context():
-                        check_waits(db, app.extensions["turnos.clock"],
-                                    app.extensions["turnos.announcer"], memory)
-                except Exception:  # a bad moment must not stop the watcher for the day
-                    app.logger.exception("alert watcher")
-        finally:
-            db.conn.close()
+        interval = app.config.get("ALERT_INTERVAL_SECONDS", ALERT_INTERVAL_SECONDS)
+        while True:
+            socketio.sleep(interval)
+            # With several server processes one of them raises the alerts: each alert once.
+            if not app.extensions["turnos.cluster"].holds("wait-alerts", ttl=3 * interval):
+                memory.clear()  # should this process take over, it starts from what it sees
+                continue
+            try:
+                with app.app_context(), connection(app) as db:
+                    check_waits(db, app.extensions["turnos.clock"],
+                                app.extensions["turnos.announcer"], memory)
+            except Exception:  # a bad moment must not stop the watcher for the day
+                app.logger.exception("alert watcher")
 
     socketio.start_background_task(watch)

@@ -107,10 +107,20 @@ def _http_error(exc: HTTPException):
 
 
 def _unexpected_error(exc: Exception):
-    """Log an unexpected failure and answer with a calm 500 that leaks nothing."""
+    """Log an unexpected failure and answer with a calm 500 that leaks nothing.
+
+    A database that went away is not a bug: 503, saying so, and nothing was changed.
+    """
     from flask import current_app
     from flask_babel import gettext as _
 
+    if db.is_unavailable(exc):
+        current_app.logger.warning("the database does not answer: %s", exc)
+        message = _("No se pueden consultar los datos en este momento; no se cambió nada. "
+                    "Intente de nuevo en unos segundos; si se repite, avise al administrador.")
+        if wants_json():
+            return jsonify({"error": "database_unavailable", "message": message}), 503
+        return render_template("error.html", error="database_unavailable", message=message), 503
     current_app.logger.exception("unexpected error")
     message = _("Ocurrió un error inesperado. Intente de nuevo; si se repite, avise al administrador.")
     if wants_json():

@@ -94,9 +94,28 @@ def pair(code):
 
 @bp.route("/healthz")
 def health():
-    """Tell a load balancer or a kiosk that the server and its database answer."""
-    get_db().execute("SELECT 1").fetchone()
-    return {"ok": True}
+    """Tell a load balancer or a kiosk whether this server, its database and its message queue answer.
+
+    Answers 200 when everything this process needs answers, 503 (with the part
+    that does not) otherwise: the database, and the message queue when several
+    processes share events (``"off"`` when one process runs alone).
+    """
+    from shared.db import ping
+
+    app = current_app._get_current_object()
+    checks = {"database": "ok", "queue": "ok"}
+    try:
+        ping(app, timeout=2)
+    except Exception:  # whatever the engine says, the answer is the same: not answering
+        app.logger.warning("health: the database does not answer", exc_info=True)
+        checks["database"] = "down"
+    cluster = app.extensions["turnos.cluster"]
+    if not cluster.shared:
+        checks["queue"] = "off"
+    elif not cluster.check_queue():
+        checks["queue"] = "down"
+    ok = "down" not in checks.values()
+    return {"ok": ok, **checks}, 200 if ok else 503
 
 
 def init_app(app) -> None:

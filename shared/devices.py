@@ -34,30 +34,20 @@ def pair(db, code: str, clock) -> tuple[dict, str] | None:
     return device, token
 
 
-def disconnect_sockets(*, device_id: int | None = None, user_id: int | None = None) -> int:
-    """Disconnect at once this process's sockets of a device or a user; return how many.
+def disconnect_sockets(*, device_id: int | None = None, user_id: int | None = None) -> None:
+    """Disconnect at once the sockets of a device or a user, on every server process.
 
     A socket keeps the principal it authenticated with, so a revoked device or
-    a disabled user would go on hearing events until it reconnected. With a
-    message queue (several processes) only this process's sockets are found.
+    a disabled user would go on hearing events until it reconnected. Every
+    device socket joins ``device:<id>`` and every staff socket ``user:<id>``;
+    the message queue carries the order to every process.
     """
-    from .events import socketio
+    from .events import device_room, disconnect_room, user_room
 
-    server = getattr(socketio, "server", None)
-    if server is None:
-        return 0
-    doomed = set()
     if device_id is not None:
-        doomed.update(sid for sid, _ in server.manager.get_participants("/", f"device:{device_id}"))
-    for sid, eio_sid in list(server.manager.get_participants("/", None)):
-        principal = (server.environ.get(eio_sid) or {}).get("turnos.principal")
-        if principal is not None and (
-                (device_id is not None and principal.device_id == device_id)
-                or (user_id is not None and principal.user_id == user_id)):
-            doomed.add(sid)
-    for sid in doomed:
-        server.disconnect(sid, namespace="/")
-    return len(doomed)
+        disconnect_room(device_room(device_id))
+    if user_id is not None:
+        disconnect_room(user_room(user_id))
 
 
 def revoke(db, device_id: int, clock, by_user_id: int | None) -> None:

@@ -297,11 +297,22 @@ def _cache_ms() -> float:
 
 
 def invalidate(site_id: int) -> None:
-    """Forget the cached replays of a site: a desk called, finished, paused or left."""
+    """Forget the cached replays of a site, in every server process: a desk called, finished, paused or left."""
+    forget(site_id)
+    from flask import current_app, has_app_context
+
+    from .cluster import FORGET_ESTIMATES
+
+    cluster = current_app.extensions.get("turnos.cluster") if has_app_context() else None
+    if cluster is not None and cluster.shared:
+        cluster.control(FORGET_ESTIMATES, site_id=site_id)
+
+
+def forget(site_id: int) -> None:
+    """Forget this process's cached replays of a site."""
     _generation[site_id] = _generation.get(site_id, 0) + 1
 
 
 def _database_key(db) -> str:
     """Return the file behind a connection (caches must not mix two databases)."""
-    path = getattr(db, "path", None)  # set by shared.db.connect: no query on the hot path
-    return path or db.conn.execute("PRAGMA database_list").fetchone()[2]
+    return db.path  # the file or the URL the connection was opened with

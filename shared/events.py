@@ -8,6 +8,7 @@ Rooms:
   survey screen paired with it (device config ``{"desk": <desk id>}``).
 - ``ticket:<public_id>``: a ticket's public status page (the first segment's id).
 - ``device:<id>``: one paired device's own sockets (a kiosk learns its print results).
+- ``user:<id>``: one staff user's own sockets (dropped when the account is disabled).
 - ``agent:<id>``: the printer agent of a remote kiosk (joined on ``agent_ready``).
 
 A client connects with ``auth={"token": ...}`` (a device or staff token), or
@@ -68,6 +69,16 @@ def desk_room(desk_id: int) -> str:
 def ticket_room(public_id: str) -> str:
     """Return the room of one ticket's status page."""
     return f"ticket:{public_id}"
+
+
+def device_room(device_id: int) -> str:
+    """Return the room of one paired device's sockets."""
+    return f"device:{device_id}"
+
+
+def user_room(user_id: int) -> str:
+    """Return the room of one staff user's sockets."""
+    return f"user:{user_id}"
 
 
 def call_rooms(ticket: dict) -> list[str]:
@@ -195,11 +206,12 @@ class SocketAnnouncer(NullAnnouncer):
             socketio.sleep(0)
 
     def _heard(self, rooms: list[str]) -> bool:
-        """Tell whether any socket may be listening in these rooms."""
-        if self.app is not None and self.app.config.get("SOCKETIO_MESSAGE_QUEUE"):
-            return True
-        joined = socketio.server.manager.rooms.get("/", {})
-        return any(joined.get(room) for room in rooms)
+        """Tell whether a socket of this process listens in these rooms.
+
+        Other processes get the call through the message queue, off this
+        request's path: only this process's own sockets need the yield.
+        """
+        return any(True for _ in socketio.server.manager.get_participants("/", rooms))
 
 
 class RecordingAnnouncer(NullAnnouncer):
@@ -216,12 +228,39 @@ class RecordingAnnouncer(NullAnnouncer):
 
 def init_app(app) -> None:
     """Attach Socket.IO to the app with the configured async mode and message queue."""
+    from . import cluster
+
+    queue = app.config.get("SOCKETIO_MESSAGE_QUEUE")
+    manager = cluster.BatchingRedisManager(queue) if queue else None
+    # client_manager is always given: the module-level SocketIO keeps the options of
+    # earlier apps (tests make many), and a queue must never leak into the next one.
     socketio.init_app(app, async_mode=app.config.get("SOCKETIO_ASYNC_MODE"),
-                      message_queue=app.config.get("SOCKETIO_MESSAGE_QUEUE"),
+                      client_manager=manager,
                       cors_allowed_origins=app.config.get("SOCKETIO_CORS_ORIGINS") or [],
                       max_http_buffer_size=64 * 1024, ping_interval=10, ping_timeout=10,
                       manage_session=False)
+    shared = cluster.Cluster(socketio, queue)
+    shared.on(cluster.DISCONNECT_ROOM, lambda message: cluster.disconnect_room_here(
+        socketio, message["room"]))
+    shared.on(cluster.FORGET_ESTIMATES, lambda message: _forget_estimates(message["site_id"]))
+    app.extensions["turnos.cluster"] = shared
     app.extensions["turnos.announcer"] = SocketAnnouncer(app, app.config["QUEUE_EVENT_INTERVAL"])
+
+
+def _forget_estimates(site_id: int) -> None:
+    """Drop this process's cached estimates of a site (another process saw its line change)."""
+    from . import estimate
+
+    estimate.forget(site_id)
+
+
+def disconnect_room(room: str) -> None:
+    """Disconnect the sockets in a room, on every server process."""
+    from flask import current_app
+
+    from . import cluster
+
+    current_app.extensions["turnos.cluster"].control(cluster.DISCONNECT_ROOM, room=room)
 
 
 @socketio.on("connect")
@@ -260,7 +299,9 @@ def on_connect(auth=None):
         return False
     request.environ["turnos.principal"] = principal
     if principal.kind == "device":
-        join_room(f"device:{principal.device_id}")
+        join_room(device_room(principal.device_id))
+    if principal.is_staff:
+        join_room(user_room(principal.user_id))
     if principal.role == "survey" and str(principal.config.get("desk", "")).isdigit():
         # A satisfaction screen follows its desk, to ask as soon as a service ends there.
         from . import store
@@ -282,6 +323,17 @@ def on_connect(auth=None):
     for site in sites:
         socketio.emit(SNAPSHOT, engine.snapshot(site, limit), to=request.sid)
     return True
+
+
+# Called (in the socket's request context) when a socket disconnects; faces add theirs.
+disconnect_hooks: list = []
+
+
+@socketio.on("disconnect")
+def on_disconnect(*_reason):
+    """Let the faces forget what a leaving socket held (a printer agent's presence)."""
+    for hook in disconnect_hooks:
+        hook()
 
 
 @socketio.on("join_desk")
