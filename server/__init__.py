@@ -43,6 +43,13 @@ def create_app(test_config: dict | None = None, *, instance=None, clock=None) ->
     faces = _import_faces()
     app.session_interface = CookieSessions()
     app.wsgi_app = SecurityHeaders(app.wsgi_app, secure=app.config.get("SESSION_COOKIE_SECURE"))
+    if app.config.get("BEHIND_PROXY"):
+        # Behind nginx: the client's address (rate limits, login throttling) and scheme
+        # come from the proxy's X-Forwarded-* headers, trusted for that many proxies only.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = int(app.config["BEHIND_PROXY"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     i18n.init_app(app)
     db.init_app(app)
     events.init_app(app)

@@ -273,14 +273,22 @@ class Cluster:
         return up
 
     def drop_local_sockets(self) -> int:
-        """Disconnect every socket of this process (they reconnect and re-read their state)."""
+        """Close every connection of this process; the clients reconnect and re-read their state.
+
+        The connection is cut as a network failure would cut it (no goodbye):
+        browsers and printer agents take that as a lost connection and reconnect
+        by themselves, where a Socket.IO "server disconnect" (or Engine.IO's
+        close) would tell python-socketio clients such as the agent to stay away.
+        """
         server = getattr(self.socketio, "server", None)
         if server is None:
             return 0
-        sids = [sid for sid, _ in server.manager.get_participants("/", None)]
-        for sid in sids:
-            server.disconnect(sid, namespace="/", ignore_queue=True)
-        return len(sids)
+        connections = {eio_sid for _, eio_sid in server.manager.get_participants("/", None)}
+        for eio_sid in connections:
+            connection = server.eio.sockets.get(eio_sid)
+            if connection is not None:
+                connection.close(wait=False, abort=True)
+        return len(connections)
 
     def _redis_call(self, fn, *args, **kwargs):
         """Call Redis; on failure log it and return None."""

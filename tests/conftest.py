@@ -260,9 +260,12 @@ def free_port() -> int:
 class LiveServer:
     """``python run.py serve --demo`` in a subprocess, restartable on the same port and data."""
 
-    def __init__(self, instance: Path, port: int | None = None, extra_args=(), database: str | None = None):
+    def __init__(self, instance: Path, port: int | None = None, extra_args=(), database: str | None = None,
+                 env: dict | None = None, demo: bool = True):
         self.instance = instance
         self.database = database or str(instance / "turnos.sqlite3")
+        self.env = dict(env or {})
+        self.demo = demo
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.extra_args = list(extra_args)
@@ -273,10 +276,11 @@ class LiveServer:
         """Start the server and wait until /healthz answers."""
         import requests
 
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **self.env)
+        demo = ["--demo"] if self.demo else []
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, str(ROOT / "run.py"), "serve", "--demo", "--port", str(self.port),
+                [sys.executable, str(ROOT / "run.py"), "serve", *demo, "--port", str(self.port),
                  "--instance", str(self.instance), "--database", self.database, *self.extra_args],
                 cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout
@@ -290,6 +294,12 @@ class LiveServer:
                 pass
             time.sleep(0.1)  # polling a readiness probe, not waiting for an outcome
         raise RuntimeError(f"server did not start: {self.log.read_text()[-2000:]}")
+
+    def kill(self) -> None:
+        """Kill the server process at once (kill -9: no goodbye to its sockets)."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
 
     def stop(self) -> None:
         """Stop the server process."""

@@ -1,0 +1,290 @@
+"""A city's server as two processes on PostgreSQL and Redis behaves as one server.
+
+Every story runs two real ``run.py serve`` processes on one database, sharing
+events through a real Redis: a screen hears what the other process did, a
+revoked screen is dropped wherever it is connected, a kiosk prints through an
+agent connected to the other process, racing desks never share a ticket nor
+hear "nobody waiting" while someone waits, an alert is raised once, and the
+room heals when Redis or a process goes away and comes back.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import requests
+import socketio
+
+from shared import store
+from shared.db import connect
+from tests.conftest import DEMO_ADMIN
+from tests.security.test_revocation_live import _admin_session as admin_session
+
+pytestmark = [pytest.mark.engines("postgresql"), pytest.mark.slow]
+
+WAIT = 10
+
+
+class Screen:
+    """A waiting-room screen (a display device) connected with a real Socket.IO client."""
+
+    def __init__(self, base: str, token: str, reconnection: bool = False):
+        self.calls: list[dict] = []
+        self.snapshots = 0
+        self.heard = threading.Condition()
+        self.connected = threading.Event()
+        self.gone = threading.Event()
+        self.client = socketio.Client(reconnection=reconnection, reconnection_delay=0.2,
+                                      reconnection_delay_max=1)
+        self.client.on("ticket_called", self._called)
+        self.client.on("snapshot", self._snapshot)
+        self.client.on("connect", lambda: (self.gone.clear(), self.connected.set()))
+        self.client.on("disconnect", lambda *args: (self.connected.clear(), self.gone.set()))
+        self.client.connect(base, auth={"token": token}, transports=["websocket"], wait_timeout=WAIT)
+
+    def _called(self, data):
+        with self.heard:
+            self.calls.append(data)
+            self.heard.notify_all()
+
+    def _snapshot(self, data):
+        with self.heard:
+            self.snapshots += 1
+            self.heard.notify_all()
+
+    def wait_for(self, predicate, timeout: float = WAIT) -> bool:
+        """Wait until what the screen heard satisfies ``predicate``."""
+        with self.heard:
+            return self.heard.wait_for(lambda: predicate(self), timeout)
+
+    def close(self) -> None:
+        """Disconnect the screen."""
+        self.client.disconnect()
+
+
+def admin_token(server) -> str:
+    """Return a bearer token of the demo administrator, from one process."""
+    return server.token(*DEMO_ADMIN)
+
+
+def new_display(server, token: str, name: str = "Pantalla sala") -> dict:
+    """Register a waiting-room screen through one process; return {id, token}."""
+    r = server.call(token, "POST", "/api/v1/devices", {"site": "cam-centro", "kind": "display",
+                                                        "name": name})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def issue(server, token: str, service: str = "A") -> dict:
+    """Issue a ticket through one process."""
+    r = server.call(token, "POST", "/api/v1/tickets", {"site": "cam-centro", "service": service})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def test_a_screen_on_one_process_hears_a_call_made_through_the_other(pair):
+    token = admin_token(pair.a)
+    screen_b = Screen(pair.b.url, new_display(pair.a, token)["token"])
+    screen_a = Screen(pair.a.url, new_display(pair.b, token, "Pantalla 2")["token"])
+    try:
+        first = issue(pair.a, token)
+        second = issue(pair.b, token)
+        assert pair.a.call(token, "POST", "/api/v1/desks/cam-centro:1/next").json()["id"] == first["id"]
+        assert pair.b.call(token, "POST", "/api/v1/desks/cam-centro:2/next").json()["id"] == second["id"]
+        for screen in (screen_a, screen_b):
+            assert screen.wait_for(lambda s: [c["code"] for c in s.calls] == ["A-001", "A-002"]), \
+                screen.calls
+    finally:
+        screen_a.close()
+        screen_b.close()
+
+
+def test_a_display_revoked_through_one_process_is_dropped_on_the_other_at_once(pair):
+    token = admin_token(pair.a)
+    device = new_display(pair.a, token, "Pantalla robada")
+    screen = Screen(pair.b.url, device["token"])
+    try:
+        assert screen.wait_for(lambda s: s.snapshots == 1)
+        r = pair.a.call(token, "DELETE", f"/api/v1/devices/{device['id']}")
+        assert r.status_code == 204, r.text
+        assert screen.gone.wait(WAIT), "the revoked screen kept its socket on the other process"
+        issue(pair.a, token)
+        pair.a.call(token, "POST", "/api/v1/desks/cam-centro:1/next")
+        assert screen.calls == []
+    finally:
+        screen.close()
+    assert pair.b.call(device["token"], "GET", "/api/v1/me").status_code == 401
+
+
+def test_an_official_whose_password_is_reset_loses_the_socket_held_on_the_other_process(pair):
+    official = pair.b.token("funcionario1", "funcionario-demo-2026")
+    gone = threading.Event()
+    client = socketio.Client(reconnection=False)
+    client.on("disconnect", lambda *args: gone.set())
+    client.connect(pair.b.url, auth={"token": official}, transports=["websocket"], wait_timeout=WAIT)
+    try:
+        db = connect(pair.database)
+        user_id = store.find_user(db, "funcionario1")["id"]
+        db.close()
+        session, csrf = admin_session(pair.a.url)
+        r = session.post(f"{pair.a.url}/admin/users/{user_id}/password", timeout=WAIT,
+                         data={"csrf_token": csrf, "password": "otra-clave-segura-9",
+                               "password2": "otra-clave-segura-9"}, allow_redirects=False)
+        assert r.status_code == 302, r.text
+        assert gone.wait(WAIT), "the official's socket on the other process stayed open"
+    finally:
+        client.disconnect()
+    assert pair.b.call(official, "GET", "/api/v1/me").status_code == 401
+
+
+def test_fifty_desks_racing_across_both_processes_never_share_a_ticket_nor_hear_a_false_empty(pair):
+    desks, tickets = 48, 480
+    token = admin_token(pair.a)
+    db = connect(pair.database)
+    site = store.find_site(db, "cam-centro")
+    services = [store.find_service(db, site["id"], code)["id"] for code in ("A", "B")]
+    codes = []
+    for n in range(desks):
+        desk_id = store.upsert_desk(db, site["id"], {"code": f"r{n}", "name": f"Módulo r{n}"})
+        store.set_desk_services(db, desk_id, services if n % 2 else services[::-1])
+        codes.append(f"cam-centro:r{n}")
+    db.close()
+    for n in range(tickets):
+        issue(pair.a if n % 2 else pair.b, token, "A" if n % 3 else "B")
+
+    called: list[int] = []
+    false_empty: list[tuple[str, int]] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    start = threading.Barrier(desks)
+
+    def desk_loop(n: int) -> None:
+        server = pair.a if n % 2 else pair.b
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {token}"
+        start.wait()
+        while True:
+            with lock:
+                before = len(called)
+            r = session.post(f"{server.url}/api/v1/desks/{codes[n]}/next", timeout=30)
+            if r.status_code == 204:
+                # Every other desk has at most one claim in flight: with more than `desks`
+                # tickets still uncalled when this request left, one was surely waiting.
+                if before < tickets - desks:
+                    with lock:
+                        false_empty.append((codes[n], before))
+                return
+            if r.status_code != 200:
+                with lock:
+                    errors.append(f"{r.status_code} {r.text[:200]}")
+                return
+            ticket = r.json()
+            with lock:
+                called.append(ticket["id"])
+            done = session.post(f"{server.url}/api/v1/tickets/{ticket['id']}/no-show", timeout=30)
+            if done.status_code != 200:
+                with lock:
+                    errors.append(f"no-show {done.status_code} {done.text[:200]}")
+                return
+
+    threads = [threading.Thread(target=desk_loop, args=(n,)) for n in range(desks)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    assert not errors, errors[:5]
+    assert len(called) == len(set(called)), "a ticket was called twice"
+    assert len(called) == tickets, "a ticket was never called"
+    assert false_empty == [], f"{len(false_empty)} false 'nobody waiting' answers"
+    db = connect(pair.database)
+    assert db.execute("SELECT count(*) FROM tickets WHERE status = 'waiting'").fetchone()[0] == 0
+    db.close()
+
+
+def test_a_wait_alert_is_raised_once_whatever_the_number_of_processes(pair):
+    token = admin_token(pair.a)
+    db = connect(pair.database)
+    site = store.find_site(db, "cam-centro")
+    store.update_service(db, store.find_service(db, site["id"], "C")["id"], {"target_wait_seconds": 1})
+    db.close()
+    alerts: list[tuple[str, dict]] = []
+    heard = threading.Condition()
+    clients = []
+    for name, server in (("a", pair.a), ("b", pair.b)):
+        client = socketio.Client(reconnection=False)
+
+        def on_alert(data, name=name):
+            with heard:
+                alerts.append((name, data))
+                heard.notify_all()
+
+        client.on("alert", on_alert)
+        client.connect(server.url, auth={"token": server.token("supervisor", "supervisor-demo-2026")},
+                       transports=["websocket"], wait_timeout=WAIT)
+        clients.append(client)
+    try:
+        issue(pair.a, token, "C")
+        # The watchers start on the first page request of each process.
+        for server in pair.processes:
+            requests.get(server.url + "/reports/", timeout=WAIT)
+        with heard:
+            assert heard.wait_for(lambda: len(alerts) >= 2, 15), alerts
+        # Three more rounds of both watchers: no second alert for the same line.
+        with heard:
+            heard.wait_for(lambda: len(alerts) > 2, 3.5)
+        assert sorted(name for name, _ in alerts) == ["a", "b"], alerts
+        assert all(data["service"] == "C" for _, data in alerts)
+    finally:
+        for client in clients:
+            client.disconnect()
+
+
+def test_health_says_when_redis_is_down_and_screens_heal_when_it_returns(pair):
+    token = admin_token(pair.a)
+    screen = Screen(pair.b.url, new_display(pair.a, token)["token"], reconnection=True)
+    try:
+        assert screen.wait_for(lambda s: s.snapshots == 1)
+        pair.redis.stop()
+        for server in pair.processes:
+            r = requests.get(server.url + "/healthz", timeout=WAIT)
+            assert r.status_code == 503 and r.json()["queue"] == "down", r.text
+            assert r.json()["database"] == "ok"
+        # While Redis is down a call through A cannot reach B's screen...
+        ticket = issue(pair.a, token)
+        pair.a.call(token, "POST", "/api/v1/desks/cam-centro:1/next")
+        pair.redis.start()
+        for server in pair.processes:
+            deadline = time.monotonic() + WAIT
+            while requests.get(server.url + "/healthz", timeout=WAIT).status_code != 200:
+                assert time.monotonic() < deadline, "health did not come back with Redis"
+                time.sleep(0.2)  # polling a health probe
+        # ...so when Redis is back the screen is made to reconnect and re-read the room.
+        assert screen.wait_for(lambda s: s.snapshots >= 2), "the screen did not resync"
+        second = issue(pair.b, token)
+        pair.b.call(token, "POST", "/api/v1/desks/cam-centro:2/next")
+        assert screen.wait_for(lambda s: second["code"] in [c["code"] for c in s.calls])
+        assert ticket["code"] == "A-001"
+    finally:
+        screen.close()
+
+
+def test_behind_nginx_a_screen_whose_process_dies_reconnects_to_the_other(pair, nginx):
+    token = admin_token(pair.a)
+    screen = Screen(nginx.url, new_display(pair.a, token)["token"], reconnection=True)
+    try:
+        assert screen.wait_for(lambda s: s.snapshots == 1)
+        # ip_hash sends this client to one of the two: kill that one (try A, else B).
+        pair.a.kill()
+        if not screen.gone.wait(3):
+            pair.a.start()
+            pair.b.kill()
+            assert screen.gone.wait(WAIT)
+        survivor = pair.a if pair.a.process.poll() is None else pair.b
+        assert screen.wait_for(lambda s: s.snapshots >= 2, 20), "the screen did not reconnect"
+        ticket = issue(survivor, token)
+        survivor.call(token, "POST", "/api/v1/desks/cam-centro:1/next")
+        assert screen.wait_for(lambda s: ticket["code"] in [c["code"] for c in s.calls])
+    finally:
+        screen.close()
