@@ -23,24 +23,41 @@ def free_port() -> int:
 
 
 class Server:
-    """``run.py serve --demo`` on a temporary instance (gevent, as in production)."""
+    """``run.py serve`` on a temporary instance (gevent, as in production).
 
-    def __init__(self, layout: str | None = None):
+    ``database`` is a PostgreSQL URL (default: SQLite in the instance);
+    ``message_queue`` a Redis URL; ``demo`` seeds the demo CAM (the first of
+    several processes on one database does, the others join it); ``env`` adds
+    environment variables (several processes share ``TURNOS_SECRET_KEY``).
+    """
+
+    def __init__(self, layout: str | None = None, *, database: str | None = None,
+                 message_queue: str | None = None, demo: bool = True, env: dict | None = None):
         self.dir = tempfile.TemporaryDirectory(prefix="turnos-bench-")
         self.instance = Path(self.dir.name) / "instance"
         self.port = free_port()
         self.layout = layout
+        self.database = database
+        self.message_queue = message_queue
+        self.demo = demo
+        self.env = dict(os.environ, **(env or {}))
         self.process = None
+
+    def args(self) -> list[str]:
+        """Return the options that point a command at this server's instance and database."""
+        where = ["--instance", str(self.instance)]
+        return where + (["--database", self.database] if self.database else [])
 
     def __enter__(self):
         if self.layout:
             subprocess.run([sys.executable, str(ROOT / "run.py"), "load-layout", self.layout,
-                            "--instance", str(self.instance)], check=True, capture_output=True)
+                            *self.args()], check=True, capture_output=True, env=self.env)
+        extra = (["--demo"] if self.demo else []) + (
+            ["--message-queue", self.message_queue] if self.message_queue else [])
         self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "run.py"), "serve", "--demo", "--port", str(self.port),
-             "--instance", str(self.instance)], cwd=ROOT, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL)
-        wait_healthy(self.port, 30, "server")
+            [sys.executable, str(ROOT / "run.py"), "serve", "--port", str(self.port), *self.args(),
+             *extra], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=self.env)
+        wait_healthy(self.port, 60, "server")
         return self
 
     def __exit__(self, *exc):
@@ -61,6 +78,91 @@ class Server:
                                {"username": username, "password": password})
         assert status == 201, body
         return body["token"]
+
+
+class Services:
+    """A throwaway PostgreSQL and Redis on loopback, as ``scripts/test`` starts them.
+
+    PostgreSQL keeps its production defaults (fsync and synchronous_commit on):
+    the comparison with SQLite is with what a municipality would run. Give
+    ``postgres`` (a server URL) or ``redis`` to use running servers instead.
+    """
+
+    def __init__(self, postgres: str | None = None, redis: str | None = None,
+                 pg_settings: dict | None = None):
+        self.postgres_url = postgres
+        self.redis_url = redis
+        self.pg_settings = pg_settings or {}
+        self.dir = None
+        self._redis = None
+        self._databases = 0
+
+    def __enter__(self):
+        import shutil
+
+        self.dir = tempfile.mkdtemp(prefix="turnos-bench-services-")
+        as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres")
+        if not self.postgres_url:
+            bins = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
+            if not bins:
+                raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql)")
+            self.pg_bin = bins[-1]
+            port = free_port()
+            subprocess.run([*as_postgres, str(self.pg_bin / "initdb"), "-D", f"{self.dir}/pg",
+                            "-A", "trust", "-U", "postgres"], check=True, capture_output=True)
+            options = f"-p {port} -k {self.dir} -c listen_addresses=127.0.0.1 -c max_connections=400"
+            options += "".join(f" -c {k}={v}" for k, v in self.pg_settings.items())
+            subprocess.run([*as_postgres, str(self.pg_bin / "pg_ctl"), "-D", f"{self.dir}/pg", "-w",
+                            "-l", f"{self.dir}/pg.log", "-o", options, "start"],
+                           check=True, capture_output=True)
+            self.as_postgres = as_postgres
+            self.postgres_url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+            self._own_pg = True
+        else:
+            self._own_pg = False
+        if not self.redis_url:
+            port = free_port()
+            self._redis = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                                            "--save", "", "--appendonly", "no", "--dir", self.dir],
+                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.redis_url = f"redis://127.0.0.1:{port}/0"
+            deadline = time.monotonic() + 10
+            while subprocess.run(["redis-cli", "-p", str(port), "ping"],
+                                 capture_output=True).returncode != 0:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("redis-server did not start")
+                time.sleep(0.1)
+        return self
+
+    def new_database(self) -> str:
+        """Create an empty database and return its URL."""
+        import psycopg
+
+        self._databases += 1
+        name = f"turnos_bench_{os.getpid()}_{self._databases}"
+        with psycopg.connect(self.postgres_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.postgres_url.rsplit("/", 1)[0] + f"/{name}"
+
+    def flush_redis(self) -> None:
+        """Forget every key (rate limits, leases) between runs."""
+        import redis
+
+        redis.Redis.from_url(self.redis_url).flushall()
+
+    def __exit__(self, *exc):
+        if self._redis is not None:
+            self._redis.terminate()
+            self._redis.wait(10)
+        if self._own_pg:
+            subprocess.run([*self.as_postgres, str(self.pg_bin / "pg_ctl"), "-D", f"{self.dir}/pg",
+                            "-m", "fast", "stop"], capture_output=True)
+        import shutil
+
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def request(port: int, method: str, path: str, body=None, token: str | None = None,

@@ -201,6 +201,58 @@ def migrate(instance):
     click.echo("Applied migrations: " + ", ".join(migrations.applied(app.config["DATABASE"])))
 
 
+@main.command("copy-data")
+@click.option("--from", "source", required=True,
+              help="The database to copy: sqlite:PATH or postgresql://...")
+@click.option("--to", "destination", required=True,
+              help="The empty database to fill: postgresql://... or sqlite:PATH")
+def copy_data(source, destination):
+    """Copy every table (tickets, events, users, devices, report figures) into an empty database.
+
+    Ids stay as they are, so links, QR codes and exports keep working; stop the
+    servers first, copy, then start them on the new database.
+    """
+    from shared import copydata
+    from shared.db import resolve, safe_url
+    from shared.errors import DomainError
+
+    try:
+        source_target = resolve(source, Path.cwd())
+        destination_target = resolve(destination, Path.cwd())
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    if source_target == destination_target:
+        raise click.BadParameter("--from and --to name the same database")
+    click.echo(f"Copying {safe_url(source_target)} -> {safe_url(destination_target)}")
+    try:
+        counts = copydata.copy(source_target, destination_target, echo=click.echo)
+    except DomainError as exc:
+        raise click.ClickException(str(exc.message)) from exc
+    click.echo(f"Done: {sum(counts.values())} rows in {len(counts)} tables.")
+
+
+@main.command()
+@click.argument("destination", type=click.Path())
+@click.option("--keep", type=click.IntRange(min=1), default=None,
+              help="When DESTINATION is a folder: keep only this many newest backups in it.")
+@instance_option
+def backup(destination, keep, instance):
+    """Take a consistent copy of the live database without stopping the service.
+
+    SQLite: SQLite's online backup into DESTINATION (a file, or a folder where a
+    dated file is made). PostgreSQL: pg_dump's custom format (restore with
+    pg_restore; see the README).
+    """
+    from shared import backups
+
+    app = make_app(instance)
+    try:
+        path = backups.backup(app.config["DATABASE"], Path(destination), keep=keep)
+    except (OSError, RuntimeError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Backup written: {path}")
+
+
 @main.command("create-user")
 @click.argument("name")
 @click.option("--role", type=click.Choice(["admin", "supervisor", "official"]), required=True)

@@ -89,12 +89,12 @@ class PostgresServer:
             conn.execute(f'CREATE DATABASE "{self.template}"')
         migrations.apply(self.url_for(self.template))
 
-    def fresh(self) -> str:
-        """Create an empty, migrated database for one test; return its URL."""
+    def fresh(self, template: str | None = None) -> str:
+        """Create a migrated database for one test (or a bare one from ``template``); return its URL."""
         self.count += 1
         name = f"turnos_t{os.getpid()}_{self.count}"
         with self.admin() as conn:
-            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template or self.template}"')
         return self.url_for(name)
 
     def drop(self, url: str) -> None:

@@ -1,0 +1,168 @@
+"""Scale benchmark: 50 racing desks on SQLite, on PostgreSQL, and on two processes sharing Redis.
+
+    python bench/scale_calling.py [--runs 3] [--queue 5000]
+
+Each row starts fresh servers (``run.py serve``: gevent, as in production) on
+a temporary instance with 50 desks, fills the queue with 5,000 tickets through
+the API (8 kiosk clients), then releases 50 desk clients at once, each its own
+process with a kept-alive connection, calling ``next`` then ``no-show`` until
+nobody waits. Rows:
+
+1. SQLite, one process (the embedded default).
+2. SQLite, one process with a Redis message queue configured.
+3. PostgreSQL, one process.
+4. PostgreSQL, one process with a Redis message queue configured.
+5. PostgreSQL, two processes sharing Redis (desks alternate between them).
+
+For each: calls/s, duplicates (a ticket called twice) and false empties (a
+``204 nobody waiting`` answered while, by the count of calls already answered
+when the request left, more tickets than desks were still uncalled: at most
+one claim per other desk can be in flight, so one ticket was surely waiting).
+
+PostgreSQL runs a throwaway server started here with its production defaults
+(fsync and synchronous_commit on) unless ``--postgres URL`` names one; SQLite
+runs as Turnos runs it (WAL, synchronous=NORMAL). Everything shares this
+machine's cores with the 50 clients, so the figures are a floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import Server, Services, median, percentile, request, run_processes  # noqa: E402
+from core_throughput import DESKS, KIOSKS, issue_run, layout_with_desks  # noqa: E402
+
+
+def _desk_worker(port, token, desk, total, counter, start, out):
+    """Call next (+ no-show) at one desk until nobody waits; count false empties."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    called, latencies, false_empty = [], [], 0
+    start.wait()
+    while True:
+        before = counter.value
+        t0 = time.perf_counter()
+        status, body = request(port, "POST", f"/api/v1/desks/cam-centro:{desk}/next", None, token, conn)
+        latencies.append((time.perf_counter() - t0) * 1000)
+        if status == 204:
+            if before < total - DESKS:
+                false_empty += 1
+                continue  # a false empty: a real desk would press the button again
+            break
+        assert status == 200, (status, body)
+        with counter.get_lock():
+            counter.value += 1
+        called.append(body["id"])
+        status, _ = request(port, "POST", f"/api/v1/tickets/{body['id']}/no-show", None, token, conn)
+        assert status == 200, status
+    out.put((called, latencies, false_empty, time.perf_counter()))
+
+
+def call_run(ports: list[int], token: str, total: int) -> dict:
+    """Release 50 desk clients (alternating between the ports); return rate, duplicates, false empties."""
+    import multiprocessing as mp
+
+    counter = mp.get_context("fork").Value("i", 0)
+    argsets = [(ports[n % len(ports)], token, f"b{n}", total, counter) for n in range(1, DESKS + 1)]
+    results, t0 = run_processes(_desk_worker, argsets, 900)
+    elapsed = max(r[3] for r in results) - t0
+    called = [x for r in results for x in r[0]]
+    latencies = [x for r in results for x in r[1]]
+    return {"calls": len(called), "rate": len(called) / elapsed,
+            "duplicates": len(called) - len(set(called)),
+            "false_empty": sum(r[2] for r in results), "p99": percentile(latencies, 99)}
+
+
+def kiosk_tokens(server: Server, admin: str) -> list[str]:
+    """Register 8 kiosks; return their device tokens."""
+    tokens = []
+    for k in range(KIOSKS):
+        status, body = request(server.port, "POST", "/api/v1/devices",
+                               {"site": "cam-centro", "kind": "kiosk", "name": f"Kiosco {k}"}, admin)
+        assert status == 201, body
+        tokens.append(body["token"])
+    return tokens
+
+
+def one_run(layout: str, services: Services | None, engine: str, processes: int, queue: bool,
+            total: int) -> dict:
+    """Start the servers of one row, fill the queue, race the desks; return the figures."""
+    database = services.new_database() if engine == "postgresql" else None
+    message_queue = services.redis_url if queue else None
+    if services is not None:
+        services.flush_redis()
+    env = {"TURNOS_SECRET_KEY": secrets.token_hex(32), "TURNOS_KIOSK_RATE_LIMIT": "[1000000, 60]"}
+    servers = [Server(layout, database=database, message_queue=message_queue, env=env)]
+    for _ in range(processes - 1):
+        servers.append(Server(None, database=database, message_queue=message_queue, env=env,
+                              demo=False))
+    started = []
+    try:
+        for server in servers:
+            started.append(server.__enter__())
+        admin = servers[0].token()
+        issue_run(servers[0], kiosk_tokens(servers[0], admin), total)
+        return call_run([s.port for s in servers], admin, total)
+    finally:
+        for server in reversed(started):
+            server.__exit__(None, None, None)
+
+
+ROWS = (
+    ("SQLite, 1 process", "sqlite", 1, False),
+    ("SQLite, 1 process + Redis queue", "sqlite", 1, True),
+    ("PostgreSQL, 1 process", "postgresql", 1, False),
+    ("PostgreSQL, 1 process + Redis queue", "postgresql", 1, True),
+    ("PostgreSQL, 2 processes + Redis", "postgresql", 2, True),
+)
+
+
+def main() -> int:
+    """Run every row ``--runs`` times (interleaved) and print the medians and ratios."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--queue", type=int, default=5000)
+    parser.add_argument("--postgres", default=None, help="a PostgreSQL server URL (default: start one)")
+    parser.add_argument("--redis", default=None, help="a Redis URL (default: start one)")
+    parser.add_argument("--rows", default="1,2,3,4,5", help="which rows to run, e.g. 1,3,5")
+    args = parser.parse_args()
+    wanted = [ROWS[int(n) - 1] for n in args.rows.split(",")]
+    results: dict[str, list[dict]] = {row[0]: [] for row in wanted}
+    with tempfile.TemporaryDirectory() as tmp, Services(args.postgres, args.redis) as services:
+        layout = Path(tmp) / "layout.toml"
+        layout_with_desks(layout)
+        for run in range(1, args.runs + 1):
+            for name, engine, processes, queue in wanted:
+                r = one_run(str(layout), services, engine, processes, queue, args.queue)
+                results[name].append(r)
+                print(f"run {run} {name}: {r['rate']:.0f} calls/s over {r['calls']}, "
+                      f"dup {r['duplicates']}, false empty {r['false_empty']}, "
+                      f"next p99 {r['p99']:.1f} ms", flush=True)
+    print(f"\nmedians of {args.runs} runs ({os.cpu_count()} cores shared by servers, databases and "
+          f"the 50 clients)")
+    rate = {name: median([r["rate"] for r in rs]) for name, rs in results.items()}
+    for name, rs in results.items():
+        print(f"  {name:38s} {rate[name]:6.0f} calls/s  duplicates {max(r['duplicates'] for r in rs)}"
+              f"  false empties {max(r['false_empty'] for r in rs)}  (max over runs)")
+
+    def ratio(a: str, b: str, target: str) -> None:
+        if a in rate and b in rate:
+            print(f"  {a} / {b}: {rate[a] / rate[b]:.2f}x  (target {target})")
+
+    ratio("PostgreSQL, 1 process", "SQLite, 1 process", ">= 0.7x")
+    ratio("PostgreSQL, 2 processes + Redis", "PostgreSQL, 1 process", ">= 1.3x")
+    ratio("SQLite, 1 process + Redis queue", "SQLite, 1 process", ">= 0.8x")
+    ratio("PostgreSQL, 1 process + Redis queue", "PostgreSQL, 1 process", ">= 0.8x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,206 @@
+"""A city's IT moves its data between engines and takes backups it can restore.
+
+The realistic instance is the known day of the reports (tickets with recalls,
+a transfer, a no-show, an abandoned and a cancelled ticket, desk sessions and
+a pause, ratings, sealed report figures), plus a kiosk's printed ticket.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from click.testing import CliRunner
+
+from server.cli import main
+from shared.db import connect
+from tests.reports.conftest import known_day, room  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.engines("sqlite")  # the instance starts on the embedded default
+
+
+def snapshot(target: str) -> dict[str, list[tuple]]:
+    """Return every row of every data table, booleans as 0/1, in a stable order."""
+    from shared import copydata
+
+    db = connect(target)
+    try:
+        out = {}
+        for table in copydata.tables_in_order(db):
+            rows = db.execute(f'SELECT * FROM "{table}"').fetchall()
+            out[table] = sorted(tuple(int(v) if isinstance(v, bool) else v for v in r) for r in rows)
+        return out
+    finally:
+        db.close()
+
+
+def run(*args) -> object:
+    """Run a CLI command in-process."""
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+@pytest.fixture
+def busy_instance(app, api, clock, known_day):  # noqa: F811
+    """The known day on SQLite with its figures sealed, plus a kiosk's ticket and its print job."""
+    from printer.dispatch import wait_idle
+    from reports import summary
+    from tests.printing.helpers import Kiosk
+
+    db = connect(app.config["DATABASE"])
+    assert summary.seal_recent(db, clock.now_ms()) > 0
+    db.close()
+    Kiosk(api).issue("A")
+    assert wait_idle(10)
+    return app.config["DATABASE"]
+
+
+def test_a_city_moves_to_postgresql_and_back_with_every_row_and_id_intact(
+        busy_instance, postgres_server, tmp_path):
+    before = snapshot(busy_instance)
+    assert len(before["tickets"]) >= 8 and before["ratings"] and before["print_jobs"]
+    assert before["report_partials"] and before["desk_pauses"] and before["ticket_events"]
+
+    postgres = postgres_server.fresh()
+    try:
+        moved = run("copy-data", "--from", f"sqlite:{busy_instance}", "--to", postgres)
+        assert moved.exit_code == 0, moved.output
+        assert "tickets: " in moved.output and "Done:" in moved.output
+        assert snapshot(postgres) == before
+
+        back = tmp_path / "back" / "turnos.sqlite3"
+        back.parent.mkdir()
+        returned = run("copy-data", "--from", postgres, "--to", f"sqlite:{back}")
+        assert returned.exit_code == 0, returned.output
+        assert snapshot(str(back)) == before
+
+        # The copy serves: the next ticket takes the next id, and the day's counts are right.
+        for target in (postgres, str(back)):
+            _serves_after_the_copy(target, before, tmp_path)
+    finally:
+        postgres_server.drop(postgres)
+
+
+def _serves_after_the_copy(target: str, before: dict, tmp_path) -> None:
+    """Open a copied database in the application and issue a ticket on it."""
+    from server import create_app
+    from shared.clock import FrozenClock
+    from shared.db import get_db
+    from shared.queue import QueueEngine
+    from tests.conftest import START
+
+    app = create_app({"TESTING": True, "DATABASE_URL": target, "SOCKETIO_ASYNC_MODE": "threading"},
+                     instance=tmp_path / "served", clock=FrozenClock(START))
+    with app.app_context():
+        ticket = QueueEngine(get_db(), app.extensions["turnos.clock"]).issue("cam-centro", "F")
+    assert ticket["id"] == max(row[0] for row in before["tickets"]) + 1
+
+
+def test_copy_data_refuses_to_write_into_a_database_that_holds_data(busy_instance, postgres_server):
+    postgres = postgres_server.fresh()
+    try:
+        assert run("copy-data", "--from", f"sqlite:{busy_instance}", "--to", postgres).exit_code == 0
+        before = snapshot(postgres)
+        again = CliRunner().invoke(main, ["copy-data", "--from", f"sqlite:{busy_instance}",
+                                          "--to", postgres])
+        assert again.exit_code != 0
+        assert "already holds data" in again.output and "tickets" in again.output
+        assert snapshot(postgres) == before
+    finally:
+        postgres_server.drop(postgres)
+
+
+def test_a_backup_taken_while_tickets_are_issued_restores_and_serves(live_server, tmp_path):
+    token = live_server.token("admin", "admin-demo-2026")
+    issued: list[dict] = []
+    errors: list[str] = []
+    progress = threading.Condition()
+    stop = threading.Event()
+
+    def kiosk_rush():
+        while not stop.is_set():
+            r = live_server.call(token, "POST", "/api/v1/tickets", {"site": "cam-centro", "service": "A"})
+            with progress:
+                if r.status_code != 201:
+                    errors.append(r.text)
+                    return
+                issued.append(r.json())
+                progress.notify_all()
+
+    rush = threading.Thread(target=kiosk_rush)
+    rush.start()
+    try:
+        with progress:
+            assert progress.wait_for(lambda: len(issued) >= 20 or errors, 30)
+            before_backup = len(issued)
+        folder = tmp_path / "backups"
+        folder.mkdir()
+        result = run("backup", str(folder), "--instance", str(live_server.instance),
+                     "--database", live_server.database)
+        assert result.exit_code == 0, result.output
+        with progress:  # the rush went on while the backup was taken
+            assert progress.wait_for(lambda: len(issued) > before_backup + 5 or errors, 30)
+            after_backup = len(issued)
+    finally:
+        stop.set()
+        rush.join(30)
+    assert not errors, errors[:3]
+    copies = sorted(folder.glob("turnos-*.sqlite3"))
+    assert len(copies) == 1 and not list(folder.glob("*.partial"))
+
+    # Restore: the copy becomes the database of a new instance, which migrates and serves.
+    from tests.conftest import LiveServer
+
+    restored_instance = tmp_path / "restored"
+    restored_instance.mkdir()
+    copies[0].rename(restored_instance / "turnos.sqlite3")
+    db = connect(str(restored_instance / "turnos.sqlite3"))
+    in_copy = db.execute("SELECT count(*) FROM tickets").fetchone()[0]
+    db.close()
+    assert before_backup <= in_copy <= after_backup
+    restored = LiveServer(restored_instance, demo=False)
+    restored.start()
+    try:
+        r = restored.call(restored.token("admin", "admin-demo-2026"), "POST", "/api/v1/tickets",
+                          {"site": "cam-centro", "service": "A"})
+        assert r.status_code == 201, r.text
+        assert r.json()["code"] == f"A-{in_copy + 1:03d}"  # the day's numbering goes on
+    finally:
+        restored.stop()
+
+
+def test_the_nightly_backup_keeps_only_the_newest_copies(app, tmp_path):
+    folder = tmp_path / "nightly"
+    folder.mkdir()
+    for stamp in ("20261101T020000Z", "20261102T020000Z", "20261103T020000Z"):
+        (folder / f"turnos-{stamp}.sqlite3").write_bytes(b"old")
+    (folder / "notes.txt").write_text("not a backup")
+    result = run("backup", str(folder), "--keep", "2", "--instance", app.config["INSTANCE"],
+                 "--database", app.config["DATABASE"])
+    assert result.exit_code == 0, result.output
+    kept = sorted(p.name for p in folder.iterdir())
+    assert len(kept) == 3 and "notes.txt" in kept and "turnos-20261103T020000Z.sqlite3" in kept
+    newest = sorted(folder.glob("turnos-*.sqlite3"))[-1]
+    db = connect(str(newest))
+    assert db.execute("SELECT count(*) FROM sites").fetchone()[0] == 2
+    db.close()
+
+
+@pytest.mark.engines("postgresql")
+def test_a_postgresql_backup_restores_into_an_empty_database_that_serves(
+        app, api, database, postgres_server, tmp_path):
+    api.issue("A")
+    api.issue("B", priority="gestante")
+    dump = tmp_path / "city.dump"
+    result = run("backup", str(dump), "--instance", app.config["INSTANCE"], "--database", database)
+    assert result.exit_code == 0, result.output
+    import shutil
+    import subprocess
+
+    restored = postgres_server.fresh(template="template0")
+    try:
+        subprocess.run([shutil.which("pg_restore"), "--no-owner", "--dbname", restored, str(dump)],
+                       check=True, capture_output=True)
+        assert snapshot(restored) == snapshot(database)
+        _serves_after_the_copy(restored, snapshot(database), tmp_path)
+    finally:
+        postgres_server.drop(restored)
