@@ -56,17 +56,21 @@ def main():
 @click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
 @instance_option
 @click.option("--demo", is_flag=True, help="Seed a demo CAM (layout, users, devices) if empty.")
-@click.option("--public-url", default="", help="Base URL printed in ticket QR codes.")
+@click.option("--public-url", default=None, help="Base URL printed in ticket QR codes.")
 @click.option("--secure-cookies", is_flag=True, help="Mark cookies Secure (behind HTTPS).")
 @click.option("--message-queue", default=None,
               help="Redis URL to share events between several server processes.")
-def serve(host, port, instance, demo, public_url, secure_cookies, message_queue):
+@click.option("--behind-proxy", type=click.IntRange(min=0), default=None,
+              help="How many reverse proxies (nginx: 1) stand in front; their X-Forwarded-* are trusted.")
+def serve(host, port, instance, demo, public_url, secure_cookies, message_queue, behind_proxy):
     """Start the server (kiosk, display, desk, admin and API)."""
     from shared.db import start_checkpointer
     from shared.events import socketio
 
-    config = {"PUBLIC_URL": public_url, "SESSION_COOKIE_SECURE": secure_cookies,
-              "SOCKETIO_MESSAGE_QUEUE": message_queue, "DEMO": demo}
+    # Options not given leave the environment's TURNOS_* settings (systemd units use them).
+    config = {"PUBLIC_URL": public_url or None, "SESSION_COOKIE_SECURE": secure_cookies or None,
+              "SOCKETIO_MESSAGE_QUEUE": message_queue, "DEMO": demo,
+              "BEHIND_PROXY": behind_proxy}
     if _gevent_ready():
         config["SOCKETIO_ASYNC_MODE"] = "gevent"
         # Another process's SQLite write lock is waited for without freezing this one's loop.
@@ -78,7 +82,8 @@ def serve(host, port, instance, demo, public_url, secure_cookies, message_queue)
     if demo:
         with app.app_context():
             links = seed_demo(app)
-    base = public_url or f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    base = app.config.get("PUBLIC_URL") or \
+        f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     _print_addresses(base, links, demo)
     start_checkpointer(app)
     app.extensions["turnos.cluster"].start_watchdog()
