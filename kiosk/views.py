@@ -22,7 +22,6 @@ from shared import auth, store
 from shared.auth import require
 from shared.db import get_db, immediate
 from shared.errors import DomainError, Forbidden, Invalid, Unauthorized, not_found
-from shared.events import RecordingAnnouncer
 from shared.present import site_json, status_path
 from shared.queue import Actor, QueueEngine
 
@@ -205,9 +204,8 @@ def issue_ticket():
         limit, window = app.config["KIOSK_RATE_LIMIT"]
         auth.rate_limit(f"issue:{device_id}", limit, window, clock)
     config = principal.config if principal.kind == "device" else {}
-    # Announcements wait for the commit of the whole unit (ticket, job, request id).
-    recorder = RecordingAnnouncer()
-    engine = QueueEngine(db, clock, recorder)
+    # The engine announces after the commit of the whole unit (ticket, job, request id).
+    engine = QueueEngine(db, clock, app.extensions.get("turnos.announcer"))
     actor = Actor(user_id=principal.user_id, device_id=device_id, role=principal.role)
     with immediate(db):
         store.lock_site(db, site["id"])  # two taps racing: the second one sees the first's ticket
@@ -225,10 +223,6 @@ def issue_ticket():
                                              clock.now_ms(), since)
     if seen is not None:
         return _issued_reply(seen["ticket_id"], seen["job_id"], repeated=True)
-    announcer = app.extensions.get("turnos.announcer")
-    if announcer is not None:
-        for event, payload, room in recorder.sent:
-            announcer.emit(event, payload, room)
     reply = _issued_reply(ticket["id"], job["id"], repeated=False, engine=engine, body=issued)
     dispatch.submit(app, job)
     return reply

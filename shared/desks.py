@@ -218,9 +218,9 @@ def call_chosen(engine, desk: dict, ticket_id, actor, role: str) -> dict:
                                                              ticket, head):
         raise Forbidden(_l("Solo un supervisor puede llamar el turno %(code)s fuera del orden de la "
                            "fila.", code=ticket["code"]), code="chosen_call_not_allowed")
-    called = engine.call_ticket(ticket["id"], desk, actor)
     passed_over = ids.index(ticket["id"]) if ticket["id"] in ids else None
-    with immediate(engine.db):
+    with immediate(engine.db):  # the call and its audit entry are one act, announced once committed
+        called = engine.call_ticket(ticket["id"], desk, actor)
         store.audit(engine.db, engine.clock.now_ms(), actor.user_id, "ticket.call_chosen",
                     f"ticket:{called['id']}", {"code": called["code"], "desk": desk["code"],
                                                "site_id": desk["site_id"], "role": role,

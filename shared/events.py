@@ -99,7 +99,7 @@ class NullAnnouncer:
         """Announce a call to the waiting room, the desk and the ticket's page."""
         # One emit to every room: a socket in several of them hears the call once.
         self.emit(TICKET_CALLED, payload, call_rooms(ticket))
-        self._status(ticket)
+        self.ticket_status(ticket)
 
     def ticket_changed(self, event: str, ticket: dict, lookup, extra: dict | None = None) -> None:
         """Announce any other change of a ticket to staff, its desk and its page."""
@@ -112,7 +112,7 @@ class NullAnnouncer:
         if ticket["desk_id"]:
             rooms.append(desk_room(ticket["desk_id"]))
         self.emit(event, payload, rooms)
-        self._status(ticket)
+        self.ticket_status(ticket)
 
     def queue_changed(self, site_id: int, services) -> None:
         """Announce new waiting counts of a site (a list, or a function that builds it)."""
@@ -128,7 +128,7 @@ class NullAnnouncer:
         """Announce a change of a desk's session or pause."""
         self.emit(DESK_CHANGED, payload, [staff_room(site_id), desk_room(desk_id)])
 
-    def _status(self, ticket: dict) -> None:
+    def ticket_status(self, ticket: dict) -> None:
         """Tell a ticket's status page that it changed (it re-reads the details)."""
         self.emit(TICKET_STATUS, {"status": ticket["status"], "code": ticket["code"]},
                   ticket_room(ticket["visit_id"]))
@@ -212,6 +212,32 @@ class SocketAnnouncer(NullAnnouncer):
         request's path: only this process's own sockets need the yield.
         """
         return any(True for _ in socketio.server.manager.get_participants("/", rooms))
+
+
+class AfterCommit:
+    """Sends each announcement once the connection's current transaction commits (at once if none).
+
+    The queue engine announces through one of these: a change made inside a
+    larger unit of work (the kiosk's ticket with its print job and request id,
+    a chosen call with its audit entry) is announced only when the whole unit
+    commits, and never when it rolls back.
+    """
+
+    def __init__(self, db, announcer):
+        self.db = db
+        self.announcer = announcer
+
+    def __getattr__(self, name):
+        value = getattr(self.announcer, name)
+        if name.startswith("_") or not callable(value):
+            return value
+
+        def after_commit(*args, **kwargs):
+            from .db import on_commit
+
+            on_commit(self.db, lambda: value(*args, **kwargs))
+
+        return after_commit
 
 
 class RecordingAnnouncer(NullAnnouncer):

@@ -58,7 +58,7 @@ class QueueEngine:
     def __init__(self, db, clock, announcer=None):
         self.db = db
         self.clock = clock
-        self.announce = announcer or events.NullAnnouncer()
+        self.announce = events.AfterCommit(db, announcer or events.NullAnnouncer())
         self.lookup = Lookup(db)
 
     # --- lookups -----------------------------------------------------------
@@ -484,7 +484,7 @@ class QueueEngine:
         site = self.lookup.site(marked["site_id"])
         estimate.invalidate(site["id"])
         self._queue_changed(site)
-        self.announce._status(marked)
+        self.announce.ticket_status(marked)
         return marked
 
 
