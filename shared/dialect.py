@@ -134,6 +134,30 @@ def pg_row_factory(cursor):
     return cls
 
 
+@functools.lru_cache(maxsize=1)
+def pg_connection_class():
+    """Return psycopg's connection class, able to wait for the server without yielding.
+
+    Under gevent psycopg waits cooperatively (other greenlets run meanwhile);
+    with ``blocking`` set (inside a write transaction, see ``shared.db``) it
+    waits with its C poll loop, as it does without gevent.
+    """
+    import psycopg
+    from psycopg import waiting
+
+    blocking_wait = getattr(waiting, "wait_c", None) or waiting.wait_poll
+
+    class Connection(psycopg.Connection):
+        blocking = False
+
+        def wait(self, gen, interval=0.1, timeout=None):
+            if self.blocking and timeout is None:
+                return blocking_wait(gen, self.pgconn.socket, interval)
+            return super().wait(gen, interval=interval, timeout=timeout)
+
+    return Connection
+
+
 def configure_pg(conn) -> None:
     """Set the type loaders every Turnos PostgreSQL connection uses."""
     from psycopg.types.string import TextLoader

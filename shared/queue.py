@@ -138,7 +138,6 @@ class QueueEngine:
         now = self.clock.now_ms()
         day = local_day(now, site["timezone"])
         with immediate(db):
-            store.lock_site(db, site["id"])
             number = store.next_number(db, service["id"], day)
             if service["daily_cap"] and number > service["daily_cap"]:
                 raise Closed(_l("Se agotaron los turnos de hoy para «%(name)s».",
@@ -238,7 +237,6 @@ class QueueEngine:
         ticket = self.ticket(ticket_id)
         now = self.clock.now_ms()
         with immediate(self.db):
-            store.lock_site(self.db, ticket["site_id"])
             recalled = store.recall(self.db, ticket["id"], ticket["desk_id"] or 0, now)
             if recalled is None:
                 raise self._illegal(ticket, "recall")
@@ -411,7 +409,6 @@ class QueueEngine:
         ticket = self.ticket(ticket_id)
         now = self.clock.now_ms()
         with immediate(self.db):
-            store.lock_site(self.db, ticket["site_id"])
             moved = store.transition(self.db, ticket["id"], from_states, sets(now))
             if moved is None:
                 raise self._illegal(ticket, action)

@@ -46,7 +46,10 @@ def lock_site(db: Database, site_id: int) -> None:
     PostgreSQL, claiming the head of a line under READ COMMITTED without it
     gives false "nobody waiting" answers when desks race (a row changed by a
     concurrent claim is re-checked and dropped); a transaction-level advisory
-    lock per site gives none, and no deadlock between changes of one site.
+    lock per site gives none. Changes that move tickets between lines
+    (transfers, preferential marks, the close of a day) take it too, so two of
+    them never wait for each other's counters in opposite orders. Issuing and
+    single-ticket steps (start, finish, no-show) need only their row locks.
     """
     if db.dialect.lock_site:
         db.execute(db.dialect.lock_site, [site_id]).fetchone()
