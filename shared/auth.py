@@ -6,7 +6,6 @@ state-changing request); devices and integrations send
 only as a SHA-256 hash. Passwords are hashed with scrypt (Werkzeug).
 """
 
-import collections
 import functools
 import hashlib
 import hmac
@@ -345,25 +344,6 @@ def sites_for_socket(db, principal: Principal, wanted) -> list[dict]:
         site = store.find_site(db, wanted)
         return [site] if site and principal.may_use_site(site["id"]) else []
     return [s for s in store.list_sites(db, only_active=True) if principal.may_use_site(s["id"])]
-
-
-def rate_limit(key: str, limit: int, window_seconds: float, clock) -> None:
-    """Refuse more than ``limit`` hits of one key within a sliding window (in memory).
-
-    Each key keeps its recent hits oldest first, so expiring them costs only
-    the hits that left the window, however high the limit.
-    """
-    buckets = current_app.extensions.setdefault("turnos.ratelimit", {})
-    now = clock.now_ms()
-    start = now - window_seconds * 1000
-    hits = buckets.get(key)
-    if hits is None:
-        hits = buckets[key] = collections.deque()
-    while hits and hits[0] <= start:
-        hits.popleft()
-    if len(hits) >= limit:
-        raise TooMany(_l("Demasiadas solicitudes seguidas. Espere un momento e intente de nuevo."))
-    hits.append(now)
 
 
 # --- optional citizen IDs ------------------------------------------------------

@@ -23,6 +23,19 @@ def _all(db: Database, sql: str, params=()) -> list[dict]:
     return [dict(r) for r in db.execute(sql, params).fetchall()]
 
 
+MAX_ID = 2**63 - 1  # the largest id either engine stores (a signed 64-bit integer)
+
+
+def as_id(ident) -> int | None:
+    """Return an identifier as a row id when it is one (ASCII digits within range), else None."""
+    # str.isdigit() accepts "³" and "٣"; int() of a huge number overflows the engine's integers.
+    text = str(ident)
+    if not (text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if value <= MAX_ID else None
+
+
 # --- settings -------------------------------------------------------------
 
 def get_setting(db: Database, key: str) -> str | None:
@@ -43,8 +56,8 @@ def find_site(db: Database, ident) -> dict | None:
     """Return a site by code or numeric id."""
     ident = str(ident)
     row = _one(db, "SELECT * FROM sites WHERE code = ?", [ident])
-    if row is None and ident.isdigit():
-        row = _one(db, "SELECT * FROM sites WHERE id = ?", [int(ident)])
+    if row is None and as_id(ident) is not None:
+        row = _one(db, "SELECT * FROM sites WHERE id = ?", [as_id(ident)])
     return row
 
 
@@ -87,8 +100,8 @@ def find_service(db: Database, site_id: int, ident) -> dict | None:
     ident = str(ident)
     row = _one(db, "SELECT * FROM services WHERE site_id = ? AND upper(code) = upper(?)",
                [site_id, ident])
-    if row is None and ident.isdigit():
-        row = _one(db, "SELECT * FROM services WHERE site_id = ? AND id = ?", [site_id, int(ident)])
+    if row is None and as_id(ident) is not None:
+        row = _one(db, "SELECT * FROM services WHERE site_id = ? AND id = ?", [site_id, as_id(ident)])
     return row
 
 
@@ -119,8 +132,8 @@ def find_desk(db: Database, ident, site_id: int | None = None) -> dict | None:
         site_code, code = ident.split(":", 1)
         return _one(db, "SELECT d.* FROM desks d JOIN sites s ON s.id = d.site_id "
                         "WHERE s.code = ? AND d.code = ?", [site_code, code])
-    if ident.isdigit():
-        return _one(db, "SELECT * FROM desks WHERE id = ?", [int(ident)])
+    if as_id(ident) is not None:
+        return _one(db, "SELECT * FROM desks WHERE id = ?", [as_id(ident)])
     return None
 
 
