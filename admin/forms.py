@@ -13,6 +13,7 @@ from flask_babel import lazy_gettext as _l
 from shared import auth, priority
 from shared.errors import Invalid
 from shared.hours import WEEKDAYS, parse_hours
+from shared.text import unsafe
 from shared.timefmt import is_valid_zone
 
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
@@ -20,7 +21,6 @@ DESK_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,7}$")
 PREFIX = re.compile(r"^[A-Z]{1,3}$")
 PICTOGRAM = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,63}$")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _RANGE = re.compile(r"^\s*(\d{1,2}:\d{2})\s*-\s*(\d{1,2}:\d{2})\s*$")
 
 WEEKDAY_LABELS = {"mon": _l("Lunes"), "tue": _l("Martes"), "wed": _l("Miércoles"),
@@ -53,7 +53,7 @@ def text(form, name: str, label, *, required: bool = False, max_len: int = 120,
         raise _fail(name, _l("«%(f)s» es obligatorio.", f=label))
     if len(value) > max_len:
         raise _fail(name, _l("«%(f)s» admite máximo %(n)s caracteres.", f=label, n=max_len))
-    if _CONTROL.search(value) or (not multiline and "\n" in value):
+    if unsafe(value, multiline=multiline):
         raise _fail(name, _l("«%(f)s» contiene caracteres no permitidos.", f=label))
     return value
 
