@@ -171,7 +171,8 @@ def index():
                      "desks": len(store.list_desks(db, site["id"])),
                      "devices": sum(1 for d in store.list_devices(db, site["id"])
                                     if not d["revoked_at"])})
-    return _page("index.html", rows=rows)
+    held = store.held_back_logins(db, _now()) if _me().is_admin else []
+    return _page("index.html", rows=rows, held=held)
 
 
 # --- sites ---------------------------------------------------------------------------
@@ -639,9 +640,10 @@ def _users_page(status: int = 200, **context):
     db = get_db()
     context.setdefault("fields", MultiDict({"role": "official"}))
     site_names = {s["id"]: s["name"] for s in store.list_sites(db)}
+    held = {row["username"] for row in store.held_back_logins(db, _now())}
     return _page("users.html", status, users=store.list_users(db), site_options=_site_options(),
                  user_sites=store.user_sites_map(db), site_names=site_names, now=_now(),
-                 **context)
+                 held=held, **context)
 
 
 def _site_options() -> list[tuple[int, str]]:
@@ -696,8 +698,9 @@ def _user_page(user: dict, status: int = 200, **context):
         for site_id in store.user_site_ids(db, user["id"]):
             fields.add("sites", str(site_id))
         context["fields"] = fields
+    since = _now() - current_app.config["LOGIN_LOCKOUT_SECONDS"] * 1000
     return _page("user.html", status, user=user, site_options=_site_options(), now=_now(),
-                 **context)
+                 failures=store.login_failures_of_user(db, user["username"], since), **context)
 
 
 @bp.get("/users/<int:user_id>")
@@ -753,11 +756,13 @@ def user_password(user_id):
     except DomainError as exc:
         return _user_page(user, exc.status, **_error(exc))
     db = get_db()
+    held = [r for r in store.login_failures_of_user(db, user["username"], 0)
+            if r["blocked_until"] and r["blocked_until"] > _now()]
     with _write(db):
         store.set_password(db, user["id"], auth.hash_password(password))
         store.revoke_user_tokens(db, user["id"], _now())
-        _audit("user.password_reset", f"user:{user['username']}",
-               {"was_locked": bool(user["locked_until"] and user["locked_until"] > _now())})
+        store.clear_login_failures_of_user(db, user["username"])
+        _audit("user.password_reset", f"user:{user['username']}", {"was_held_back": bool(held)})
     devices.disconnect_sockets(user_id=user["id"])
     flash(_("Contraseña cambiada. Entréguela a la persona por un medio seguro."))
     return redirect(url_for(".user_edit", user_id=user["id"]))
@@ -766,12 +771,13 @@ def user_password(user_id):
 @bp.post("/users/<int:user_id>/unlock")
 @require(*ADMIN)
 def user_unlock(user_id):
-    """Lift a lockout after failed logins, keeping the password."""
+    """Let every source held back after failed logins try this account again (password kept)."""
     user = _user(user_id)
     db = get_db()
     with _write(db):
         store.unlock_user(db, user["id"])
-        _audit("user.unlock", f"user:{user['username']}")
+        cleared = store.clear_login_failures_of_user(db, user["username"])
+        _audit("user.unlock", f"user:{user['username']}", {"sources": cleared})
     flash(_("Cuenta desbloqueada."))
     return redirect(url_for(".user_edit", user_id=user["id"]))
 

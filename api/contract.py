@@ -27,6 +27,7 @@ from shared.store import MAX_ID
 
 PREFIX = "/api/v1"
 _DIGITS = re.compile(r"-?[0-9]{1,19}")
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 EXTENSION = "turnos.api"
 
 # --- refusals -------------------------------------------------------------------------
@@ -155,6 +156,13 @@ class Blueprint(SmorestBlueprint):
 
     ARGUMENTS_PARSER = Parser()
 
+    def arguments(self, schema, *, location="json", **kwargs):
+        """Declare a body or query schema; a body whose fields are all optional may be absent."""
+        if location == "json" and "required" not in kwargs:
+            instance = schema() if isinstance(schema, type) else schema
+            kwargs["required"] = any(f.required for f in instance.load_fields.values())
+        return super().arguments(schema, location=location, **kwargs)
+
     def errors(self, *statuses: int):
         """Document the ``{error, message}`` answers an operation may give."""
 
@@ -207,6 +215,26 @@ class Text(Field, ma.fields.String):
             raise ma.ValidationError("too_long")
         if text.has_surrogate(value) or (self.strict_text and text.unsafe(value, multiline=False)):
             raise ma.ValidationError("invalid_characters")
+        return value
+
+
+class Day(Text):
+    """A local day written YYYY-MM-DD."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_length=10, metadata={"format": "date"}, codes={
+            "invalid_day": _l("Día no válido: use el formato AAAA-MM-DD.")}, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        from datetime import date
+
+        value = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            if not _DAY.fullmatch(value):
+                raise ValueError(value)
+            date.fromisoformat(value)
+        except ValueError:
+            raise ma.ValidationError("invalid_day") from None
         return value
 
 

@@ -133,7 +133,7 @@ class NewDevice(Body):
 class CloseDay(Body):
     """Which local day to close (today when absent)."""
 
-    day = Text(max_length=10, metadata={"format": "date"})
+    day = contract.Day()
 
 
 class NewTicket(Body):

@@ -76,17 +76,24 @@ def _import_faces() -> list:
 
 
 class IdConverter(IntegerConverter):
-    """``<int:...>`` in URLs: ASCII digits up to 2^63 − 1 (the largest id either engine stores).
+    """``<int:...>`` in URLs: a row id in ASCII digits (documented up to 2^63 − 1).
 
-    Werkzeug's own accepts any Unicode decimal digit and any size; a bigger
-    number names no row, so it is a 404 instead of an overflow in the database.
+    Werkzeug's own accepts any Unicode decimal digit and any size. A number
+    beyond the largest id either engine stores names no row: it becomes 0
+    (no row has id 0), so the view answers 404 instead of the database
+    overflowing. Refusing it in the converter instead would make werkzeug
+    answer another method's 405 for the same path.
     """
 
     regex = r"[0-9]+"
 
     def __init__(self, map, *args, **kwargs):
-        kwargs.setdefault("max", MAX_ID)
         super().__init__(map, *args, **kwargs)
+        self.max = MAX_ID
+
+    def to_python(self, value: str) -> int:
+        number = int(value)
+        return number if number <= MAX_ID else 0
 
 
 def wants_json() -> bool:

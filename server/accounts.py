@@ -46,7 +46,9 @@ def login():
             error, status = str(exc.message), exc.status
         else:
             auth.login_session(user, clock)
-            return redirect(_safe_next(request.args.get("next")) or HOME_BY_ROLE[user["role"]])
+            response = redirect(_safe_next(request.args.get("next")) or HOME_BY_ROLE[user["role"]])
+            auth.remember_browser(response, user["username"])
+            return response
     return render_template("login.html", error=error,
                            next=_safe_next(request.args.get("next"))), status
 

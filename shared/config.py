@@ -14,8 +14,10 @@ DEFAULTS = {
     "PERMANENT_SESSION_LIFETIME": 12 * 3600,
     "SESSION_IDLE_SECONDS": 8 * 3600,
     "API_TOKEN_TTL_SECONDS": 12 * 3600,
-    "LOGIN_MAX_FAILURES": 5,
-    "LOGIN_LOCKOUT_SECONDS": 15 * 60,
+    "LOGIN_MAX_FAILURES": 5,             # failures in a row before a source is held back
+    "LOGIN_HOLD_SECONDS": 60,            # the first hold; doubled after each further failure
+    "LOGIN_LOCKOUT_SECONDS": 15 * 60,    # the longest hold; failures older than this are forgotten
+    "RATELIMIT_STORAGE_URI": "memory://",  # Flask-Limiter storage; redis://host:6379/1 when scaled
     "KIOSK_RATE_LIMIT": (30, 60),         # tickets per device per window (seconds)
     "PASSWORD_HASH_METHOD": "scrypt",
     "SOCKETIO_ASYNC_MODE": None,          # None: what is installed (threading in tests)

@@ -398,3 +398,38 @@ CREATE TABLE report_partials (
     PRIMARY KEY (site_id, dimension, day)
 ) WITHOUT ROWID;
 """)
+
+
+@migrations(name="0014a_login_throttle")
+def m0014a_login_throttle(db):
+    """Failed logins counted per source (an address and an account, or a known browser).
+
+    A source that keeps failing is held back, longer each time; the account
+    itself never locks, so its owner still logs in from elsewhere.
+    """
+    _run(db, """
+CREATE TABLE login_throttle (
+    source TEXT PRIMARY KEY,
+    username TEXT NOT NULL,
+    address TEXT NOT NULL DEFAULT '',
+    failures INTEGER NOT NULL,
+    first_failed_at INTEGER NOT NULL,
+    last_failed_at INTEGER NOT NULL,
+    blocked_until INTEGER
+);
+CREATE INDEX login_throttle_username ON login_throttle (username);
+""")
+
+
+PG_0014A_LOGIN_THROTTLE = """
+CREATE TABLE login_throttle (
+    source TEXT PRIMARY KEY,
+    username TEXT NOT NULL,
+    address TEXT NOT NULL DEFAULT '',
+    failures INTEGER NOT NULL,
+    first_failed_at BIGINT NOT NULL,
+    last_failed_at BIGINT NOT NULL,
+    blocked_until BIGINT
+);
+CREATE INDEX login_throttle_username ON login_throttle (username);
+"""
