@@ -364,9 +364,11 @@ def device_config(form, kind: str, services: list[dict], desks: list[dict]) -> d
                                           low=1, high=50, default=10),
                 "voice": choice(form, "voice", _l("Voz"), VOICES)}
     desk = form.get("desk") or ""
-    if desk and desk not in [d["code"] for d in desks]:
+    ids = {str(d["id"]): d["id"] for d in desks}
+    if desk and desk not in ids:
         raise _fail("desk", _l("Módulo desconocido."))
-    return {"desk": desk or None}
+    # The desk's id: what the survey screen and its socket read (codes differ from ids).
+    return {"desk": ids[desk] if desk else None}
 
 
 def printer_spec(form) -> str:

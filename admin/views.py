@@ -886,7 +886,8 @@ def _device_fields(device: dict) -> MultiDict:
         for code in config.get("desks", []):
             fields.add("desks", code)
     else:
-        fields["desk"] = config.get("desk") or ""
+        desk = devices.survey_desk(get_db(), device["site_id"], config)
+        fields["desk"] = str(desk["id"]) if desk else ""
     return fields
 
 
@@ -900,6 +901,8 @@ def _device_page(device: dict, status: int = 200, **context):
                  service_choices=[(s["code"], f"{s['name']} ({s['code']})")
                                   for s in store.list_services(db, site["id"])],
                  desk_choices=[(d["code"], d["name"]) for d in store.list_desks(db, site["id"])],
+                 survey_desk_choices=[(str(d["id"]), d["name"])
+                                      for d in store.list_desks(db, site["id"])],
                  profile_choices=[(p, p) for p in forms.printer_profiles()], **context)
 
 

@@ -433,3 +433,26 @@ CREATE TABLE login_throttle (
 );
 CREATE INDEX login_throttle_username ON login_throttle (username);
 """
+
+
+@migrations(name="0014b_survey_desk_ids")
+def m0014b_survey_desk_ids(db):
+    """Survey screens name their desk by id: rewrite configurations that held the desk's code.
+
+    Data only, through the store's portable statements; on PostgreSQL it matters
+    only for data brought over from SQLite (PG_0014B_SURVEY_DESK_IDS is empty).
+    """
+    import json
+
+    from . import store
+
+    for device in store.list_devices(db):
+        config = json.loads(device["config"] or "{}")
+        code = config.get("desk")
+        if device["kind"] != "survey" or not isinstance(code, str) or not code:
+            continue
+        desk = store.find_desk(db, code, device["site_id"])
+        store.set_device_config(db, device["id"], dict(config, desk=desk["id"] if desk else None))
+
+
+PG_0014B_SURVEY_DESK_IDS = ""  # data only: run m0014b_survey_desk_ids on data brought from SQLite

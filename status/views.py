@@ -169,11 +169,9 @@ def rate_visit(visit_id):
 
 def _survey_desk(principal) -> dict | None:
     """Return the desk a survey device is paired with (its configuration), or None."""
-    desk_id = principal.config.get("desk")
-    if not str(desk_id if desk_id is not None else "").isdigit():
-        return None
-    desk = store.desk_by_id(get_db(), int(desk_id))
-    return desk if desk is not None and desk["site_id"] == principal.site_id else None
+    from shared.devices import survey_desk
+
+    return survey_desk(get_db(), principal.site_id, principal.config)
 
 
 @bp.get("/survey/")
