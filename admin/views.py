@@ -921,7 +921,7 @@ def device_update(device_id):
     db = get_db()
     site = store.site_by_id(db, device["site_id"])
     try:
-        name = forms.text(request.form, "name", _l("Nombre"), required=True, max_len=60)
+        name = forms.device_name(request.form)
         settings = forms.device_config(request.form, device["kind"],
                                        store.list_services(db, site["id"]),
                                        store.list_desks(db, site["id"]))

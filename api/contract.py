@@ -43,14 +43,6 @@ MESSAGES = {
 }
 
 
-class Refusal(ma.ValidationError):
-    """A field's refusal that carries its own domain error (a code and message of its own)."""
-
-    def __init__(self, error: DomainError):
-        super().__init__("refused")
-        self.error = error
-
-
 def refusal(error: ma.ValidationError, schema: ma.Schema) -> DomainError:
     """Turn a schema's validation error into the API's ``{error, message, field}`` refusal."""
     messages = error.messages
@@ -67,9 +59,6 @@ def refusal(error: ma.ValidationError, schema: ma.Schema) -> DomainError:
         found = messages[key]
         while isinstance(found, (list, dict)) and found:
             found = found[0] if isinstance(found, list) else next(iter(found.values()))
-        if isinstance(found, DomainError):
-            found.details.setdefault("field", key)
-            return found
         if getattr(field, "refuse_as", None):
             code, message = field.refuse_as
             return Invalid(message, code=code, field=key)

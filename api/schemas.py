@@ -8,7 +8,7 @@ from marshmallow import fields
 
 from shared.queue import STATUS_LABELS
 
-from .contract import OpenShape, Shape
+from .contract import Shape
 
 STATUSES = list(STATUS_LABELS)
 S = fields.String
@@ -260,7 +260,3 @@ class DeskState(Shape):
     pause_reason = maybe(S)
     paused_since = when()
     current = fields.Nested(Ticket, required=True, allow_none=True)
-
-
-class Figures(OpenShape):
-    """Open-ended figures (reports, the monitor): the keys listed are always there."""

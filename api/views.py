@@ -17,7 +17,7 @@ from shared.queue import Actor, current_engine
 from shared.timefmt import iso
 
 from . import contract, schemas
-from .contract import Body, Choice, Empty, Id, Query, Ref, Text
+from .contract import Body, Choice, Empty, Query, Ref, Text
 
 bp = contract.Blueprint("api", __name__, url_prefix="/api/v1",
                         description="Tickets, sites, desks and devices")

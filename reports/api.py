@@ -90,7 +90,6 @@ MEASURES = ("no_show_rate", "abandonment_rate", "wait_mean", "wait_p50", "wait_p
 Figures = OpenShape.from_dict(
     {**{k: fields.Integer() for k in COUNTS},
      **{k: fields.Float(allow_none=True) for k in MEASURES}}, name="Figures")
-Figures.__doc__ = FIGURES_NOTE
 
 
 class Row(Figures):
@@ -109,7 +108,7 @@ class Summary(OpenShape):
     to = fields.String(required=True, metadata={"format": "date"})
     sites = fields.List(fields.String(), required=True)
     rows = fields.List(fields.Nested(Row), required=True)
-    totals = fields.Nested(Figures, required=True)
+    totals = fields.Nested(Figures, required=True, metadata={"description": FIGURES_NOTE})
 
 
 class Charts(OpenShape):

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from flask import Flask, jsonify, render_template, request
 from flask.sessions import SecureCookieSessionInterface
+from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
@@ -51,6 +52,7 @@ def create_app(test_config: dict | None = None, *, instance=None, clock=None) ->
     db.init_app(app)
     events.init_app(app)
     ratelimit.init_app(app)
+    CSRFProtect(app)  # the one CSRF mechanism; auth.check_csrf says which requests need it
     app.before_request(auth.check_csrf)
     app.register_error_handler(DomainError, _domain_error)
     app.register_error_handler(HTTPException, _http_error)

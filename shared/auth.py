@@ -313,16 +313,17 @@ def login_session(user: dict, clock) -> None:
     session["user_id"] = user["id"]
     session["pw"] = user["password_hash"][-12:]
     session["seen_at"] = session["login_at"] = clock.now_ms()
-    session["csrf"] = secrets.token_urlsafe(24)
+    # The session was cleared: the next page gets a fresh CSRF token (no fixation of it either).
+    g.pop("csrf_token", None)
     if lang:
         session["lang"] = lang
 
 
 def csrf_token() -> str:
-    """Return the session's CSRF token, creating it when missing."""
-    if "csrf" not in session:
-        session["csrf"] = secrets.token_urlsafe(24)
-    return session["csrf"]
+    """Return this session's CSRF token (Flask-WTF's, created when missing)."""
+    from flask_wtf.csrf import generate_csrf
+
+    return generate_csrf()
 
 
 def current_principal() -> Principal | None:
@@ -351,19 +352,24 @@ def current_principal() -> Principal | None:
 
 
 def check_csrf() -> None:
-    """Refuse a state-changing browser request whose CSRF token is missing or wrong."""
+    """Refuse a state-changing browser request whose CSRF token is missing or wrong.
+
+    The token is Flask-WTF's (``CSRFProtect``): the ``csrf_token`` form field or
+    the ``X-CSRF-Token`` header. Bearer-token clients and JSON clients without a
+    browser session cannot be driven by another site, so they are not asked.
+    """
     if request.method in SAFE_METHODS or request.headers.get("Authorization"):
         return
-    # A JSON client without a browser session (an integration, the token endpoint)
-    # cannot be driven by another site; forms and session holders can.
     has_session = "user_id" in session or DEVICE_COOKIE in request.cookies
     if not has_session and not request.form and request.mimetype != "application/x-www-form-urlencoded":
         return
-    sent = request.headers.get(CSRF_HEADER) or request.form.get("csrf_token", "")
-    expected = session.get("csrf", "")
-    if not expected or not hmac.compare_digest(str(sent), expected):
+    from flask_wtf.csrf import CSRFError
+
+    try:
+        current_app.extensions["csrf"].protect()
+    except CSRFError:
         raise Forbidden(_l("La solicitud no trae un token CSRF válido. Recargue la página e intente de nuevo."),
-                        code="csrf_failed")
+                        code="csrf_failed") from None
 
 
 def require(*roles: str):

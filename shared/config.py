@@ -20,6 +20,12 @@ DEFAULTS = {
     "RATELIMIT_STORAGE_URI": "memory://",  # Flask-Limiter storage; redis://host:6379/1 when scaled
     "KIOSK_RATE_LIMIT": (30, 60),         # tickets per device per window (seconds)
     "PASSWORD_HASH_METHOD": "scrypt",
+    # CSRF (Flask-WTF): checked by shared.auth.check_csrf for browser requests only; a token
+    # lives as long as its session (an official keeps the desk page open all day); no
+    # Referer check (the ticket status page sends no referrer, by design).
+    "WTF_CSRF_CHECK_DEFAULT": False,
+    "WTF_CSRF_TIME_LIMIT": None,
+    "WTF_CSRF_SSL_STRICT": False,
     "SOCKETIO_ASYNC_MODE": None,          # None: what is installed (threading in tests)
     "SOCKETIO_MESSAGE_QUEUE": None,       # e.g. redis://127.0.0.1:6379/0 for several processes
     "SOCKETIO_CORS_ORIGINS": [],
