@@ -1,22 +1,42 @@
 """Admin-side JSON API: a site's privacy settings and the optional citizen ID of a ticket."""
 
-from flask import Blueprint, jsonify
+from flask import jsonify
 from flask_babel import lazy_gettext as _l
+from marshmallow import fields
 
+from api import contract
+from api.contract import Body, Shape, Text
 from shared import auth
 from shared.auth import require
 from shared.db import get_db, immediate
 from shared.errors import Conflict, Forbidden
 from shared.queue import current_engine
 
-bp = Blueprint("admin_api", __name__, url_prefix="/api/v1")
+bp = contract.Blueprint("admin_api", __name__, url_prefix="/api/v1",
+                        description="Privacy: whether a site asks for an ID, and recording it")
 
 # A kiosk sends the ID right after issuing; later, the citizen has left the kiosk.
 ID_WINDOW_SECONDS = 300
 
 
-@bp.get("/sites/<site>/privacy")
+class Privacy(Shape):
+    """Whether a site asks for an ID at the kiosk, and the notice to show first."""
+
+    site = fields.String(required=True)
+    id_capture = fields.Boolean(required=True)
+    privacy_notice = fields.String(required=True)
+
+
+class CitizenId(Body):
+    """The citizen's ID number (kept only as a keyed hash)."""
+
+    id_number = Text(required=True, max_length=40, name=True, metadata={"minLength": 3})
+
+
+@bp.route("/sites/<site>/privacy")
 @require("admin", "supervisor", "official", "kiosk")
+@bp.response(200, Privacy)
+@bp.errors(401, 403, 404)
 def site_privacy(site):
     """Tell a kiosk whether the site asks for an ID and the privacy notice to show first."""
     from api.views import site_for
@@ -26,13 +46,14 @@ def site_privacy(site):
                     "privacy_notice": s["privacy_notice"] if s["id_capture"] else ""})
 
 
-@bp.post("/tickets/<int:ticket_id>/citizen-id")
+@bp.route("/tickets/<int:ticket_id>/citizen-id", methods=["POST"])
 @require("kiosk")
-def record_citizen_id(ticket_id):
-    """Keep the citizen's ID of a ticket just issued by this kiosk, only as a keyed hash."""
-    from api.views import body
-
-    data = body({"id_number": (str, True)})
+@bp.arguments(CitizenId)
+@bp.response(204)
+@bp.errors(400, 401, 403, 404, 409, 413, 415)
+def record_citizen_id(data, ticket_id):
+    """Record the citizen's ID of a ticket just issued by this kiosk (kept as a keyed hash
+    only; never shown on screens or tickets)."""
     engine = current_engine()
     ticket = engine.ticket(ticket_id)
     principal = auth.current_principal()
@@ -51,21 +72,6 @@ def record_citizen_id(ticket_id):
     return "", 204
 
 
-def _document() -> None:
-    """Describe these endpoints in the OpenAPI document."""
-    from api.openapi import P_SITE, P_TICKET, STR, _obj, _op, register
-
-    register("/sites/{site}/privacy", "get", _op(
-        "Whether a site asks for an ID at the kiosk, and its privacy notice", params=[P_SITE],
-        ok_schema=_obj({"site": STR, "id_capture": {"type": "boolean"}, "privacy_notice": STR})))
-    register("/tickets/{ticket_id}/citizen-id", "post", _op(
-        "Record the citizen's ID of a ticket just issued by this kiosk (kept as a keyed hash "
-        "only; never shown on screens or tickets)", ok=204, params=[P_TICKET],
-        body=_obj({"id_number": {"type": "string", "minLength": 3, "maxLength": 40}},
-                  ["id_number"]), errors=(400, 401, 403, 404, 409, 415)))
-
-
 def init_app(app) -> None:
-    """Register the admin API and document it."""
-    app.register_blueprint(bp)
-    _document()
+    """Register the admin API (described in the one API document)."""
+    contract.register(app, bp)

@@ -170,7 +170,8 @@ def index():
                      "desks": len(store.list_desks(db, site["id"])),
                      "devices": sum(1 for d in store.list_devices(db, site["id"])
                                     if not d["revoked_at"])})
-    return _page("index.html", rows=rows)
+    held = store.held_back_logins(db, _now()) if _me().is_admin else []
+    return _page("index.html", rows=rows, held=held)
 
 
 # --- sites ---------------------------------------------------------------------------
@@ -638,9 +639,10 @@ def _users_page(status: int = 200, **context):
     db = get_db()
     context.setdefault("fields", MultiDict({"role": "official"}))
     site_names = {s["id"]: s["name"] for s in store.list_sites(db)}
+    held = {row["username"] for row in store.held_back_logins(db, _now())}
     return _page("users.html", status, users=store.list_users(db), site_options=_site_options(),
                  user_sites=store.user_sites_map(db), site_names=site_names, now=_now(),
-                 **context)
+                 held=held, **context)
 
 
 def _site_options() -> list[tuple[int, str]]:
@@ -695,8 +697,9 @@ def _user_page(user: dict, status: int = 200, **context):
         for site_id in store.user_site_ids(db, user["id"]):
             fields.add("sites", str(site_id))
         context["fields"] = fields
+    since = _now() - current_app.config["LOGIN_LOCKOUT_SECONDS"] * 1000
     return _page("user.html", status, user=user, site_options=_site_options(), now=_now(),
-                 **context)
+                 failures=store.login_failures_of_user(db, user["username"], since), **context)
 
 
 @bp.get("/users/<int:user_id>")
@@ -752,11 +755,13 @@ def user_password(user_id):
     except DomainError as exc:
         return _user_page(user, exc.status, **_error(exc))
     db = get_db()
+    held = [r for r in store.login_failures_of_user(db, user["username"], 0)
+            if r["blocked_until"] and r["blocked_until"] > _now()]
     with _write(db):
         store.set_password(db, user["id"], auth.hash_password(password))
         store.revoke_user_tokens(db, user["id"], _now())
-        _audit("user.password_reset", f"user:{user['username']}",
-               {"was_locked": bool(user["locked_until"] and user["locked_until"] > _now())})
+        store.clear_login_failures_of_user(db, user["username"])
+        _audit("user.password_reset", f"user:{user['username']}", {"was_held_back": bool(held)})
     devices.disconnect_sockets(user_id=user["id"])
     flash(_("Contraseña cambiada. Entréguela a la persona por un medio seguro."))
     return redirect(url_for(".user_edit", user_id=user["id"]))
@@ -765,12 +770,13 @@ def user_password(user_id):
 @bp.post("/users/<int:user_id>/unlock")
 @require(*ADMIN)
 def user_unlock(user_id):
-    """Lift a lockout after failed logins, keeping the password."""
+    """Let every source held back after failed logins try this account again (password kept)."""
     user = _user(user_id)
     db = get_db()
     with _write(db):
         store.unlock_user(db, user["id"])
-        _audit("user.unlock", f"user:{user['username']}")
+        cleared = store.clear_login_failures_of_user(db, user["username"])
+        _audit("user.unlock", f"user:{user['username']}", {"sources": cleared})
     flash(_("Cuenta desbloqueada."))
     return redirect(url_for(".user_edit", user_id=user["id"]))
 
@@ -879,7 +885,8 @@ def _device_fields(device: dict) -> MultiDict:
         for code in config.get("desks", []):
             fields.add("desks", code)
     else:
-        fields["desk"] = config.get("desk") or ""
+        desk = devices.survey_desk(get_db(), device["site_id"], config)
+        fields["desk"] = str(desk["id"]) if desk else ""
     return fields
 
 
@@ -893,6 +900,8 @@ def _device_page(device: dict, status: int = 200, **context):
                  service_choices=[(s["code"], f"{s['name']} ({s['code']})")
                                   for s in store.list_services(db, site["id"])],
                  desk_choices=[(d["code"], d["name"]) for d in store.list_desks(db, site["id"])],
+                 survey_desk_choices=[(str(d["id"]), d["name"])
+                                      for d in store.list_desks(db, site["id"])],
                  profile_choices=[(p, p) for p in forms.printer_profiles()], **context)
 
 
@@ -911,7 +920,7 @@ def device_update(device_id):
     db = get_db()
     site = store.site_by_id(db, device["site_id"])
     try:
-        name = forms.text(request.form, "name", _l("Nombre"), required=True, max_len=60)
+        name = forms.device_name(request.form)
         settings = forms.device_config(request.form, device["kind"],
                                        store.list_services(db, site["id"]),
                                        store.list_desks(db, site["id"]))

@@ -1,64 +1,33 @@
-"""The JSON API under /api/v1 (described by /api/v1/openapi.json)."""
+"""The JSON API under /api/v1 (described by /api/v1/openapi.json, rendered at /api/docs).
 
-from flask import Blueprint, current_app, jsonify, request
+Each operation declares its body or query schema (validated before the view
+runs, after the role check) and the shape of every answer; the shapes are in
+``api/schemas.py``, the machinery in ``api/contract.py``.
+"""
+
+from flask import Blueprint, current_app, jsonify, render_template, request
 from flask_babel import lazy_gettext as _l
 
-from shared import auth, store
+from shared import auth, desks, devices, ratelimit, store
 from shared.auth import require
 from shared.db import get_db, immediate
 from shared.errors import Forbidden, Invalid, not_found
 from shared.present import desk_json, site_json, ticket_json
 from shared.queue import Actor, current_engine
+from shared.timefmt import iso
 
-bp = Blueprint("api", __name__, url_prefix="/api/v1")
+from . import contract, schemas
+from .contract import Body, Choice, Empty, Query, Ref, Text
+
+bp = contract.Blueprint("api", __name__, url_prefix="/api/v1",
+                        description="Tickets, sites, desks and devices")
 
 STAFF = ("admin", "supervisor", "official")
 MANAGERS = ("admin", "supervisor")
-_MISSING = object()
+ANYONE = (*STAFF, "kiosk", "display", "survey")
 
 
 # --- helpers -------------------------------------------------------------------
-
-def body(fields: dict) -> dict:
-    """Parse a JSON object body against ``{name: (type or tuple, required)}``; refuse the rest."""
-    if request.content_length and request.content_length > current_app.config["MAX_CONTENT_LENGTH"]:
-        from werkzeug.exceptions import RequestEntityTooLarge
-
-        raise RequestEntityTooLarge()
-    raw = request.get_data(cache=True)
-    if not raw.strip():
-        data = {}
-    else:
-        if request.mimetype != "application/json":
-            raise Invalid(_l("Envíe el contenido como JSON (Content-Type: application/json)."),
-                          code="unsupported_media_type", status=415)
-        data = request.get_json(silent=True)
-        if data is None:
-            raise Invalid(_l("El cuerpo no es JSON válido."), code="invalid_json")
-    if not isinstance(data, dict):
-        raise Invalid(_l("El cuerpo debe ser un objeto JSON."), code="invalid_json")
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise Invalid(_l("Campos desconocidos: %(f)s.", f=", ".join(unknown)), code="unknown_field")
-    out = {}
-    for name, (kind, required) in fields.items():
-        value = data.get(name, _MISSING)
-        if value is _MISSING or value is None:
-            if required:
-                raise Invalid(_l("Falta el campo obligatorio «%(f)s».", f=name), code="missing_field",
-                              field=name)
-            out[name] = None
-            continue
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
-            raise Invalid(_l("El campo «%(f)s» tiene un tipo no válido.", f=name), code="invalid_type",
-                          field=name)
-        if isinstance(value, str) and len(value) > 500:
-            raise Invalid(_l("El campo «%(f)s» es demasiado largo.", f=name), code="too_long",
-                          field=name)
-        out[name] = value
-    return out
-
 
 def principal() -> auth.Principal:
     """Return the authenticated principal (the decorator already checked it)."""
@@ -143,69 +112,146 @@ def absolute(path: str) -> str:
 _HOST_URLS: dict[tuple, str] = {}
 
 
+# --- schemas of the requests ------------------------------------------------------------
+
+class Credentials(Body):
+    """A username and password."""
+
+    username = Text(required=True, max_length=200)
+    password = Text(required=True, max_length=200)
+
+
+class NewDevice(Body):
+    """A kiosk, display or survey screen to register."""
+
+    site = Ref(required=True)
+    kind = Choice(auth.DEVICE_KINDS, required=True, code="invalid_kind",
+                  message=_l("Tipo de dispositivo no válido: use kiosk, display o survey."))
+    name = Text(required=True, max_length=60, name=True)
+
+
+class CloseDay(Body):
+    """Which local day to close (today when absent)."""
+
+    day = contract.Day()
+
+
+class NewTicket(Body):
+    """A ticket to issue."""
+
+    site = Ref(required=True)
+    service = Ref(required=True)
+    priority = Text(max_length=32, name=True, metadata={"description": "Priority category code"})
+
+
+class CallTo(Body):
+    """The desk to call a chosen ticket to."""
+
+    desk = Ref(required=True, metadata={"description": "Desk id or site:code"})
+
+
+class Finish(Body):
+    """How a service ended."""
+
+    outcome = Choice(("resolved", "pending"), code="invalid_outcome",
+                     message=_l("Resultado no válido: use resolved o pending."))
+    note = Text()
+
+
+class Cancel(Body):
+    """Why a ticket is cancelled."""
+
+    reason = Text()
+
+
+class Transfer(Body):
+    """The service a ticket goes to."""
+
+    service = Ref(required=True)
+    note = Text()
+
+
+class DeskQuery(Query):
+    """Makes ``{desk}`` a desk code within this site."""
+
+    site = Text(max_length=64, name=True, metadata={
+        "description": "Site code: makes {desk} a desk code within that site"})
+
+
 # --- auth and devices -------------------------------------------------------------
 
-@bp.post("/auth/token")
-def create_token():
-    """Exchange a username and password for a bearer token."""
-    data = body({"username": (str, True), "password": (str, True)})
+@bp.route("/auth/token", methods=["POST"])
+@ratelimit.limit("token", (20, 60))
+@bp.arguments(Credentials)
+@bp.response(201, schemas.Token)
+@bp.errors(400, 401, 413, 415, 429)
+@bp.doc(security=[])
+def create_token(data):
+    """Exchange a username and password for a bearer token (answered with no-store)."""
     clock = current_app.extensions["turnos.clock"]
-    auth.rate_limit(f"token:{request.remote_addr}", 20, 60, clock)
     db = get_db()
     user = auth.authenticate(db, data["username"], data["password"], clock)
     token = auth.issue_staff_token(db, user, clock)
-    return jsonify({"token": token, "role": user["role"], "username": user["username"],
-                    "expires_in": current_app.config["API_TOKEN_TTL_SECONDS"]}), 201
+    response = jsonify({"token": token, "role": user["role"], "username": user["username"],
+                        "expires_in": current_app.config["API_TOKEN_TTL_SECONDS"]})
+    response.headers["Cache-Control"] = "no-store"
+    return response, 201
 
 
-@bp.get("/me")
-@require(*STAFF, "kiosk", "display", "survey")
+@bp.route("/me")
+@require(*ANYONE)
+@bp.response(200, schemas.Me)
+@bp.errors(401, 403)
 def me():
     """Describe the caller (user or device)."""
     return jsonify(principal().to_json())
 
 
-@bp.post("/devices")
+@bp.route("/devices", methods=["POST"])
 @require("admin")
-def create_device():
+@bp.arguments(NewDevice)
+@bp.response(201, schemas.Device)
+@bp.errors(400, 401, 403, 404, 413, 415)
+def create_device(data):
     """Register a kiosk, display or survey screen and return its token (shown once)."""
-    data = body({"site": ((str, int), True), "kind": (str, True), "name": (str, True)})
-    if data["kind"] not in auth.DEVICE_KINDS:
-        raise Invalid(_l("Tipo de dispositivo no válido: use kiosk, display o survey."),
-                      code="invalid_kind")
-    if not data["name"].strip():
-        raise Invalid(_l("El nombre del dispositivo es obligatorio."), code="missing_field")
+    name = data["name"].strip()
+    if not name:
+        raise Invalid(_l("El nombre del dispositivo es obligatorio."), code="missing_field",
+                      field="name")
     site = site_for(data["site"])
     db = get_db()
     clock = current_app.extensions["turnos.clock"]
     token, digest = auth.new_device_token()
     with immediate(db):
-        device_id = store.insert_device(db, site["id"], data["kind"], data["name"].strip(), digest,
-                                        {}, clock.now_ms())
+        device_id = store.insert_device(db, site["id"], data["kind"], name, digest, {},
+                                        clock.now_ms())
         store.audit(db, clock.now_ms(), principal().user_id, "device.create", f"device:{device_id}",
-                    {"site": site["code"], "kind": data["kind"], "name": data["name"]})
-    return jsonify({"id": device_id, "token": token, "site": site["code"], "kind": data["kind"],
-                    "name": data["name"].strip()}), 201
+                    {"site": site["code"], "kind": data["kind"], "name": name})
+    response = jsonify({"id": device_id, "token": token, "site": site["code"],
+                        "kind": data["kind"], "name": name})
+    response.headers["Cache-Control"] = "no-store"
+    return response, 201
 
 
-@bp.delete("/devices/<int:device_id>")
+@bp.route("/devices/<int:device_id>", methods=["DELETE"])
 @require("admin")
+@bp.response(204)
+@bp.errors(401, 403, 404)
 def revoke_device(device_id):
     """Revoke a device's token at once."""
     db = get_db()
-    device = store.device_by_id(db, device_id)
-    if device is None:
+    if store.device_by_id(db, device_id) is None:
         raise not_found("device", device_id)
-    from shared import devices
-
     devices.revoke(db, device_id, current_app.extensions["turnos.clock"], principal().user_id)
     return "", 204
 
 
 # --- sites, services, desks, queue ---------------------------------------------------
 
-@bp.get("/sites")
-@require(*STAFF, "kiosk", "display", "survey")
+@bp.route("/sites")
+@require(*ANYONE)
+@bp.response(200, schemas.Sites)
+@bp.errors(401, 403)
 def sites():
     """List the sites the caller may use."""
     p = principal()
@@ -213,23 +259,29 @@ def sites():
     return jsonify({"sites": rows})
 
 
-@bp.get("/sites/<site>")
-@require(*STAFF, "kiosk", "display", "survey")
+@bp.route("/sites/<site>")
+@require(*ANYONE)
+@bp.response(200, schemas.Site)
+@bp.errors(401, 403, 404)
 def site_detail(site):
     """Describe one site."""
     return jsonify(site_json(site_for(site)))
 
 
-@bp.get("/sites/<site>/desks")
+@bp.route("/sites/<site>/desks")
 @require(*STAFF)
+@bp.response(200, schemas.SiteDesks)
+@bp.errors(401, 403, 404)
 def site_desks(site):
     """List a site's desks with their services and current holder."""
     s = site_for(site)
     return jsonify({"site": s["code"], "desks": [desk_json(d) for d in store.list_desks(get_db(), s["id"])]})
 
 
-@bp.get("/sites/<site>/services")
-@require(*STAFF, "kiosk", "display", "survey")
+@bp.route("/sites/<site>/services")
+@require(*ANYONE)
+@bp.response(200, schemas.SiteServices)
+@bp.errors(401, 403, 404)
 def site_services(site):
     """List a site's active services with waiting counts (general and preferential)."""
     s = site_for(site)
@@ -244,8 +296,10 @@ def site_services(site):
     return jsonify({"site": s["code"], "open": engine.is_open(s), "services": rows})
 
 
-@bp.get("/sites/<site>/categories")
-@require(*STAFF, "kiosk", "display", "survey")
+@bp.route("/sites/<site>/categories")
+@require(*ANYONE)
+@bp.response(200, schemas.Categories)
+@bp.errors(401, 403, 404)
 def site_categories(site):
     """List the active priority categories (what a kiosk offers)."""
     site_for(site)
@@ -255,8 +309,10 @@ def site_categories(site):
     return jsonify({"categories": rows})
 
 
-@bp.get("/sites/<site>/queue")
+@bp.route("/sites/<site>/queue")
 @require(*STAFF)
+@bp.response(200, schemas.SiteQueue)
+@bp.errors(401, 403, 404)
 def site_queue(site):
     """Return today's waiting tickets in order and the tickets being called or served."""
     s = site_for(site)
@@ -276,46 +332,62 @@ def site_queue(site):
                     "services": engine.waiting_summary(s)})
 
 
-@bp.get("/sites/<site>/snapshot")
-@require(*STAFF, "display", "kiosk", "survey")
+@bp.route("/sites/<site>/snapshot")
+@require(*ANYONE)
+@bp.response(200, schemas.Snapshot)
+@bp.errors(401, 403, 404)
 def site_snapshot(site):
     """Return what a screen shows: waiting counts and the last calls."""
     s = site_for(site)
     return jsonify(current_engine().snapshot(s, principal().history_length()))
 
 
-@bp.post("/sites/<site>/close-day")
+@bp.route("/sites/<site>/close-day", methods=["POST"])
 @require("admin")
-def close_day(site):
+@bp.arguments(CloseDay)
+@bp.response(200, schemas.DayClosed)
+@bp.errors(400, 401, 403, 404, 413, 415)
+def close_day(data, site):
     """Close a site's day: never-called tickets become abandoned."""
     s = site_for(site)
-    data = body({"day": (str, False)})
-    summary = current_engine().close_day(s, data["day"])
-    return jsonify(summary)
+    return jsonify(current_engine().close_day(s, data["day"]))
 
 
 # --- tickets -----------------------------------------------------------------
 
-@bp.post("/tickets")
+def _device_caller() -> bool:
+    """Tell whether the caller is a device (devices are held to KIOSK_RATE_LIMIT)."""
+    p = auth.current_principal()
+    return p is not None and p.kind == "device"
+
+
+def _device_key() -> str:
+    """Return the rate-limit key of the calling device."""
+    return str(auth.current_principal().device_id)
+
+
+@bp.route("/tickets", methods=["POST"])
+@ratelimit.limit("issue", "KIOSK_RATE_LIMIT", _device_key, only_created=True,
+                 exempt_when=lambda: not _device_caller())
 @require(*STAFF, "kiosk")
-def issue_ticket():
+@bp.arguments(NewTicket)
+@bp.response(201, schemas.Ticket)
+@bp.errors(400, 401, 403, 404, 409, 413, 415, 429)
+def issue_ticket(data):
     """Issue a ticket for a service (kiosks only for their own site)."""
-    data = body({"site": ((str, int), True), "service": ((str, int), True),
-                 "priority": (str, False)})
     p = principal()
     engine = current_engine()
     site = engine.site(data["site"])
     auth.require_site(p, site)
-    if p.kind == "device":
-        limit, window = current_app.config["KIOSK_RATE_LIMIT"]
-        auth.rate_limit(f"issue:{p.device_id}", limit, window, engine.clock)
     ticket = engine.issue(site, data["service"], data["priority"], actor())
     ticket["status_url"] = absolute(ticket["status_url"])
     return jsonify(ticket), 201
 
 
-@bp.get("/tickets/<int:ticket_id>")
+@bp.route("/tickets/<int:ticket_id>")
 @require(*STAFF, "kiosk")
+@bp.response(200, schemas.Ticket)
+@bp.errors(401, 403, 404)
 def get_ticket(ticket_id):
     """Return one ticket with its people ahead and estimated wait."""
     engine = current_engine()
@@ -324,18 +396,18 @@ def get_ticket(ticket_id):
     return ticket_reply(ticket)
 
 
-@bp.get("/tickets/<int:ticket_id>/events")
+@bp.route("/tickets/<int:ticket_id>/events")
 @require(*STAFF)
+@bp.response(200, schemas.TicketEvents)
+@bp.errors(401, 403, 404)
 def get_ticket_events(ticket_id):
     """Return a ticket's event log (who did what, when, where)."""
+    import json
+
     engine = current_engine()
     ticket = engine.ticket(ticket_id)
     site = engine.lookup.site(ticket["site_id"])
     auth.require_site(principal(), site)
-    import json
-
-    from shared.timefmt import iso
-
     rows = [{"kind": e["kind"], "at": iso(e["at"], site["timezone"]),
              "desk": (engine.lookup.desk(e["desk_id"]) or {}).get("code"),
              "user_id": e["user_id"], "device_id": e["device_id"], "data": json.loads(e["data"])}
@@ -343,70 +415,85 @@ def get_ticket_events(ticket_id):
     return jsonify({"ticket": ticket["id"], "events": rows})
 
 
-@bp.post("/tickets/<int:ticket_id>/call")
-@require(*STAFF)
-def call_ticket(ticket_id):
-    """Call a chosen waiting ticket to a desk."""
-    data = body({"desk": ((str, int), True)})
-    desk = desk_for(data["desk"])
-    from shared import desks
+TICKET_ACTION_ERRORS = (400, 401, 403, 404, 409, 413, 415)
 
+
+@bp.route("/tickets/<int:ticket_id>/call", methods=["POST"])
+@require(*STAFF)
+@bp.arguments(CallTo)
+@bp.response(200, schemas.Ticket)
+@bp.errors(*TICKET_ACTION_ERRORS)
+def call_ticket(data, ticket_id):
+    """Call a chosen waiting ticket to a desk."""
+    desk = desk_for(data["desk"])
     # The same rule as the desk page: who may call out of order, never while paused; audited.
     ticket = desks.call_chosen(current_engine(), desk, ticket_id, actor(), principal().role)
     return ticket_reply(ticket)
 
 
-@bp.post("/tickets/<int:ticket_id>/recall")
+@bp.route("/tickets/<int:ticket_id>/recall", methods=["POST"])
 @require(*STAFF)
-def recall_ticket(ticket_id):
+@bp.arguments(Empty)
+@bp.response(200, schemas.Ticket)
+@bp.errors(*TICKET_ACTION_ERRORS)
+def recall_ticket(data, ticket_id):
     """Call a called ticket again."""
-    body({})
     ticket = ticket_for_action(ticket_id)
     return ticket_reply(current_engine().recall(ticket, actor()))
 
 
-@bp.post("/tickets/<int:ticket_id>/start")
+@bp.route("/tickets/<int:ticket_id>/start", methods=["POST"])
 @require(*STAFF)
-def start_ticket(ticket_id):
+@bp.arguments(Empty)
+@bp.response(200, schemas.Ticket)
+@bp.errors(*TICKET_ACTION_ERRORS)
+def start_ticket(data, ticket_id):
     """Start serving a called ticket."""
-    body({})
     ticket = ticket_for_action(ticket_id)
     return ticket_reply(current_engine().start(ticket, actor()))
 
 
-@bp.post("/tickets/<int:ticket_id>/finish")
+@bp.route("/tickets/<int:ticket_id>/finish", methods=["POST"])
 @require(*STAFF)
-def finish_ticket(ticket_id):
+@bp.arguments(Finish)
+@bp.response(200, schemas.Ticket)
+@bp.errors(*TICKET_ACTION_ERRORS)
+def finish_ticket(data, ticket_id):
     """Finish serving a ticket (optional outcome resolved|pending and a note)."""
-    data = body({"outcome": (str, False), "note": (str, False)})
     ticket = ticket_for_action(ticket_id)
     return ticket_reply(current_engine().finish(ticket, actor(), data["outcome"],
                                                 data["note"] or ""))
 
 
-@bp.post("/tickets/<int:ticket_id>/no-show")
+@bp.route("/tickets/<int:ticket_id>/no-show", methods=["POST"])
 @require(*STAFF)
-def no_show_ticket(ticket_id):
+@bp.arguments(Empty)
+@bp.response(200, schemas.Ticket)
+@bp.errors(*TICKET_ACTION_ERRORS)
+def no_show_ticket(data, ticket_id):
     """Close a called ticket whose citizen did not come."""
-    body({})
     ticket = ticket_for_action(ticket_id)
     return ticket_reply(current_engine().no_show(ticket, actor()))
 
 
-@bp.post("/tickets/<int:ticket_id>/cancel")
+@bp.route("/tickets/<int:ticket_id>/cancel", methods=["POST"])
 @require(*STAFF)
-def cancel_ticket(ticket_id):
+@bp.arguments(Cancel)
+@bp.response(200, schemas.Ticket)
+@bp.errors(*TICKET_ACTION_ERRORS)
+def cancel_ticket(data, ticket_id):
     """Cancel a waiting or called ticket (supervisors, or the official holding it)."""
-    data = body({"reason": (str, False)})
     ticket = ticket_for_action(ticket_id)
     return ticket_reply(current_engine().cancel(ticket, actor(), data["reason"] or ""))
 
 
-@bp.post("/tickets/<int:ticket_id>/transfer")
+@bp.route("/tickets/<int:ticket_id>/transfer", methods=["POST"])
 @require(*STAFF)
-def transfer_ticket(ticket_id):
+@bp.arguments(Transfer)
+@bp.response(201, schemas.Ticket)
+@bp.errors(*TICKET_ACTION_ERRORS)
+def transfer_ticket(data, ticket_id):
     """Send a ticket to another service; answers with the new segment."""
-    data = body({"service": ((str, int), True), "note": (str, False)})
     ticket = ticket_for_action(ticket_id)
     segment = current_engine().transfer(ticket, data["service"], actor(), data["note"] or "")
     return ticket_reply(segment, 201)
@@ -422,8 +509,6 @@ def desk_state(desk: dict) -> dict:
     pause = store.open_pause(db, session_row["id"]) if session_row else None
     current = store.desk_open_ticket(db, desk["id"])
     site = engine.lookup.site(desk["site_id"])
-    from shared.timefmt import iso
-
     services = [engine.lookup.service(i)["code"] for i in store.desk_service_ids(db, desk["id"])]
     return {
         "id": desk["id"], "code": desk["code"], "name": desk["name"], "site": site["code"],
@@ -437,44 +522,54 @@ def desk_state(desk: dict) -> dict:
     }
 
 
-@bp.get("/desks/<desk>")
+DESK_ERRORS = (400, 401, 403, 404, 409, 413, 415)
+
+
+@bp.route("/desks/<desk>")
 @require(*STAFF)
-def get_desk(desk):
+@bp.arguments(DeskQuery, location="query")
+@bp.response(200, schemas.DeskState)
+@bp.errors(400, 401, 403, 404)
+def get_desk(query, desk):
     """Return a desk's state: holder, pause, current ticket."""
     return jsonify(desk_state(readable_desk(desk)))
 
 
-@bp.post("/desks/<desk>/session")
+@bp.route("/desks/<desk>/session", methods=["POST"])
 @require(*STAFF)
-def open_desk_session(desk):
+@bp.arguments(DeskQuery, location="query")
+@bp.arguments(Empty)
+@bp.response(201, schemas.DeskState)
+@bp.errors(*DESK_ERRORS)
+def open_desk_session(query, data, desk):
     """Take a desk: the official now holds it (one desk per official, one official per desk)."""
-    body({})
-    from shared import desks
-
     d = readable_desk(desk)
     desks.open_session(current_engine(), d, principal().user_id)
     return jsonify(desk_state(d)), 201
 
 
-@bp.delete("/desks/<desk>/session")
+@bp.route("/desks/<desk>/session", methods=["DELETE"])
 @require(*STAFF)
-def close_desk_session(desk):
+@bp.arguments(DeskQuery, location="query")
+@bp.response(204)
+@bp.errors(400, 401, 403, 404, 409)
+def close_desk_session(query, desk):
     """Leave a desk (an admin or supervisor may close anyone's session)."""
-    from shared import desks
-
     d = desk_for(desk)
     desks.close_session(current_engine(), d, principal().user_id)
     return "", 204
 
 
-@bp.post("/desks/<desk>/next")
+@bp.route("/desks/<desk>/next", methods=["POST"])
 @require(*STAFF)
-def call_next(desk):
+@bp.arguments(DeskQuery, location="query")
+@bp.arguments(Empty)
+@bp.response(200, schemas.Ticket)
+@bp.alt_response(204, description="Nobody waits", success=True)
+@bp.errors(*DESK_ERRORS)
+def call_next(query, data, desk):
     """Call the next citizen to a desk: 200 with the ticket, or 204 when nobody waits."""
-    body({})
     d = desk_for(desk)
-    from shared import desks
-
     desks.check_not_paused(current_engine(), d)
     ticket = current_engine().call_next(d, actor())
     if ticket is None:
@@ -482,14 +577,26 @@ def call_next(desk):
     return ticket_reply(ticket)
 
 
-@bp.get("/openapi.json")
+# --- the document -------------------------------------------------------------
+
+docs = Blueprint("api_docs", __name__, template_folder="templates", static_folder="static",
+                 static_url_path="/api/static")
+
+
+@docs.get("/api/v1/openapi.json")
 def openapi_document():
     """Serve the OpenAPI 3 document of this API (public)."""
-    from . import openapi
+    return jsonify(contract.document(current_app))
 
-    return openapi.document()
+
+@docs.get("/api/docs")
+def reference_page():
+    """Show the API reference for integrators (Swagger UI, vendored, under the app's CSP; public)."""
+    return render_template("api/reference.html")
 
 
 def init_app(app) -> None:
-    """Register the API blueprint."""
-    app.register_blueprint(bp)
+    """Create the API document, register the core API and the pages that serve its document."""
+    contract.init_app(app)
+    contract.register(app, bp)
+    app.register_blueprint(docs)

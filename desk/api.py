@@ -11,11 +11,13 @@ Every chosen call is in the ticket's log (rule ``chosen``) and in the audit
 log with how many tickets it passed over.
 """
 
-from flask import Blueprint, jsonify, request
+from flask import jsonify
 from flask_babel import lazy_gettext as _l
+from marshmallow import fields
 
-from api import openapi
-from api.views import (MANAGERS, STAFF, actor, body, desk_for, desk_state, principal,
+from api import contract, schemas
+from api.contract import Body, Choice, Id, Int, Query, Shape, Text
+from api.views import (MANAGERS, STAFF, DeskQuery, actor, desk_for, desk_state, principal,
                        readable_desk, ticket_reply)
 from shared import auth, desks, store
 from shared.db import get_db
@@ -23,23 +25,158 @@ from shared.errors import Forbidden, Invalid
 from shared.present import ticket_json
 from shared.queue import current_engine
 
-bp = Blueprint("desk_api", __name__, url_prefix="/api/v1")
+bp = contract.Blueprint("desk_api", __name__, url_prefix="/api/v1",
+                        description="What the desk page needs: the line, pauses, chosen calls, the day")
 
 LINE_LIMIT = 10
 MAX_LINE_LIMIT = 50
 
 require_staff = auth.require(*STAFF)
+DESK_ERRORS = (400, 401, 403, 404, 409, 413, 415)
 
 
-def _limit() -> int:
-    """Return the ?limit= of a list (1..50, 10 by default), or refuse it."""
-    raw = request.args.get("limit")
-    if raw is None:
-        return LINE_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LINE_LIMIT:
-        raise Invalid(_l("«limit» debe ser un número entre 1 y %(n)s.", n=MAX_LINE_LIMIT),
-                      code="invalid_limit")
-    return int(raw)
+# --- schemas ------------------------------------------------------------------------
+
+class LineQuery(DeskQuery):
+    """How many tickets of the line to show."""
+
+    limit = Int(minimum=1, maximum=MAX_LINE_LIMIT, text=True, load_default=LINE_LIMIT, refuse_as=(
+        "invalid_limit", _l("«limit» debe ser un número entre 1 y %(n)s.", n=MAX_LINE_LIMIT)))
+
+
+class Pause(Body):
+    """Why a desk pauses."""
+
+    reason = Choice(desks.PAUSE_REASONS, required=True, code="invalid_reason",
+                    message=_l("Motivo de pausa no válido: use break, lunch, training u other."))
+
+
+class ChosenCall(Body):
+    """The waiting ticket to call."""
+
+    ticket = Id(required=True)
+
+
+class Preferential(Body):
+    """The category a ticket is marked with and why."""
+
+    priority = Text(required=True, max_length=32, name=True)
+    reason = Text(required=True)
+
+
+class DayQuery(Query):
+    """The site of the day asked for (the caller's desk's site when absent)."""
+
+    site = Text(max_length=64, name=True)
+
+
+class DeskSettings(Body):
+    """The desk rules of this instance."""
+
+    chosen_call = Choice(desks.CHOSEN_CALL_RULES, required=True, code="invalid_rule",
+                         message=_l("Regla no válida: use any, preferential o none."))
+
+
+class LineTicket(schemas.QueuedTicket):
+    """A ticket of a desk's line as the desk page shows it."""
+
+    note = fields.String(required=True, allow_none=True)
+    transferred = fields.Boolean(required=True)
+    may_call = fields.Boolean(required=True)
+
+
+class HeldTicket(schemas.Ticket):
+    """The ticket a desk holds, with its note and where it was transferred from."""
+
+    note = fields.String(required=True, allow_none=True)
+    from_service_name = fields.String(required=True, allow_none=True)
+
+
+class DeskQueue(Shape):
+    """A desk's current ticket, the waiting counts of its services and its next tickets."""
+
+    desk = fields.String(required=True)
+    desk_id = fields.Integer(required=True)
+    site = fields.String(required=True)
+    site_id = fields.Integer(required=True)
+    site_name = fields.String(required=True)
+    policy = fields.String(required=True)
+    chosen_call_rule = fields.String(required=True, metadata={"enum": list(desks.CHOSEN_CALL_RULES)})
+    services = fields.List(fields.Nested(schemas.Waiting), required=True)
+    waiting_total = fields.Integer(required=True)
+    line = fields.List(fields.Nested(LineTicket), required=True)
+    current = fields.Nested(HeldTicket, required=True, allow_none=True)
+    server_time = fields.Integer(required=True)
+
+
+class MyDesk(Shape):
+    """A desk the caller may take."""
+
+    id = fields.Integer(required=True)
+    code = fields.String(required=True)
+    name = fields.String(required=True)
+    active = fields.Boolean(required=True)
+    services = fields.List(fields.String(), required=True)
+    holder = fields.String(required=True, allow_none=True)
+    holder_name = fields.String(required=True, allow_none=True)
+    mine = fields.Boolean(required=True)
+
+
+class MySite(Shape):
+    """A site with the desks the caller may take."""
+
+    code = fields.String(required=True)
+    name = fields.String(required=True)
+    desks = fields.List(fields.Nested(MyDesk), required=True)
+
+
+class LastDesk(Shape):
+    """The desk the caller held last."""
+
+    id = fields.Integer(required=True)
+    code = fields.String(required=True)
+    name = fields.String(required=True)
+    site = fields.String(required=True)
+
+
+class MyDesks(Shape):
+    """The desk the caller holds, the one held last and the ones they may take."""
+
+    current = fields.Nested(schemas.DeskState, required=True, allow_none=True)
+    last = fields.Nested(LastDesk, required=True, allow_none=True)
+    sites = fields.List(fields.Nested(MySite), required=True)
+
+
+class DayTicket(contract.OpenShape):
+    """A ticket the caller served today with its measures."""
+
+    id = fields.Integer(required=True)
+    code = fields.String(required=True)
+    result = fields.String(required=True)
+
+
+class MyDay(Shape):
+    """The caller's day so far."""
+
+    day = fields.String(required=True, metadata={"format": "date"})
+    site = fields.String(required=True)
+    served = fields.Integer(required=True)
+    no_show = fields.Integer(required=True)
+    transferred = fields.Integer(required=True)
+    called = fields.Integer(required=True)
+    service_seconds_total = fields.Float(required=True)
+    average_service_seconds = fields.Float(required=True, allow_none=True)
+    pause_seconds = fields.Float(required=True)
+    pause_seconds_by_reason = fields.Dict(keys=fields.String(), values=fields.Float(), required=True)
+    session_seconds = fields.Float(required=True)
+    tickets = fields.List(fields.Nested(DayTicket), required=True)
+
+
+class Settings(Shape):
+    """The desk rules of this instance."""
+
+    chosen_call = fields.String(required=True, metadata={"enum": list(desks.CHOSEN_CALL_RULES)})
+    chosen_call_rules = fields.List(fields.String(), required=True)
 
 
 def _line_row(engine, ticket: dict, position: int, now: int, rule: str, role: str,
@@ -54,8 +191,10 @@ def _line_row(engine, ticket: dict, position: int, now: int, rule: str, role: st
     return row
 
 
-@bp.get("/me/desks")
+@bp.route("/me/desks")
 @require_staff
+@bp.response(200, MyDesks)
+@bp.errors(401, 403)
 def my_desks():
     """List the desks the caller may take, with the one they hold and the one they held last."""
     db = get_db()
@@ -79,16 +218,19 @@ def my_desks():
     return jsonify({"current": current, "last": last_json, "sites": sites})
 
 
-@bp.get("/desks/<desk>/queue")
+@bp.route("/desks/<desk>/queue")
 @require_staff
-def desk_queue(desk):
+@bp.arguments(LineQuery, location="query")
+@bp.response(200, DeskQueue)
+@bp.errors(400, 401, 403, 404)
+def desk_queue(query, desk):
     """Return a desk's current ticket, its services' waiting counts and the next tickets in line."""
     d = readable_desk(desk)
     engine = current_engine()
     db = get_db()
     site = engine.lookup.site(d["site_id"])
     now = engine.clock.now_ms()
-    line = desks.predicted_line(engine, d, _limit())
+    line = desks.predicted_line(engine, d, query["limit"])
     rule = desks.chosen_call_rule(db)
     role = principal().role
     head = line[0]["id"] if line else None
@@ -114,41 +256,52 @@ def desk_queue(desk):
     })
 
 
-@bp.post("/desks/<desk>/pause")
+@bp.route("/desks/<desk>/pause", methods=["POST"])
 @require_staff
-def pause_desk(desk):
+@bp.arguments(DeskQuery, location="query")
+@bp.arguments(Pause)
+@bp.response(200, schemas.DeskState)
+@bp.errors(*DESK_ERRORS)
+def pause_desk(query, data, desk):
     """Pause a desk (reason break, lunch, training or other); refused while it holds a ticket."""
-    data = body({"reason": (str, True)})
     d = desk_for(desk)
     desks.pause(current_engine(), d, data["reason"])
     return jsonify(desk_state(d))
 
 
-@bp.post("/desks/<desk>/resume")
+@bp.route("/desks/<desk>/resume", methods=["POST"])
 @require_staff
-def resume_desk(desk):
+@bp.arguments(DeskQuery, location="query")
+@bp.arguments(contract.Empty)
+@bp.response(200, schemas.DeskState)
+@bp.errors(*DESK_ERRORS)
+def resume_desk(query, data, desk):
     """End a desk's pause."""
-    body({})
     d = desk_for(desk)
     desks.resume(current_engine(), d)
     return jsonify(desk_state(d))
 
 
-@bp.post("/desks/<desk>/call")
+@bp.route("/desks/<desk>/call", methods=["POST"])
 @require_staff
-def call_chosen(desk):
+@bp.arguments(DeskQuery, location="query")
+@bp.arguments(ChosenCall)
+@bp.response(200, schemas.Ticket)
+@bp.errors(*DESK_ERRORS)
+def call_chosen(query, data, desk):
     """Call a chosen waiting ticket to a desk, if the caller's role and the rule allow it."""
-    data = body({"ticket": (int, True)})
     d = desk_for(desk)
     ticket = desks.call_chosen(current_engine(), d, data["ticket"], actor(), principal().role)
     return ticket_reply(ticket)
 
 
-@bp.post("/tickets/<int:ticket_id>/priority")
+@bp.route("/tickets/<int:ticket_id>/priority", methods=["POST"])
 @require_staff
-def mark_preferential(ticket_id):
+@bp.arguments(Preferential)
+@bp.response(200, schemas.Ticket)
+@bp.errors(*DESK_ERRORS)
+def mark_preferential(data, ticket_id):
     """Mark a waiting general ticket as preferential (a category and the reason; code unchanged)."""
-    data = body({"priority": (str, True), "reason": (str, True)})
     engine = current_engine()
     ticket = engine.ticket(ticket_id)
     p = principal()
@@ -163,15 +316,18 @@ def mark_preferential(ticket_id):
     return ticket_reply(marked)
 
 
-@bp.get("/me/today")
+@bp.route("/me/today")
 @require_staff
-def my_day():
+@bp.arguments(DayQuery, location="query")
+@bp.response(200, MyDay)
+@bp.errors(400, 401, 403, 404)
+def my_day(query):
     """Return the caller's day so far: served, average service time, time in pause, last tickets."""
     engine = current_engine()
     db = get_db()
     p = principal()
-    if request.args.get("site"):
-        site = engine.site(request.args["site"])
+    if query["site"]:
+        site = engine.site(query["site"])
         auth.require_site(p, site)
     else:
         held = store.session_of_user(db, p.user_id) or store.latest_session_of_user(db, p.user_id)
@@ -183,57 +339,28 @@ def my_day():
     return jsonify(desks.day_summary(engine, p.user_id, site))
 
 
-@bp.get("/desk-settings")
+@bp.route("/desk-settings")
 @require_staff
+@bp.response(200, Settings)
+@bp.errors(401, 403)
 def desk_settings():
     """Return the desk rules of this instance (who may call a chosen ticket)."""
     return jsonify({"chosen_call": desks.chosen_call_rule(get_db()),
                     "chosen_call_rules": list(desks.CHOSEN_CALL_RULES)})
 
 
-@bp.put("/desk-settings")
+@bp.route("/desk-settings", methods=["PUT"])
 @auth.require("admin")
-def change_desk_settings():
+@bp.arguments(DeskSettings)
+@bp.response(200, Settings)
+@bp.errors(400, 401, 403, 413, 415)
+def change_desk_settings(data):
     """Change the desk rules of this instance (admin; audited)."""
-    data = body({"chosen_call": (str, True)})
     desks.set_chosen_call_rule(current_engine(), data["chosen_call"], principal().user_id)
-    return desk_settings()
-
-
-def _describe() -> None:
-    """Add these operations to the OpenAPI document."""
-    op, obj, STR = openapi._op, openapi._obj, openapi.STR
-    desk_params = [openapi.P_DESK, openapi.P_DESK_SITE]
-    limit = {"name": "limit", "in": "query", "required": False,
-             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LINE_LIMIT}}
-    openapi.register("/me/desks", "get", op(
-        "Desks the caller may take, the one held and the last one held", errors=(401, 403)))
-    openapi.register("/desks/{desk}/queue", "get", op(
-        "A desk's current ticket, waiting counts of its services and the next tickets in the "
-        "order the site's policy would call them", params=[*desk_params, limit]))
-    openapi.register("/desks/{desk}/pause", "post", op(
-        "Pause a desk (refused while it holds a ticket)", params=desk_params,
-        body=obj({"reason": {"type": "string", "enum": list(desks.PAUSE_REASONS)}}, ["reason"])))
-    openapi.register("/desks/{desk}/resume", "post", op("End a desk's pause", params=desk_params))
-    openapi.register("/desks/{desk}/call", "post", op(
-        "Call a chosen waiting ticket (supervisors always; officials per the desk_chosen_call "
-        "rule); audited", ok_schema=openapi.TICKET, params=desk_params,
-        body=obj({"ticket": {"type": "integer"}}, ["ticket"])))
-    openapi.register("/tickets/{ticket_id}/priority", "post", op(
-        "Mark a waiting general ticket as preferential (category and reason; audited)",
-        ok_schema=openapi.TICKET, params=[openapi.P_TICKET],
-        body=obj({"priority": STR, "reason": STR}, ["priority", "reason"])))
-    openapi.register("/me/today", "get", op(
-        "The caller's day: served, average service time, time in pause, last tickets",
-        params=[{"name": "site", "in": "query", "required": False, "schema": STR}]))
-    openapi.register("/desk-settings", "get", op("Desk rules of this instance", errors=(401, 403)))
-    openapi.register("/desk-settings", "put", op(
-        "Change the desk rules (admin)", errors=(400, 401, 403),
-        body=obj({"chosen_call": {"type": "string", "enum": list(desks.CHOSEN_CALL_RULES)}},
-                 ["chosen_call"])))
+    return jsonify({"chosen_call": desks.chosen_call_rule(get_db()),
+                    "chosen_call_rules": list(desks.CHOSEN_CALL_RULES)})
 
 
 def init_app(app) -> None:
-    """Register the desk endpoints and describe them in the OpenAPI document."""
-    _describe()
-    app.register_blueprint(bp)
+    """Register the desk endpoints (described in the one API document)."""
+    contract.register(app, bp)

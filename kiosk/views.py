@@ -15,10 +15,13 @@ import re
 from flask import Blueprint, current_app, jsonify, render_template, request, send_file
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
+from marshmallow import fields
 
-from api.views import absolute, body
+from api import contract
+from api.contract import Body, Flag, Int, Shape, Text
+from api.views import absolute
 from printer import dispatch
-from shared import auth, store
+from shared import auth, ratelimit, store
 from shared.auth import require
 from shared.db import get_db, immediate
 from shared.errors import DomainError, Forbidden, Invalid, Unauthorized, not_found
@@ -27,7 +30,8 @@ from shared.queue import Actor, QueueEngine
 
 bp = Blueprint("kiosk", __name__, url_prefix="/kiosk", template_folder="templates",
                static_folder="static")
-api_bp = Blueprint("kiosk_api", __name__, url_prefix="/api/v1")
+api_bp = contract.Blueprint("kiosk_api", __name__, url_prefix="/api/v1",
+                            description="Kiosk printer and screen settings")
 
 PREVIEW_ROLES = ("admin", "supervisor")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
@@ -170,7 +174,24 @@ def qr(visit_id):
 
 # --- issuing ---------------------------------------------------------------------------
 
+class KioskTicket(Body):
+    """A ticket the kiosk's script asks for (``request_id`` makes a double tap harmless)."""
+
+    service = contract.Ref(required=True)
+    priority = Text(max_length=32, name=True)
+    request_id = Text(max_length=64)
+    site = contract.Ref()
+
+
+def _device_caller() -> bool:
+    """Tell whether a paired kiosk (not a previewing administrator) is asking."""
+    principal = auth.current_principal()
+    return principal is not None and principal.kind == "device"
+
+
 @bp.post("/api/tickets")
+@ratelimit.limit("issue", "KIOSK_RATE_LIMIT", lambda: str(auth.current_principal().device_id),
+                 only_created=True, exempt_when=lambda: not _device_caller())
 @require("kiosk", *PREVIEW_ROLES)
 def issue_ticket():
     """Issue a ticket from the kiosk, record its print job and start printing it after commit.
@@ -178,8 +199,7 @@ def issue_ticket():
     The same ``request_id`` from the same kiosk within ten minutes answers with
     the ticket it already produced (200) instead of issuing another (201).
     """
-    data = body({"service": ((str, int), True), "priority": (str, False),
-                 "request_id": (str, False), "site": ((str, int), False)})
+    data = contract.load(KioskTicket())
     principal = auth.current_principal()
     app = current_app._get_current_object()
     db = get_db()
@@ -200,9 +220,6 @@ def issue_ticket():
         seen = store.kiosk_request(db, device_id, request_id, since)
         if seen is not None:
             return _issued_reply(seen["ticket_id"], seen["job_id"], repeated=True)
-    if device_id:
-        limit, window = app.config["KIOSK_RATE_LIMIT"]
-        auth.rate_limit(f"issue:{device_id}", limit, window, clock)
     config = principal.config if principal.kind == "device" else {}
     # The engine announces after the commit of the whole unit (ticket, job, request id).
     engine = QueueEngine(db, clock, app.extensions.get("turnos.announcer"))
@@ -286,20 +303,64 @@ def _kiosk_json(device: dict) -> dict:
             if settings["printer"] == dispatch.AGENT else None}
 
 
-@api_bp.get("/kiosks/<int:device_id>")
+class KioskSettings(Body):
+    """A kiosk's printer and screen settings (each optional: only what is sent changes)."""
+
+    printer = Text(max_length=120, name=True, metadata={
+        "description": "virtual: | tcp:HOST:9100 | serial:/dev/ttyUSB0 | usb:VID:PID | "
+                       "file:/dev/usb/lp0 | agent | none"})
+    paper = Text(max_length=8, metadata={"enum": ["80mm", "58mm"]})
+    profile = Text(max_length=64, name=True, metadata={
+        "description": "python-escpos printer profile, e.g. TM-T20II"})
+    codepage = Text(max_length=16, name=True, metadata={"description": "e.g. CP858"})
+    native_qr = Flag()
+    idle_seconds = Int(metadata={"minimum": IDLE_RANGE[0], "maximum": IDLE_RANGE[1]})
+    language = Text(max_length=8, metadata={"enum": ["es", "en"]})
+    footer = Text(max_length=200, name=True, codes={
+        "too_long": _l("El pie del tiquete admite máximo 200 caracteres.")})
+
+
+class PrinterSettings(Shape):
+    """A kiosk's printer and screen settings as stored (defaults filled in)."""
+
+    printer = fields.String(required=True)
+    paper = fields.String(required=True)
+    profile = fields.String(required=True)
+    codepage = fields.String(required=True)
+    native_qr = fields.Boolean(required=True)
+    idle_seconds = fields.Integer(required=True)
+    language = fields.String(required=True)
+    footer = fields.String(required=True)
+
+
+class Kiosk(Shape):
+    """A kiosk's settings and its printer's last known state."""
+
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    site = fields.String(required=True)
+    settings = fields.Nested(PrinterSettings, required=True)
+    printer_status = fields.String(required=True, allow_none=True)
+    printer_message = fields.String(required=True, allow_none=True)
+    agent_online = fields.Boolean(required=True, allow_none=True)
+
+
+@api_bp.route("/kiosks/<int:device_id>")
 @require("admin", "supervisor")
+@api_bp.response(200, Kiosk)
+@api_bp.errors(401, 403, 404)
 def get_kiosk(device_id):
     """Return a kiosk's printer and screen settings and its printer's last known state."""
     return jsonify(_kiosk_json(_kiosk_device(device_id)))
 
 
-@api_bp.patch("/kiosks/<int:device_id>")
+@api_bp.route("/kiosks/<int:device_id>", methods=["PATCH"])
 @require("admin")
-def update_kiosk(device_id):
+@api_bp.arguments(KioskSettings)
+@api_bp.response(200, Kiosk)
+@api_bp.errors(400, 401, 403, 404, 413, 415)
+def update_kiosk(data, device_id):
     """Change a kiosk's printer (spec, paper, profile, code page) and screen settings."""
-    data = body({"printer": (str, False), "paper": (str, False), "profile": (str, False),
-                 "codepage": (str, False), "native_qr": (bool, False), "idle_seconds": (int, False),
-                 "language": (str, False), "footer": (str, False)})
     device = _kiosk_device(device_id)
     changes = dispatch.validate_settings(data)
     if data["idle_seconds"] is not None:
@@ -328,30 +389,7 @@ def update_kiosk(device_id):
     return jsonify(_kiosk_json(store.device_by_id(db, device["id"])))
 
 
-def _register_openapi() -> None:
-    """Describe the kiosk settings endpoints in the OpenAPI document."""
-    from api import openapi
-
-    p_device = {"name": "device_id", "in": "path", "required": True, "schema": {"type": "integer"}}
-    settings = openapi._obj({
-        "printer": {"type": "string", "description": "virtual: | tcp:HOST:9100 | serial:/dev/ttyUSB0 | "
-                                                      "usb:VID:PID | file:/dev/usb/lp0 | agent | none"},
-        "paper": {"type": "string", "enum": ["80mm", "58mm"]},
-        "profile": {"type": "string", "description": "python-escpos printer profile, e.g. TM-T20II"},
-        "codepage": {"type": "string", "description": "e.g. CP858"},
-        "native_qr": {"type": "boolean"},
-        "idle_seconds": {"type": "integer", "minimum": IDLE_RANGE[0], "maximum": IDLE_RANGE[1]},
-        "language": {"type": "string", "enum": ["es", "en"]},
-        "footer": {"type": "string", "maxLength": 200}})
-    openapi.register("/kiosks/{device_id}", "get", openapi._op(
-        "A kiosk's printer and screen settings and its printer's last known status "
-        "(admin, supervisor)", params=[p_device]))
-    openapi.register("/kiosks/{device_id}", "patch", openapi._op(
-        "Change a kiosk's printer and screen settings (admin)", params=[p_device], body=settings))
-
-
 def init_app(app) -> None:
     """Register the kiosk page, its ticket endpoint and the kiosk settings API."""
     app.register_blueprint(bp)
-    app.register_blueprint(api_bp, name="kiosk_api")
-    _register_openapi()
+    contract.register(app, api_bp)

@@ -8,12 +8,15 @@ import re
 from flask import (Blueprint, current_app, jsonify, redirect, render_template, request,
                    send_from_directory)
 from flask_babel import lazy_gettext as _l
+from marshmallow import fields
 
-from api.views import absolute, body
+from api import contract
+from api.contract import Body, Choice, Id, Int, Query, Shape
+from api.views import absolute
 from shared import auth, store
 from shared.auth import require
 from shared.db import get_db
-from shared.errors import DomainError, Forbidden, Invalid, not_found
+from shared.errors import DomainError, Forbidden, not_found
 from shared.present import status_path
 from shared.queue import current_engine
 from shared.timefmt import ticket_time
@@ -22,7 +25,8 @@ from . import dispatch
 
 bp = Blueprint("printer", __name__, url_prefix="/printer", template_folder="templates",
                static_folder="static")
-api_bp = Blueprint("printer_api", __name__, url_prefix="/api/v1")
+api_bp = contract.Blueprint("printer_api", __name__, url_prefix="/api/v1",
+                            description="Print jobs and reprints")
 
 MANAGERS = ("admin", "supervisor")
 _FILE = re.compile(r"^(?P<id>\d{6,})-[A-Za-z0-9_-]+$")
@@ -158,11 +162,61 @@ def virtual_file(name, ext):
 
 # --- API ------------------------------------------------------------------------------
 
-@api_bp.post("/tickets/<int:ticket_id>/reprint")
+class Reprint(Body):
+    """Which kiosk prints the ticket again."""
+
+    device = Id(metadata={"description": "Kiosk device id (default: the kiosk that printed it)"})
+
+
+class JobsQuery(Query):
+    """Which print jobs to list."""
+
+    status = Choice(dispatch.JOB_STATES, code="invalid_status",
+                    message=_l("Estado no válido: use pending, printing, printed o failed."))
+    limit = Int(minimum=1, maximum=500, text=True, load_default=100, refuse_as=(
+        "invalid_limit", _l("El límite debe ser un número entre 1 y 500.")))
+
+
+class Job(Shape):
+    """A print job: its ticket, kiosk, state and what the printer answered."""
+
+    id = fields.Integer(required=True)
+    ticket = fields.Integer(required=True)
+    device = fields.Integer(required=True, allow_none=True)
+    status = fields.String(required=True, metadata={"enum": list(dispatch.JOB_STATES)})
+    printer = fields.String(required=True)
+    attempts = fields.Integer(required=True)
+    error = fields.String(required=True, allow_none=True)
+    message = fields.String(required=True, allow_none=True)
+    printer_status = fields.String(required=True, allow_none=True)
+    warning = fields.String(required=True, allow_none=True)
+    reprint_of = fields.Integer(required=True, allow_none=True)
+    created_at = fields.String(required=True, allow_none=True, metadata={"format": "date-time"})
+    updated_at = fields.String(required=True, allow_none=True, metadata={"format": "date-time"})
+
+
+class ListedJob(Job):
+    """A print job in a list, with its ticket's code and state and its kiosk's name."""
+
+    code = fields.String(required=True)
+    site = fields.String(required=True)
+    device_name = fields.String(required=True, allow_none=True)
+    ticket_status = fields.String(required=True)
+
+
+class Jobs(Shape):
+    """The newest print jobs."""
+
+    jobs = fields.List(fields.Nested(ListedJob), required=True)
+
+
+@api_bp.route("/tickets/<int:ticket_id>/reprint", methods=["POST"])
 @require(*MANAGERS)
-def reprint_ticket(ticket_id):
+@api_bp.arguments(Reprint)
+@api_bp.response(202, Job)
+@api_bp.errors(400, 401, 403, 404, 409, 413, 415)
+def reprint_ticket(data, ticket_id):
     """Print a waiting or called ticket again on its kiosk's printer (or on the kiosk given)."""
-    data = body({"device": (int, False)})
     engine = current_engine()
     ticket = engine.ticket(ticket_id)
     principal = auth.current_principal()
@@ -174,17 +228,14 @@ def reprint_ticket(ticket_id):
     return jsonify(dispatch.job_json(job, site["timezone"])), 202
 
 
-@api_bp.get("/print-jobs")
+@api_bp.route("/print-jobs")
 @require(*MANAGERS)
-def print_jobs():
-    """List the newest print jobs (?status=pending|printing|printed|failed, ?limit= up to 500)."""
-    status = request.args.get("status")
-    if status is not None and status not in dispatch.JOB_STATES:
-        raise Invalid(_l("Estado no válido: use pending, printing, printed o failed."),
-                      code="invalid_status", field="status")
-    limit = request.args.get("limit", 100)
-    if not str(limit).isdigit() or not 1 <= int(limit) <= 500:
-        raise Invalid(_l("El límite debe ser un número entre 1 y 500."), code="invalid_limit", field="limit")
+@api_bp.arguments(JobsQuery, location="query")
+@api_bp.response(200, Jobs)
+@api_bp.errors(400, 401, 403)
+def print_jobs(query):
+    """List the newest print jobs of the caller's sites (?status=, ?limit= up to 500)."""
+    status, limit = query["status"], query["limit"]
     principal = auth.current_principal()
     db = get_db()
     rows = store.list_print_jobs(db, site_ids=_site_ids(principal), status=status, limit=int(limit))
@@ -197,33 +248,7 @@ def print_jobs():
     return jsonify({"jobs": out})
 
 
-def _register_openapi() -> None:
-    """Describe the printing endpoints in the OpenAPI document."""
-    from api import openapi
-
-    job = {"type": "object", "properties": {
-        "id": {"type": "integer"}, "ticket": {"type": "integer"},
-        "device": {"type": "integer", "nullable": True},
-        "status": {"type": "string", "enum": list(dispatch.JOB_STATES)},
-        "printer": {"type": "string"}, "attempts": {"type": "integer"},
-        "error": {"type": "string", "nullable": True}, "message": {"type": "string"},
-        "printer_status": {"type": "string", "nullable": True}}}
-    openapi.register("/tickets/{ticket_id}/reprint", "post", openapi._op(
-        "Print a waiting or called ticket again on its kiosk's printer (admin, supervisor)", ok=202,
-        ok_schema=job, params=[openapi.P_TICKET],
-        body=openapi._obj({"device": {"type": "integer", "description": "Kiosk device id (default: "
-                                                                       "the kiosk that printed it)"}})))
-    openapi.register("/print-jobs", "get", openapi._op(
-        "The newest print jobs of the caller's sites (admin, supervisor)",
-        ok_schema={"type": "object", "properties": {"jobs": {"type": "array", "items": job}}},
-        params=[{"name": "status", "in": "query", "required": False,
-                 "schema": {"type": "string", "enum": list(dispatch.JOB_STATES)}},
-                {"name": "limit", "in": "query", "required": False,
-                 "schema": {"type": "integer", "minimum": 1, "maximum": 500}}]))
-
-
 def init_app(app) -> None:
     """Register the printer pages, the printing API and the printer agent's socket events."""
     app.register_blueprint(bp)
-    app.register_blueprint(api_bp)
-    _register_openapi()
+    contract.register(app, api_bp)

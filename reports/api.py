@@ -1,15 +1,18 @@
 """Report endpoints of the JSON API (under /api/v1): the summary, its charts and the live monitor."""
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import current_app, jsonify, request
+from marshmallow import fields
 
-from api import openapi
+from api import contract
+from api.contract import OpenShape, Query, Text
 from shared import auth
 from shared.auth import require
 from shared.db import get_db
 
 from . import monitor, summary
 
-bp = Blueprint("reports_api", __name__, url_prefix="/api/v1")
+bp = contract.Blueprint("reports_api", __name__, url_prefix="/api/v1",
+                        description="Evaluation figures, their charts and the live monitor")
 
 MANAGERS = ("admin", "supervisor")
 
@@ -44,10 +47,106 @@ def charts(db, query: dict, now: int, report: dict | None = None) -> dict:
     }
 
 
-@bp.get("/reports/summary")
+# --- the contract (what the OpenAPI document says; summary.parse_query validates) -------------
+
+
+class SiteQuery(Query):
+    """Which site (or all of the caller's)."""
+
+    site = Text(max_length=64, metadata={
+        "description": "Site code or id; empty or 'all' for every site the caller may use"})
+
+
+class PeriodQuery(SiteQuery):
+    """Which site and which days."""
+
+    from_ = Text(data_key="from", max_length=10, metadata={
+        "format": "date", "description": "First local day (YYYY-MM-DD); today when absent"})
+    to = Text(max_length=10, metadata={
+        "format": "date", "description": "Last local day (YYYY-MM-DD); equal to from when absent"})
+    period = Text(max_length=16, metadata={
+        "enum": list(summary.PRESETS),
+        "description": "Instead of from/to: the day, week, month or quarter containing today"})
+
+
+class SummaryQuery(PeriodQuery):
+    """Which site, which days, grouped how."""
+
+    group_by = Text(max_length=16, metadata={"enum": list(summary.GROUPS), "default": "service"})
+
+
+FIGURES_NOTE = ("Times in seconds; rates and shares from 0 to 1; null when undefined. "
+                "Definitions: wait = first call − issue, walk = start − first call, "
+                "service = finish − start, centre = finish − first issue of the visit; "
+                "p50/p90 interpolate linearly; service level = share of called segments "
+                "waiting ≤ their service's target; occupancy = serving ÷ logged-in time.")
+COUNTS = ("issued", "visits", "transferred_in", "called", "served", "no_shows", "abandoned",
+          "cancelled", "transferred", "recalls", "service_level_met", "ratings")
+MEASURES = ("no_show_rate", "abandonment_rate", "wait_mean", "wait_p50", "wait_p90", "wait_max",
+            "walk_mean", "service_mean", "service_p50", "service_p90", "centre_mean",
+            "service_level", "logged_in_seconds", "serving_seconds", "paused_seconds",
+            "idle_seconds", "occupancy", "satisfaction_mean", "response_rate")
+
+Figures = OpenShape.from_dict(
+    {**{k: fields.Integer() for k in COUNTS},
+     **{k: fields.Float(allow_none=True) for k in MEASURES}}, name="Figures")
+
+
+class Row(Figures):
+    """One group's figures, with its key and label."""
+
+    key = fields.Raw(allow_none=True, metadata={"oneOf": [{"type": "string"}, {"type": "integer"}]})
+    label = fields.String()
+    site = fields.String(allow_none=True)
+
+
+class Summary(OpenShape):
+    """A period's figures grouped by one dimension, and their totals."""
+
+    group_by = fields.String(required=True)
+    from_ = fields.String(data_key="from", required=True, metadata={"format": "date"})
+    to = fields.String(required=True, metadata={"format": "date"})
+    sites = fields.List(fields.String(), required=True)
+    rows = fields.List(fields.Nested(Row), required=True)
+    totals = fields.Nested(Figures, required=True, metadata={"description": FIGURES_NOTE})
+
+
+class Charts(OpenShape):
+    """A period's chart data: per hour, wait bands, weekday × hour, per service."""
+
+    from_ = fields.String(data_key="from", required=True, metadata={"format": "date"})
+    to = fields.String(required=True, metadata={"format": "date"})
+    sites = fields.List(fields.String(), required=True)
+    hourly = fields.List(fields.Dict(), required=True)
+    distribution = fields.List(fields.Dict(), required=True)
+    heatmap = fields.List(fields.Dict(), required=True)
+    services = fields.List(fields.Dict(), required=True)
+
+
+class Monitor(OpenShape):
+    """The live state of a site: lines, desks, kiosks' printers, alerts and the staffing hint."""
+
+    site = fields.String(required=True)
+    site_name = fields.String(required=True)
+    day = fields.String(required=True, metadata={"format": "date"})
+    server_time = fields.String(required=True, metadata={"format": "date-time"})
+    services = fields.List(fields.Dict(), required=True)
+    waiting = fields.Raw(required=True)
+    desks = fields.List(fields.Dict(), required=True)
+    kiosks = fields.List(fields.Dict(), required=True)
+    alerts = fields.List(fields.Dict(), required=True)
+    staffing = fields.Raw(required=True)
+    totals = fields.Dict(required=True)
+
+
+@bp.route("/reports/summary")
 @require(*MANAGERS)
-def report_summary():
-    """Return a period's figures grouped by service, desk, official, priority, hour or day."""
+@bp.arguments(SummaryQuery, location="query")
+@bp.response(200, Summary)
+@bp.errors(400, 401, 403, 404)
+def report_summary(query):
+    """Evaluation figures of a period grouped by service, desk, official, priority, hour or day
+    (admin, supervisor)."""
     db = get_db()
     now = now_ms()
     query = summary.parse_query(db, auth.current_principal(), request.args, now)
@@ -56,10 +155,14 @@ def report_summary():
     return jsonify(public(report))
 
 
-@bp.get("/reports/charts")
+@bp.route("/reports/charts")
 @require(*MANAGERS)
-def report_charts():
-    """Return the chart data of a period (per hour, wait bands, weekday × hour, per service)."""
+@bp.arguments(PeriodQuery, location="query")
+@bp.response(200, Charts)
+@bp.errors(400, 401, 403, 404)
+def report_charts(query):
+    """Chart data of a period: arrivals and served per hour, wait bands, mean wait per weekday
+    and hour, per-service comparison (admin, supervisor)."""
     db = get_db()
     now = now_ms()
     query = summary.parse_query(db, auth.current_principal(), request.args, now)
@@ -67,68 +170,19 @@ def report_charts():
                                                     "sites": [s["code"] for s in query["sites"]]}))
 
 
-@bp.get("/reports/monitor")
+@bp.route("/reports/monitor")
 @require(*MANAGERS)
-def report_monitor():
-    """Return the live state of a site: lines, desks, kiosks' printers, alerts, staffing hint."""
+@bp.arguments(SiteQuery, location="query")
+@bp.response(200, Monitor)
+@bp.errors(400, 401, 403, 404)
+def report_monitor(query):
+    """Live state of a site: waiting per service with the longest wait, desks, kiosk printers,
+    alerts and the Erlang C staffing hint (admin, supervisor)."""
     db = get_db()
     sites = summary.resolve_sites(db, auth.current_principal(), request.args.get("site"))
     return jsonify(monitor.state(db, sites[0], current_app.extensions["turnos.clock"]))
 
 
-def _register_openapi() -> None:
-    """Describe the report endpoints in the OpenAPI document."""
-    number = {"type": "number", "nullable": True}
-    count = {"type": "integer"}
-    figures = {"type": "object", "properties": {
-        **{k: count for k in ("issued", "visits", "transferred_in", "called", "served", "no_shows",
-                              "abandoned", "cancelled", "transferred", "recalls",
-                              "service_level_met", "ratings")},
-        **{k: number for k in ("no_show_rate", "abandonment_rate", "wait_mean", "wait_p50",
-                               "wait_p90", "wait_max", "walk_mean", "service_mean", "service_p50",
-                               "service_p90", "centre_mean", "service_level", "logged_in_seconds",
-                               "serving_seconds", "paused_seconds", "idle_seconds", "occupancy",
-                               "satisfaction_mean", "response_rate")}},
-        "description": "Times in seconds; rates and shares from 0 to 1; null when undefined. "
-                       "Definitions: wait = first call − issue, walk = start − first call, "
-                       "service = finish − start, centre = finish − first issue of the visit; "
-                       "p50/p90 interpolate linearly; service level = share of called segments "
-                       "waiting ≤ their service's target; occupancy = serving ÷ logged-in time."}
-    row = {"allOf": [figures, {"type": "object", "properties": {
-        "key": {"oneOf": [openapi.STR, count], "nullable": True}, "label": openapi.STR,
-        "site": {"type": "string", "nullable": True}}}]}
-    params = [
-        {"name": "site", "in": "query", "required": False, "schema": openapi.STR,
-         "description": "Site code or id; empty or 'all' for every site the caller may use"},
-        {"name": "from", "in": "query", "required": False, "schema": {"type": "string", "format": "date"},
-         "description": "First local day (YYYY-MM-DD); today when absent"},
-        {"name": "to", "in": "query", "required": False, "schema": {"type": "string", "format": "date"},
-         "description": "Last local day (YYYY-MM-DD); equal to from when absent"},
-        {"name": "period", "in": "query", "required": False,
-         "schema": {"type": "string", "enum": list(summary.PRESETS)},
-         "description": "Instead of from/to: the day, week, month or quarter containing today"},
-    ]
-    group = {"name": "group_by", "in": "query", "required": False,
-             "schema": {"type": "string", "enum": list(summary.GROUPS), "default": "service"}}
-    openapi.register("/reports/summary", "get", openapi._op(
-        "Evaluation figures of a period grouped by service, desk, official, priority, hour or day "
-        "(admin, supervisor)", params=[*params, group], errors=(400, 401, 403, 404),
-        ok_schema={"type": "object", "properties": {
-            "group_by": openapi.STR, "from": openapi.STR, "to": openapi.STR,
-            "sites": {"type": "array", "items": openapi.STR},
-            "rows": {"type": "array", "items": row}, "totals": figures},
-            "required": ["rows", "totals"]}))
-    openapi.register("/reports/charts", "get", openapi._op(
-        "Chart data of a period: arrivals and served per hour, wait bands, mean wait per weekday "
-        "and hour, per-service comparison (admin, supervisor)", params=params,
-        errors=(400, 401, 403, 404)))
-    openapi.register("/reports/monitor", "get", openapi._op(
-        "Live state of a site: waiting per service with the longest wait, desks, kiosk printers, "
-        "alerts and the Erlang C staffing hint (admin, supervisor)",
-        params=[params[0]], errors=(401, 403, 404)))
-
-
 def init_app(app) -> None:
-    """Register the report endpoints and describe them."""
-    app.register_blueprint(bp)
-    _register_openapi()
+    """Register the report endpoints (described in the one API document)."""
+    contract.register(app, bp)

@@ -4,11 +4,14 @@ from pathlib import Path
 
 from flask import Flask, jsonify, render_template, request
 from flask.sessions import SecureCookieSessionInterface
+from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
-from shared import auth, config, db, events, i18n
+from shared import auth, config, db, events, i18n, ratelimit
 from shared.clock import SystemClock
 from shared.errors import DomainError
+from shared.store import MAX_ID
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,6 +39,8 @@ def create_app(test_config: dict | None = None, *, instance=None, clock=None) ->
     folder = config.instance_path(instance or test_config.pop("INSTANCE", None))
     app = Flask(__name__, instance_path=str(folder), static_folder=str(ROOT / "static"),
                 static_url_path="/static")
+    # Before any rule is added: every <int:...> in a URL is a row id (see IdConverter).
+    app.url_map.converters["int"] = IdConverter
     app.config.from_mapping(config.build(folder, test_config))
     app.extensions["turnos.clock"] = clock or SystemClock()
     # Faces are imported before Socket.IO is set up: handlers they declare with
@@ -53,6 +58,8 @@ def create_app(test_config: dict | None = None, *, instance=None, clock=None) ->
     i18n.init_app(app)
     db.init_app(app)
     events.init_app(app)
+    ratelimit.init_app(app)
+    CSRFProtect(app)  # the one CSRF mechanism; auth.check_csrf says which requests need it
     app.before_request(auth.check_csrf)
     app.register_error_handler(DomainError, _domain_error)
     app.register_error_handler(HTTPException, _http_error)
@@ -77,40 +84,72 @@ def _import_faces() -> list:
     return modules
 
 
+class IdConverter(IntegerConverter):
+    """``<int:...>`` in URLs: a row id in ASCII digits (documented up to 2^63 − 1).
+
+    Werkzeug's own accepts any Unicode decimal digit and any size. A number
+    beyond the largest id either engine stores names no row: it becomes 0
+    (no row has id 0), so the view answers 404 instead of the database
+    overflowing. Refusing it in the converter instead would make werkzeug
+    answer another method's 405 for the same path.
+    """
+
+    regex = r"[0-9]+"
+
+    def __init__(self, map, *args, **kwargs):
+        super().__init__(map, *args, **kwargs)
+        self.max = MAX_ID
+
+    def to_python(self, value: str) -> int:
+        number = int(value)
+        return number if number <= MAX_ID else 0
+
+
 def wants_json() -> bool:
-    """Tell whether this request should get JSON errors (API, sockets, fetch)."""
-    if request.path.startswith("/api/"):
+    """Tell whether this request comes from a script (the API, a face's script API, fetch)."""
+    if request.path.startswith("/api/") or "/api/" in request.path:
         return True
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     return best == "application/json"
 
 
+def _json_errors() -> bool:
+    """Tell whether a refusal should be JSON: a script asked, or the request itself is JSON."""
+    return wants_json() or request.is_json
+
+
 def _domain_error(exc: DomainError):
     """Render a refusal: JSON {error, message} for the API, a page for browsers."""
-    if wants_json():
+    if _json_errors():
         return jsonify(exc.to_dict()), exc.status
     return render_template("error.html", error=exc.code, message=str(exc.message)), exc.status
 
 
 def _http_error(exc: HTTPException):
-    """Render HTTP errors (404, 405, 413, ...) in the client's language."""
+    """Render HTTP errors (404, 405, 413, 429, ...) in the client's language, keeping their headers."""
     from flask_babel import gettext as _
 
+    if exc.response is not None:
+        # A page prepared for this refusal (the login form of a throttled login).
+        return exc.response
     messages = {
         400: _("La solicitud no es válida."),
         404: _("La dirección no existe."),
         405: _("Método no permitido para esta dirección."),
         413: _("El contenido enviado es demasiado grande."),
         415: _("Envíe el contenido como JSON (Content-Type: application/json)."),
+        429: _("Demasiadas solicitudes seguidas. Espere un momento e intente de nuevo."),
     }
     codes = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
-             413: "too_large", 415: "unsupported_media_type"}
+             413: "too_large", 415: "unsupported_media_type", 429: "rate_limited"}
     code = exc.code or 500
     message = messages.get(code, exc.description or "")
     error = codes.get(code, "http_error")
-    if wants_json():
-        return jsonify({"error": error, "message": message}), code
-    return render_template("error.html", error=error, message=message), code
+    # Allow (405), Retry-After (429) and the like travel with the refusal.
+    headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
+    if _json_errors():
+        return jsonify({"error": error, "message": message}), code, headers
+    return render_template("error.html", error=error, message=message), code, headers
 
 
 def _unexpected_error(exc: Exception):
@@ -130,7 +169,7 @@ def _unexpected_error(exc: Exception):
         return render_template("error.html", error="database_unavailable", message=message), 503
     current_app.logger.exception("unexpected error")
     message = _("Ocurrió un error inesperado. Intente de nuevo; si se repite, avise al administrador.")
-    if wants_json():
+    if _json_errors():
         return jsonify({"error": "internal_error", "message": message}), 500
     return render_template("error.html", error="internal_error", message=message), 500
 

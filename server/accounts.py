@@ -4,7 +4,7 @@ from flask import (Blueprint, current_app, redirect, render_template, request, s
                    url_for)
 
 
-from shared import auth
+from shared import auth, ratelimit
 from shared.db import get_db
 from shared.errors import DomainError
 
@@ -22,7 +22,17 @@ def _safe_next(target: str | None) -> str | None:
     return None
 
 
+def _login_flood(request_limit):
+    """Answer a flood of login attempts with the login page and the 429 message."""
+    from flask_babel import gettext as _
+
+    message = _("Demasiadas solicitudes seguidas. Espere un momento e intente de nuevo.")
+    return current_app.make_response((render_template(
+        "login.html", error=message, next=_safe_next(request.args.get("next"))), 429))
+
+
 @bp.route("/login", methods=["GET", "POST"])
+@ratelimit.limit("login", (20, 60), methods=["POST"], on_breach=_login_flood)
 def login():
     """Show the login form and start a session on good credentials."""
     error = None
@@ -30,14 +40,15 @@ def login():
     if request.method == "POST":
         clock = current_app.extensions["turnos.clock"]
         try:
-            auth.rate_limit(f"login:{request.remote_addr}", 20, 60, clock)
             user = auth.authenticate(get_db(), request.form.get("username", ""),
                                      request.form.get("password", ""), clock)
         except DomainError as exc:
             error, status = str(exc.message), exc.status
         else:
             auth.login_session(user, clock)
-            return redirect(_safe_next(request.args.get("next")) or HOME_BY_ROLE[user["role"]])
+            response = redirect(_safe_next(request.args.get("next")) or HOME_BY_ROLE[user["role"]])
+            auth.remember_browser(response, user["username"])
+            return response
     return render_template("login.html", error=error,
                            next=_safe_next(request.args.get("next"))), status
 

@@ -6,7 +6,6 @@ state-changing request); devices and integrations send
 only as a SHA-256 hash. Passwords are hashed with scrypt (Werkzeug).
 """
 
-import collections
 import functools
 import hashlib
 import hmac
@@ -110,37 +109,110 @@ def create_user(db, username: str, password: str, role: str, clock, display_name
     return user_id
 
 
-def authenticate(db, username, password, clock) -> dict:
-    """Return the user for a username and password, counting failures and locking."""
+def authenticate(db, username, password, clock, source: "LoginSource | None" = None) -> dict:
+    """Return the user for a username and password, holding back a source that keeps failing.
+
+    Failures count per source: the browser that logged in as this account
+    before (its ``turnos_known`` cookie), or else the address and account
+    together. After ``LOGIN_MAX_FAILURES`` in a row a source is held back
+    ``LOGIN_HOLD_SECONDS``, twice as long after each further failure, at most
+    ``LOGIN_LOCKOUT_SECONDS``; failures older than that are forgotten. The
+    account itself never locks: its owner still logs in from anywhere else.
+    """
     if not isinstance(username, str) or not isinstance(password, str):
         raise Invalid(_l("Usuario y contraseña son obligatorios."), code="missing_credentials")
-    user = store.find_user(db, username.strip())
+    username = username.strip()
+    source = source or login_source(username)
     now = clock.now_ms()
-    bad = Unauthorized(_l("Usuario o contraseña incorrectos."), code="bad_credentials")
+    record = store.login_throttle(db, source.key)
+    if record and record["blocked_until"] and record["blocked_until"] > now:
+        minutes = max(1, -(-(record["blocked_until"] - now) // 60_000))
+        raise TooMany(_l("Demasiados intentos fallidos con esta cuenta desde este equipo. Espere "
+                         "%(m)s min o pida a un administrador que la desbloquee; desde otro "
+                         "equipo la cuenta sigue funcionando.", m=minutes), code="account_locked")
+    user = store.find_user(db, username)
     if user is None or not user["active"]:
         # Same work and answer as a wrong password, so usernames cannot be probed by timing.
         check_password_hash(_DUMMY_HASH, password)
-        raise bad
-    if user["locked_until"] and user["locked_until"] > now:
-        raise TooMany(_l("Cuenta bloqueada temporalmente por intentos fallidos. "
-                         "Intente de nuevo en unos minutos o pida a un administrador que la desbloquee."),
-                      code="account_locked")
-    if user["locked_until"] and user["locked_until"] <= now:
-        # A lockout that has run out starts a fresh count.
-        store.record_login_success(db, user["id"])
-        user = dict(user, failed_logins=0, locked_until=None)
+        _count_failure(db, source, record, user, now)
     if not check_password_hash(user["password_hash"], password):
-        limit = current_app.config["LOGIN_MAX_FAILURES"]
-        lock_ms = current_app.config["LOGIN_LOCKOUT_SECONDS"] * 1000
-        failures = user["failed_logins"] + 1
-        locked_until = now + lock_ms if failures >= limit else None
-        store.record_login_failure(db, user["id"], locked_until)
-        if locked_until:
-            store.audit(db, now, None, "user.locked", f"user:{user['username']}",
-                        {"failures": failures})
-        raise bad
-    store.record_login_success(db, user["id"])
+        _count_failure(db, source, record, user, now)
+    if record:
+        store.clear_login_failures(db, source.key)
     return user
+
+
+@dataclass
+class LoginSource:
+    """Where a login attempt comes from: a browser known to this account, or an address."""
+
+    key: str
+    username: str
+    address: str
+    browser: str | None = None
+
+
+def login_source(username: str) -> LoginSource:
+    """Return the source of this request's login attempt as ``username``."""
+    address = request.remote_addr or ""
+    browser = known_browsers().get(username.lower())
+    if browser:
+        return LoginSource(f"browser:{browser}", username, address, browser)
+    return LoginSource(f"address:{address}|user:{username.lower()}", username, address)
+
+
+def _count_failure(db, source: LoginSource, record: dict | None, user: dict | None, now: int):
+    """Count one more failure of a source, hold it back when it has failed too often, refuse."""
+    config = current_app.config
+    longest = config["LOGIN_LOCKOUT_SECONDS"] * 1000
+    fresh = record is None or now - record["last_failed_at"] > longest
+    failures = 1 if fresh else record["failures"] + 1
+    over = failures - config["LOGIN_MAX_FAILURES"]
+    until = now + min(longest, config["LOGIN_HOLD_SECONDS"] * 1000 * 2 ** min(over, 20)) \
+        if over >= 0 else None
+    store.record_login_failure_of(db, source.key, source.username, source.address, failures, now,
+                                  until)
+    if until and user is not None:
+        store.audit(db, now, None, "login.throttled", f"user:{user['username']}",
+                    {"address": source.address, "known_browser": source.browser is not None,
+                     "failures": failures, "seconds": (until - now) // 1000})
+    raise Unauthorized(_l("Usuario o contraseña incorrectos."), code="bad_credentials")
+
+
+KNOWN_COOKIE = "turnos_known"
+KNOWN_MAX = 5  # accounts one shared desk PC remembers
+
+
+def _known_signer():
+    """Return the signer of the known-browser cookie (the instance's secret key)."""
+    from itsdangerous import URLSafeSerializer
+
+    return URLSafeSerializer(current_app.secret_key, salt="turnos-known-browser")
+
+
+def known_browsers() -> dict[str, str]:
+    """Return ``{username: browser id}`` of the accounts that logged in from this browser."""
+    from itsdangerous import BadData
+
+    raw = request.cookies.get(KNOWN_COOKIE)
+    if not raw or len(raw) > 2000:
+        return {}
+    try:
+        value = _known_signer().loads(raw)
+    except BadData:
+        return {}
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def remember_browser(response, username: str) -> None:
+    """Mark this browser as one that logged in as ``username`` (its failures then count apart)."""
+    known = known_browsers()
+    known.pop(username.lower(), None)
+    known[username.lower()] = secrets.token_urlsafe(12)
+    known = dict(list(known.items())[-KNOWN_MAX:])
+    response.set_cookie(KNOWN_COOKIE, _known_signer().dumps(known), max_age=400 * 24 * 3600,
+                        httponly=True, samesite="Lax",
+                        secure=current_app.config.get("SESSION_COOKIE_SECURE", False))
 
 
 _DUMMY_HASH = generate_password_hash("not-a-real-password", method="pbkdf2:sha256:1000")
@@ -241,16 +313,17 @@ def login_session(user: dict, clock) -> None:
     session["user_id"] = user["id"]
     session["pw"] = user["password_hash"][-12:]
     session["seen_at"] = session["login_at"] = clock.now_ms()
-    session["csrf"] = secrets.token_urlsafe(24)
+    # The session was cleared: the next page gets a fresh CSRF token (no fixation of it either).
+    g.pop("csrf_token", None)
     if lang:
         session["lang"] = lang
 
 
 def csrf_token() -> str:
-    """Return the session's CSRF token, creating it when missing."""
-    if "csrf" not in session:
-        session["csrf"] = secrets.token_urlsafe(24)
-    return session["csrf"]
+    """Return this session's CSRF token (Flask-WTF's, created when missing)."""
+    from flask_wtf.csrf import generate_csrf
+
+    return generate_csrf()
 
 
 def current_principal() -> Principal | None:
@@ -279,19 +352,24 @@ def current_principal() -> Principal | None:
 
 
 def check_csrf() -> None:
-    """Refuse a state-changing browser request whose CSRF token is missing or wrong."""
+    """Refuse a state-changing browser request whose CSRF token is missing or wrong.
+
+    The token is Flask-WTF's (``CSRFProtect``): the ``csrf_token`` form field or
+    the ``X-CSRF-Token`` header. Bearer-token clients and JSON clients without a
+    browser session cannot be driven by another site, so they are not asked.
+    """
     if request.method in SAFE_METHODS or request.headers.get("Authorization"):
         return
-    # A JSON client without a browser session (an integration, the token endpoint)
-    # cannot be driven by another site; forms and session holders can.
     has_session = "user_id" in session or DEVICE_COOKIE in request.cookies
     if not has_session and not request.form and request.mimetype != "application/x-www-form-urlencoded":
         return
-    sent = request.headers.get(CSRF_HEADER) or request.form.get("csrf_token", "")
-    expected = session.get("csrf", "")
-    if not expected or not hmac.compare_digest(str(sent), expected):
+    from flask_wtf.csrf import CSRFError
+
+    try:
+        current_app.extensions["csrf"].protect()
+    except CSRFError:
         raise Forbidden(_l("La solicitud no trae un token CSRF válido. Recargue la página e intente de nuevo."),
-                        code="csrf_failed")
+                        code="csrf_failed") from None
 
 
 def require(*roles: str):
@@ -345,25 +423,6 @@ def sites_for_socket(db, principal: Principal, wanted) -> list[dict]:
         site = store.find_site(db, wanted)
         return [site] if site and principal.may_use_site(site["id"]) else []
     return [s for s in store.list_sites(db, only_active=True) if principal.may_use_site(s["id"])]
-
-
-def rate_limit(key: str, limit: int, window_seconds: float, clock) -> None:
-    """Refuse more than ``limit`` hits of one key within a sliding window (in memory).
-
-    Each key keeps its recent hits oldest first, so expiring them costs only
-    the hits that left the window, however high the limit.
-    """
-    buckets = current_app.extensions.setdefault("turnos.ratelimit", {})
-    now = clock.now_ms()
-    start = now - window_seconds * 1000
-    hits = buckets.get(key)
-    if hits is None:
-        hits = buckets[key] = collections.deque()
-    while hits and hits[0] <= start:
-        hits.popleft()
-    if len(hits) >= limit:
-        raise TooMany(_l("Demasiadas solicitudes seguidas. Espere un momento e intente de nuevo."))
-    hits.append(now)
 
 
 # --- optional citizen IDs ------------------------------------------------------

@@ -17,10 +17,18 @@ DEFAULTS = {
     "PERMANENT_SESSION_LIFETIME": 12 * 3600,
     "SESSION_IDLE_SECONDS": 8 * 3600,
     "API_TOKEN_TTL_SECONDS": 12 * 3600,
-    "LOGIN_MAX_FAILURES": 5,
-    "LOGIN_LOCKOUT_SECONDS": 15 * 60,
+    "LOGIN_MAX_FAILURES": 5,             # failures in a row before a source is held back
+    "LOGIN_HOLD_SECONDS": 60,            # the first hold; doubled after each further failure
+    "LOGIN_LOCKOUT_SECONDS": 15 * 60,    # the longest hold; failures older than this are forgotten
+    "RATELIMIT_STORAGE_URI": None,  # Flask-Limiter storage; redis://host:6379/1 when scaled
     "KIOSK_RATE_LIMIT": (30, 60),         # tickets per device per window (seconds)
     "PASSWORD_HASH_METHOD": "scrypt",
+    # CSRF (Flask-WTF): checked by shared.auth.check_csrf for browser requests only; a token
+    # lives as long as its session (an official keeps the desk page open all day); no
+    # Referer check (the ticket status page sends no referrer, by design).
+    "WTF_CSRF_CHECK_DEFAULT": False,
+    "WTF_CSRF_TIME_LIMIT": None,
+    "WTF_CSRF_SSL_STRICT": False,
     "SOCKETIO_ASYNC_MODE": None,          # None: what is installed (threading in tests)
     "SOCKETIO_MESSAGE_QUEUE": None,       # e.g. redis://127.0.0.1:6379/0 for several processes
     "SOCKETIO_CORS_ORIGINS": [],
@@ -92,4 +100,7 @@ def build(folder: Path, overrides: dict | None = None) -> dict:
         config["SECRET_KEY"] = secret_key(folder)
     if not config.get("DATABASE"):
         config["DATABASE"] = resolve(config.get("DATABASE_URL"), folder)
+    if not config.get("RATELIMIT_STORAGE_URI"):
+        # Several processes count one limit together, in the Redis that joins them.
+        config["RATELIMIT_STORAGE_URI"] = config.get("SOCKETIO_MESSAGE_QUEUE") or "memory://"
     return config

@@ -56,3 +56,20 @@ def revoke(db, device_id: int, clock, by_user_id: int | None) -> None:
         store.revoke_device(db, device_id, clock.now_ms())
         store.audit(db, clock.now_ms(), by_user_id, "device.revoke", f"device:{device_id}")
     disconnect_sockets(device_id=device_id)
+
+
+def survey_desk(db, site_id: int, config: dict) -> dict | None:
+    """Return the desk a survey screen stands beside (its config's desk id), or None.
+
+    The device form stores the desk's id. Configurations written before it
+    held the desk's code (a string), which is still read as a code of the
+    device's site (migration 0014b rewrites them as ids).
+    """
+    value = config.get("desk")
+    if isinstance(value, bool) or value is None or value == "":
+        return None
+    if isinstance(value, int):
+        desk = store.desk_by_id(db, value) if store.as_id(value) is not None else None
+    else:
+        desk = store.find_desk(db, str(value), site_id)
+    return desk if desk is not None and desk["site_id"] == site_id else None

@@ -328,12 +328,12 @@ def on_connect(auth=None):
         join_room(device_room(principal.device_id))
     if principal.is_staff:
         join_room(user_room(principal.user_id))
-    if principal.role == "survey" and str(principal.config.get("desk", "")).isdigit():
+    if principal.role == "survey":
         # A satisfaction screen follows its desk, to ask as soon as a service ends there.
-        from . import store
+        from .devices import survey_desk
 
-        desk = store.desk_by_id(db, int(principal.config["desk"]))
-        if desk is not None and desk["site_id"] == principal.site_id:
+        desk = survey_desk(db, principal.site_id, principal.config)
+        if desk is not None:
             join_room(desk_room(desk["id"]))
     for site in sites:
         join_room(site_room(site["id"]))

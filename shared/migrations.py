@@ -391,6 +391,47 @@ CREATE UNIQUE INDEX tickets_one_open_per_desk ON tickets (desk_id)
 """)
 
 
+@migrations(name="0014a_login_throttle")
+def m0014a_login_throttle(db):
+    """Failed logins counted per source (an address and an account, or a known browser).
+
+    A source that keeps failing is held back, longer each time; the account
+    itself never locks, so its owner still logs in from elsewhere.
+    """
+    _run(db, """
+CREATE TABLE login_throttle (
+    source TEXT PRIMARY KEY,
+    username TEXT NOT NULL,
+    address TEXT NOT NULL DEFAULT '',
+    failures INTEGER NOT NULL,
+    first_failed_at INTEGER NOT NULL,
+    last_failed_at INTEGER NOT NULL,
+    blocked_until INTEGER
+);
+CREATE INDEX login_throttle_username ON login_throttle (username);
+""")
+
+
+@migrations(name="0014b_survey_desk_ids")
+def m0014b_survey_desk_ids(db):
+    """Survey screens name their desk by id: rewrite configurations that held the desk's code.
+
+    Data only (no PostgreSQL twin: copy-data migrates its SQLite source first,
+    so a PostgreSQL database never holds the old form).
+    """
+    import json
+
+    from . import store
+
+    for device in store.list_devices(db):
+        config = json.loads(device["config"] or "{}")
+        code = config.get("desk")
+        if device["kind"] != "survey" or not isinstance(code, str) or not code:
+            continue
+        desk = store.find_desk(db, code, device["site_id"])
+        store.set_device_config(db, device["id"], dict(config, desk=desk["id"] if desk else None))
+
+
 DEFAULT_CATEGORIES = [
     ["discapacidad", "Persona con discapacidad",
      "Ley 1437 de 2011 art. 5 num. 6; Decreto-Ley 019 de 2012 art. 13", "discapacidad", 1, 1],

@@ -98,8 +98,8 @@ class QueueEngine:
         if isinstance(ticket_id, dict):
             return ticket_id
         ticket = None
-        if isinstance(ticket_id, int) or (isinstance(ticket_id, str) and ticket_id.isdigit()):
-            ticket = store.ticket_by_id(self.db, int(ticket_id))
+        if not isinstance(ticket_id, bool) and store.as_id(ticket_id) is not None:
+            ticket = store.ticket_by_id(self.db, store.as_id(ticket_id))
         if ticket is None:
             raise not_found("ticket", ticket_id)
         return ticket

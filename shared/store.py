@@ -32,11 +32,13 @@ def _flags(values: dict) -> dict:
 
 
 def as_id(ident) -> int | None:
-    """Return a numeric id written in ASCII digits that fits a 64-bit integer, or None."""
+    """Return an identifier as a row id when it is one (ASCII digits within range), else None."""
+    # str.isdigit() accepts "³" and "٣"; int() of a huge number overflows the engine's integers.
     text = str(ident)
-    if text.isascii() and text.isdigit() and int(text) <= MAX_ID:
-        return int(text)
-    return None
+    if not (text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if value <= MAX_ID else None
 
 
 def lock_site(db: Database, site_id: int) -> None:
@@ -1254,3 +1256,45 @@ def rating_comments(db: Database, site_ids: list[int], day_from: str, day_to: st
                     "JOIN sites s ON s.id = r.site_id LEFT JOIN desks d ON d.id = r.desk_id "
                     f"WHERE r.site_id IN ({sites}) AND r.day BETWEEN :day_from AND :day_to "
                     "AND r.comment != '' ORDER BY r.created_at DESC LIMIT :limit", params)
+
+
+# --- login throttle (issue 14): failed logins per source, never a locked account ----------
+
+def login_throttle(db: Database, source: str) -> dict | None:
+    """Return the failed-login record of one source (an address and account, or a browser)."""
+    return _one(db, "SELECT * FROM login_throttle WHERE source = ?", [source])
+
+
+def record_login_failure_of(db: Database, source: str, username: str, address: str, failures: int,
+                            now_ms: int, blocked_until: int | None) -> None:
+    """Store a source's failed-login count after one more failure, and how long it is held back."""
+    db.execute("INSERT INTO login_throttle (source, username, address, failures, first_failed_at, "
+               "last_failed_at, blocked_until) VALUES (?, ?, ?, ?, ?, ?, ?) "
+               "ON CONFLICT (source) DO UPDATE SET failures = excluded.failures, "
+               "last_failed_at = excluded.last_failed_at, blocked_until = excluded.blocked_until, "
+               "first_failed_at = CASE WHEN excluded.failures = 1 THEN excluded.first_failed_at "
+               "ELSE login_throttle.first_failed_at END",
+               [source, username, address, failures, now_ms, now_ms, blocked_until])
+
+
+def clear_login_failures(db: Database, source: str) -> None:
+    """Forget a source's failed logins (it just logged in)."""
+    db.execute("DELETE FROM login_throttle WHERE source = ?", [source])
+
+
+def clear_login_failures_of_user(db: Database, username: str) -> int:
+    """Forget every source's failed logins for an account (an administrator lifted them)."""
+    return db.execute("DELETE FROM login_throttle WHERE username = ?", [username]).rowcount
+
+
+def login_failures_of_user(db: Database, username: str, since_ms: int) -> list[dict]:
+    """Return the sources that failed to log in as an account since a time, newest first."""
+    return _all(db, "SELECT * FROM login_throttle WHERE username = ? AND last_failed_at >= ? "
+                    "ORDER BY last_failed_at DESC", [username, since_ms])
+
+
+def held_back_logins(db: Database, now_ms: int) -> list[dict]:
+    """Return the sources held back right now, with the account they tried, newest first."""
+    return _all(db, "SELECT t.*, u.id AS user_id FROM login_throttle t "
+                    "LEFT JOIN users u ON u.username = t.username "
+                    "WHERE t.blocked_until > ? ORDER BY t.last_failed_at DESC", [now_ms])

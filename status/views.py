@@ -19,9 +19,11 @@ from flask import (Blueprint, current_app, jsonify, redirect, render_template, r
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from api import openapi
-from api.views import body
-from shared import auth, store
+from marshmallow import fields
+
+from api import contract
+from api.contract import Body, Id, Int, Shape, Text
+from shared import auth, ratelimit, store
 from shared.errors import DomainError, Forbidden, NotFound, Unauthorized, not_found
 from shared.db import get_db
 from shared.queue import STATUS_LABELS, QueueEngine
@@ -30,7 +32,8 @@ from . import ratings
 
 bp = Blueprint("status", __name__, template_folder="templates", static_folder="static",
                static_url_path="/status/static")
-api_bp = Blueprint("status_api", __name__, url_prefix="/api/v1")
+api_bp = contract.Blueprint("status_api", __name__, url_prefix="/api/v1",
+                            description="The satisfaction survey")
 
 VISIT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 MASCULINE_DESKS = ("módulo", "modulo", "puesto", "punto")
@@ -117,19 +120,40 @@ def ticket_status_page(visit_id):
     return response
 
 
+class Rating(Body):
+    """A citizen's rating of a served visit."""
+
+    score = Int(required=True, metadata={"minimum": 1, "maximum": 5})
+    comment = Text(metadata={"maxLength": 500})
+
+
+class SurveyRating(Rating):
+    """A rating from the survey screen of the desk that served the ticket."""
+
+    ticket = Id(required=True)
+
+
+class Rated(Shape):
+    """A rating recorded."""
+
+    ticket = fields.Integer(required=True)
+    score = fields.Integer(required=True)
+    rated = fields.Boolean(required=True)
+
+
 @bp.post("/t/<visit_id>/rating")
+@ratelimit.limit("rating", (30, 60))
 def rate_visit(visit_id):
     """Rate a served visit from its status page (JSON; or the page's plain form without script)."""
     from_form = request.mimetype != "application/json" and bool(request.form)
     try:
-        auth.rate_limit(f"rating:{request.remote_addr}", 30, 60, _clock())
         engine, ticket = _visit(visit_id)
         if from_form:
             raw = request.form.get("score", "")
-            score = int(raw) if raw.isdigit() else raw
+            score = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 4 else raw
             comment = request.form.get("comment", "")
         else:
-            data = body({"score": (int, True), "comment": (str, False)})
+            data = contract.load(Rating())
             score, comment = data["score"], data["comment"]
         rating = ratings.rate(engine.db, ticket, score, comment, "status", None, _clock().now_ms())
     except DomainError as exc:
@@ -145,11 +169,9 @@ def rate_visit(visit_id):
 
 def _survey_desk(principal) -> dict | None:
     """Return the desk a survey device is paired with (its configuration), or None."""
-    desk_id = principal.config.get("desk")
-    if not str(desk_id if desk_id is not None else "").isdigit():
-        return None
-    desk = store.desk_by_id(get_db(), int(desk_id))
-    return desk if desk is not None and desk["site_id"] == principal.site_id else None
+    from shared.devices import survey_desk
+
+    return survey_desk(get_db(), principal.site_id, principal.config)
 
 
 @bp.get("/survey/")
@@ -167,17 +189,26 @@ def survey():
                            idle_seconds=int(principal.config.get("idle_seconds", 60) or 60))
 
 
-@api_bp.post("/ratings")
-def create_rating():
-    """Record a citizen's rating of a finished ticket from the survey screen of its desk."""
+def _survey_device() -> auth.Principal:
+    """Return the survey device asking, or refuse anyone else."""
     principal = auth.current_principal()
     if principal is None:
         raise Unauthorized(_l("Inicie sesión para continuar."), code="login_required")
     if principal.role != "survey":
         raise Forbidden(_l("Solo una pantalla de encuesta registra calificaciones."),
                         code="forbidden")
-    data = body({"ticket": (int, True), "score": (int, True), "comment": (str, False)})
-    auth.rate_limit(f"rating-device:{principal.device_id}", 60, 60, _clock())
+    return principal
+
+
+@api_bp.route("/ratings", methods=["POST"])
+@ratelimit.limit("rating-device", (60, 60), lambda: str(_survey_device().device_id))
+@api_bp.arguments(SurveyRating)
+@api_bp.response(201, Rated)
+@api_bp.errors(400, 401, 403, 404, 409, 413, 415, 429)
+def create_rating(data):
+    """Record a citizen's rating (1–5, optional comment ≤ 500) of a finished ticket, from the
+    survey device paired with its desk; one rating per visit."""
+    principal = _survey_device()
     ticket = store.ticket_by_id(get_db(), data["ticket"])
     if ticket is None:
         raise not_found("ticket", data["ticket"])
@@ -190,19 +221,7 @@ def create_rating():
     return jsonify({"ticket": ticket["id"], "score": rating["score"], "rated": True}), 201
 
 
-def _register_openapi() -> None:
-    """Describe the rating endpoint in the OpenAPI document."""
-    openapi.register("/ratings", "post", openapi._op(
-        "Record a citizen's rating (1–5, optional comment ≤ 500) of a finished ticket, from the "
-        "survey device paired with its desk; one rating per visit", ok=201,
-        body=openapi._obj({"ticket": {"type": "integer"},
-                           "score": {"type": "integer", "minimum": 1, "maximum": 5},
-                           "comment": {"type": "string", "maxLength": 500}}, ["ticket", "score"]),
-        errors=(400, 401, 403, 404, 409, 429)))
-
-
 def init_app(app) -> None:
     """Register the status page, the survey screen and the rating endpoint."""
     app.register_blueprint(bp)
-    app.register_blueprint(api_bp)
-    _register_openapi()
+    contract.register(app, api_bp)

@@ -176,7 +176,7 @@ def test_a_device_revoked_through_the_api_loses_its_socket_too(app, api):
 def test_a_survey_screen_is_tied_to_one_desk(app, admin):
     device_id, _ = _create(admin, "survey", "Encuesta módulo 3")
     assert admin.post(f"/admin/devices/{device_id}", {"name": "Encuesta 3", "desk": "3"}).status_code == 302
-    assert json.loads(_device(app, device_id)["config"]) == {"desk": "3"}
+    assert json.loads(_device(app, device_id)["config"]) == {"desk": 3}
     r = admin.post(f"/admin/devices/{device_id}", {"name": "Encuesta 3", "desk": "42"})
     assert r.status_code == 400 and page_error(r) == "Módulo desconocido."
-    assert json.loads(_device(app, device_id)["config"]) == {"desk": "3"}
+    assert json.loads(_device(app, device_id)["config"]) == {"desk": 3}

@@ -1,19 +1,20 @@
-"""Logging in: lockout after failed attempts, sessions that expire, and cookies a script cannot read."""
+"""Logging in: failed attempts held back where they come from, sessions that expire, and cookies a script cannot read."""
 
 import re
 
 from tests.admin.pages import StaffBrowser, audit_actions
 
 
-def test_five_wrong_passwords_lock_the_account_and_the_login_page_says_so(app, clock):
+def test_five_wrong_passwords_hold_back_that_place_and_the_login_page_says_so(app, clock):
     for attempt in range(5):
         r = StaffBrowser(app).login("ana", "not-her-password")
         assert r.status_code == 401
         assert "Usuario o contraseña incorrectos." in r.text
     locked = StaffBrowser(app).login("ana")
     assert locked.status_code == 429
-    assert ("user.locked", "user:ana", None) in audit_actions(app)
-    assert re.search(r'role="alert">Cuenta bloqueada temporalmente por intentos fallidos', locked.text)
+    assert ("login.throttled", "user:ana", None) in audit_actions(app)
+    assert re.search(r'role="alert">Demasiados intentos fallidos con esta cuenta desde este equipo',
+                     locked.text)
     clock.advance(minutes=16)
     assert StaffBrowser(app).login("ana").status_code == 302
 

@@ -93,6 +93,7 @@ ROUTES = {
     # JSON API
     ("POST", "/api/v1/auth/token"): PUBLIC,
     ("GET", "/api/v1/openapi.json"): PUBLIC,
+    ("GET", "/api/docs"): PUBLIC,                 # the rendered API reference
     ("GET", "/api/v1/me"): ALL,
     ("GET", "/api/v1/me/desks"): STAFF,
     ("GET", "/api/v1/me/today"): STAFF,

@@ -60,3 +60,57 @@ def test_the_survey_page_names_its_desk_or_asks_to_be_configured(api, survey_dev
     page = api.call(survey_device(None), "GET", "/survey/").get_data(as_text=True)
     assert "Pantalla de encuesta sin módulo asignado" in page
     assert api.call("ana", "GET", "/survey/").status_code == 403
+
+
+def _option_value(page: str, label: str) -> str:
+    """Return the value of the <option> a select shows with this label."""
+    import re
+
+    return re.search(r'<option value="([^"]*)"[^>]*>' + re.escape(label) + "<", page).group(1)
+
+
+def test_a_survey_screen_at_a_site_whose_desk_ids_differ_from_codes_works(app, api, db):
+    from shared import store
+    from tests.admin.pages import StaffBrowser
+
+    norte = store.find_site(db, "cam-norte")
+    desk = store.find_desk(db, "1", norte["id"])
+    assert str(desk["id"]) != desk["code"]  # Ventanilla 1 of CAM Norte is desk 7, code "1"
+    token = api.device("survey", site="cam-norte", name="Encuesta ventanilla 1")
+    device_id = api.call(token, "GET", "/api/v1/me").get_json()["device"]
+    admin = StaffBrowser(app, "admin")
+    page = admin.get(f"/admin/devices/{device_id}").text
+    r = admin.post(f"/admin/devices/{device_id}", {
+        "name": "Encuesta ventanilla 1", "desk": _option_value(page, "Ventanilla 1")})
+    assert r.status_code == 302
+    assert 'selected>Ventanilla 1<' in admin.get(f"/admin/devices/{device_id}").text
+
+    screen_page = api.call(token, "GET", "/survey/").get_data(as_text=True)
+    assert "sin módulo asignado" not in screen_page and "Ventanilla 1" in screen_page
+    screen = socketio.test_client(app, auth={"token": token})
+    screen.get_received()
+    ticket = api.issue("A", site="cam-norte")
+    api.take_desk("ana", "cam-norte:1")
+    api.next("ana", "cam-norte:1")
+    for action in ("start", "finish"):
+        assert api.call("ana", "POST", f"/api/v1/tickets/{ticket['id']}/{action}").status_code == 200
+    finished = [e["args"][0] for e in screen.get_received() if e["name"] == "ticket_finished"]
+    assert [f["code"] for f in finished] == [ticket["code"]]
+    r = api.call(token, "POST", "/api/v1/ratings", {"ticket": ticket["id"], "score": 4})
+    assert r.status_code == 201, r.get_json()
+
+
+def test_a_survey_configuration_that_held_a_desk_code_is_read_and_migrated(app, api, db):
+    import json
+
+    from shared import store
+    from shared.migrations import m0014b_survey_desk_ids
+
+    token = api.device("survey", site="cam-norte", name="Encuesta antigua")
+    device_id = api.call(token, "GET", "/api/v1/me").get_json()["device"]
+    store.set_device_config(db, device_id, {"desk": "2"})  # as the old device form stored it
+    assert "Ventanilla 2" in api.call(token, "GET", "/survey/").get_data(as_text=True)
+    m0014b_survey_desk_ids(db)
+    desk = store.find_desk(db, "2", store.find_site(db, "cam-norte")["id"])
+    assert json.loads(store.device_by_id(db, device_id)["config"]) == {"desk": desk["id"]}
+    assert "Ventanilla 2" in api.call(token, "GET", "/survey/").get_data(as_text=True)

@@ -1,0 +1,115 @@
+"""The API's contract as an integrator reads it: a valid OpenAPI document, typed answers, a reference page."""
+
+import json
+
+import pytest
+
+METHODS = ("get", "post", "put", "patch", "delete")
+
+
+@pytest.fixture
+def document(client) -> dict:
+    """The OpenAPI document the server publishes."""
+    r = client.get("/api/v1/openapi.json")
+    assert r.status_code == 200
+    return r.get_json()
+
+
+def operations(document):
+    """Yield (method, path, operation) for every documented operation."""
+    for path, item in document["paths"].items():
+        for method in METHODS:
+            if method in item:
+                yield method, path, item[method]
+
+
+def resolve(document, node: dict) -> dict:
+    """Follow a local $ref."""
+    while "$ref" in node:
+        name = node["$ref"].split("/")
+        node = document[name[1]][name[2]][name[3]]
+    return node
+
+
+def test_openapi_spec_validator_accepts_the_document(document):
+    from openapi_spec_validator import validate
+
+    validate(document)
+    assert document["openapi"].startswith("3.0")
+    assert document["servers"] == [{"url": "/api/v1"}]
+
+
+def test_no_schema_carries_an_empty_required_list(document):
+    text = json.dumps(document)
+    assert '"required": []' not in text
+
+
+def test_every_answer_of_every_operation_has_a_schema(document):
+    untyped = []
+    for method, path, op in operations(document):
+        statuses = set(op["responses"])
+        assert any(s.startswith("2") for s in statuses), f"{method} {path}: no success answer"
+        for status, response in op["responses"].items():
+            response = resolve(document, response)
+            if status == "204":
+                assert "content" not in response
+                continue
+            schema = response.get("content", {}).get("application/json", {}).get("schema")
+            if not schema:
+                untyped.append(f"{method.upper()} {path} {status}")
+    assert not untyped, "answers without a schema:\n" + "\n".join(untyped)
+
+
+def test_every_refusal_is_documented_with_the_error_shape(document):
+    error = document["components"]["schemas"]["Error"]
+    assert error["required"] == ["error", "message"]
+    for method, path, op in operations(document):
+        responses = op["responses"]
+        for status, response in responses.items():
+            if status.startswith(("4", "5")):
+                schema = resolve(document, response)["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/Error"}, (method, path, status)
+        if op.get("security") != []:
+            assert {"401", "403"} <= set(responses), f"{method} {path}: role refusals undocumented"
+        if "requestBody" in op:
+            assert {"400", "413", "415"} <= set(responses), f"{method} {path}: body refusals undocumented"
+
+
+def test_request_bodies_refuse_unknown_fields_in_the_document_too(document):
+    for method, path, op in operations(document):
+        if "requestBody" in op:
+            schema = resolve(document, op["requestBody"]["content"]["application/json"]["schema"])
+            name = op["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+            schema = document["components"]["schemas"][name]
+            assert schema.get("additionalProperties") is False, (method, path)
+
+
+def test_the_answers_the_issue_found_untyped_now_have_shapes(document):
+    for path in ("/sites", "/desks/{desk}", "/me", "/kiosks/{device_id}", "/reports/monitor",
+                 "/tickets/{ticket_id}/events"):
+        ok = document["paths"][path]["get"]["responses"]["200"]
+        assert ok["content"]["application/json"]["schema"]["$ref"].startswith("#/components/schemas/")
+
+
+def test_the_token_endpoint_needs_no_credentials_in_the_document(document):
+    assert document["paths"]["/auth/token"]["post"]["security"] == []
+
+
+@pytest.mark.browser
+def test_an_integrator_reads_the_reference_page_under_the_apps_csp(live_server, browser, artifacts):
+    page = browser.new_page()
+    problems = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" and "favicon" not in (
+        m.location or {}).get("url", "") else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    response = page.goto(live_server.url + "/api/docs")
+    assert "script-src 'self';" in response.headers["content-security-policy"]
+    page.wait_for_selector(".opblock", timeout=20_000)
+    document = page.request.get(live_server.url + "/api/v1/openapi.json").json()
+    assert page.locator(".opblock").count() == sum(1 for _ in operations(document))
+    assert "Turnos API" in page.locator(".info .title").inner_text()
+    page.locator(".opblock-summary-path", has_text="/auth/token").first.click()
+    page.wait_for_selector(".opblock.is-open .responses-table", timeout=10_000)
+    page.screenshot(path=str(artifacts / "api-reference.png"))
+    assert not problems, problems
+    page.close()
