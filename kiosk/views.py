@@ -14,7 +14,9 @@ import re
 
 from flask import Blueprint, current_app, jsonify, render_template, request, send_file
 from flask_babel import force_locale
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from api.views import absolute, body
 from printer import dispatch
@@ -83,6 +85,35 @@ def _refusal(exc: DomainError):
     if request.path.startswith("/kiosk/api/"):
         return jsonify(exc.to_dict()), exc.status
     return render_template("error.html", error=exc.code, message=str(exc.message)), exc.status
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def _too_large(_exc):
+    """Answer a body over the size limit in JSON (only the kiosk's API takes a body)."""
+    return jsonify({"error": "too_large", "message": _("El contenido enviado es demasiado grande.")}), 413
+
+
+API_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+@bp.route("/api/<path:rest>", methods=API_METHODS)
+def api_fallback(rest):
+    """Answer any other address or method under the kiosk's API in JSON (404 or 405), never a page."""
+    adapter = current_app.url_map.bind_to_environ(request.environ)
+    allowed = []
+    for method in API_METHODS:
+        try:
+            endpoint, _args = adapter.match(request.path, method=method)
+        except HTTPException:
+            continue
+        if endpoint != "kiosk.api_fallback":
+            allowed.append(method)
+    if allowed:
+        response = jsonify({"error": "method_not_allowed",
+                            "message": _("Método no permitido para esta dirección.")})
+        response.headers["Allow"] = ", ".join(allowed)
+        return response, 405
+    return jsonify({"error": "not_found", "message": _("La dirección no existe.")}), 404
 
 
 # --- the page -------------------------------------------------------------------------

@@ -45,6 +45,7 @@ def main():
               help="Redis URL to share events between several server processes.")
 def serve(host, port, instance, demo, public_url, secure_cookies, message_queue):
     """Start the server (kiosk, display, desk, admin and API)."""
+    from printer.watch import start_printer_watch
     from shared.db import start_checkpointer
     from shared.events import socketio
 
@@ -62,6 +63,7 @@ def serve(host, port, instance, demo, public_url, secure_cookies, message_queue)
     base = public_url or f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     _print_addresses(base, links, demo)
     start_checkpointer(app)
+    start_printer_watch(app)
     if config["SOCKETIO_ASYNC_MODE"] == "gevent":
         from gevent import pywsgi
 

@@ -27,6 +27,8 @@ DEFAULTS = {
     "ESTIMATE_CACHE_SECONDS": 60,         # one replay of the room serves a line this long (0: none)
     "QUEUE_EVENT_INTERVAL": 0.2,          # seconds between queue_changed of a site (0: every change)
     "WAL_CHECKPOINT_SECONDS": 1.0,        # serve: checkpoint the WAL from a thread this often
+    "PRINTER_POLL_SECONDS": 20.0,         # serve: ask every server-attached kiosk printer this often (0: never)
+    "PRINTER_POLL_TIMEOUT_SECONDS": 1.0,  # a printer silent this long reads "unknown"
     "DEMO": False,
 }
 

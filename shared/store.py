@@ -900,6 +900,25 @@ def printer_states(db: Database, site_ids: list[int] | None = None) -> list[dict
                     "ORDER BY d.site_id, d.name", params)
 
 
+# --- print problems (issue 13: field readiness) --------------------------------
+
+def print_problems(db: Database, *, site_ids: list[int] | None, stale_before_ms: int,
+                   limit: int = 100) -> list[dict]:
+    """Return failed, unconfirmed and stalled print jobs that no later printed job of their ticket resolved."""
+    where, params = "", []
+    if site_ids is not None:
+        where = f"AND j.site_id IN ({', '.join('?' for _ in site_ids) or 'NULL'}) "
+        params = list(site_ids)
+    return _all(db, "SELECT j.*, t.code, t.status AS ticket_status, t.visit_id, s.code AS site, "
+                    "d.name AS device_name FROM print_jobs j JOIN tickets t ON t.id = j.ticket_id "
+                    "JOIN sites s ON s.id = j.site_id LEFT JOIN devices d ON d.id = j.device_id "
+                    "WHERE (j.status = 'failed' OR (j.status IN ('pending', 'printing') "
+                    "AND j.updated_at < ?)) "
+                    "AND NOT EXISTS (SELECT 1 FROM print_jobs r WHERE r.ticket_id = j.ticket_id "
+                    "AND r.id > j.id AND r.status = 'printed') "
+                    f"{where}ORDER BY j.id DESC LIMIT ?", [stale_before_ms, *params, limit])
+
+
 # --- display ---------------------------------------------------------------
 
 def display_calls(db: Database, site_id: int, since_ms: int, limit: int, *,

@@ -281,7 +281,7 @@
     Turnos.api("GET", withLang("/kiosk/api/jobs/" + state.job.id)).then(function (answer) {
       if (answer.status === 200 && (answer.data.status === "printed" || answer.data.status === "failed")) {
         printOutcome({ id: answer.data.id, ok: answer.data.status === "printed",
-                       status: answer.data.printer_status });
+                       status: answer.data.printer_status, error: answer.data.error });
       }
     }, function () { /* the socket or the next poll will tell */ }).then(function () {
       if (!state.printDone && state.step === "ticket") { pollTimer = setTimeout(poll, 1500); }
@@ -294,7 +294,7 @@
     var status = result.printer_status || result.status;
     state.printDone = true;
     stopPrintWatch();
-    if (!ok) { printText("failed"); }
+    if (!ok) { printText(result.error === "unconfirmed" ? "unconfirmed" : "failed"); }
     else if (status === "ok" || status === "near_end") { printText("printed"); }
     else { printText("unconfirmed"); }
     armIdle();
