@@ -25,10 +25,12 @@ from flask_socketio import SocketIO, disconnect, join_room
 socketio = SocketIO()
 
 # Server -> client events.
-SNAPSHOT = "snapshot"              # {site, site_name, services: [...], last_calls: [...], server_time}
+SNAPSHOT = "snapshot"              # {site, site_name, services: [...], last_calls: [ticket_called
+                                   #  payloads], server_time}
 TICKET_ISSUED = "ticket_issued"    # ticket shape (shared.present.ticket_json)
-TICKET_CALLED = "ticket_called"    # {id, code, service, service_name, priority, priority_label,
-                                   #  desk, desk_name, called_at, recall}
+TICKET_CALLED = "ticket_called"    # {id, code, service, service_name, preferential, desk, desk_name,
+                                   #  called_at, recall}: what screens show; a preferential mark,
+                                   #  never the category (staff read it from the API)
 TICKET_STARTED = "ticket_started"  # ticket shape
 TICKET_FINISHED = "ticket_finished"
 TICKET_NO_SHOW = "ticket_no_show"
