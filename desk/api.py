@@ -16,9 +16,9 @@ from flask_babel import lazy_gettext as _l
 
 from api import openapi
 from api.views import (MANAGERS, STAFF, actor, body, desk_for, desk_state, principal,
-                       readable_desk, ticket_reply)
+                       readable_desk, ticket_for_action, ticket_reply)
 from shared import auth, desks, store
-from shared.db import get_db
+from shared.db import get_db, immediate
 from shared.errors import Forbidden, Invalid
 from shared.present import ticket_json
 from shared.queue import current_engine
@@ -163,6 +163,45 @@ def mark_preferential(ticket_id):
     return ticket_reply(marked)
 
 
+@bp.post("/tickets/<int:ticket_id>/undo-no-show")
+@require_staff
+def undo_no_show(ticket_id):
+    """Take back a no-show marked in the last seconds: the ticket is called at its desk again."""
+    body({})
+    ticket = ticket_for_action(ticket_id)
+    return ticket_reply(current_engine().undo_no_show(ticket, actor()))
+
+
+# Each user's own desk settings, and their defaults.
+PREFERENCES = {"desk_shortcuts": True}
+
+
+def preferences_of(db, user_id: int) -> dict:
+    """Return a user's desk settings over the defaults."""
+    saved = store.user_preferences(db, user_id)
+    return {key: saved.get(key, default) for key, default in PREFERENCES.items()}
+
+
+@bp.get("/me/preferences")
+@require_staff
+def my_preferences():
+    """Return the caller's own desk settings (keyboard shortcuts on or off)."""
+    return jsonify(preferences_of(get_db(), principal().user_id))
+
+
+@bp.put("/me/preferences")
+@require_staff
+def change_my_preferences():
+    """Change the caller's own desk settings (e.g. ``{"desk_shortcuts": false}``)."""
+    data = body({"desk_shortcuts": (bool, False)})
+    db = get_db()
+    user_id = principal().user_id
+    changes = {k: v for k, v in data.items() if v is not None}
+    with immediate(db):
+        store.set_user_preferences(db, user_id, dict(store.user_preferences(db, user_id), **changes))
+    return jsonify(preferences_of(db, user_id))
+
+
 @bp.get("/me/today")
 @require_staff
 def my_day():
@@ -223,6 +262,14 @@ def _describe() -> None:
         "Mark a waiting general ticket as preferential (category and reason; audited)",
         ok_schema=openapi.TICKET, params=[openapi.P_TICKET],
         body=obj({"priority": STR, "reason": STR}, ["priority", "reason"])))
+    openapi.register("/tickets/{ticket_id}/undo-no-show", "post", op(
+        "Take back a no-show marked in the last seconds (the ticket is called at its desk again; "
+        "logged as no_show_undone)", ok_schema=openapi.TICKET, params=[openapi.P_TICKET]))
+    prefs = obj({"desk_shortcuts": {"type": "boolean"}})
+    openapi.register("/me/preferences", "get", op("The caller's own desk settings", errors=(401, 403)))
+    openapi.register("/me/preferences", "put", op(
+        "Change the caller's own desk settings (keyboard shortcuts on or off)", errors=(400, 401, 403),
+        body=prefs))
     openapi.register("/me/today", "get", op(
         "The caller's day: served, average service time, time in pause, last tickets",
         params=[{"name": "site", "in": "query", "required": False, "schema": STR}]))

@@ -398,3 +398,79 @@ CREATE TABLE report_partials (
     PRIMARY KEY (site_id, dimension, day)
 ) WITHOUT ROWID;
 """)
+
+
+# --- issue 13: field readiness ------------------------------------------------------------
+
+TICKET_EVENT_KINDS_0013A = ("'issued', 'called', 'recalled', 'started', 'finished', 'no_show', "
+                            "'transferred', 'cancelled', 'abandoned', 'marked_preferential', "
+                            "'no_show_undone'")
+
+
+@migrations(name="0013a_no_show_undone")
+def m0013a_no_show_undone(db):
+    """Allow the 'no_show_undone' event: an official took back a no-show within its undo window.
+
+    SQLite cannot change a CHECK constraint in place, so the append-only log is
+    copied into a table with the wider check (the documented rebuild: new table,
+    copy, drop, rename, then its indexes and trigger again). Nothing refers to it.
+    """
+    _run(db, f"""
+CREATE TABLE ticket_events_0013a (
+    id INTEGER PRIMARY KEY,
+    ticket_id INTEGER NOT NULL REFERENCES tickets(id),
+    site_id INTEGER NOT NULL REFERENCES sites(id),
+    service_id INTEGER NOT NULL REFERENCES services(id),
+    kind TEXT NOT NULL CHECK (kind IN ({TICKET_EVENT_KINDS_0013A})),
+    at INTEGER NOT NULL,
+    desk_id INTEGER REFERENCES desks(id),
+    user_id INTEGER REFERENCES users(id),
+    device_id INTEGER REFERENCES devices(id),
+    data TEXT NOT NULL DEFAULT '{{}}'
+);
+INSERT INTO ticket_events_0013a (id, ticket_id, site_id, service_id, kind, at, desk_id, user_id, device_id, data)
+    SELECT id, ticket_id, site_id, service_id, kind, at, desk_id, user_id, device_id, data FROM ticket_events;
+DROP TABLE ticket_events;
+ALTER TABLE ticket_events_0013a RENAME TO ticket_events;
+CREATE INDEX ticket_events_ticket ON ticket_events (ticket_id, at);
+CREATE INDEX ticket_events_site_at ON ticket_events (site_id, at);
+CREATE TRIGGER ticket_events_append_only BEFORE UPDATE ON ticket_events
+BEGIN
+    SELECT RAISE(ABORT, 'ticket_events is append-only');
+END;
+""")
+
+
+# PostgreSQL changes the check in place (its default name for the column's check).
+PG_0013A_NO_SHOW_UNDONE = f"""
+ALTER TABLE ticket_events DROP CONSTRAINT IF EXISTS ticket_events_kind_check;
+ALTER TABLE ticket_events ADD CONSTRAINT ticket_events_kind_check CHECK (kind IN ({TICKET_EVENT_KINDS_0013A}));
+"""
+
+
+@migrations(name="0013b_user_preferences")
+def m0013b_user_preferences(db):
+    """Each user's own settings of the pages they work in (JSON), e.g. desk keyboard shortcuts off."""
+    _run(db, "ALTER TABLE users ADD COLUMN preferences TEXT NOT NULL DEFAULT '{}';")
+
+
+PG_0013B_USER_PREFERENCES = """
+ALTER TABLE users ADD COLUMN preferences TEXT NOT NULL DEFAULT '{}';
+"""
+
+
+@migrations(name="0013c_kiosk_pictograms_and_ages")
+def m0013c_kiosk_pictograms_and_ages(db):
+    """A pictogram per service on the kiosk, and the age from which a category applies (older adults: 60)."""
+    _run(db, """
+ALTER TABLE services ADD COLUMN pictogram TEXT NOT NULL DEFAULT '';
+ALTER TABLE priority_categories ADD COLUMN min_age INTEGER;
+UPDATE priority_categories SET min_age = 60 WHERE code = 'adulto_mayor';
+""")
+
+
+PG_0013C_KIOSK_PICTOGRAMS_AND_AGES = """
+ALTER TABLE services ADD COLUMN pictogram TEXT NOT NULL DEFAULT '';
+ALTER TABLE priority_categories ADD COLUMN min_age INTEGER;
+UPDATE priority_categories SET min_age = 60 WHERE code = 'adulto_mayor';
+"""

@@ -919,6 +919,20 @@ def print_problems(db: Database, *, site_ids: list[int] | None, stale_before_ms:
                     f"{where}ORDER BY j.id DESC LIMIT ?", [stale_before_ms, *params, limit])
 
 
+# --- user preferences (issue 13: field readiness) --------------------------------
+
+def user_preferences(db: Database, user_id: int) -> dict:
+    """Return a user's own page settings (JSON object), empty when none were saved."""
+    row = _one(db, "SELECT preferences FROM users WHERE id = ?", [user_id])
+    return json.loads(row["preferences"] or "{}") if row else {}
+
+
+def set_user_preferences(db: Database, user_id: int, preferences: dict) -> None:
+    """Store a user's own page settings."""
+    db.execute("UPDATE users SET preferences = ? WHERE id = ?",
+               [json.dumps(preferences, sort_keys=True), user_id])
+
+
 # --- display ---------------------------------------------------------------
 
 def display_calls(db: Database, site_id: int, since_ms: int, limit: int, *,
