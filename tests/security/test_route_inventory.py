@@ -78,6 +78,8 @@ ROUTES = {
     ("GET", "/kiosk/api/jobs/<int:job_id>"): ("admin", "supervisor", "kiosk"),
     ("POST", "/kiosk/api/tickets"): ("admin", "supervisor", "kiosk"),
     ("GET", "/kiosk/qr/<visit_id>.png"): ("admin", "supervisor", "kiosk"),
+    # Any other address or method under the kiosk's API: a JSON 404 or 405 for anyone.
+    **{(method, "/kiosk/api/<path:rest>"): PUBLIC for method in ("GET", "POST", "PUT", "PATCH", "DELETE")},
     ("GET", "/reports/"): MANAGERS,
     ("GET", "/reports/monitor"): MANAGERS,
     ("GET", "/reports/quarterly"): MANAGERS,
@@ -96,6 +98,9 @@ ROUTES = {
     ("GET", "/api/v1/me"): ALL,
     ("GET", "/api/v1/me/desks"): STAFF,
     ("GET", "/api/v1/me/today"): STAFF,
+    ("GET", "/api/v1/me/preferences"): STAFF,
+    ("PUT", "/api/v1/me/preferences"): STAFF,
+    ("POST", "/api/v1/tickets/<int:ticket_id>/undo-no-show"): STAFF,
     ("POST", "/api/v1/devices"): ADMIN,
     ("DELETE", "/api/v1/devices/<int:device_id>"): ADMIN,
     ("GET", "/api/v1/kiosks/<int:device_id>"): MANAGERS,
