@@ -140,8 +140,9 @@
       var tr = el("tr", null, t.over_target ? "over" : "");
       tr.setAttribute("data-ticket", t.id);
       tr.setAttribute("data-code", t.code);
-      var code = el("th", t.code);
-      if (t.priority_label) { code.appendChild(el("span", " " + t.priority_label, "badge-pref")); }
+      var code = el("th");
+      code.appendChild(el("span", t.code, "code"));
+      if (t.priority_label) { code.appendChild(el("span", t.priority_label, "badge-pref")); }
       tr.appendChild(code);
       tr.appendChild(td(t.service));
       tr.appendChild(running(t.waiting_seconds));
