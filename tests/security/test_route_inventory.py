@@ -78,6 +78,8 @@ ROUTES = {
     ("GET", "/kiosk/api/jobs/<int:job_id>"): ("admin", "supervisor", "kiosk"),
     ("POST", "/kiosk/api/tickets"): ("admin", "supervisor", "kiosk"),
     ("GET", "/kiosk/qr/<visit_id>.png"): ("admin", "supervisor", "kiosk"),
+    ("GET", "/kiosk/api/start"): ("admin", "supervisor", "kiosk"),
+    ("GET", "/kiosk/audio/<kind>/<key>.wav"): ("admin", "supervisor", "kiosk"),
     # Any other address or method under the kiosk's API: a JSON 404 or 405 for anyone.
     **{(method, "/kiosk/api/<path:rest>"): PUBLIC for method in ("GET", "POST", "PUT", "PATCH", "DELETE")},
     ("GET", "/reports/"): MANAGERS,
