@@ -9,9 +9,11 @@ gives its path in ``TURNOS_EMUPOS``; in CI this test fails when it is missing.
 from __future__ import annotations
 
 import io
+import json
 import os
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -70,6 +72,21 @@ class Emupos:
                                         cwd=folder, stdout=self.log, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL)
         self.base = f"http://127.0.0.1:{self.api_port}/api/v1"
+        self.completed = 0                       # receipts the printer finished, from its event stream
+        self.changed = threading.Condition()
+        self._events = None
+
+    def _listen(self) -> None:
+        """Count the printer's completed receipts from the control API's event stream."""
+        try:
+            while True:
+                event = json.loads(self._events.recv())
+                if event.get("type") == "printer.job.completed":
+                    with self.changed:
+                        self.completed += 1
+                        self.changed.notify_all()
+        except Exception:  # the stream closes when the simulator stops
+            return
 
     @property
     def spec(self) -> str:
@@ -86,6 +103,12 @@ class Emupos:
                 raise RuntimeError((self.folder / "emupos.log").read_text()[-2000:])
             try:
                 if requests.get(f"{self.base}/health", timeout=1).status_code == 200:
+                    import websocket
+
+                    self._events = websocket.create_connection(
+                        f"ws://127.0.0.1:{self.api_port}/api/v1/events", timeout=None,
+                        suppress_origin=True)  # the control API refuses requests from web pages
+                    threading.Thread(target=self._listen, daemon=True).start()
                     return
             except requests.RequestException:
                 pass
@@ -100,16 +123,14 @@ class Emupos:
         assert r.status_code == 204, r.text
 
     def receipts(self, count: int, timeout: float = 15) -> list[dict]:
-        """Wait until the printer has completed ``count`` receipts and return them, oldest first."""
+        """Wait for the printer's event that it completed ``count`` receipts; return them, oldest first."""
         import requests
 
-        deadline = time.monotonic() + timeout
-        while True:
-            found = requests.get(f"{self.base}/devices/{DEVICE}/receipts", timeout=5).json()
-            if len(found) >= count or time.monotonic() > deadline:
-                assert len(found) >= count, f"{len(found)} receipts, expected {count}"
-                return sorted(found, key=lambda r: r["completed_at"])
-            time.sleep(0.1)  # the emulator completes a receipt after an idle gap; poll its list
+        with self.changed:
+            assert self.changed.wait_for(lambda: self.completed >= count, timeout), \
+                f"{self.completed} receipts completed, expected {count}"
+        found = requests.get(f"{self.base}/devices/{DEVICE}/receipts", timeout=5).json()
+        return sorted(found, key=lambda r: r["completed_at"])
 
     def text(self, receipt: dict) -> str:
         """Return the text the emulator read off a receipt."""
@@ -125,6 +146,8 @@ class Emupos:
 
     def stop(self) -> None:
         """Stop the simulator."""
+        if self._events is not None:
+            self._events.close()
         self.process.terminate()
         try:
             self.process.wait(10)
