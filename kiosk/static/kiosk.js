@@ -176,9 +176,21 @@
         name.style.fontSize = size + "px";
       }
     });
+    box.style.gridAutoRows = "";
     var main = box.closest(".k-main");
     var bottom = main.getBoundingClientRect().bottom - parseFloat(getComputedStyle(main).paddingBottom);
-    if (!tiles.length || box.getBoundingClientRect().bottom <= bottom) { state.pages[key] = 0; return; }
+    if (!tiles.length || box.getBoundingClientRect().bottom <= bottom) {
+      state.pages[key] = 0;
+      // Few services: taller tiles (up to half as tall again), easier to read and to touch.
+      if (tiles.length) {
+        var cols = getComputedStyle(box).gridTemplateColumns.split(" ").length;
+        var rowsUsed = Math.ceil(tiles.length / cols), gapY = parseFloat(getComputedStyle(box).rowGap) || 0;
+        var base = tiles[0].getBoundingClientRect().height;
+        var spare = (bottom - box.getBoundingClientRect().top + gapY) / rowsUsed - gapY;
+        if (spare > base) { box.style.gridAutoRows = Math.floor(Math.min(base * 1.5, spare)) + "px"; }
+      }
+      return;
+    }
     pager.classList.remove("hidden");
     var style = getComputedStyle(box);
     var columns = style.gridTemplateColumns.split(" ").length;
