@@ -187,6 +187,7 @@
     disconnect: function () { dot.classList.remove("on"); }
   };
   ["snapshot", "ticket_issued", "ticket_called", "ticket_started", "ticket_finished", "ticket_no_show",
+   "ticket_no_show_undone",
    "ticket_transferred", "ticket_cancelled", "queue_changed", "day_closed", "desk_changed",
    "printer_status", "print_result", "config_changed"].forEach(function (name) { handlers[name] = soon; });
   handlers.alert = function (a) { say(a.message || a.kind, a.level === "error" ? "error" : "warning"); soon(); };
