@@ -21,7 +21,7 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 
 from api.views import absolute
-from shared import auth, devices, events, layout, store
+from shared import auth, devices, events, layout, media, store
 from shared.auth import require
 from shared.db import IntegrityError, get_db, immediate
 from shared.errors import Conflict, DomainError, Invalid, not_found
@@ -284,20 +284,26 @@ def site_logo_upload(site):
                              n=LOGO_MAX_PIXELS), field="logo")
     except DomainError as exc:
         return _site_page(s, exc.status, **_error(exc))
-    folder = Path(current_app.config["INSTANCE"]) / "logos"
-    folder.mkdir(exist_ok=True)
-    relative = f"logos/{s['code']}.png"
-    partial = folder / f"{s['code']}.png.partial"
+    png = io.BytesIO()
     image.convert("RGBA" if "A" in image.getbands() or image.mode == "P" else "RGB").save(
-        partial, format="PNG")
-    partial.replace(folder / f"{s['code']}.png")
+        png, format="PNG")
     db = get_db()
     with _write(db):
-        store.update_site(db, s["id"], {"logo_path": relative})
+        # Kept in the database: every server process (and machine) prints and shows it.
+        key = media.put(db, media.key_for(f"logo/{s['code']}", png.getvalue(), "png"), "image/png",
+                        png.getvalue(), _now())
+        _forget_logo(db, s)
+        store.update_site(db, s["id"], {"logo_path": media.PREFIX + key})
         _audit("site.logo", f"site:{s['code']}", {"size": list(image.size)})
     _announce([s], "site")
     flash(_("Logo guardado: saldrá en los próximos tiquetes."))
     return redirect(url_for(".site_edit", site=s["code"]))
+
+
+def _forget_logo(db, s: dict) -> None:
+    """Drop a site's current logo from the database (it is being replaced or removed)."""
+    if media.is_media(s["logo_path"]):
+        store.drop_media(db, s["logo_path"][len(media.PREFIX):])
 
 
 @bp.post("/sites/<site>/logo/delete")
@@ -307,6 +313,7 @@ def site_logo_delete(site):
     s = _site(site)
     db = get_db()
     with _write(db):
+        _forget_logo(db, s)
         store.update_site(db, s["id"], {"logo_path": None})
         _audit("site.logo_removed", f"site:{s['code']}")
     _announce([s], "site")
@@ -321,7 +328,14 @@ def site_logo(site):
     s = _site(site)
     if not s["logo_path"]:
         raise not_found("logo", s["code"])
-    path = Path(s["logo_path"])
+    if media.is_media(s["logo_path"]):
+        kept = media.get(get_db(), s["logo_path"][len(media.PREFIX):])
+        if kept is None:
+            raise not_found("logo", s["code"])
+        response = current_app.response_class(bytes(kept["data"]), mimetype=kept["content_type"])
+        response.headers["Cache-Control"] = "no-cache"
+        return response
+    path = Path(s["logo_path"])  # a logo kept on disk before logos moved to the database
     if not path.is_absolute():
         path = Path(current_app.config["INSTANCE"]) / path
     if not path.is_file():

@@ -16,11 +16,11 @@ from flask_babel import lazy_gettext as _l
 from marshmallow import fields
 
 from api import contract, schemas
-from api.contract import Body, Choice, Id, Int, Query, Shape, Text
+from api.contract import Body, Choice, Flag, Id, Int, Query, Shape, Text
 from api.views import (MANAGERS, STAFF, DeskQuery, actor, desk_for, desk_state, principal,
-                       readable_desk, ticket_reply)
+                       readable_desk, ticket_for_action, ticket_reply)
 from shared import auth, desks, store
-from shared.db import get_db
+from shared.db import get_db, immediate
 from shared.errors import Forbidden, Invalid
 from shared.present import ticket_json
 from shared.queue import current_engine
@@ -314,6 +314,63 @@ def mark_preferential(data, ticket_id):
                             code="no_desk")
     marked = engine.mark_preferential(ticket["id"], data["priority"], actor(), data["reason"])
     return ticket_reply(marked)
+
+
+@bp.route("/tickets/<int:ticket_id>/undo-no-show", methods=["POST"])
+@require_staff
+@bp.arguments(contract.Empty)
+@bp.response(200, schemas.Ticket)
+@bp.errors(*DESK_ERRORS)
+def undo_no_show(_data, ticket_id):
+    """Take back a no-show marked in the last seconds: the ticket is called at its desk again."""
+    ticket = ticket_for_action(ticket_id)
+    return ticket_reply(current_engine().undo_no_show(ticket, actor()))
+
+
+# Each user's own desk settings, and their defaults.
+PREFERENCES = {"desk_shortcuts": True}
+
+
+class Preferences(Shape):
+    """A user's own desk settings."""
+
+    desk_shortcuts = fields.Boolean(required=True)
+
+
+class PreferencesChange(Body):
+    """The desk settings a user changes."""
+
+    desk_shortcuts = Flag()
+
+
+def preferences_of(db, user_id: int) -> dict:
+    """Return a user's desk settings over the defaults."""
+    saved = store.user_preferences(db, user_id)
+    return {key: saved.get(key, default) for key, default in PREFERENCES.items()}
+
+
+@bp.route("/me/preferences")
+@require_staff
+@bp.response(200, Preferences)
+@bp.errors(401, 403)
+def my_preferences():
+    """Return the caller's own desk settings (keyboard shortcuts on or off)."""
+    return jsonify(preferences_of(get_db(), principal().user_id))
+
+
+@bp.route("/me/preferences", methods=["PUT"])
+@require_staff
+@bp.arguments(PreferencesChange)
+@bp.response(200, Preferences)
+@bp.errors(400, 401, 403, 413, 415)
+def change_my_preferences(data):
+    """Change the caller's own desk settings (e.g. ``{"desk_shortcuts": false}``)."""
+    db = get_db()
+    user_id = principal().user_id
+    changes = {k: v for k, v in data.items() if v is not None}
+    with immediate(db):
+        store.set_user_preferences(db, user_id, dict(store.user_preferences(db, user_id), **changes))
+    return jsonify(preferences_of(db, user_id))
 
 
 @bp.route("/me/today")

@@ -6,6 +6,7 @@ from flask_babel import gettext as _
 from shared import auth, desks, store
 from shared.db import get_db
 from shared.errors import Forbidden
+from shared.queue import UNDO_NO_SHOW_SECONDS
 
 bp = Blueprint("desk", __name__, url_prefix="/desk", template_folder="templates",
                static_folder="static", static_url_path="/static")
@@ -13,6 +14,7 @@ bp = Blueprint("desk", __name__, url_prefix="/desk", template_folder="templates"
 STAFF = ("admin", "supervisor", "official")
 
 # Keyboard shortcut of each action (shown on its button); letters, so no browser key is taken.
+# They fire only without modifier keys and outside form fields, and each user may turn them off.
 SHORTCUTS = {"next": "L", "recall": "V", "start": "I", "finish": "F", "no_show": "N",
              "transfer": "T", "pause": "P", "leave": "S"}
 
@@ -51,6 +53,11 @@ def _strings() -> dict:
         "empty_line": _("Nadie en espera."),
         "done_finished": _("Turno %(code)s finalizado."),
         "done_no_show": _("Turno %(code)s marcado como no presentado."),
+        "undo": _("Deshacer"),
+        "undo_seconds": _("(%(n)s s)"),
+        "done_undone": _("Se deshizo: el turno %(code)s sigue llamado en este módulo."),
+        "shortcuts_on": _("Atajos de teclado activados."),
+        "shortcuts_off": _("Atajos de teclado desactivados."),
         "done_transfer": _("Turno %(code)s transferido a %(service)s."),
         "done_called": _("Llamando el turno %(code)s."),
         "done_recalled": _("Turno %(code)s llamado de nuevo."),
@@ -81,8 +88,12 @@ def page():
     db = get_db()
     categories = [{"code": c["code"], "label": c["label"]}
                   for c in store.list_categories(db, only_active=True)]
+    from .api import preferences_of
+
+    preferences = preferences_of(db, principal.user_id)
     return render_template("desk/desk.html", strings=_strings(), shortcuts=SHORTCUTS,
                            categories=categories, pause_reasons=desks.PAUSE_REASONS,
+                           preferences=preferences, undo_seconds=UNDO_NO_SHOW_SECONDS,
                            user={"id": principal.user_id, "username": principal.username,
                                  "role": principal.role})
 

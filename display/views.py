@@ -30,7 +30,7 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from shared import auth, store
+from shared import auth, media, store
 from shared.db import get_db
 from shared.errors import DomainError, Invalid, Unauthorized, not_found
 
@@ -162,10 +162,11 @@ def requested_phrase(screen: live.Screen) -> str:
 @bp.get("/audio/call.wav")
 @json_errors
 def call_audio():
-    """Serve the spoken announcement of a call as a WAV file (generated once, then cached)."""
+    """Serve the spoken announcement of a call as a WAV file (made once, kept for every process)."""
     phrase = requested_phrase(current_screen())
     try:
-        path = speech_cache().wav_for(phrase)
+        path = media.voice_clip(current_app.config["INSTANCE"], get_db(), speech_cache(), phrase,
+                                current_app.extensions["turnos.clock"].now_ms())
     except SpeechUnavailable as exc:
         current_app.logger.warning("spoken calls unavailable: %s", exc)
         raise DomainError(_l("La voz del servidor no está disponible; se oirá solo el timbre."),

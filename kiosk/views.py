@@ -14,8 +14,10 @@ import re
 
 from flask import Blueprint, current_app, jsonify, render_template, request, send_file
 from flask_babel import force_locale
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from marshmallow import fields
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from api import contract
 from api.contract import Body, Flag, Int, Shape, Text
@@ -26,7 +28,10 @@ from shared.auth import require
 from shared.db import get_db, immediate
 from shared.errors import DomainError, Forbidden, Invalid, Unauthorized, not_found
 from shared.present import site_json, status_path
-from shared.queue import Actor, QueueEngine
+from shared.queue import Actor, QueueEngine, current_engine
+
+from . import guide
+from .start import start_screen
 
 bp = Blueprint("kiosk", __name__, url_prefix="/kiosk", template_folder="templates",
                static_folder="static")
@@ -38,21 +43,10 @@ REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 REQUEST_MEMORY_SECONDS = 600
 IDLE_DEFAULT = 30
 IDLE_RANGE = (10, 600)
-# Above this many services the kiosk asks for the group first, then the service.
-GROUP_FIRST_ABOVE = 8
 KIOSK_KEYS = ("idle_seconds", "language", "footer")
-
-# The demo categories in the citizen's language; a category an administrator
-# renamed or added keeps its own label.
-CATEGORY_LABELS = {
-    "discapacidad": ("Persona con discapacidad", _l("Persona con discapacidad")),
-    "gestante": ("Mujer gestante", _l("Mujer gestante")),
-    "infancia": ("Niños, niñas o adulto con bebé en brazos",
-                 _l("Niños, niñas o adulto con bebé en brazos")),
-    "adulto_mayor": ("Adulto mayor", _l("Adulto mayor")),
-    "veterano": ("Veterano de la Fuerza Pública", _l("Veterano de la Fuerza Pública")),
-}
-PICTOGRAMS = ("discapacidad", "gestante", "infancia", "adulto_mayor", "veterano", "vulnerabilidad")
+# After idle_seconds untouched the kiosk asks "¿Necesita más tiempo?" and waits this long
+# for a touch before going back to the start (WCAG 2.2.1: at least 20 seconds to answer).
+MORE_TIME_SECONDS = 20
 
 
 def _strings() -> dict:
@@ -77,15 +71,50 @@ def _strings() -> dict:
                    "o anote su turno."),
         "error": _l("No fue posible sacar el turno. Intente de nuevo o pida ayuda al personal."),
         "busy": _l("Un momento, por favor…"),
+        "page": _l("Página {n} de {total}"),
+        "services_in_group": _l("{n} trámites"),
+        "more_time_left": _l("La pantalla volverá al inicio en {n} segundos."),
+        "guide_on": _l("Guía por voz activada"),
+        "guide_off": _l("Guía por voz"),
+        "guide_tap_again": _l("Toque otra vez para elegir"),
     }
 
 
 @bp.errorhandler(DomainError)
 def _refusal(exc: DomainError):
     """Answer the kiosk's script in JSON (whatever it accepts) and a browser with a page."""
-    if request.path.startswith("/kiosk/api/"):
+    if request.path.startswith(("/kiosk/api/", "/kiosk/audio/")):
         return jsonify(exc.to_dict()), exc.status
     return render_template("error.html", error=exc.code, message=str(exc.message)), exc.status
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def _too_large(_exc):
+    """Answer a body over the size limit in JSON (only the kiosk's API takes a body)."""
+    return jsonify({"error": "too_large", "message": _("El contenido enviado es demasiado grande.")}), 413
+
+
+API_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+@bp.route("/api/<path:rest>", methods=API_METHODS)
+def api_fallback(rest):
+    """Answer any other address or method under the kiosk's API in JSON (404 or 405), never a page."""
+    adapter = current_app.url_map.bind_to_environ(request.environ)
+    allowed = []
+    for method in API_METHODS:
+        try:
+            endpoint, _args = adapter.match(request.path, method=method)
+        except HTTPException:
+            continue
+        if endpoint != "kiosk.api_fallback":
+            allowed.append(method)
+    if allowed:
+        response = jsonify({"error": "method_not_allowed",
+                            "message": _("Método no permitido para esta dirección.")})
+        response.headers["Allow"] = ", ".join(allowed)
+        return response, 405
+    return jsonify({"error": "not_found", "message": _("La dirección no existe.")}), 404
 
 
 # --- the page -------------------------------------------------------------------------
@@ -135,18 +164,37 @@ def page():
         lang = default_lang
     with force_locale(lang):
         strings = {key: str(value) for key, value in _strings().items()}
-        labels = {code: str(translated) for code, (_es, translated) in CATEGORY_LABELS.items()}
         data = {
             "site": site["code"], "device": principal.device_id,
             "preview": principal.kind != "device", "lang": lang, "default_lang": default_lang,
-            "idle_seconds": _idle_seconds(principal.config), "group_first_above": GROUP_FIRST_ABOVE,
-            "strings": strings, "category_labels": labels,
-            "default_labels": {code: es for code, (es, _t) in CATEGORY_LABELS.items()},
-            "pictograms": list(PICTOGRAMS),
+            "idle_seconds": _idle_seconds(principal.config), "more_time_seconds": MORE_TIME_SECONDS,
+            "strings": strings,
+            # The spoken guide uses the server's Spanish voice: offered on the Spanish page.
+            "guide": lang == "es" and guide.available(),
         }
         other = "en" if lang == "es" else "es"
         return render_template("kiosk/kiosk.html", site=site_json(site), data=data, lang=lang,
                                other_lang=other, preview=principal.kind != "device")
+
+
+@bp.get("/api/start")
+@require("kiosk", *PREVIEW_ROLES)
+def start():
+    """Return the start screen: services with waiting counts and pictograms, categories in plain words."""
+    principal = auth.current_principal()
+    site = _site_of(principal, request.args.get("site"))
+    lang = request.args.get("lang")
+    with force_locale(lang if lang in current_app.config["LANGUAGES"] else "es"):
+        return jsonify(start_screen(current_engine(), site))
+
+
+@bp.get("/audio/<kind>/<key>.wav")
+@require("kiosk", *PREVIEW_ROLES)
+def guide_audio(kind, key):
+    """Return one sentence of the spoken guide (a step's instructions, a service, a category, a ticket)."""
+    principal = auth.current_principal()
+    site = _site_of(principal, request.args.get("site"))
+    return guide.wav(get_db(), site, kind, key)
 
 
 @bp.get("/qr/<visit_id>.png")
@@ -248,8 +296,6 @@ def issue_ticket():
 def _issued_reply(ticket_id: int, job_id: int | None, *, repeated: bool, engine=None,
                   body: dict | None = None):
     """Answer with the ticket (estimate, absolute status URL, QR image) and its print job."""
-    from shared.queue import current_engine
-
     engine = engine or current_engine()
     db = get_db()
     ticket = store.ticket_by_id(db, ticket_id)

@@ -29,6 +29,8 @@ ACCEPTED_FORMS = (
 # Real-time status queries (DLE EOT n). The printer answers them as soon as
 # they arrive, even while it is still printing earlier data.
 QUERY_PRINTER = b"\x10\x04\x01"
+QUERY_OFFLINE_CAUSE = b"\x10\x04\x02"
+QUERY_ERROR_CAUSE = b"\x10\x04\x03"
 QUERY_PAPER = b"\x10\x04\x04"
 
 # Every DLE EOT answer has bit 1 and bit 4 set and bits 0 and 7 clear; that
@@ -36,6 +38,10 @@ QUERY_PAPER = b"\x10\x04\x04"
 _ANSWER_MASK = 0x93
 _ANSWER_FIXED = 0x12
 _PRINTER_OFFLINE = 0x08  # DLE EOT 1, bit 3
+_COVER_OPEN = 0x04  # DLE EOT 2, bit 2
+_PAPER_END_STOP = 0x20  # DLE EOT 2, bit 5
+_ERROR_OCCURRED = 0x40  # DLE EOT 2, bit 6
+_CUTTER_ERROR = 0x08  # DLE EOT 3, bit 3
 _PAPER_NEAR_END = 0x0C  # DLE EOT 4, bits 2-3
 _PAPER_OUT = 0x60  # DLE EOT 4, bits 5-6
 
@@ -49,6 +55,9 @@ class PrinterStatus(StrEnum):
     OK = "ok"
     NEAR_END = "near_end"
     PAPER_OUT = "paper_out"
+    COVER_OPEN = "cover_open"
+    CUTTER_ERROR = "cutter_error"
+    ERROR = "error"
     OFFLINE = "offline"
     UNKNOWN = "unknown"
 
@@ -184,18 +193,55 @@ def is_status_answer(byte: int) -> bool:
     return byte & _ANSWER_MASK == _ANSWER_FIXED
 
 
-def decode_status(printer_byte: int | None, paper_byte: int | None) -> PrinterStatus:
-    """Return the status from the answers to DLE EOT 1 and DLE EOT 4 (None where unanswered)."""
+#: The statuses in which a printer cannot print (a job is not sent).
+STOPPED = frozenset({"paper_out", "cover_open", "cutter_error", "error", "offline"})
+
+
+def decode_status(printer_byte: int | None, paper_byte: int | None,
+                  cause_byte: int | None = None, error_byte: int | None = None) -> PrinterStatus:
+    """Return the status from the answers to DLE EOT 1, 4, 2 and 3 (None where unanswered).
+
+    DLE EOT 2 (offline cause) and 3 (error cause) name why an offline printer
+    stopped: cover open, paper end, a cutter error or another error; an
+    offline printer without a known cause is `offline`.
+    """
     # Decided by bits, not whole bytes: models differ in the bits they leave unset.
     if paper_byte is not None and paper_byte & _PAPER_OUT:
         return PrinterStatus.PAPER_OUT
     if printer_byte is not None and printer_byte & _PRINTER_OFFLINE:
+        if cause_byte is not None and cause_byte & _COVER_OPEN:
+            return PrinterStatus.COVER_OPEN
+        if cause_byte is not None and cause_byte & _PAPER_END_STOP:
+            return PrinterStatus.PAPER_OUT
+        if cause_byte is not None and cause_byte & _ERROR_OCCURRED:
+            if error_byte is not None and error_byte & _CUTTER_ERROR:
+                return PrinterStatus.CUTTER_ERROR
+            return PrinterStatus.ERROR
         return PrinterStatus.OFFLINE
     if printer_byte is None or paper_byte is None:
         return PrinterStatus.UNKNOWN
     if paper_byte & _PAPER_NEAR_END:
         return PrinterStatus.NEAR_END
     return PrinterStatus.OK
+
+
+def ask_status(ask) -> PrinterStatus:
+    """Return a printer's status, asking DLE EOT queries with ``ask(query) -> byte | None``.
+
+    The offline and error causes are asked only of a printer that says it is offline.
+    """
+    printer_byte = ask(QUERY_PRINTER)
+    if printer_byte is None:
+        # A printer that ignores the first query will ignore the others:
+        # do not spend the rest of the budget finding that out.
+        return PrinterStatus.UNKNOWN
+    cause_byte = error_byte = None
+    if printer_byte & _PRINTER_OFFLINE:
+        cause_byte = ask(QUERY_OFFLINE_CAUSE)
+        if cause_byte is not None and cause_byte & _ERROR_OCCURRED:
+            error_byte = ask(QUERY_ERROR_CAUSE)
+    paper_byte = ask(QUERY_PAPER)
+    return decode_status(printer_byte, paper_byte, cause_byte, error_byte)
 
 
 # --- Transports ------------------------------------------------------------------
@@ -267,13 +313,7 @@ class _QueryingTransport(Transport):
         """Return the printer's status, `unknown` when it does not answer within timeout."""
         deadline = time.monotonic() + max(0.0, timeout)
         self._drain()
-        printer_byte = self._ask(QUERY_PRINTER, deadline)
-        if printer_byte is None:
-            # A printer that ignores the first query will ignore the second:
-            # do not spend the rest of the budget finding that out.
-            return PrinterStatus.UNKNOWN
-        paper_byte = self._ask(QUERY_PAPER, deadline)
-        return decode_status(printer_byte, paper_byte)
+        return ask_status(lambda query: self._ask(query, deadline))
 
 
 class TcpTransport(_QueryingTransport):
@@ -531,17 +571,18 @@ class UsbTransport(Transport):
         """Return the printer's status, `unknown` when it does not answer within timeout."""
         if self._printer is None:
             return PrinterStatus.UNKNOWN
-        ms = max(1, int(timeout * 500))
-        answers = []
+        ms = max(1, int(timeout * 250))
+        device = self._printer.device
+
+        def ask(query: bytes) -> int | None:
+            device.write(self._printer.out_ep, query, ms)
+            data = bytes(device.read(self._printer.in_ep, 16, ms))
+            return data[-1] if data and is_status_answer(data[-1]) else None
+
         try:
-            device = self._printer.device
-            for query in (QUERY_PRINTER, QUERY_PAPER):
-                device.write(self._printer.out_ep, query, ms)
-                data = bytes(device.read(self._printer.in_ep, 16, ms))
-                answers.append(data[-1] if data and is_status_answer(data[-1]) else None)
+            return ask_status(ask)
         except Exception:  # any USB hiccup while asking means "did not answer"
             return PrinterStatus.UNKNOWN
-        return decode_status(*answers)
 
     def close(self) -> None:
         """Close the link; safe to call twice."""

@@ -28,7 +28,7 @@ from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 from flask_socketio import join_room
 
-from shared import events, store
+from shared import events, media, store
 from shared.db import connection, get_db, immediate
 from shared.errors import Conflict, Invalid, not_found
 from shared.events import socketio
@@ -52,6 +52,10 @@ STALE_SECONDS = 120
 
 ERROR_LABELS = {
     "paper_out": _l("sin papel"),
+    "cover_open": _l("la tapa de la impresora está abierta"),
+    "printer_error": _l("la impresora reporta un error (papel atascado o cuchilla de corte)"),
+    "unconfirmed": _l("la impresora no confirmó que imprimió el tiquete"),
+    "busy": _l("la impresora estaba ocupada con otro trabajo"),
     "offline": _l("impresora apagada o desconectada"),
     "timeout": _l("la impresora no respondió a tiempo"),
     "refused": _l("la impresora rechazó la conexión"),
@@ -66,6 +70,9 @@ STATUS_MESSAGES = {
     "ok": _l("Impresora lista."),
     "near_end": _l("Queda poco papel."),
     "paper_out": _l("Sin papel."),
+    "cover_open": _l("Tapa de la impresora abierta."),
+    "cutter_error": _l("Error de la cuchilla de corte (papel atascado)."),
+    "error": _l("La impresora reporta un error: revísela y reiníciela."),
     "offline": _l("Impresora apagada o desconectada."),
     "unknown": _l("La impresora no informa su estado."),
 }
@@ -170,17 +177,21 @@ def ticket_content(engine, ticket: dict, status_url: str, config: dict | None = 
     }
     if isinstance(config.get("footer"), str) and config["footer"].strip():
         content["footer"] = config["footer"].strip()[:200]
-    logo = _logo(site)
+    logo = _logo(engine.db, site)
     if logo:
         content["logo_path"] = logo
     return content
 
 
-def _logo(site: dict) -> str | None:
-    """Return the site's logo file when configured and present (relative paths: the instance)."""
-    if not site.get("logo_path"):
+def _logo(db, site: dict) -> str | None:
+    """Return this machine's copy of the site's logo (kept in the database), or None."""
+    reference = site.get("logo_path")
+    if not reference:
         return None
-    path = Path(site["logo_path"])
+    if media.is_media(reference):
+        copy = media.local_copy(current_app.config["INSTANCE"], db, reference[len(media.PREFIX):])
+        return str(copy) if copy else None
+    path = Path(reference)  # a logo kept on disk before logos moved to the database
     if not path.is_absolute():
         path = Path(current_app.config["INSTANCE"]) / path
     return str(path) if path.is_file() else None
@@ -333,7 +344,14 @@ def record_outcome(app, db, job: dict, outcome: dict) -> dict | None:
     device_name = device["name"] if device else ""
     base = {"site_id": job["site_id"], "device": done["device_id"], "device_name": device_name,
             "ticket": ticket["id"], "code": ticket["code"], "job": done["id"]}
-    if not outcome["ok"]:
+    if not outcome["ok"] and done["error"] == "unconfirmed":
+        announcer.emit(events.ALERT, dict(base, kind="print_unconfirmed", level="warning",
+                                          error=done["error"], status=status,
+                                          message=str(_l("La impresora de «%(device)s» no confirmó el turno "
+                                                         "%(code)s: revise que haya salido; si no, "
+                                                         "reimprímalo.", code=ticket["code"],
+                                                         device=device_name or "-"))), staff)
+    elif not outcome["ok"]:
         reason = ERROR_LABELS.get(done["error"] or "", done["error"] or "")
         announcer.emit(events.ALERT, dict(base, kind="print_failed", level="error",
                                           error=done["error"], status=status,
@@ -569,6 +587,14 @@ def note_status(app, db, device: dict, status, message=None) -> None:
                               device=device["name"])),
               "paper_out": ("printer_problem", "error",
                             _l("La impresora de «%(device)s» no tiene papel.", device=device["name"])),
+              "cover_open": ("printer_problem", "error",
+                             _l("La impresora de «%(device)s» tiene la tapa abierta.", device=device["name"])),
+              "cutter_error": ("printer_problem", "error",
+                               _l("La impresora de «%(device)s» tiene un error de la cuchilla de corte "
+                                  "(papel atascado).", device=device["name"])),
+              "error": ("printer_problem", "error",
+                        _l("La impresora de «%(device)s» reporta un error: revísela y reiníciela.",
+                           device=device["name"])),
               "offline": ("printer_problem", "error",
                           _l("La impresora de «%(device)s» está apagada o desconectada.",
                              device=device["name"]))}

@@ -305,7 +305,7 @@ def _emit(p: Dummy, blocks: list, page: _Page, native_qr: bool) -> None:
         elif isinstance(block, _Logo):
             logo = _logo_image(block.path, page.dots)
             if logo is not None:
-                p.image(_centred(logo, page.dots))
+                _emit_image(p, _centred(logo, page.dots))
         elif isinstance(block, _QR):
             module = QR_MODULE[page.paper]
             if native_qr and p.profile.supports("qrCode"):
@@ -313,8 +313,16 @@ def _emit(p: Dummy, blocks: list, page: _Page, native_qr: bool) -> None:
                 p.qr(block.payload, native=True, size=module, ec=QR_ECLEVEL_M)
                 p.ln()
             else:
-                p.image(_centred(_qr_image(block.payload, module), page.dots))
+                _emit_image(p, _centred(_qr_image(block.payload, module), page.dots))
     p.cut()
+
+
+def _emit_image(p: Dummy, padded: Image.Image) -> None:
+    """Print an image already padded to the centre, left-aligned, then go back to centred text."""
+    # Centred once: ESC a 1 would centre the padded image a second time, off to the right.
+    p.set(align="left")
+    p.image(padded)
+    p.set(align="center")
 
 
 

@@ -56,12 +56,14 @@ def _login():
 
 
 def failures(db, principal, limit: int = 100) -> list[dict]:
-    """Return failed jobs and jobs left without an outcome, newest first."""
+    """Return failed jobs, unconfirmed jobs and jobs left without an outcome, newest first.
+
+    A job a later successful print of the same ticket replaced (a reprint) is
+    resolved and no longer listed, so nobody reprints it twice.
+    """
     app = current_app._get_current_object()
-    stale = dispatch.stale_before(app)
-    rows = store.list_print_jobs(db, site_ids=_site_ids(principal), limit=500)
-    out = [r for r in rows if r["status"] == "failed"
-           or (r["status"] in ("pending", "printing") and r["updated_at"] < stale)][:limit]
+    out = store.print_problems(db, site_ids=_site_ids(principal), stale_before_ms=dispatch.stale_before(app),
+                               limit=limit)
     zones = {s["id"]: s["timezone"] for s in store.list_sites(db)}
     for row in out:
         row["when"] = ticket_time(row["updated_at"], zones.get(row["site_id"]))
@@ -85,10 +87,12 @@ def index():
                              site=sites[row["site_id"]],
                              agent_online=dispatch.agent_online(row["device_id"])
                              if settings["printer"] == dispatch.AGENT else None))
-    failed = failures(db, principal)
+    problems = failures(db, principal)
     recent = store.list_print_jobs(db, site_ids=site_ids, limit=30)
-    return render_template("printer/index.html", printers=printers, failed=failed, recent=recent,
-                           sites=sites, reprinted=request.args.get("reprinted", type=int),
+    return render_template("printer/index.html", printers=printers,
+                           failed=[j for j in problems if j["error"] != "unconfirmed"],
+                           unconfirmed=[j for j in problems if j["error"] == "unconfirmed"],
+                           recent=recent, sites=sites, reprinted=request.args.get("reprinted", type=int),
                            error=request.args.get("error"))
 
 
@@ -108,7 +112,8 @@ def reprint_page(job_id):
                                status_url=absolute(status_path(ticket)))
     except DomainError as exc:
         return render_template("printer/index.html", printers=[], failed=failures(db, principal),
-                               recent=[], sites={}, reprinted=None, error=str(exc.message)), exc.status
+                               unconfirmed=[], recent=[], sites={}, reprinted=None,
+                               error=str(exc.message)), exc.status
     return redirect(f"/printer/?reprinted={new['id']}")
 
 

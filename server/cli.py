@@ -64,6 +64,7 @@ def main():
               help="How many reverse proxies (nginx: 1) stand in front; their X-Forwarded-* are trusted.")
 def serve(host, port, instance, demo, public_url, secure_cookies, message_queue, behind_proxy):
     """Start the server (kiosk, display, desk, admin and API)."""
+    from printer.watch import start_printer_watch
     from shared.db import start_checkpointer
     from shared.events import socketio
 
@@ -87,6 +88,7 @@ def serve(host, port, instance, demo, public_url, secure_cookies, message_queue,
     _print_addresses(base, links, demo)
     start_checkpointer(app)
     app.extensions["turnos.cluster"].start_watchdog()
+    start_printer_watch(app)
     if config["SOCKETIO_ASYNC_MODE"] == "gevent":
         from gevent import pywsgi
 

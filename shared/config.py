@@ -42,6 +42,8 @@ DEFAULTS = {
     "WAL_CHECKPOINT_SECONDS": 1.0,        # serve: checkpoint the WAL from a thread this often
     "COOPERATIVE_SQLITE": False,          # serve (gevent): wait for SQLite locks without blocking the loop
     "MIGRATE_ON_START": True,             # bring the schema up to date when the app starts
+    "PRINTER_POLL_SECONDS": 20.0,         # serve: ask every server-attached kiosk printer this often (0: never)
+    "PRINTER_POLL_TIMEOUT_SECONDS": 1.0,  # a printer silent this long reads "unknown"
     "DEMO": False,
 }
 

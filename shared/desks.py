@@ -260,8 +260,18 @@ def day_summary(engine, user_id: int, site: dict, recent: int = 20) -> dict:
     day = local_day(now, site["timezone"])
     start, end = day_bounds_ms(day, site["timezone"])
     end = min(end, now)
-    closing = store.user_events_between(db, site["id"], user_id, start, end + 1,
-                                        ("called", "finished", "no_show", "transferred"))
+    closing = []
+    for event in store.user_events_between(db, site["id"], user_id, start, end + 1,
+                                           ("called", "finished", "no_show", "transferred",
+                                            "no_show_undone")):
+        if event["kind"] != "no_show_undone":
+            closing.append(event)
+            continue
+        # A no-show taken back does not count: drop the ticket's latest one.
+        for i in range(len(closing) - 1, -1, -1):
+            if closing[i]["ticket_id"] == event["ticket_id"] and closing[i]["kind"] == "no_show":
+                del closing[i]
+                break
     counts = {kind: 0 for kind in ("called", "finished", "no_show", "transferred")}
     for event in closing:
         counts[event["kind"]] += 1

@@ -26,13 +26,16 @@ from flask_socketio import SocketIO, disconnect, join_room
 socketio = SocketIO()
 
 # Server -> client events.
-SNAPSHOT = "snapshot"              # {site, site_name, services: [...], last_calls: [...], server_time}
+SNAPSHOT = "snapshot"              # {site, site_name, services: [...], last_calls: [ticket_called
+                                   #  payloads], server_time}
 TICKET_ISSUED = "ticket_issued"    # ticket shape (shared.present.ticket_json)
-TICKET_CALLED = "ticket_called"    # {id, code, service, service_name, priority, priority_label,
-                                   #  desk, desk_name, called_at, recall}
+TICKET_CALLED = "ticket_called"    # {id, code, service, service_name, preferential, desk, desk_name,
+                                   #  called_at, recall}: what screens show; a preferential mark,
+                                   #  never the category (staff read it from the API)
 TICKET_STARTED = "ticket_started"  # ticket shape
 TICKET_FINISHED = "ticket_finished"
 TICKET_NO_SHOW = "ticket_no_show"
+TICKET_NO_SHOW_UNDONE = "ticket_no_show_undone"  # ticket shape: a no-show taken back, called again
 TICKET_TRANSFERRED = "ticket_transferred"  # ticket shape + {"to": new segment}
 TICKET_CANCELLED = "ticket_cancelled"
 QUEUE_CHANGED = "queue_changed"    # {site, services: [...waiting counts]}
@@ -46,7 +49,7 @@ CONFIG_CHANGED = "config_changed"  # {site, what}
 ERROR = "error"                    # {error, message}
 
 ALL_SERVER_EVENTS = (SNAPSHOT, TICKET_ISSUED, TICKET_CALLED, TICKET_STARTED, TICKET_FINISHED,
-                     TICKET_NO_SHOW, TICKET_TRANSFERRED, TICKET_CANCELLED, QUEUE_CHANGED,
+                     TICKET_NO_SHOW, TICKET_NO_SHOW_UNDONE, TICKET_TRANSFERRED, TICKET_CANCELLED, QUEUE_CHANGED,
                      DAY_CLOSED, DESK_CHANGED, TICKET_STATUS, PRINT_RESULT, PRINTER_STATUS, ALERT,
                      CONFIG_CHANGED, ERROR)
 

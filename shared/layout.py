@@ -54,6 +54,8 @@ def parse(text: str) -> dict:
             "code": code, "label": _need(cat, "label", str, where),
             "legal_note": _need(cat, "legal_note", str, where, ""),
             "pictogram": _need(cat, "pictogram", str, where, code),
+            # The age from which the category applies (0: none), shown on the kiosk.
+            "min_age": _need(cat, "min_age", int, where, 0) or None,
             "kiosk_visible": int(_need(cat, "kiosk_visible", bool, where, True)),
             "sort_order": _need(cat, "order", int, where, i + 1),
             "active": int(_need(cat, "active", bool, where, True)),
@@ -95,6 +97,8 @@ def parse(text: str) -> dict:
                 "description": _need(sv, "description", str, w, ""),
                 "requirements": _need(sv, "requirements", str, w, ""),
                 "group_name": _need(sv, "group", str, w, ""),
+                # The kiosk's picture of the service; empty: chosen from its name and group.
+                "pictogram": _need(sv, "pictogram", str, w, ""),
                 "target_wait_seconds": 60 * _need(sv, "target_wait_minutes", int, w, 15),
                 "default_service_seconds": 60 * _need(sv, "default_service_minutes", int, w, 5),
                 "daily_cap": cap or None,
@@ -166,6 +170,7 @@ def export(db) -> str:
         lines += ["[[priority_categories]]"]
         for key, value in (("code", cat["code"]), ("label", cat["label"]),
                            ("legal_note", cat["legal_note"]), ("pictogram", cat["pictogram"]),
+                           ("min_age", cat["min_age"] or 0),
                            ("kiosk_visible", bool(cat["kiosk_visible"])),
                            ("order", cat["sort_order"]), ("active", bool(cat["active"]))):
             lines.append(f"{key} = {_toml_value(value)}")
@@ -188,6 +193,7 @@ def export(db) -> str:
             for key, value in (("code", sv["code"]), ("prefix", sv["prefix"]), ("name", sv["name"]),
                                ("description", sv["description"]),
                                ("requirements", sv["requirements"]), ("group", sv["group_name"]),
+                               ("pictogram", sv["pictogram"]),
                                ("target_wait_minutes", sv["target_wait_seconds"] // 60),
                                ("default_service_minutes", sv["default_service_seconds"] // 60),
                                ("daily_cap", sv["daily_cap"] or 0),

@@ -391,6 +391,63 @@ CREATE UNIQUE INDEX tickets_one_open_per_desk ON tickets (desk_id)
 """)
 
 
+TICKET_EVENT_KINDS_0013A = ("'issued', 'called', 'recalled', 'started', 'finished', 'no_show', "
+                            "'transferred', 'cancelled', 'abandoned', 'marked_preferential', "
+                            "'no_show_undone'")
+
+
+@migrations(name="0013a_no_show_undone")
+def m0013a_no_show_undone(db):
+    """Allow the 'no_show_undone' event: an official took back a no-show within its undo window.
+
+    SQLite cannot change a CHECK constraint in place, so the append-only log is
+    copied into a table with the wider check (the documented rebuild: new table,
+    copy, drop, rename, then its indexes and trigger again). Nothing refers to it.
+    """
+    _run(db, f"""
+CREATE TABLE ticket_events_0013a (
+    id INTEGER PRIMARY KEY,
+    ticket_id INTEGER NOT NULL REFERENCES tickets(id),
+    site_id INTEGER NOT NULL REFERENCES sites(id),
+    service_id INTEGER NOT NULL REFERENCES services(id),
+    kind TEXT NOT NULL CHECK (kind IN ({TICKET_EVENT_KINDS_0013A})),
+    at INTEGER NOT NULL,
+    desk_id INTEGER REFERENCES desks(id),
+    user_id INTEGER REFERENCES users(id),
+    device_id INTEGER REFERENCES devices(id),
+    data TEXT NOT NULL DEFAULT '{{}}'
+);
+INSERT INTO ticket_events_0013a (id, ticket_id, site_id, service_id, kind, at, desk_id, user_id, device_id, data)
+    SELECT id, ticket_id, site_id, service_id, kind, at, desk_id, user_id, device_id, data FROM ticket_events;
+DROP TABLE ticket_events;
+ALTER TABLE ticket_events_0013a RENAME TO ticket_events;
+CREATE INDEX ticket_events_ticket ON ticket_events (ticket_id, at);
+CREATE INDEX ticket_events_site_at ON ticket_events (site_id, at);
+CREATE TRIGGER ticket_events_append_only BEFORE UPDATE ON ticket_events
+BEGIN
+    SELECT RAISE(ABORT, 'ticket_events is append-only');
+END;
+""")
+
+
+
+@migrations(name="0013b_user_preferences")
+def m0013b_user_preferences(db):
+    """Each user's own settings of the pages they work in (JSON), e.g. desk keyboard shortcuts off."""
+    _run(db, "ALTER TABLE users ADD COLUMN preferences TEXT NOT NULL DEFAULT '{}';")
+
+
+
+@migrations(name="0013c_kiosk_pictograms_and_ages")
+def m0013c_kiosk_pictograms_and_ages(db):
+    """A pictogram per service on the kiosk, and the age from which a category applies (older adults: 60)."""
+    _run(db, """
+ALTER TABLE services ADD COLUMN pictogram TEXT NOT NULL DEFAULT '';
+ALTER TABLE priority_categories ADD COLUMN min_age INTEGER;
+UPDATE priority_categories SET min_age = 60 WHERE code = 'adulto_mayor';
+""")
+
+
 @migrations(name="0014a_login_throttle")
 def m0014a_login_throttle(db):
     """Failed logins counted per source (an address and an account, or a known browser).
@@ -430,6 +487,19 @@ def m0014b_survey_desk_ids(db):
             continue
         desk = store.find_desk(db, code, device["site_id"])
         store.set_device_config(db, device["id"], dict(config, desk=desk["id"] if desk else None))
+
+
+@migrations(name="0011a_media")
+def m0011a_media(db):
+    """Files any server process can serve (site logos, spoken-call clips), by a key naming their content."""
+    _run(db, """
+CREATE TABLE media (
+    key TEXT PRIMARY KEY,
+    content_type TEXT NOT NULL,
+    data BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+);
+""")
 
 
 DEFAULT_CATEGORIES = [

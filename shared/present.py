@@ -97,7 +97,12 @@ def ticket_json(ticket: dict, lookup: Lookup) -> dict:
 
 
 def call_json(ticket: dict, lookup: Lookup, *, recall: bool, at_ms: int | None = None) -> dict:
-    """Return the ``ticket_called`` payload: what a waiting-room screen shows."""
+    """Return the ``ticket_called`` payload: what a waiting-room screen shows, and nothing more.
+
+    Screens, kiosks and status pages hear every call of their site, so a call
+    carries a preferential *mark*, never the category (Ley 1581 de 2012: send
+    only what is shown). Staff pages read the category from the API.
+    """
     site = lookup.site(ticket["site_id"])
     service = lookup.service(ticket["service_id"])
     desk = lookup.desk(ticket["desk_id"])
@@ -106,8 +111,7 @@ def call_json(ticket: dict, lookup: Lookup, *, recall: bool, at_ms: int | None =
         "code": ticket["code"],
         "service": service["code"],
         "service_name": service["name"],
-        "priority": ticket["priority"],
-        "priority_label": lookup.category_label(ticket["priority"]),
+        "preferential": ticket["priority"] is not None,
         "desk": desk["code"] if desk else None,
         "desk_name": desk["name"] if desk else None,
         "called_at": iso(at_ms or ticket["last_called_at"], site["timezone"]),

@@ -39,6 +39,9 @@ STATUS_LABELS = {
 
 OUTCOMES = ("resolved", "pending")
 
+# A no-show marked by mistake (a stray key, the wrong button) can be taken back this long.
+UNDO_NO_SHOW_SECONDS = 10
+
 
 @dataclass
 class Actor:
@@ -269,6 +272,36 @@ class QueueEngine:
         return self._move(ticket_id, "no_show", ("called",), "no_show", events.TICKET_NO_SHOW,
                           actor, lambda now: {"status": "no_show", "closed_at": now})
 
+    def undo_no_show(self, ticket_id, actor: Actor) -> dict:
+        """Take back a no-show marked moments ago: the ticket is called at its desk again.
+
+        Allowed for ``UNDO_NO_SHOW_SECONDS`` after the no-show, while the desk
+        holds no other ticket. Nothing is erased: the no-show stays in the
+        ticket's log, followed by a ``no_show_undone`` event.
+        """
+        db = self.db
+        ticket = self.ticket(ticket_id)
+        now = self.clock.now_ms()
+        with immediate(db):
+            fresh = store.ticket_by_id(db, ticket["id"]) or ticket
+            late = fresh["closed_at"] is None or now - fresh["closed_at"] > UNDO_NO_SHOW_SECONDS * 1000
+            if fresh["status"] != "no_show" or late or fresh["desk_id"] is None:
+                raise IllegalTransition(
+                    _l("Ya no se puede deshacer: el turno %(code)s está %(status)s y solo se deshace "
+                       "un «no se presentó» de los últimos %(n)s segundos.", code=fresh["code"],
+                       status=STATUS_LABELS[fresh["status"]], n=UNDO_NO_SHOW_SECONDS),
+                    code="undo_too_late", status_now=fresh["status"])
+            self._check_desk_free(self.lookup.desk(fresh["desk_id"]))
+            restored = store.transition(db, fresh["id"], ("no_show",), {"status": "called", "closed_at": None})
+            if restored is None:
+                raise self._illegal(fresh, "undo_no_show")
+            store.insert_event(db, restored, "no_show_undone", now, desk_id=restored["desk_id"],
+                               user_id=actor.user_id, device_id=actor.device_id,
+                               data={"no_show_at": fresh["closed_at"]})
+        estimate.invalidate(restored["site_id"])
+        self.announce.ticket_changed(events.TICKET_NO_SHOW_UNDONE, restored, self.lookup)
+        return restored
+
     def cancel(self, ticket_id, actor: Actor, reason: str = "") -> dict:
         """Cancel a waiting or called ticket."""
         return self._move(ticket_id, "cancel", ("waiting", "called"), "cancelled",
@@ -430,7 +463,8 @@ class QueueEngine:
         fresh = store.ticket_by_id(self.db, ticket["id"]) or ticket
         verbs = {"call": _l("llamar"), "recall": _l("volver a llamar"), "start": _l("iniciar"),
                  "finish": _l("finalizar"), "no_show": _l("marcar como no presentado"),
-                 "cancel": _l("cancelar"), "transfer": _l("transferir")}
+                 "cancel": _l("cancelar"), "transfer": _l("transferir"),
+                 "undo_no_show": _l("deshacer el «no se presentó» de")}
         return IllegalTransition(
             _l("No se puede %(verb)s el turno %(code)s: está %(status)s.", verb=verbs[action],
                code=fresh["code"], status=STATUS_LABELS[fresh["status"]]),

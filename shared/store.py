@@ -935,6 +935,39 @@ def printer_states(db: Database, site_ids: list[int] | None = None) -> list[dict
                     "ORDER BY d.site_id, d.name", params)
 
 
+# --- print problems (issue 13: field readiness) --------------------------------
+
+def print_problems(db: Database, *, site_ids: list[int] | None, stale_before_ms: int,
+                   limit: int = 100) -> list[dict]:
+    """Return failed, unconfirmed and stalled print jobs that no later printed job of their ticket resolved."""
+    where, params = "", []
+    if site_ids is not None:
+        where = f"AND j.site_id IN ({', '.join('?' for _ in site_ids) or 'NULL'}) "
+        params = list(site_ids)
+    return _all(db, "SELECT j.*, t.code, t.status AS ticket_status, t.visit_id, s.code AS site, "
+                    "d.name AS device_name FROM print_jobs j JOIN tickets t ON t.id = j.ticket_id "
+                    "JOIN sites s ON s.id = j.site_id LEFT JOIN devices d ON d.id = j.device_id "
+                    "WHERE (j.status = 'failed' OR (j.status IN ('pending', 'printing') "
+                    "AND j.updated_at < ?)) "
+                    "AND NOT EXISTS (SELECT 1 FROM print_jobs r WHERE r.ticket_id = j.ticket_id "
+                    "AND r.id > j.id AND r.status = 'printed') "
+                    f"{where}ORDER BY j.id DESC LIMIT ?", [stale_before_ms, *params, limit])
+
+
+# --- user preferences (issue 13: field readiness) --------------------------------
+
+def user_preferences(db: Database, user_id: int) -> dict:
+    """Return a user's own page settings (JSON object), empty when none were saved."""
+    row = _one(db, "SELECT preferences FROM users WHERE id = ?", [user_id])
+    return json.loads(row["preferences"] or "{}") if row else {}
+
+
+def set_user_preferences(db: Database, user_id: int, preferences: dict) -> None:
+    """Store a user's own page settings."""
+    db.execute("UPDATE users SET preferences = ? WHERE id = ?",
+               [json.dumps(preferences, sort_keys=True), user_id])
+
+
 # --- display ---------------------------------------------------------------
 
 def display_calls(db: Database, site_id: int, since_ms: int, limit: int, *,
@@ -1298,3 +1331,21 @@ def held_back_logins(db: Database, now_ms: int) -> list[dict]:
     return _all(db, "SELECT t.*, u.id AS user_id FROM login_throttle t "
                     "LEFT JOIN users u ON u.username = t.username "
                     "WHERE t.blocked_until > ? ORDER BY t.last_failed_at DESC", [now_ms])
+
+
+# --- media (files every process serves) ------------------------------------------------------
+
+def put_media(db: Database, key: str, content_type: str, data: bytes, now_ms: int) -> None:
+    """Keep a file under a key naming its content (the same key twice keeps one)."""
+    db.execute("INSERT INTO media (key, content_type, data, created_at) VALUES (?, ?, ?, ?) "
+               "ON CONFLICT (key) DO NOTHING", [key, content_type, data, now_ms])
+
+
+def media(db: Database, key: str) -> dict | None:
+    """Return a kept file by key."""
+    return _one(db, "SELECT key, content_type, data FROM media WHERE key = ?", [key])
+
+
+def drop_media(db: Database, key: str) -> None:
+    """Forget a kept file."""
+    db.execute("DELETE FROM media WHERE key = ?", [key])

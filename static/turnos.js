@@ -51,5 +51,17 @@
   /** Replace an element's children with text (never HTML: no injection). */
   function setText(el, text) { if (el) { el.textContent = text == null ? "" : String(text); } }
 
-  window.Turnos = { api: api, connect: connect, duration: duration, setText: setText, csrf: csrf };
+  /** Shrink an element's font until its text fits its box on one line (a ticket code never wraps). */
+  function fitText(el) {
+    if (!el) { return; }
+    el.style.fontSize = "";
+    var size = parseFloat(window.getComputedStyle(el).fontSize);
+    while (el.scrollWidth > el.clientWidth && size > 12) {
+      size = Math.floor(size * 0.94);
+      el.style.fontSize = size + "px";
+    }
+  }
+
+  window.Turnos = { api: api, connect: connect, duration: duration, setText: setText, csrf: csrf,
+                    fitText: fitText };
 })();

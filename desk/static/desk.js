@@ -25,7 +25,9 @@
     online: false,
     everOnline: false,
     pending: {},
-    timer: null
+    timer: null,
+    shortcuts: boot.preferences.desk_shortcuts,
+    undo: null         // {ticket, code, until, timer}: a no-show that may still be taken back
   };
 
   var $ = function (id) { return document.getElementById(id); };
@@ -458,7 +460,10 @@
     },
     finish: function () { openDialog("finish-dialog"); },
     no_show: function () {
-      run(call("POST", ticketPath("no-show")), function (r) { say(fmt(T.done_no_show, r.data), false); });
+      run(call("POST", ticketPath("no-show")), function (r) {
+        say(fmt(T.done_no_show, r.data), false);
+        offerUndo(r.data);
+      });
     },
     transfer: function () {
       var select = $("transfer-dialog").querySelector("select");
@@ -493,8 +498,48 @@
     }
   };
 
+  /* A no-show can be taken back for a few seconds (a stray key, the wrong button). */
+  function offerUndo(ticket) {
+    clearUndo();
+    var button = $("undo");
+    S.undo = { ticket: ticket.id, code: ticket.code, until: Date.now() + boot.undo_seconds * 1000 };
+    function show() {
+      var left = Math.ceil((S.undo.until - Date.now()) / 1000);
+      if (left <= 0) { clearUndo(); return; }
+      setText(button, T.undo + " " + fmt(T.undo_seconds, { n: left }));
+    }
+    show();
+    button.classList.remove("hidden");
+    S.undo.timer = window.setInterval(show, 250);
+  }
+
+  function clearUndo() {
+    if (S.undo) { window.clearInterval(S.undo.timer); }
+    S.undo = null;
+    $("undo").classList.add("hidden");
+  }
+
+  function undoNoShow() {
+    if (!S.undo || S.busy) { return; }
+    var ticket = S.undo.ticket;
+    clearUndo();
+    run(call("POST", "/tickets/" + ticket + "/undo-no-show"), function (r) {
+      say(fmt(T.done_undone, r.data), false);
+    });
+  }
+
+  function setShortcuts(on) {
+    S.shortcuts = on;
+    document.body.classList.toggle("no-shortcuts", !on);
+    Array.prototype.forEach.call(document.querySelectorAll(".actions [data-action]"), function (b) {
+      if (on) { b.setAttribute("aria-keyshortcuts", KEYS[b.dataset.action]); }
+      else { b.removeAttribute("aria-keyshortcuts"); }
+    });
+  }
+
   function act(name) {
     if (S.busy || !S.desk) { return; }
+    if (name !== "no_show") { clearUndo(); }
     var button = document.querySelector('.actions [data-action="' + name + '"]');
     if (!button || button.disabled) { return; }
     actions[name]();
@@ -588,9 +633,13 @@
     var byKey = {};
     Object.keys(KEYS).forEach(function (action) { byKey[KEYS[action]] = action; });
     document.addEventListener("keydown", function (e) {
-      if (e.ctrlKey || e.metaKey || e.altKey || e.repeat || dialogOpen()) { return; }
-      var tag = (e.target && e.target.tagName) || "";
-      if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT") { return; }
+      // Only a bare letter, never with a modifier (WCAG 2.1.4), never while typing in a field.
+      if (!S.shortcuts || e.ctrlKey || e.metaKey || e.altKey || e.shiftKey || e.repeat || dialogOpen()) {
+        return;
+      }
+      var target = e.target || {};
+      var tag = target.tagName || "";
+      if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || target.isContentEditable) { return; }
       var action = byKey[(e.key || "").toUpperCase()];
       if (action && S.desk) {
         e.preventDefault();
@@ -601,6 +650,16 @@
       b.addEventListener("click", function () { act(b.dataset.action); });
     });
     $("take-last").addEventListener("click", function (e) { takeDesk(Number(e.currentTarget.dataset.desk)); });
+    $("undo").addEventListener("click", undoNoShow);
+    setShortcuts(S.shortcuts);
+    $("shortcuts-toggle").addEventListener("change", function (e) {
+      var on = e.target.checked;
+      call("PUT", "/me/preferences", { desk_shortcuts: on }).then(function (r) {
+        if (r.status !== 200) { e.target.checked = !on; refusal(r); return; }
+        setShortcuts(r.data.desk_shortcuts);
+        say(r.data.desk_shortcuts ? T.shortcuts_on : T.shortcuts_off, false);
+      });
+    });
   }
 
   // --- live events -------------------------------------------------------------------
@@ -642,6 +701,7 @@
     ticket_started: onTicket,
     ticket_finished: onTicket,
     ticket_no_show: onTicket,
+    ticket_no_show_undone: onTicket,
     ticket_transferred: onTicket,
     ticket_cancelled: onTicket,
     desk_changed: function (p) {

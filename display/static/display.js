@@ -46,12 +46,13 @@
   function render() {
     var limit = state.settings.history_length;
     var current = state.calls[0];
-    var code = $("current-code");
-    text(code, current ? current.code : "—");
-    code.classList.toggle("long", !!current && current.code.length > 6);
+    // At rest (no call yet today) the panel welcomes instead of showing an empty call.
+    $("current").classList.toggle("idle", !current);
+    text($("current-code"), current ? current.code : "");
     text($("current-desk"), current ? (current.desk_name || current.desk) : "");
-    $("current-pref").classList.toggle("hidden", !(current && current.priority));
+    $("current-pref").classList.toggle("hidden", !(current && current.preferential));
     $("current").dataset.id = current ? String(current.id) : "";
+    fitCall();
 
     var list = $("history");
     list.style.setProperty("--rows", String(limit));
@@ -59,12 +60,12 @@
     list.replaceChildren();
     state.calls.slice(1, limit + 1).forEach(function (call) {
       var row = document.createElement("li");
-      row.className = "dsp-row" + (call.priority ? " pref" : "");
+      row.className = "dsp-row" + (call.preferential ? " pref" : "");
       row.dataset.code = call.code;
       var codeCell = document.createElement("span");
       codeCell.className = "dsp-row-code";
       text(codeCell, call.code);
-      if (call.priority) {
+      if (call.preferential) {
         var badge = document.createElement("span");
         badge.className = "dsp-badge";
         text(badge, texts.preferential);
@@ -80,6 +81,20 @@
     renderWaiting();
   }
 
+  /* The code and the desk at one size: the largest (up to 20% of the screen's height) at which both fit. */
+  function fitCall() {
+    var panel = $("current"), fits = panel.querySelectorAll(".dsp-fit");
+    if (panel.classList.contains("idle")) { return; }
+    var room = panel.clientWidth * 0.92, size = window.innerHeight * 0.2;
+    panel.style.setProperty("--call-size", size + "px");
+    var widest = Math.max.apply(null, Array.prototype.map.call(fits, function (el) { return el.scrollWidth; }));
+    if (widest > room) { panel.style.setProperty("--call-size", Math.floor(size * room / widest) + "px"); }
+  }
+  window.addEventListener("resize", fitCall);
+
+  var waitingPage = 0;
+
+  /* Waiting people per procedure by name ("Impuesto predial 4"); a page at a time when they do not fit. */
   function renderWaiting() {
     var box = $("waiting");
     box.replaceChildren();
@@ -89,17 +104,36 @@
     var label = document.createElement("span");
     text(label, texts.waiting + ":");
     box.appendChild(label);
-    rows.forEach(function (s) {
+    var items = rows.map(function (s) {
       var item = document.createElement("span");
       item.dataset.service = s.code;
-      item.title = s.name;
-      text(item, s.prefix + " ");
+      text(item, s.name);
       var count = document.createElement("strong");
       text(count, s.waiting);
       item.appendChild(count);
       box.appendChild(item);
+      return item;
     });
+    // Split into pages of what fits on the line; show one page (turned by the clock tick).
+    var pages = [[]];
+    var limit = box.getBoundingClientRect().right - parseFloat(getComputedStyle(box).paddingRight);
+    var start = items[0].getBoundingClientRect().left, shift = 0;
+    items.forEach(function (item) {
+      var rect = item.getBoundingClientRect();
+      if (pages[pages.length - 1].length && rect.right - shift > limit) {
+        pages.push([]);
+        shift = rect.left - start;
+      }
+      pages[pages.length - 1].push(item);
+    });
+    waitingPage = waitingPage % pages.length;
+    pages.forEach(function (page, i) {
+      page.forEach(function (item) { item.classList.toggle("hidden", i !== waitingPage); });
+    });
+    box.dataset.pages = String(pages.length);
   }
+
+  window.setInterval(function () { waitingPage += 1; renderWaiting(); }, 8000);
 
   function pulse() {
     var panel = $("current");
@@ -229,7 +263,7 @@
 
   function enqueue(call) {
     var item = { id: call.id, code: call.code, desk: call.desk, desk_name: call.desk_name,
-                 preferential: !!call.priority, recall: !!call.recall, called_at: call.called_at,
+                 preferential: !!call.preferential, recall: !!call.recall, called_at: call.called_at,
                  queued_at: Date.now() };
     if (mode() === "server" && item.desk) {
       // Fetch the speech while earlier announcements and the chime play.

@@ -8,9 +8,13 @@
   var state = {
     step: "services", services: [], categories: [], service: null, group: null,
     requestId: null, busy: false, ticket: null, job: null, printDone: false,
-    socketUp: false, fetchUp: true
+    socketUp: false, fetchUp: true,
+    pages: { services: 0, group: 0 },   // the page of tiles shown on each step
+    guide: false,                       // the spoken guide is on (this citizen only)
+    armed: null                         // with the guide on: the tile touched once (a second touch chooses)
   };
   var idleTimer = null, thanksTimer = null, pollTimer = null, slowTimer = null, probeTimer = null;
+  var moreTimer = null;
   /* Print results that arrive before the ticket's own answer (the socket can beat the request). */
   var early = {};
 
@@ -19,6 +23,9 @@
     return String(text).replace(/\{(\w+)\}/g, function (_, k) { return values[k]; });
   }
   function withLang(path) { return path + (path.indexOf("?") < 0 ? "?" : "&") + "lang=" + data.lang; }
+  function withSite(path) {
+    return data.preview ? path + (path.indexOf("?") < 0 ? "?" : "&") + "site=" + encodeURIComponent(data.site) : path;
+  }
   function el(tag, className, text) {
     var node = document.createElement(tag);
     if (className) { node.className = className; }
@@ -41,7 +48,9 @@
       section.classList.toggle("hidden", section.getAttribute("data-step") !== step);
     });
     document.body.setAttribute("data-step", step);
+    disarm();
     armIdle();
+    if (step !== "ticket") { speak("step", step === "error" ? "services" : step); }
   }
 
   /* Back to the start; for the next citizen (idle, or after "thanks") also in the kiosk's own language. */
@@ -55,61 +64,91 @@
       return;
     }
     state.service = null; state.group = null; state.requestId = null; state.busy = false;
-    state.ticket = null; state.job = null;
+    state.ticket = null; state.job = null; state.pages.services = 0; state.pages.group = 0;
+    if (nextCitizen) { setGuide(false); }
     setBusy(false);
     show("services");
     loadServices();
   }
 
+  /* Untouched for idle_seconds: ask "¿Necesita más tiempo?" and give more_time_seconds to answer
+   * with one touch (WCAG 2.2.1) before going back to the start for the next citizen. */
   function armIdle() {
     clearTimeout(idleTimer);
-    if (state.step === "services") { return; }
+    hideMoreTime();
+    var atRest = state.step === "services" && !state.pages.services && !state.guide;
+    if (atRest) { return; }
     idleTimer = setTimeout(function () {
       if (state.busy) { armIdle(); return; }
-      reset(true);
+      askMoreTime();
     }, data.idle_seconds * 1000);
   }
 
+  function askMoreTime() {
+    var left = data.more_time_seconds;
+    var box = $("more-time");
+    function count() {
+      Turnos.setText($("more-time-left"), fmt(S.more_time_left, { n: left }));
+      if (left <= 0) { hideMoreTime(); reset(true); return; }
+      left -= 1;
+      moreTimer = setTimeout(count, 1000);
+    }
+    box.classList.remove("hidden");
+    document.body.classList.add("k-asking");
+    $("more-time-yes").focus();
+    speak("step", "more_time");
+    count();
+  }
+
+  function hideMoreTime() {
+    clearTimeout(moreTimer);
+    $("more-time").classList.add("hidden");
+    document.body.classList.remove("k-asking");
+  }
+
+  // Any touch (or key) means someone is there: it answers the question and restarts the wait.
   document.addEventListener("pointerdown", armIdle, true);
+  document.addEventListener("keydown", armIdle, true);
+  $("more-time-yes").addEventListener("click", armIdle);
 
   // --- services ------------------------------------------------------------------------
 
   function loadServices() {
-    var site = encodeURIComponent(data.site);
-    return Promise.all([
-      Turnos.api("GET", withLang("/api/v1/sites/" + site + "/services")),
-      Turnos.api("GET", withLang("/api/v1/sites/" + site + "/categories"))
-    ]).then(function (answers) {
+    return Turnos.api("GET", withSite(withLang("/kiosk/api/start"))).then(function (answer) {
       reachable(true);
-      if (answers[0].status !== 200 || answers[1].status !== 200) { return; }
-      state.services = answers[0].data.services;
-      state.siteOpen = answers[0].data.open;
-      state.categories = answers[1].data.categories.filter(function (c) { return c.kiosk_visible; });
+      if (answer.status !== 200) { return; }
+      state.services = answer.data.services;
+      state.siteOpen = answer.data.open;
+      state.categories = answer.data.categories;
       renderServices();
       renderCategories();
     }, function () { reachable(false); });
+  }
+
+  function picture(src) {
+    var img = el("img", "k-pict");
+    img.alt = "";
+    img.width = 96; img.height = 96;
+    img.src = src;
+    return img;
   }
 
   function serviceButton(service) {
     var button = el("button", "k-service-btn");
     button.type = "button";
     button.setAttribute("data-service", service.code);
-    button.appendChild(el("span", "k-service-name", service.name));
-    if (service.description) { button.appendChild(el("span", "k-service-desc", service.description)); }
-    if (service.requirements) {
-      var req = el("span", "k-service-req");
-      req.appendChild(el("strong", "", S.requirements + " "));
-      req.appendChild(document.createTextNode(service.requirements));
-      button.appendChild(req);
-    }
+    button.appendChild(picture(STATIC + "services/" + service.pictogram + ".svg"));
+    var text = el("span", "k-tile-text");
+    text.appendChild(el("span", "k-service-name", service.name));
     if (!service.open || state.siteOpen === false) {
       button.disabled = true;
       button.classList.add("k-closed");
-      button.appendChild(el("span", "k-service-closed", S.closed));
+      text.appendChild(el("span", "k-service-closed", S.closed));
     } else {
-      button.appendChild(el("span", "k-service-count", fmt(S.waiting, { n: service.waiting })));
-      button.addEventListener("click", function () { chooseService(service); });
+      text.appendChild(el("span", "k-service-count", fmt(S.waiting, { n: service.waiting })));
+      tappable(button, "service", service.code, function () { chooseService(service); });
     }
+    button.appendChild(text);
     return button;
   }
 
@@ -123,50 +162,111 @@
     return groups;
   }
 
+  /* Show the tiles a page at a time: as many as fit between the title and the pager, with
+   * "Anterior" / "Más trámites" and "Página n de m" when they do not all fit. */
+  function paged(box, pager, tiles, key) {
+    box.textContent = "";
+    tiles.forEach(function (tile) { box.appendChild(tile); });
+    pager.classList.add("hidden");
+    // A long name gets a smaller type rather than losing its end.
+    Array.prototype.forEach.call(box.querySelectorAll(".k-service-name"), function (name) {
+      var size = parseFloat(getComputedStyle(name).fontSize), least = size * 0.7;
+      while (name.scrollHeight > name.clientHeight + 1 && size > least) {
+        size *= 0.92;
+        name.style.fontSize = size + "px";
+      }
+    });
+    box.style.gridAutoRows = "";
+    var main = box.closest(".k-main");
+    var bottom = main.getBoundingClientRect().bottom - parseFloat(getComputedStyle(main).paddingBottom);
+    if (!tiles.length || box.getBoundingClientRect().bottom <= bottom) {
+      state.pages[key] = 0;
+      // Few services: taller tiles (up to half as tall again), easier to read and to touch.
+      if (tiles.length) {
+        var cols = getComputedStyle(box).gridTemplateColumns.split(" ").length;
+        var rowsUsed = Math.ceil(tiles.length / cols), gapY = parseFloat(getComputedStyle(box).rowGap) || 0;
+        var base = tiles[0].getBoundingClientRect().height;
+        var spare = (bottom - box.getBoundingClientRect().top + gapY) / rowsUsed - gapY;
+        if (spare > base) { box.style.gridAutoRows = Math.floor(Math.min(base * 1.5, spare)) + "px"; }
+      }
+      return;
+    }
+    pager.classList.remove("hidden");
+    var style = getComputedStyle(box);
+    var columns = style.gridTemplateColumns.split(" ").length;
+    var gap = parseFloat(style.rowGap) || 0;
+    var tileHeight = tiles[0].getBoundingClientRect().height;
+    var room = bottom - box.getBoundingClientRect().top - pager.getBoundingClientRect().height -
+      parseFloat(getComputedStyle(pager).marginTop);
+    var rows = Math.max(1, Math.floor((room + gap) / (tileHeight + gap)));
+    var per = rows * columns;
+    var pages = Math.ceil(tiles.length / per);
+    var page = state.pages[key] = Math.min(Math.max(0, state.pages[key]), pages - 1);
+    tiles.forEach(function (tile, i) { tile.classList.toggle("hidden", Math.floor(i / per) !== page); });
+    Turnos.setText(pager.querySelector(".k-page-of"), fmt(S.page, { n: page + 1, total: pages }));
+    pager.querySelector('[data-page="-1"]').disabled = page === 0;
+    pager.querySelector('[data-page="1"]').disabled = page === pages - 1;
+  }
+
   function renderServices() {
-    var box = $("services"), groupsBox = $("groups");
-    box.textContent = ""; groupsBox.textContent = "";
+    var box = $("services");
     $("site-closed").classList.toggle("hidden", state.siteOpen !== false);
     Turnos.setText($("site-closed"), S.site_closed);
     var groups = groupsOf(state.services);
-    var groupFirst = state.services.length > data.group_first_above && groups.length > 1;
-    groupsBox.classList.toggle("hidden", !groupFirst);
-    box.classList.toggle("hidden", groupFirst);
-    if (groupFirst) {
-      groups.forEach(function (g) {
-        var button = el("button", "k-group-btn", g.name || "—");
-        button.type = "button";
-        button.setAttribute("data-group", g.name);
-        button.addEventListener("click", function () { chooseGroup(g); });
-        groupsBox.appendChild(button);
-      });
-      return;
-    }
-    groups.forEach(function (g) {
-      var section = el("div", "k-group");
-      if (g.name) { section.appendChild(el("h2", "k-group-name", g.name)); }
-      var list = el("div", "k-service-list");
-      g.services.forEach(function (s) { list.appendChild(serviceButton(s)); });
-      section.appendChild(list);
-      box.appendChild(section);
-    });
+    var all = state.services.map(serviceButton);
+    paged(box, $("pager"), all, "services");
+    // More services than one screen holds, in several groups: the group first, then the service.
+    var groupFirst = !$("pager").classList.contains("hidden") && groups.length > 1;
+    if (!groupFirst) { return; }
+    state.pages.services = Math.min(state.pages.services, groups.length - 1);
+    paged(box, $("pager"), groups.map(function (g) {
+      var button = el("button", "k-group-btn");
+      button.type = "button";
+      button.setAttribute("data-group", g.name);
+      button.appendChild(picture(STATIC + "services/" + g.services[0].pictogram + ".svg"));
+      var text = el("span", "k-tile-text");
+      text.appendChild(el("span", "k-service-name", g.name || "—"));
+      text.appendChild(el("span", "k-service-count", fmt(S.services_in_group, { n: g.services.length })));
+      button.appendChild(text);
+      tappable(button, "group", g.name, function () { chooseGroup(g); });
+      return button;
+    }), "services");
   }
 
   function chooseGroup(group) {
     state.group = group;
+    state.pages.group = 0;
     Turnos.setText($("group-title"), group.name);
-    var box = $("group-services");
-    box.textContent = "";
-    var list = el("div", "k-service-list");
-    group.services.forEach(function (s) { list.appendChild(serviceButton(s)); });
-    box.appendChild(list);
     show("group");
+    renderGroup();
   }
+
+  function renderGroup() {
+    if (!state.group) { return; }
+    paged($("group-services"), $("group-pager"), state.group.services.map(serviceButton), "group");
+  }
+
+  Array.prototype.forEach.call(document.querySelectorAll(".k-page-btn"), function (button) {
+    button.addEventListener("click", function () {
+      var key = button.closest("#group-pager") ? "group" : "services";
+      state.pages[key] += Number(button.getAttribute("data-page"));
+      if (key === "group") { renderGroup(); } else { renderServices(); }
+      armIdle();
+    });
+  });
+
+  window.addEventListener("resize", function () {
+    if (state.step === "services") { renderServices(); }
+    if (state.step === "group") { renderGroup(); }
+  });
 
   function chooseService(service) {
     state.service = service;
     state.requestId = newRequestId();
     Turnos.setText($("chosen-service"), service.name);
+    Turnos.setText($("chosen-desc"), service.description || "");
+    $("chosen-req").classList.toggle("hidden", !service.requirements);
+    Turnos.setText($("chosen-req").querySelector("span"), service.requirements || "");
     setBusy(false);
     show("priority");
   }
@@ -181,15 +281,9 @@
       var button = el("button", "k-cat");
       button.type = "button";
       button.setAttribute("data-priority", c.code);
-      var img = el("img");
-      img.alt = "";
-      img.width = 96; img.height = 96;
-      img.src = STATIC + (data.pictograms.indexOf(c.pictogram) >= 0 ? c.pictogram : "preferencial") + ".svg";
-      button.appendChild(img);
-      var translated = data.category_labels[c.code];
-      var label = translated && data.default_labels[c.code] === c.label ? translated : c.label;
-      button.appendChild(el("span", "", label));
-      button.addEventListener("click", function () { issue(c.code); });
+      button.appendChild(picture(STATIC + c.pictogram + ".svg"));
+      button.appendChild(el("span", "", c.label));
+      tappable(button, "category", c.code, function () { issue(c.code); });
       box.insertBefore(button, none);
     });
   }
@@ -235,7 +329,7 @@
     show("priority");
     issue(state.lastPriority);
   });
-  $("priority-none").addEventListener("click", function () { issue(""); });
+  tappable($("priority-none"), "category", "none", function () { issue(""); });
 
   // --- the ticket on screen and its print outcome ---------------------------------------------
 
@@ -246,16 +340,17 @@
     Turnos.setText($("t-code"), ticket.code);
     Turnos.setText($("t-service"), ticket.service_name);
     $("t-pref").classList.toggle("hidden", !ticket.priority);
-    var translated = data.category_labels[ticket.priority];
+    var category = state.categories.filter(function (c) { return c.code === ticket.priority; })[0];
     Turnos.setText($("t-pref"), ticket.priority ? S.preferential + " · " +
-      (translated && data.default_labels[ticket.priority] === ticket.priority_label ? translated
-        : ticket.priority_label) : "");
+      (category ? category.label : ticket.priority_label) : "");
     Turnos.setText($("t-ahead"), fmt(S.ahead, { n: ticket.ahead }));
     var wait = ticket.estimated_wait_seconds;
     Turnos.setText($("t-wait"), wait && wait >= 60 ? fmt(S.wait_minutes, { m: Math.ceil(wait / 60) })
       : S.wait_soon);
     $("t-qr").src = ticket.qr_url;
     show("ticket");
+    Turnos.fitText($("t-code"));
+    speak("ticket", ticket.status_url.split("/").pop());
     watchPrint(ticket.print);
   }
 
@@ -281,7 +376,7 @@
     Turnos.api("GET", withLang("/kiosk/api/jobs/" + state.job.id)).then(function (answer) {
       if (answer.status === 200 && (answer.data.status === "printed" || answer.data.status === "failed")) {
         printOutcome({ id: answer.data.id, ok: answer.data.status === "printed",
-                       status: answer.data.printer_status });
+                       status: answer.data.printer_status, error: answer.data.error });
       }
     }, function () { /* the socket or the next poll will tell */ }).then(function () {
       if (!state.printDone && state.step === "ticket") { pollTimer = setTimeout(poll, 1500); }
@@ -294,7 +389,7 @@
     var status = result.printer_status || result.status;
     state.printDone = true;
     stopPrintWatch();
-    if (!ok) { printText("failed"); }
+    if (!ok) { printText(result.error === "unconfirmed" ? "unconfirmed" : "failed"); }
     else if (status === "ok" || status === "near_end") { printText("printed"); }
     else { printText("unconfirmed"); }
     armIdle();
@@ -310,6 +405,61 @@
     stopPrintWatch();
     show("thanks");
     thanksTimer = setTimeout(function () { reset(true); }, 4000);
+  }
+
+  // --- the spoken guide (the server's Spanish voice) --------------------------------------------
+
+  var voice = new Audio();
+  voice.preload = "auto";
+
+  function speak(kind, key) {
+    if (!state.guide) { return; }
+    voice.pause();
+    voice.src = withSite("/kiosk/audio/" + kind + "/" + encodeURIComponent(key) + ".wav");
+    var playing = voice.play();
+    if (playing && playing.catch) { playing.catch(function () { /* no sound device: the screen still works */ }); }
+  }
+
+  /* A tile's action; with the guide on, the first touch says its name and the second chooses it. */
+  function tappable(button, kind, key, action) {
+    button.addEventListener("click", function () {
+      if (!state.guide || state.armed === button) { disarm(); action(); return; }
+      disarm();
+      state.armed = button;
+      button.classList.add("k-armed");
+      button.setAttribute("aria-describedby", "guide-hint");
+      speak(kind, key);
+    });
+  }
+
+  function disarm() {
+    if (state.armed) {
+      state.armed.classList.remove("k-armed");
+      state.armed.removeAttribute("aria-describedby");
+    }
+    state.armed = null;
+  }
+
+  function setGuide(on) {
+    state.guide = on;
+    var button = $("guide");
+    if (!button) { return; }
+    button.setAttribute("aria-pressed", on ? "true" : "false");
+    Turnos.setText($("guide-label"), on ? S.guide_on : S.guide_off);
+    document.body.classList.toggle("k-guided", on);
+    disarm();
+    if (!on) { voice.pause(); }
+  }
+
+  if ($("guide")) {
+    var hint = el("span", "k-sr-only", S.guide_tap_again);
+    hint.id = "guide-hint";
+    document.body.appendChild(hint);
+    $("guide").addEventListener("click", function () {
+      setGuide(!state.guide);
+      armIdle();
+      speak("step", state.step === "ticket" ? "thanks" : state.step);
+    });
   }
 
   // --- back buttons and language -------------------------------------------------------------

@@ -140,8 +140,9 @@
       var tr = el("tr", null, t.over_target ? "over" : "");
       tr.setAttribute("data-ticket", t.id);
       tr.setAttribute("data-code", t.code);
-      var code = el("th", t.code);
-      if (t.priority_label) { code.appendChild(el("span", " " + t.priority_label, "badge-pref")); }
+      var code = el("th");
+      code.appendChild(el("span", t.code, "code"));
+      if (t.priority_label) { code.appendChild(el("span", t.priority_label, "badge-pref")); }
       tr.appendChild(code);
       tr.appendChild(td(t.service));
       tr.appendChild(running(t.waiting_seconds));
@@ -186,6 +187,7 @@
     disconnect: function () { dot.classList.remove("on"); }
   };
   ["snapshot", "ticket_issued", "ticket_called", "ticket_started", "ticket_finished", "ticket_no_show",
+   "ticket_no_show_undone",
    "ticket_transferred", "ticket_cancelled", "queue_changed", "day_closed", "desk_changed",
    "printer_status", "print_result", "config_changed"].forEach(function (name) { handlers[name] = soon; });
   handlers.alert = function (a) { say(a.message || a.kind, a.level === "error" ? "error" : "warning"); soon(); };

@@ -102,10 +102,14 @@ def test_a_new_service_and_desk_reach_the_kiosk_and_the_desk_without_a_restart(
         expect(kiosk.locator(".k-service-btn, .k-group-btn").first).to_be_visible()
         if group.count():
             group.click()
+        while not kiosk.locator(".k-service-btn[data-service=G]:visible").count() and \
+                kiosk.locator("#pager [data-page='1']:enabled").count():
+            kiosk.locator("#pager [data-page='1']").click()
         button = kiosk.locator(".k-service-btn[data-service=G]:visible")
         expect(button).to_contain_text("Certificados de residencia")
-        expect(button).to_contain_text("Documento de identidad y recibo de servicio público.")
         kiosk.screenshot(path=str(artifacts / "kiosk-new-service.png"), full_page=True)
+        button.click()
+        expect(kiosk.locator("#chosen-req")).to_contain_text("Documento de identidad y recibo de servicio público.")
 
         # The official's desk picker offers the new desk.
         desk = _login(desk_ctx, base, *DEMO_OFFICIAL)

@@ -98,9 +98,11 @@ def test_the_ticket_logo_is_uploaded_checked_and_served(app, admin, tmp_path):
                    {"logo": (io.BytesIO(buffer.getvalue()), "logo.png")},
                    content_type="multipart/form-data")
     assert r.status_code == 302
-    assert site_row(app)["logo_path"] == "logos/cam-centro.png"
+    # Kept in the database, so every server process prints and shows it.
+    assert site_row(app)["logo_path"].startswith("media:logo/cam-centro/")
     served = admin.get("/admin/sites/cam-centro/logo")
     assert served.status_code == 200 and served.mimetype == "image/png"
+    assert Image.open(io.BytesIO(served.data)).size == (200, 80)
     bad = admin.post("/admin/sites/cam-centro/logo",
                      {"logo": (io.BytesIO(b"<svg onload=alert(1)>"), "logo.png")},
                      content_type="multipart/form-data")
@@ -108,6 +110,7 @@ def test_the_ticket_logo_is_uploaded_checked_and_served(app, admin, tmp_path):
     assert page_error(bad) == "El archivo no es una imagen PNG, JPEG o GIF válida."
     assert admin.post("/admin/sites/cam-centro/logo/delete").status_code == 302
     assert site_row(app)["logo_path"] is None
+    assert admin.get("/admin/sites/cam-centro/logo").status_code == 404
 
 
 def test_a_supervisor_reads_the_site_but_cannot_change_it(app, supervisor):

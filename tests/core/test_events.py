@@ -138,8 +138,10 @@ def test_a_real_socketio_client_receives_the_snapshot_then_the_call(live_server,
         client.disconnect()
     assert [name for name, _ in received] == ["snapshot", "ticket_called"]
     call = received[1][1]
-    assert call["code"] == "PA-001" and call["priority"] == "gestante"
-    assert call["priority_label"] == "Mujer gestante" and call["desk_name"] == "Módulo 1"
+    assert call["code"] == "PA-001" and call["preferential"] is True and call["desk_name"] == "Módulo 1"
+    # A screen gets the preferential mark it shows, never the citizen's category.
+    assert "priority" not in call and "priority_label" not in call
+    assert "gestante" not in str(received).lower()
 
 
 @pytest.mark.parametrize("token_kind", ["display", "kiosk"])

@@ -346,8 +346,9 @@ def test_every_change_is_announced_after_its_commit(engine):
     assert ("ticket_called", f"site:{site_id}") in sent
     assert ("queue_changed", f"site:{site_id}") in sent
     called = [p for e, p, r in engine.announce.sent if e == "ticket_called"][0]
-    assert set(called) >= {"id", "code", "service", "priority", "desk", "desk_name", "called_at",
+    assert set(called) >= {"id", "code", "service", "preferential", "desk", "desk_name", "called_at",
                            "recall"}
+    assert "priority" not in called and "priority_label" not in called
     assert called["desk_name"] == "Módulo 1" and called["recall"] is False
 
 

@@ -523,7 +523,7 @@ def test_the_desk_page_asks_for_login_and_serves_staff(client, browser_login):
     assert r.status_code == 302 and "/login?next=/desk/" in r.headers["Location"]
     session, csrf = browser_login("ana")
     page = session.get("/desk/").get_data(as_text=True)
-    assert "Llamar siguiente" in page and "<kbd>L</kbd>" in page
+    assert "Llamar siguiente" in page and "<kbd class=\"shortcut\">L</kbd>" in page
     assert "<script>" not in page and "style=" not in page
     r = session.post(f"/api/v1/desks/{D1}/session", headers={"X-CSRF-Token": csrf})
     assert r.status_code == 201

@@ -246,6 +246,7 @@ def test_keyboard_shortcuts_and_a_second_tab_of_the_same_desk(browser, hall, art
         expect(one.locator("#line li[data-code]")).to_have_text([re.compile(first["code"])])
         two.keyboard.press("n")
         expect(one.locator("#current-code")).to_have_text("—")
+        expect(two.locator("#desk-state")).to_have_text("Disponible")   # "s" only once it may leave
         two.keyboard.press("s")
         for page in (one, two):
             expect(page.locator("#picker")).to_be_visible()

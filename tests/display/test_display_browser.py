@@ -139,7 +139,7 @@ def test_a_tv_for_one_zone_shows_and_chimes_only_the_calls_of_its_desks(hall, sc
     wait_until(page, "() => TurnosDisplay.announced.length === 1")
     assert [(a["code"], a["spoken"]) for a in announced(page)] == [("C-001", "chime")]
     expect(page.locator("#history .dsp-row")).to_have_count(0)
-    expect(page.locator("#waiting")).to_contain_text("C")
+    expect(page.locator("#waiting")).to_contain_text("SISBÉN")
     assert page.locator("#waiting [data-service]").evaluate_all(
         "els => els.map(e => e.dataset.service)") == ["C", "D"]
 

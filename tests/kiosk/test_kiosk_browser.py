@@ -49,14 +49,18 @@ def test_a_citizen_takes_a_general_then_a_preferential_ticket(browser, live_serv
     try:
         page.goto(live_server.url + "/kiosk/")
         expect(page.locator("#services .k-service-btn")).to_have_count(6)
-        expect(page.locator("#services")).to_contain_text("Documento de identidad")
         assert _smallest_target(page) >= MM15
         page.screenshot(path=str(artifacts / "kiosk-portrait-services.png"))
 
         page.locator("[data-service='A']").tap()
         expect(page.locator("#step-priority")).to_be_visible()
         expect(page.locator("#chosen-service")).to_have_text("Impuesto predial")
+        # The chosen procedure's requirements, before the ticket.
+        expect(page.locator("#chosen-req")).to_contain_text("Documento de identidad")
         expect(page.locator("#categories .k-cat")).to_have_count(6)
+        expect(page.locator("#step-priority h1")).to_have_text("¿Está usted en alguno de estos casos?")
+        expect(page.locator("[data-priority='adulto_mayor']")).to_have_text("Adulto mayor (60 años o más)")
+        expect(page.locator("#priority-none")).to_have_text("No, ninguno")
         assert _smallest_target(page) >= MM15
         page.screenshot(path=str(artifacts / "kiosk-portrait-preferential.png"))
 
@@ -79,7 +83,7 @@ def test_a_citizen_takes_a_general_then_a_preferential_ticket(browser, live_serv
         page.locator("[data-service='C']").tap()
         page.locator("[data-priority='adulto_mayor']").tap()
         expect(page.locator("#t-code")).to_have_text("PC-001")
-        expect(page.locator("#t-pref")).to_have_text("Atención preferencial · Adulto mayor")
+        expect(page.locator("#t-pref")).to_have_text("Atención preferencial · Adulto mayor (60 años o más)")
         expect(page.locator("#t-print")).to_have_text("Tome su tiquete impreso.")
         page.screenshot(path=str(artifacts / "kiosk-landscape-ticket.png"))
         preview = [p for p in _printed(live_server, "PC-001") if p.suffix == ".png"]
@@ -112,8 +116,21 @@ def test_back_english_and_a_kiosk_left_alone_returns_to_the_start_in_spanish(bro
         page.locator("[data-service='E']").tap()
         expect(page.locator("#step-priority")).to_be_visible()
         page.clock.fast_forward("00:29")
-        expect(page.locator("#step-priority")).to_be_visible()
+        expect(page.locator("#more-time")).to_be_hidden()
+        # Left alone, the kiosk first asks whether the citizen needs more time; one touch says yes.
         page.clock.fast_forward("00:02")
+        expect(page.locator("#more-time")).to_be_visible()
+        expect(page.locator("#more-time-title")).to_have_text("Do you need more time?")
+        page.locator("#more-time-yes").tap()
+        expect(page.locator("#more-time")).to_be_hidden()
+        expect(page.locator("#step-priority")).to_be_visible()
+        # Asked again and not answered within 20 seconds: back to the start, in Spanish.
+        page.clock.run_for("00:31")
+        expect(page.locator("#more-time")).to_be_visible()
+        page.clock.run_for("00:15")
+        expect(page.locator("#step-priority")).to_be_visible()
+        expect(page.locator("#more-time-left")).to_contain_text(re.compile(r"in \d seconds"))
+        page.clock.run_for("00:07")
         expect(page.locator("html")).to_have_attribute("lang", "es")
         expect(page.locator("#step-services")).to_be_visible()
     finally:

@@ -18,16 +18,47 @@ def test_a_paired_kiosk_opens_in_spanish_with_the_question_and_big_pictograms(ki
     r = kiosk_browser.get("/kiosk/")
     page = r.get_data(as_text=True)
     assert r.status_code == 200 and '<html lang="es">' in page
-    assert "¿Tiene derecho a atención preferencial?" in page and "Fuera de servicio" in page
+    assert "¿Está usted en alguno de estos casos?" in page and "Fuera de servicio" in page
+    assert "¿Necesita más tiempo?" in page
     assert "Alcaldía de Villa Esperanza" in page and "English" in page
     assert "<script>" not in page and 'style="' not in page
     data = _data(page)
     assert data["site"] == "cam-centro" and data["device"] == kiosk.id and not data["preview"]
     assert data["idle_seconds"] == 30
     assert data["strings"]["failed"].startswith("La impresora no funcionó")
-    for name in data["pictograms"]:
+    start = kiosk_browser.get("/kiosk/api/start").get_json()
+    pictures = [f"services/{s['pictogram']}" for s in start["services"]]
+    pictures += [c["pictogram"] for c in start["categories"]]
+    for name in pictures:
         svg = kiosk_browser.get(f"/kiosk/static/pictograms/{name}.svg")
         assert svg.status_code == 200 and b"<svg" in svg.data
+
+
+def test_each_service_has_a_pictogram_its_own_or_one_chosen_from_its_words(kiosk_browser):
+    start = kiosk_browser.get("/kiosk/api/start").get_json()
+    pictures = {s["code"]: s["pictogram"] for s in start["services"]}
+    # A: set in the layout; the others chosen from their name and group.
+    assert pictures == {"A": "pagos", "B": "comercio", "C": "familia", "D": "mayores", "E": "documentos",
+                        "F": "planeacion"}
+    labels = {c["code"]: c["label"] for c in start["categories"]}
+    assert labels["adulto_mayor"] == "Adulto mayor (60 años o más)"
+    assert labels["gestante"] == "Mujer gestante"
+    assert "vulnerabilidad" not in labels       # judged by an official, never offered at the kiosk
+    english = kiosk_browser.get("/kiosk/api/start?lang=en").get_json()
+    assert {c["code"]: c["label"] for c in english["categories"]}["adulto_mayor"] == "Older adult (60 years or older)"
+
+
+def test_the_age_of_a_category_comes_from_its_configuration(app, kiosk_browser):
+    from shared import layout
+    from shared.db import get_db
+
+    with app.app_context():
+        db = get_db()
+        layout.apply(db, layout.parse(
+            '[[priority_categories]]\ncode = "adulto_mayor"\nlabel = "Adulto mayor"\nmin_age = 62\n'), app.extensions["turnos.clock"])
+        assert "min_age = 62" in layout.export(db)
+    labels = {c["code"]: c["label"] for c in kiosk_browser.get("/kiosk/api/start").get_json()["categories"]}
+    assert labels["adulto_mayor"] == "Adulto mayor (62 años o más)"
 
 
 def test_the_english_switch_shows_the_kiosk_in_english(kiosk_browser):

@@ -56,11 +56,14 @@ class StatusResponder:
 class FakePrinterState:
     """The condition a fake printer is in: paper, online, silent, and when to drop the link."""
 
-    def __init__(self, *, paper: int = PAPER_OK, online: bool = True, silent: bool = False, drop_after: int | None = None):
+    def __init__(self, *, paper: int = PAPER_OK, online: bool = True, silent: bool = False, drop_after: int | None = None,
+                 cover_open: bool = False, cutter_error: bool = False):
         self.paper = paper
         self.online = online
         self.silent = silent
         self.drop_after = drop_after
+        self.cover_open = cover_open
+        self.cutter_error = cutter_error
 
     def configure(self, **changes) -> None:
         """Change the printer's condition (paper, online, silent, drop_after)."""
@@ -73,11 +76,16 @@ class FakePrinterState:
         """Return the answer byte to DLE EOT n, or None if the printer stays silent."""
         if self.silent:
             return None
+        stopped = not self.online or self.cover_open or self.cutter_error
         if n == 1:
-            return PRINTER_ONLINE if self.online else PRINTER_OFFLINE
+            return PRINTER_OFFLINE if stopped else PRINTER_ONLINE
+        if n == 2:  # offline cause: cover open (bit 2), an error occurred (bit 6)
+            return 0x12 | (0x04 if self.cover_open else 0) | (0x40 if self.cutter_error else 0)
+        if n == 3:  # error cause: autocutter error (bit 3)
+            return 0x12 | (0x08 if self.cutter_error else 0)
         if n == 4:
             return self.paper
-        return 0x12  # DLE EOT 2 and 3: no offline cause, no error
+        return None
 
 
 class Connection:

@@ -84,19 +84,39 @@ def test_status_is_decoded_by_bits(printer_byte, paper_byte, expected):
 
 
 @pytest.mark.parametrize(
+    "cause_byte, error_byte, expected",
+    [
+        (0x16, None, PrinterStatus.COVER_OPEN),  # DLE EOT 2 bit 2
+        (0x32, None, PrinterStatus.PAPER_OUT),  # bit 5: stopped at the paper end
+        (0x52, 0x1A, PrinterStatus.CUTTER_ERROR),  # bit 6, then DLE EOT 3 bit 3
+        (0x52, 0x52, PrinterStatus.ERROR),  # another error (e.g. the head overheated)
+        (0x12, None, PrinterStatus.OFFLINE),  # offline, no cause given
+        (None, None, PrinterStatus.OFFLINE),
+    ],
+)
+def test_an_offline_printer_is_named_by_its_cause(cause_byte, error_byte, expected):
+    assert decode_status(PRINTER_OFFLINE, PAPER_OK, cause_byte, error_byte) is expected
+
+
+@pytest.mark.parametrize(
     "condition, expected",
     [
         (dict(), PrinterStatus.OK),
         (dict(paper=PAPER_NEAR_END), PrinterStatus.NEAR_END),
         (dict(paper=PAPER_OUT, online=False), PrinterStatus.PAPER_OUT),
         (dict(online=False), PrinterStatus.OFFLINE),
+        (dict(cover_open=True), PrinterStatus.COVER_OPEN),
+        (dict(cutter_error=True), PrinterStatus.CUTTER_ERROR),
     ],
 )
 def test_a_printer_reports_its_status(fake_printer, condition, expected):
     fake_printer.configure(**condition)
     assert check_status(fake_printer.spec, timeout=2.0) is expected
     fake_printer.settle()
-    assert fake_printer.queries == [1, 4]
+    # The offline cause (DLE EOT 2), and the error cause (3), only of a printer that is offline.
+    offline = not fake_printer.online or fake_printer.cover_open or fake_printer.cutter_error
+    asked = [1, 2, 3, 4] if fake_printer.cutter_error else [1, 2, 4] if offline else [1, 4]
+    assert fake_printer.queries == asked
 
 
 def test_a_silent_printer_is_unknown_never_ok_and_costs_only_the_timeout(fake_printer):

@@ -119,6 +119,25 @@ def test_image_qr_replaces_native_qr_when_asked_or_unsupported(content):
     assert clone.images[0][0] <= 384
 
 
+def _alignment_at(data: bytes, at: int) -> int:
+    """Return the ESC a alignment in force at a byte offset (0 left, 1 centre)."""
+    last = max((data.rfind(b"\x1ba" + bytes([n]), 0, at), n) for n in (0, 1, 2))
+    return last[1] if last[0] >= 0 else 0
+
+
+def test_an_image_qr_and_a_logo_are_centred_once_not_twice(content, tmp_path):
+    logo = tmp_path / "logo.png"
+    Image.new("L", (120, 60), 0).save(logo)
+    data = render_escpos(dataclasses.replace(content, logo_path=str(logo)), native_qr=False)
+    images = [i for i in range(len(data)) if data.startswith(b"\x1dv0", i)]
+    assert len(images) == 2  # the logo, then the QR
+    # Each image is padded on the left to the centre, so it must print left-aligned:
+    # with ESC a 1 still in force the printer would centre the padded image again.
+    assert [_alignment_at(data, i) for i in images] == [0, 0]
+    # Text after an image is centred again.
+    assert _alignment_at(data, data.index("Escanee".encode("cp858"))) == 1
+
+
 def test_a_general_ticket_has_no_preferential_line_and_may_omit_the_wait(content):
     general = dataclasses.replace(content, code="A-007", priority_label=None, estimated_wait_minutes=None)
     decoded = decode(render_escpos(general))

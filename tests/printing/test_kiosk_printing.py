@@ -61,7 +61,10 @@ def test_the_virtual_printer_keeps_the_bytes_and_a_preview_in_the_instance(kiosk
     (dict(refuse=True), "refused", "rechazó la conexión"),
     (dict(drop_after=120), "link_lost", "se perdió la conexión"),
     (dict(online=False), "offline", "apagada o desconectada"),
-], ids=["paper-out", "connection-refused", "link-dropped-mid-job", "printer-offline"])
+    (dict(cover_open=True), "cover_open", "tapa de la impresora está abierta"),
+    (dict(cutter_error=True), "printer_error", "cuchilla de corte"),
+], ids=["paper-out", "connection-refused", "link-dropped-mid-job", "printer-offline", "cover-open",
+        "cutter-error"])
 def test_a_printer_fault_leaves_a_valid_ticket_a_failed_job_and_an_alert(kiosk, api, printer, error,
                                                                           staff_words):
     fake = TcpFakePrinter(**printer).start()
@@ -103,18 +106,105 @@ def test_a_printer_that_stops_taking_data_fails_the_job_within_the_timeout(kiosk
     assert [a["kind"] for a in received(staff, "alert")] == ["print_failed"]
 
 
-def test_a_silent_printer_prints_but_the_kiosk_says_it_could_not_confirm(kiosk, api, tcp_printer):
+@pytest.mark.parametrize("fault", [dict(silent=True), dict(stall=True), dict(silent=True, drop_after=200)],
+                         ids=["silent", "accepts-then-stalls", "resets-mid-job"])
+def test_a_print_the_printer_cannot_confirm_is_never_recorded_as_printed(kiosk, api, app, fault):
+    fake = TcpFakePrinter(**fault).start()
+    try:
+        kiosk.configure(printer=fake.spec)
+        screen, staff = kiosk.socket(), staff_socket(api)
+        ticket = kiosk.issue("A")
+        assert wait_idle(10)
+    finally:
+        fake.stop()
+    [result] = received(screen, "print_result")
+    assert not result["ok"] and result["error"] in ("unconfirmed", "link_lost")
+    job = kiosk.job(ticket["print"]["id"])
+    assert job["status"] == "failed" and job["printer_status"] != "ok"
+    [alert] = received(staff, "alert")
+    assert alert["code"] == "A-001"
+    if result["error"] == "unconfirmed":
+        assert alert["kind"] == "print_unconfirmed" and "no confirmó" in alert["message"]
+        listed = "unconfirmed"
+    else:
+        assert alert["kind"] == "print_failed"
+        listed = "failures"
+    page = login(app, "supervisor").get("/printer/").get_data(as_text=True)
+    section = page.split(f'<table id="{listed}">')[1].split("</table>")[0]
+    assert f'data-job="{job["id"]}"' in section and "A-001" in section
+
+
+def test_a_silent_printer_still_prints_and_the_kiosk_asks_the_citizen_to_check(kiosk, api, tcp_printer):
     tcp_printer.configure(silent=True)
     kiosk.configure(printer=tcp_printer.spec)
-    screen, staff = kiosk.socket(), staff_socket(api)
-    ticket = kiosk.issue("A")
+    screen = kiosk.socket()
+    kiosk.issue("A")
     assert wait_idle(10)
     assert decode(tcp_printer.settle()).lines_with("A-001")
     [result] = received(screen, "print_result")
-    assert result["ok"] and result["status"] == "unknown"
-    assert "no confirmó" in result["message"]
-    assert kiosk.job(ticket["print"]["id"])["printer_status"] == "unknown"
-    assert received(staff, "alert") == []
+    assert result["error"] == "unconfirmed" and "no confirmó" in result["message"]
+
+
+def test_a_reprint_that_prints_resolves_the_failure_it_replaces(kiosk, api, app, tcp_printer):
+    tcp_printer.configure(paper=PAPER_OUT)
+    kiosk.configure(printer=tcp_printer.spec)
+    ticket = kiosk.issue("B")
+    assert wait_idle(10)
+    supervisor = login(app, "supervisor")
+    assert f'data-job="{ticket["print"]["id"]}"' in supervisor.get("/printer/").get_data(as_text=True)
+
+    tcp_printer.configure(paper=0x12)
+    r = api.call("supervisor", "POST", f"/api/v1/tickets/{ticket['id']}/reprint")
+    assert r.status_code == 202
+    assert wait_idle(10)
+    assert kiosk.job(r.get_json()["id"])["status"] == "printed"
+    page = supervisor.get("/printer/").get_data(as_text=True)
+    assert f'data-job="{ticket["print"]["id"]}"' not in page
+    assert 'id="no-failures"' in page
+
+
+def test_paper_out_clears_by_itself_once_the_roll_is_changed(kiosk, api, app, tcp_printer):
+    from printer.watch import poll_once
+
+    tcp_printer.configure(paper=PAPER_OUT)
+    kiosk.configure(printer=tcp_printer.spec)
+    kiosk.issue("A")
+    assert wait_idle(10)
+    assert api.call("supervisor", "GET", f"/api/v1/kiosks/{kiosk.id}").get_json()["printer_status"] == "paper_out"
+
+    staff = staff_socket(api)
+    tcp_printer.configure(paper=0x12)
+    # One round of the loop that serve runs every PRINTER_POLL_SECONDS.
+    assert poll_once(app) == 1
+    kiosk_now = api.call("supervisor", "GET", f"/api/v1/kiosks/{kiosk.id}").get_json()
+    assert kiosk_now["printer_status"] == "ok" and kiosk_now["printer_message"] == "Impresora lista."
+    assert [(e["device"], e["status"]) for e in received(staff, "printer_status")] == [(kiosk.id, "ok")]
+    printers = login(app, "supervisor").get("/printer/").get_data(as_text=True).split('id="printers"')[1]
+    printers = printers.split("</table>")[0]
+    assert "Impresora lista." in printers and "Sin papel" not in printers
+
+    tcp_printer.configure(cover_open=True)
+    poll_once(app)
+    [alert] = received(staff, "alert")
+    assert alert["status"] == "cover_open" and "tapa abierta" in alert["message"]
+
+    tcp_printer.configure(silent=True, cover_open=False)
+    poll_once(app)
+    assert api.call("supervisor", "GET", f"/api/v1/kiosks/{kiosk.id}").get_json()["printer_status"] == "unknown"
+
+
+def test_every_kiosk_api_error_is_json_whatever_the_client_accepts(kiosk, api):
+    headers = {"Authorization": f"Bearer {kiosk.token}", "Accept": "*/*"}
+    client = api.client
+    big = client.post("/kiosk/api/tickets", data=b"{" + b" " * 70_000 + b"}",
+                      headers=dict(headers, **{"Content-Type": "application/json"}))
+    assert big.status_code == 413 and big.is_json and big.get_json()["error"] == "too_large"
+    wrong = client.get("/kiosk/api/tickets", headers=headers)
+    assert wrong.status_code == 405 and wrong.get_json()["error"] == "method_not_allowed"
+    assert wrong.headers["Allow"] == "POST"
+    missing = client.get("/kiosk/api/nothing-here", headers=headers)
+    assert missing.status_code == 404 and missing.get_json()["error"] == "not_found"
+    assert api.call(kiosk.token, "GET", "/kiosk/api/jobs/1").is_json
 
 
 def test_near_the_end_of_the_roll_supervisors_are_warned_once(kiosk, api, tcp_printer):

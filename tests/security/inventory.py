@@ -32,6 +32,7 @@ class Principals:
                 "user_id": str(store.find_user(db, "carla")["id"]),
                 "visit_id": store.ticket_by_id(db, ticket["id"])["visit_id"],
                 "code": "NOPE2345", "name": "000001-A-001", "ext": "png", "filename": "x.css",
+                "rest": "nothing-here", "kind": "step", "key": "services",
             }
 
     def url(self, rule, overrides: dict | None = None) -> str:
