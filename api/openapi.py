@@ -120,8 +120,12 @@ def _spec() -> dict:
             "/sites/{site}/snapshot": {"get": _op("Waiting counts and last calls (a screen's view)",
                                                   params=[P_SITE])},
             "/sites/{site}/close-day": {"post": _op(
-                "Close the day: never-called tickets become abandoned (admin)", params=[P_SITE],
-                body=_obj({"day": {"type": "string", "format": "date"}}))},
+                "Close the day up to a local day (today by default; a future or malformed day is "
+                "refused): never-called tickets become abandoned, called ones no-shows, those in "
+                "service finished, all flagged automatic. With dry_run, only the counts of what "
+                "would change (admin)", params=[P_SITE],
+                body=_obj({"day": {"type": "string", "format": "date"},
+                           "dry_run": {"type": "boolean"}}))},
             "/tickets": {"post": _op(
                 "Issue a ticket (kiosk token for its own site, or staff)", ok=201, ok_schema=TICKET,
                 body=_obj({"site": STR_OR_INT, "service": STR_OR_INT,

@@ -287,11 +287,10 @@ def site_snapshot(site):
 @bp.post("/sites/<site>/close-day")
 @require("admin")
 def close_day(site):
-    """Close a site's day: never-called tickets become abandoned."""
+    """Close a site's day (never-called tickets become abandoned), or with dry_run say what would change."""
     s = site_for(site)
-    data = body({"day": (str, False)})
-    summary = current_engine().close_day(s, data["day"])
-    return jsonify(summary)
+    data = body({"day": (str, False), "dry_run": (bool, False)})
+    return jsonify(current_engine().close_day(s, data["day"], dry_run=bool(data["dry_run"])))
 
 
 # --- tickets -----------------------------------------------------------------

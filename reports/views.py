@@ -161,6 +161,30 @@ def quarterly():
                            site_arg=request.args.get("site", ""))
 
 
+@bp.route("/close-day", methods=["GET", "POST"])
+@require("admin")
+def close_day_page():
+    """Show what closing a site's day will change, and close it when the administrator confirms."""
+    from shared.queue import current_engine
+
+    engine = current_engine()
+    sites = _sites_for_form()
+    form = request.form if request.method == "POST" else request.args
+    site = summary.resolve_sites(get_db(), auth.current_principal(),
+                                 form.get("site") or (sites[0]["code"] if sites else ""))[0]
+    plan, done, error = None, None, None
+    try:
+        plan = engine.close_day_plan(site, form.get("day") or None)
+        if request.method == "POST" and form.get("confirm") == "1":
+            done = engine.close_day(site, plan["day"])
+            plan = None
+    except Invalid as exc:
+        error = str(exc.message)
+    status = 400 if error else 200
+    return render_template("reports/close_day.html", sites=sites, site=site, plan=plan, done=done,
+                           error=error, day=form.get("day") or engine.today(site)), status
+
+
 @bp.get("/monitor")
 @require(*MANAGERS)
 def monitor_page():

@@ -242,20 +242,40 @@ def export_layout(instance):
 @main.command("close-day")
 @click.option("--site", "site_code", default=None, help="One site (default: all sites).")
 @click.option("--day", default=None, help="Close tickets up to this local day (default: today).")
+@click.option("--dry-run", is_flag=True, help="Only say what would change.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (cron, systemd timers).")
 @instance_option
-def close_day(site_code, day, instance):
-    """End the day: never-called tickets become abandoned; numbering restarts tomorrow."""
+def close_day(site_code, day, dry_run, yes, instance):
+    """End the day: never-called tickets become abandoned; numbering restarts tomorrow.
+
+    It first says, per site, what will change; then asks (or goes on with --yes).
+    """
     from shared import store
     from shared.db import get_db
+    from shared.errors import DomainError
     from shared.queue import QueueEngine
 
     app = make_app(instance)
     with app.app_context():
         db = get_db()
         engine = QueueEngine(db, app.extensions["turnos.clock"])
-        sites = [engine.site(site_code)] if site_code else store.list_sites(db)
-        for site in sites:
-            summary = engine.close_day(site, day)
+        try:
+            sites = [engine.site(site_code)] if site_code else store.list_sites(db)
+            plans = [(site, engine.close_day_plan(site, day)) for site in sites]
+        except DomainError as exc:
+            raise click.ClickException(str(exc.message)) from exc
+        for _site, plan in plans:
+            click.echo(f"{plan['site']}: will close up to {plan['day']}: {plan['abandoned']} waiting "
+                       f"→ abandoned, {plan['no_show']} called → no-show, {plan['finished']} in "
+                       f"service → finished (automatic), {plan['sessions_closed']} desk sessions")
+        if dry_run:
+            return
+        if not yes:
+            if not sys.stdin.isatty():
+                raise click.ClickException("not a terminal: add --yes to close without asking")
+            click.confirm("Close these days?", abort=True)
+        for site, plan in plans:
+            summary = engine.close_day(site, plan["day"])
             click.echo(f"{site['code']}: {summary['abandoned']} abandoned, {summary['no_show']} "
                        f"no-show, {summary['finished']} finished, "
                        f"{summary['sessions_closed']} desk sessions closed (up to {summary['day']})")

@@ -17,8 +17,10 @@ the line.
 """
 
 import json
+import re
 import secrets
 from dataclasses import dataclass
+from datetime import date
 
 from flask import current_app, g
 from flask_babel import lazy_gettext as _l
@@ -38,6 +40,7 @@ STATUS_LABELS = {
 }
 
 OUTCOMES = ("resolved", "pending")
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 @dataclass
@@ -317,16 +320,45 @@ class QueueEngine:
         self._queue_changed(site)
         return segment
 
-    def close_day(self, site: dict, up_to_day: str | None = None) -> dict:
+    def close_day_plan(self, site: dict, up_to_day=None) -> dict:
+        """Check the day to close (a real date, not after the site's today) and count what would change.
+
+        Every caller (API, CLI, page) goes through here, so a malformed or
+        future day is refused the same way everywhere and nothing is touched.
+        """
+        today = self.today(site)
+        day = today if up_to_day in (None, "") else up_to_day
+        if not isinstance(day, str) or not _ISO_DAY.match(day):
+            raise Invalid(_l("El día «%(d)s» no es una fecha válida: use AAAA-MM-DD.", d=str(day)[:40]),
+                          code="invalid_day", field="day")
+        try:
+            date.fromisoformat(day)
+        except ValueError:
+            raise Invalid(_l("El día «%(d)s» no existe en el calendario.", d=day),
+                          code="invalid_day", field="day") from None
+        if day > today:
+            raise Invalid(_l("No se puede cerrar un día futuro (%(d)s): hoy es %(t)s en la sede.",
+                             d=day, t=today), code="future_day", field="day")
+        counts = store.count_open_tickets(self.db, site["id"], day)
+        return {"site": site["code"], "day": day, "abandoned": counts["waiting"],
+                "no_show": counts["called"], "finished": counts["serving"],
+                "sessions_closed": len(store.open_sessions_of_site(self.db, site["id"]))}
+
+    def close_day(self, site: dict, up_to_day: str | None = None, *, dry_run: bool = False) -> dict:
         """Close a site's day: waiting tickets become abandoned, open ones are closed.
 
         Tickets still called are closed as no-shows, tickets still in service
-        as finished (both flagged ``automatic`` in their event), and open desk
-        sessions end. Numbering restarts by itself on the next local day.
+        as finished, all flagged ``automatic`` (on the ticket, so reports and
+        exports count them apart, and in their event); open desk sessions end.
+        Numbering restarts by itself on the next local day. With ``dry_run``
+        only the plan (what would change) is returned.
         """
+        plan = self.close_day_plan(site, up_to_day)
+        if dry_run:
+            return dict(plan, dry_run=True)
         db = self.db
         now = self.clock.now_ms()
-        day = up_to_day or self.today(site)
+        day = plan["day"]
         with immediate(db):
             abandoned = store.close_open_tickets(db, site["id"], day, "waiting", "abandoned", now)
             no_shows = store.close_open_tickets(db, site["id"], day, "called", "no_show", now)
@@ -341,7 +373,7 @@ class QueueEngine:
                 store.end_session(db, session["id"], now, "close_day")
         summary = {"site": site["code"], "day": day, "abandoned": len(abandoned),
                    "no_show": len(no_shows), "finished": len(finished),
-                   "sessions_closed": len(sessions)}
+                   "sessions_closed": len(sessions), "dry_run": False}
         estimate.invalidate(site["id"])
         self.announce.day_closed(site["id"], summary)
         self._queue_changed(site)

@@ -519,12 +519,22 @@ def open_desks_for_service(db: Database, service_id: int) -> int:
 
 def close_open_tickets(db: Database, site_id: int, up_to_day: str, from_state: str, to_state: str,
                        now_ms: int) -> list[dict]:
-    """Move every ticket of a site still in one state up to a local day into another."""
+    """Move every ticket of a site still in one state up to a local day into another, flagged automatic."""
     extra = ", finished_at = :now" if to_state == "finished" else ""
-    return _all(db, f"UPDATE tickets SET status = :to, closed_at = :now {extra} "
+    return _all(db, f"UPDATE tickets SET status = :to, closed_at = :now, automatic = :auto {extra} "
                     "WHERE site_id = :site AND status = :from AND day <= :day RETURNING *",
                 {"to": to_state, "now": now_ms, "site": site_id, "from": from_state,
-                 "day": up_to_day})
+                 "day": up_to_day, "auto": True})
+
+
+def count_open_tickets(db: Database, site_id: int, up_to_day: str) -> dict[str, int]:
+    """Count a site's tickets up to a local day still waiting, called or in service."""
+    row = db.execute("SELECT count(*) FILTER (WHERE status = 'waiting'), "
+                     "count(*) FILTER (WHERE status = 'called'), "
+                     "count(*) FILTER (WHERE status = 'serving') FROM tickets "
+                     "WHERE site_id = ? AND day <= ? AND status IN ('waiting', 'called', 'serving')",
+                     [site_id, up_to_day]).fetchone()
+    return {"waiting": row[0], "called": row[1], "serving": row[2]}
 
 
 def policy_state(db: Database, site_id: int) -> dict:
