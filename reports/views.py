@@ -240,8 +240,8 @@ def init_app(app) -> None:
     hooks = app.extensions.setdefault("turnos.close_day_hooks", [])
 
     def seal(db):
-        """Store the figures of the days that close-day just closed (reports read them fast)."""
+        """Seal the figures of the days close-day just closed (stored for good; reports read them fast)."""
         sealed = summary.seal_recent(db, app.extensions["turnos.clock"].now_ms())
-        return f"reports: figures of the closed days stored for {sealed} sites"
+        return f"reports: sealed the figures of {sealed} closed site-days"
 
     hooks.append(seal)

@@ -285,6 +285,72 @@ def close_day(site_code, day, dry_run, yes, instance):
                 click.echo(report)
 
 
+@main.command("seal")
+@click.option("--site", "site_code", default=None, help="One site (default: all sites).")
+@click.option("--from", "day_from", required=True, help="First local day (YYYY-MM-DD).")
+@click.option("--to", "day_to", required=True, help="Last local day (YYYY-MM-DD).")
+@instance_option
+def seal(site_code, day_from, day_to, instance):
+    """Store for good the report figures of closed days not sealed yet (close-day seals recent ones)."""
+    from reports import summary
+
+    app = make_app(instance)
+    with app.app_context():
+        db, sites, now = _report_scope(app, site_code, day_from, day_to)
+        count = summary.seal(db, sites, day_from, day_to, now, reason="run.py seal")
+        click.echo(f"sealed {count} site-days from {day_from} to {day_to}")
+
+
+@main.command("reseal")
+@click.option("--site", "site_code", default=None, help="One site (default: all sites).")
+@click.option("--from", "day_from", required=True, help="First local day (YYYY-MM-DD).")
+@click.option("--to", "day_to", required=True, help="Last local day (YYYY-MM-DD).")
+@click.option("--reason", required=True, help="Why the sealed figures are computed again (audited).")
+@click.option("--user", "username", default=None, help="The administrator responsible (audited).")
+@instance_option
+def reseal(site_code, day_from, day_to, reason, username, instance):
+    """Compute sealed report figures again from the tickets: an explicit act, written to the audit log."""
+    from reports import summary
+    from shared import store
+    from shared.errors import DomainError
+
+    app = make_app(instance)
+    with app.app_context():
+        db, sites, now = _report_scope(app, site_code, day_from, day_to)
+        user = store.find_user(db, username) if username else None
+        if username and user is None:
+            raise click.ClickException(f"unknown user {username}")
+        try:
+            detail = summary.reseal(db, sites, day_from, day_to, now, user and user["id"], reason)
+        except DomainError as exc:
+            raise click.ClickException(str(exc.message)) from exc
+        click.echo(f"resealed {detail['days']} site-days from {day_from} to {day_to}; "
+                   f"{len(detail['changed'])} figures changed (audit: reports.reseal)")
+        for name, change in sorted(detail["changed"].items()):
+            click.echo(f"  {name}: {change['before']} -> {change['after']}")
+
+
+def _report_scope(app, site_code, day_from, day_to):
+    """Return (db, sites, now) for a command over a period, refusing malformed days."""
+    from datetime import date
+
+    from shared import store
+    from shared.db import get_db
+
+    for value in (day_from, day_to):
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            raise click.ClickException(f"not a day: {value} (use YYYY-MM-DD)") from None
+    db = get_db()
+    sites = store.list_sites(db)
+    if site_code:
+        sites = [s for s in sites if s["code"] == site_code]
+        if not sites:
+            raise click.ClickException(f"unknown site {site_code}")
+    return db, sites, app.extensions["turnos.clock"].now_ms()
+
+
 @main.command("printer-test")
 @click.option("--printer", "spec", required=True,
               help="serial:/dev/ttyUSB0 | tcp:HOST:9100 | usb:VID:PID | file:/dev/usb/lp0 | virtual:")

@@ -461,3 +461,38 @@ UPDATE tickets SET target_wait_seconds = (SELECT s.target_wait_seconds FROM serv
 UPDATE tickets SET automatic = TRUE WHERE id IN (SELECT ticket_id FROM ticket_events
     WHERE kind IN ('finished', 'no_show') AND data LIKE '%"automatic":true%');
 """
+
+
+@migrations(name="0012b_report_summaries")
+def m0012b_report_summaries(db):
+    """Mergeable report summaries: sealed days' partials hold histograms, months are rolled up.
+
+    Stored partials of the old format (every time of the day, sorted) are dropped: days are
+    sealed again, in the new format, by close-day or ``run.py seal``.
+    """
+    _run(db, """
+DELETE FROM report_partials;
+CREATE TABLE report_month_partials (
+    site_id INTEGER NOT NULL REFERENCES sites(id),
+    dimension TEXT NOT NULL,
+    month TEXT NOT NULL,
+    timezone TEXT NOT NULL,
+    data TEXT NOT NULL,
+    built_at INTEGER NOT NULL,
+    PRIMARY KEY (site_id, dimension, month)
+);
+""")
+
+
+PG_0012B_REPORT_SUMMARIES = """
+DELETE FROM report_partials;
+CREATE TABLE report_month_partials (
+    site_id BIGINT NOT NULL REFERENCES sites(id),
+    dimension TEXT NOT NULL,
+    month TEXT NOT NULL,
+    timezone TEXT NOT NULL,
+    data TEXT NOT NULL,
+    built_at BIGINT NOT NULL,
+    PRIMARY KEY (site_id, dimension, month)
+);
+"""

@@ -152,6 +152,7 @@ class QueueEngine:
                 "service_id": service["id"], "day": day, "number": number, "code": code,
                 "priority": priority_code, "status": "waiting", "queue_at": now, "issued_at": now,
                 "device_id": actor.device_id, "user_id": None,
+                "target_wait_seconds": service["target_wait_seconds"],
             })
             store.insert_event(db, ticket, "issued", now, user_id=actor.user_id,
                                device_id=actor.device_id,
@@ -307,6 +308,7 @@ class QueueEngine:
                 "queue_at": ticket["queue_at"], "issued_at": now,
                 "origin_id": ticket["origin_id"] or ticket["id"], "previous_id": ticket["id"],
                 "device_id": ticket["device_id"], "note": note,
+                "target_wait_seconds": target["target_wait_seconds"],
             })
             store.insert_event(db, closed, "transferred", now, desk_id=closed["desk_id"],
                                user_id=actor.user_id,

@@ -995,16 +995,18 @@ def report_key_sql(dimension: str, plans: dict) -> tuple[str, dict]:
     return _REPORT_KEYS[dimension], {}
 
 
-def report_segments(db: Database, site_ids: list[int], day_from: str, day_to: str,
-                    dimension: str, plans: dict, now_ms: int):
-    """Yield per site, issue day, group key, service and service days: counters and raw times.
+def report_counters(db: Database, site_ids: list[int], day_from: str, day_to: str,
+                    dimension: str, plans: dict, now_ms: int, bands_ms: list[int]):
+    """Yield per site, issue day, group key and service days: the additive counters of kpi.COUNTERS.
 
-    Each row: site_id, day, k, service_id, d0, d1 (local day numbers, days
-    since 1970-01-01, of the start and end of service; NULL when not
-    started), issued, visits, transferred_in, called, served, no_shows,
-    abandoned, cancelled, transferred, recalls, walk_ms, walk_n, centre_ms,
-    centre_n, serve_n, serve_start_sum, serve_end_sum (a service in progress
-    ends now), waits and service times (comma-separated ms).
+    Each row: site_id, day, k, d0, d1 (local day numbers, days since
+    1970-01-01, of the start and end of service; NULL when not started), then
+    issued, visits, transferred_in, called, served, no_shows, abandoned,
+    cancelled, transferred, recalls, automatic_finished, automatic_no_shows,
+    walk_ms, walk_n, centre_ms, centre_n, wait_ms, segment_wait_ms, wait_met,
+    wait_max_ms, service_ms, service_n, one count of waits below each band edge,
+    then serve_n, serve_start_sum, serve_end_sum (desk time of services that are
+    not automatic closes; a service in progress ends now).
     """
     key, params = report_key_sql(dimension, plans)
     start_off, start_params = _offset_sql("t.started_at", plans)
@@ -1012,35 +1014,75 @@ def report_segments(db: Database, site_ids: list[int], day_from: str, day_to: st
     sites, site_params = _in_list("site", site_ids)
     params.update(start_params, **end_params, **site_params, day_from=day_from, day_to=day_to,
                   now=now_ms)
+    bands = []
+    for i, edge in enumerate(bands_ms):
+        params[f"band{i}"] = edge
+        bands.append(f"count(*) FILTER (WHERE t.wait < :band{i}), ")
+    real = "NOT t.automatic"
     return db.execute(
-        f"SELECT t.site_id, t.day, {key} AS k, t.service_id, "
+        f"SELECT t.site_id, t.day, {key} AS k, "
         f"(t.started_at + {start_off}) / 86400000 AS d0, (t.ended + {end_off}) / 86400000 AS d1, "
-        "count(*), sum(t.origin_id IS NULL), sum(t.previous_id IS NOT NULL), "
-        "sum(t.called_at IS NOT NULL), sum(t.status = 'finished'), sum(t.status = 'no_show'), "
-        "sum(t.status = 'abandoned'), sum(t.status = 'cancelled'), sum(t.status = 'transferred'), "
-        "sum(t.recalls), sum(t.started_at - t.called_at), count(t.started_at - t.called_at), "
-        "sum(CASE WHEN t.status = 'finished' THEN t.finished_at - t.queue_at END), "
-        "count(CASE WHEN t.status = 'finished' THEN t.finished_at END), "
-        "count(t.ended), sum(CASE WHEN t.ended IS NOT NULL THEN t.started_at END), sum(t.ended), "
-        "group_concat(t.called_at - t.issued_at), group_concat(t.finished_at - t.started_at) "
-        "FROM (SELECT site_id, day, service_id, desk_id, user_id, priority, status, origin_id, "
-        "previous_id, recalls, queue_at, issued_at, called_at, started_at, finished_at, "
-        "CASE WHEN started_at IS NOT NULL THEN coalesce(finished_at, "
-        "CASE WHEN status = 'serving' THEN :now END) END AS ended FROM tickets "
-        f"WHERE site_id IN ({sites}) AND day BETWEEN :day_from AND :day_to) t "
-        "GROUP BY t.site_id, t.day, k, t.service_id, d0, d1", params)
+        "count(*), count(*) FILTER (WHERE t.origin_id IS NULL), "
+        "count(*) FILTER (WHERE t.previous_id IS NOT NULL), "
+        "count(*) FILTER (WHERE t.called_at IS NOT NULL), "
+        f"count(*) FILTER (WHERE t.status = 'finished' AND {real}), "
+        f"count(*) FILTER (WHERE t.status = 'no_show' AND {real}), "
+        "count(*) FILTER (WHERE t.status = 'abandoned'), "
+        "count(*) FILTER (WHERE t.status = 'cancelled'), "
+        "count(*) FILTER (WHERE t.status = 'transferred'), coalesce(sum(t.recalls), 0), "
+        "count(*) FILTER (WHERE t.status = 'finished' AND t.automatic), "
+        "count(*) FILTER (WHERE t.status = 'no_show' AND t.automatic), "
+        f"coalesce(sum(t.started_at - t.called_at) FILTER (WHERE {real}), 0), "
+        f"count(t.started_at - t.called_at) FILTER (WHERE {real}), "
+        f"coalesce(sum(t.finished_at - t.queue_at) FILTER (WHERE t.status = 'finished' AND {real}), 0), "
+        f"count(t.finished_at) FILTER (WHERE t.status = 'finished' AND {real}), "
+        "coalesce(sum(t.wait), 0), coalesce(sum(t.called_at - t.issued_at), 0), "
+        "count(*) FILTER (WHERE t.wait <= 1000 * t.target), coalesce(max(t.wait), 0), "
+        f"coalesce(sum(t.finished_at - t.started_at) FILTER (WHERE {real}), 0), "
+        f"count(t.finished_at - t.started_at) FILTER (WHERE {real}), "
+        + "".join(bands) +
+        f"count(t.ended) FILTER (WHERE {real}), "
+        f"coalesce(sum(t.started_at) FILTER (WHERE t.ended IS NOT NULL AND {real}), 0), "
+        f"coalesce(sum(t.ended) FILTER (WHERE {real}), 0) "
+        "FROM (SELECT x.site_id, x.day, x.service_id, x.desk_id, x.user_id, x.priority, x.status, "
+        "x.automatic, x.origin_id, x.previous_id, x.recalls, x.queue_at, x.issued_at, x.called_at, "
+        "x.started_at, x.finished_at, x.called_at - x.queue_at AS wait, "
+        "coalesce(x.target_wait_seconds, sv.target_wait_seconds) AS target, "
+        "CASE WHEN x.started_at IS NOT NULL THEN coalesce(x.finished_at, "
+        "CASE WHEN x.status = 'serving' THEN :now END) END AS ended "
+        "FROM tickets x JOIN services sv ON sv.id = x.service_id "
+        f"WHERE x.site_id IN ({sites}) AND x.day BETWEEN :day_from AND :day_to) t "
+        "GROUP BY t.site_id, t.day, k, d0, d1", params)
+
+
+def report_times(db: Database, site_ids: list[int], day_from: str, day_to: str, plans: dict):
+    """Yield every called segment of a period with its group columns, wait and service time (ms).
+
+    Each row: site_id, day, service_id, desk_id, user_id, priority, local issue
+    hour, wait (first call − arrival), service time (NULL when not served or
+    closed automatically).
+    """
+    hour, params = report_key_sql("hour", plans)
+    sites, site_params = _in_list("site", site_ids)
+    params.update(site_params, day_from=day_from, day_to=day_to)
+    return db.execute(
+        f"SELECT t.site_id, t.day, t.service_id, t.desk_id, t.user_id, t.priority, {hour}, "
+        "t.called_at - t.queue_at, CASE WHEN NOT t.automatic THEN t.finished_at - t.started_at END "
+        f"FROM tickets t WHERE t.site_id IN ({sites}) AND t.day BETWEEN :day_from AND :day_to "
+        "AND t.called_at IS NOT NULL", params)
 
 
 def report_ratings(db: Database, site_ids: list[int], day_from: str, day_to: str,
                    dimension: str, plans: dict) -> list[tuple]:
-    """Return per site, issue day and group key: how many ratings and the sum of their scores."""
+    """Return per site, visit day and group key: ratings, their score sum and count per score 1..5."""
     key, params = report_key_sql(dimension, plans)
     sites, site_params = _in_list("site", site_ids)
     params.update(site_params, day_from=day_from, day_to=day_to)
+    per_score = ", ".join(f"count(*) FILTER (WHERE r.score = {n})" for n in range(1, 6))
     return db.execute(
-        f"SELECT t.site_id, t.day, {key} AS k, count(*), sum(r.score) FROM ratings r "
+        f"SELECT t.site_id, t.day, {key} AS k, count(*), sum(r.score), {per_score} FROM ratings r "
         "JOIN tickets t ON t.id = r.ticket_id "
-        f"WHERE r.site_id IN ({sites}) AND r.day BETWEEN :day_from AND :day_to "
+        f"WHERE r.site_id IN ({sites}) AND t.day BETWEEN :day_from AND :day_to "
         "GROUP BY t.site_id, t.day, k", params).fetchall()
 
 
@@ -1088,13 +1130,66 @@ def report_partials(db: Database, site_ids: list[int], dimension: str, day_from:
 
 def save_report_partials(db: Database, rows: list[tuple]) -> None:
     """Store partial reports: (site_id, day, dimension, timezone, data, built_at) rows."""
-    db.conn.executemany("INSERT OR REPLACE INTO report_partials (site_id, day, dimension, timezone, "
-                        "data, built_at) VALUES (?, ?, ?, ?, ?, ?)", rows)
+    for row in rows:
+        db.execute("INSERT INTO report_partials (site_id, day, dimension, timezone, data, built_at) "
+                   "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (site_id, dimension, day) DO UPDATE SET "
+                   "timezone = excluded.timezone, data = excluded.data, built_at = excluded.built_at",
+                   list(row))
 
 
-def forget_report_partials(db: Database, site_id: int, day: str) -> None:
-    """Drop the stored partial reports of a site's day (its figures changed)."""
-    db.execute("DELETE FROM report_partials WHERE site_id = ? AND day = ?", [site_id, day])
+def month_partials(db: Database, site_ids: list[int], dimension: str,
+                   months: list[str]) -> list[tuple]:
+    """Return the stored month roll-ups (site_id, month, timezone, data) of some months."""
+    sites, params = _in_list("site", site_ids)
+    marks, month_params = _in_list("month", months)
+    params.update(month_params, dimension=dimension)
+    return db.execute(f"SELECT site_id, month, timezone, data FROM report_month_partials "
+                      f"WHERE site_id IN ({sites}) AND dimension = :dimension "
+                      f"AND month IN ({marks})", params).fetchall()
+
+
+def save_month_partials(db: Database, rows: list[tuple]) -> None:
+    """Store month roll-ups: (site_id, month, dimension, timezone, data, built_at) rows."""
+    for row in rows:
+        db.execute("INSERT INTO report_month_partials (site_id, month, dimension, timezone, data, "
+                   "built_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (site_id, dimension, month) "
+                   "DO UPDATE SET timezone = excluded.timezone, data = excluded.data, "
+                   "built_at = excluded.built_at", list(row))
+
+
+def forget_month_partials(db: Database, site_id: int, month: str) -> None:
+    """Drop a site's month roll-ups (a day of the month is being sealed again)."""
+    db.execute("DELETE FROM report_month_partials WHERE site_id = ? AND month = ?", [site_id, month])
+
+
+def sealed_days(db: Database, site_ids: list[int], day_from: str, day_to: str) -> set[tuple]:
+    """Return the (site_id, day) pairs of a period whose figures are sealed."""
+    sites, params = _in_list("site", site_ids)
+    params.update(day_from=day_from, day_to=day_to)
+    return {(r[0], r[1]) for r in db.execute(
+        f"SELECT site_id, day FROM sealed_days WHERE site_id IN ({sites}) "
+        "AND day BETWEEN :day_from AND :day_to", params)}
+
+
+def is_day_sealed(db: Database, site_id: int, day: str) -> bool:
+    """Tell whether a site's day has sealed figures."""
+    return db.execute("SELECT 1 FROM sealed_days WHERE site_id = ? AND day = ?",
+                      [site_id, day]).fetchone() is not None
+
+
+def seal_days(db: Database, rows: list[tuple]) -> None:
+    """Record sealed days: (site_id, day, sealed_at, user_id, reason) rows (a reseal updates them)."""
+    for row in rows:
+        db.execute("INSERT INTO sealed_days (site_id, day, sealed_at, user_id, reason) "
+                   "VALUES (?, ?, ?, ?, ?) ON CONFLICT (site_id, day) DO UPDATE SET "
+                   "sealed_at = excluded.sealed_at, user_id = excluded.user_id, "
+                   "reason = excluded.reason", list(row))
+
+
+def count_sealed_days(db: Database, site_id: int, day_from: str, day_to: str) -> int:
+    """Count a site's sealed days in a period."""
+    return db.execute("SELECT count(*) FROM sealed_days WHERE site_id = ? AND day BETWEEN ? AND ?",
+                      [site_id, day_from, day_to]).fetchone()[0]
 
 
 def export_segments(db: Database, site_ids: list[int], day_from: str, day_to: str):
@@ -1115,13 +1210,12 @@ def export_segments(db: Database, site_ids: list[int], day_from: str, day_to: st
 
 def insert_rating(db: Database, ticket: dict, score: int, comment: str, channel: str,
                   device_id: int | None, now_ms: int) -> dict:
-    """Store a visit's rating and drop the stored report figures of the ticket's day."""
+    """Store a visit's rating (it belongs to the day of the visit it rates)."""
     row = dict(db.execute(
         "INSERT INTO ratings (visit_id, ticket_id, site_id, day, desk_id, score, comment, channel, "
         "device_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
         [ticket["visit_id"], ticket["id"], ticket["site_id"], ticket["day"], ticket["desk_id"],
          score, comment, channel, device_id, now_ms]).fetchone())
-    forget_report_partials(db, ticket["site_id"], ticket["day"])
     return row
 
 

@@ -11,8 +11,14 @@ def test_the_report_page_shows_the_figures_tables_charts_and_exports(known_day, 
     r = client.get(f"/reports/?site=cam-centro&from={DAY}&to={DAY}&group_by=desk")
     assert r.status_code == 200
     page = r.get_data(as_text=True)
-    assert re.search(r'id="kpi-issued">8<', page)
-    assert re.search(r'id="kpi-wait">9:05<', page)  # 545 s
+    # Seven tickets were printed; C-001's transfer made an eighth segment.
+    assert re.search(r'id="kpi-tickets">7<', page) and re.search(r'id="kpi-segments">8<', page)
+    assert re.search(r'id="kpi-wait">11:15<', page)  # 675 s from the citizens' arrival
+    # Service level over the called segments and over every ticket (the abandoned D-001 missed).
+    assert re.search(r'id="kpi-level">66.7 %<', page)
+    assert re.search(r'id="kpi-level-all">57.1 %<', page)
+    definitions = re.search(r'id="definitions">(.*?)</dl>', page, re.S).group(1)
+    assert "abandonados" in definitions and "desde que el ciudadano llegó" in definitions
     assert "Módulo 1" in page and "Sin módulo (no llamados)" in page
     charts = json.loads(re.search(r'<script type="application/json" id="chart-data">(.*?)</script>',
                                   page, re.S).group(1))
