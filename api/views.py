@@ -263,12 +263,13 @@ def site_queue(site):
     engine = current_engine()
     db = get_db()
     day = engine.today(s)
-    waiting = store.waiting_list(db, s["id"], day)
     now = engine.clock.now_ms()
     rows = []
-    for position, t in enumerate(waiting, start=1):
+    for t in engine.waiting_in_order(s):  # the order of shared.priority, as the desks will call
         row = ticket_json(t, engine.lookup)
-        row["position"] = position
+        row["position"] = t["position"]
+        row["predicted_desk"] = engine.lookup.desk(t["predicted_desk_id"])["code"] \
+            if t["predicted_desk_id"] else None
         row["waiting_seconds"] = round((now - t["queue_at"]) / 1000, 3)
         rows.append(row)
     active = [ticket_json(t, engine.lookup) for t in store.active_list(db, s["id"], day)]

@@ -19,7 +19,7 @@ bp = Blueprint("reports", __name__, url_prefix="/reports", template_folder="temp
                static_folder="static", static_url_path="/static")
 
 MANAGERS = ("admin", "supervisor")
-TABLES = ("summary", "tickets", "hourly", "distribution", "heatmap")
+TABLES = ("summary", "tickets", "events", "hourly", "distribution", "heatmap")
 FORMATS = ("csv", "xlsx")
 GROUP_LABELS = {"service": _l("Servicio"), "desk": _l("Módulo"), "official": _l("Servidor"),
                 "priority": _l("Categoría"), "hour": _l("Hora de llegada"), "day": _l("Día")}
@@ -98,18 +98,24 @@ def index():
 def export(table, fmt):
     """Download one report table as CSV (streamed) or XLSX, with every row."""
     if table not in TABLES or fmt not in FORMATS:
-        raise Invalid(_l("Exportación no válida: use summary, tickets, hourly, distribution o "
-                         "heatmap, en csv o xlsx."), code="invalid_export", status=404)
+        raise Invalid(_l("Exportación no válida: use summary, tickets, events, hourly, distribution "
+                         "o heatmap, en csv o xlsx."), code="invalid_export", status=404)
+    dialect = request.args.get("csv") or "es"
+    if dialect not in exports.DIALECTS:
+        raise Invalid(_l("Formato CSV no válido: use es (punto y coma, coma decimal) o intl."),
+                      code="invalid_export", field="csv")
     db = get_db()
     now = api.now_ms()
     query = _query()
     sites = query["sites"]
     site_part = sites[0]["code"] if len(sites) == 1 else "todas"
     name = f"turnos-{table}-{site_part}-{query['day_from']}-{query['day_to']}.{fmt}"
-    if table == "tickets":
-        header = [str(c) for c in exports.TICKET_COLUMNS]
-        rows = exports.ticket_rows(current_app.config["DATABASE"], [s["id"] for s in sites],
-                                   query["day_from"], query["day_to"])
+    if table in ("tickets", "events"):
+        columns, reader = ((exports.TICKET_COLUMNS, exports.ticket_rows) if table == "tickets"
+                           else (exports.EVENT_COLUMNS, exports.event_rows))
+        header = [str(c) for c in columns]
+        rows = reader(current_app.config["DATABASE"], [s["id"] for s in sites], query["day_from"],
+                      query["day_to"])
     elif table == "summary":
         report = summary.summary(db, sites, query["day_from"], query["day_to"], query["group_by"],
                                  now)
@@ -117,11 +123,12 @@ def export(table, fmt):
     else:
         header, rows = exports.chart_tables(api.charts(db, query, now))[table]
     if fmt == "csv":
-        response = Response(stream_with_context(exports.csv_stream(header, rows)),
+        response = Response(stream_with_context(exports.csv_stream(header, rows, dialect)),
                             mimetype="text/csv")
         response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
         return response
-    titles = {"summary": _("Resumen"), "tickets": _("Turnos"), "hourly": _("Por hora"),
+    titles = {"summary": _("Resumen"), "tickets": _("Turnos"), "events": _("Eventos"),
+              "hourly": _("Por hora"),
               "distribution": _("Distribución de espera"), "heatmap": _("Día y hora")}
     handle = exports.xlsx_file([(titles[table], header, rows)])
     return send_file(handle, as_attachment=True, download_name=name,

@@ -152,7 +152,7 @@ def predicted_line(engine, desk: dict, limit: int = 10) -> list[dict]:
     line: list[dict] = []
     taken: set[int] = set()
     for _ in range(limit):
-        plan = priority.plan(site["policy"], params, state, now)
+        plan = priority.plan(site["policy"], params, state, now, site.get("max_wait_seconds"))
         if plan.order_by not in orders:
             # A list cut at ``limit`` always holds the next untaken ticket of its order.
             orders[plan.order_by] = store.desk_line(

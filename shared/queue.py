@@ -140,6 +140,10 @@ class QueueEngine:
                             name=service["name"]))
         now = self.clock.now_ms()
         day = local_day(now, site["timezone"])
+        # Who is ahead and the estimate come from one replay of the room, read before the write
+        # lock is taken (a replay reads only short index ranges: its cost is the same at the
+        # day's first ticket and at its twenty-thousandth).
+        outlook = estimate.new_ticket(db, site, service, priority_code is not None, now)
         with immediate(db):
             number = store.next_number(db, service["id"], day)
             if service["daily_cap"] and number > service["daily_cap"]:
@@ -153,35 +157,33 @@ class QueueEngine:
                 "priority": priority_code, "status": "waiting", "queue_at": now, "issued_at": now,
                 "device_id": actor.device_id, "user_id": None,
                 "target_wait_seconds": service["target_wait_seconds"],
+                "estimated_wait_ms": round(outlook["estimated_wait_seconds"] * 1000),
             })
             store.insert_event(db, ticket, "issued", now, user_id=actor.user_id,
                                device_id=actor.device_id,
                                data={"priority": priority_code} if priority_code else None)
-            line = store.waiting_in_service(db, service["id"], day)
-        # A new ticket is the last of its line: ahead of it are all preferential
-        # tickets (and, for a general ticket, every general one too).
-        ahead = line["preferential"] - 1
-        if not priority_code:
-            ahead += line["general"]
-        result = self.with_estimate(ticket, ahead=max(0, ahead))
+        estimate.arrived(site["id"])
+        result = ticket_json(ticket, self.lookup)
+        result.update(outlook)
         self.announce.ticket_changed(events.TICKET_ISSUED, ticket, self.lookup)
         self._queue_changed(site)
         return result
 
-    def with_estimate(self, ticket: dict, ahead: int | None = None) -> dict:
-        """Return a ticket's API shape with people ahead and the estimated wait."""
+    def with_estimate(self, ticket: dict) -> dict:
+        """Return a ticket's API shape with people ahead, the estimated wait and its range."""
         body = ticket_json(ticket, self.lookup)
         if ticket["status"] == "waiting":
-            if ahead is None:
-                ahead = store.ahead_of(self.db, ticket)
-            body["ahead"] = ahead
-            body["estimated_wait_seconds"] = estimate.wait_seconds(
-                self.db, self.lookup.service(ticket["service_id"]), ahead, self.clock.now_ms(),
-                ticket=ticket, site=self.lookup.site(ticket["site_id"]))
+            body.update(estimate.waiting_ticket(self.db, self.lookup.site(ticket["site_id"]),
+                                                ticket, self.clock.now_ms()))
         else:
             body["ahead"] = 0
             body["estimated_wait_seconds"] = 0 if ticket["status"] in ("called", "serving") else None
+            body["estimated_wait_range_seconds"] = None
         return body
+
+    def waiting_in_order(self, site: dict) -> list[dict]:
+        """Return today's waiting tickets of a site in the order they will be called (``position``)."""
+        return estimate.predicted_order(self.db, site, self.clock.now_ms())
 
     # --- calling ----------------------------------------------------------
 
@@ -195,7 +197,7 @@ class QueueEngine:
             self._check_desk_free(desk)
             state = store.policy_state(db, site["id"])
             plan = priority.plan(site["policy"], json.loads(site["policy_params"] or "{}"),
-                                 state, now)
+                                 state, now, site.get("max_wait_seconds"))
             ticket = store.claim_next(db, site_id=site["id"], desk_id=desk["id"],
                                       day=local_day(now, site["timezone"]), order_by=plan.order_by,
                                       order_params=plan.params, now_ms=now, user_id=actor.user_id)
@@ -204,7 +206,7 @@ class QueueEngine:
             new_state = priority.next_state(site["policy"], state, ticket["priority"])
             if new_state != state:  # strict has no state: no write on every call
                 store.set_policy_state(db, site["id"], new_state)
-            record = dict(plan.record, chosen="preferential" if ticket["priority"] else "general")
+            record = priority.call_record(plan, ticket, now)
             store.insert_event(db, ticket, "called", now, desk_id=desk["id"],
                                user_id=actor.user_id, data=record)
         self._announce_call(ticket, recall=False)

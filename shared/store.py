@@ -461,7 +461,7 @@ def count_waiting_slowly(db: Database, site_id: int, day: str) -> dict[int, dict
 
 
 def ahead_of(db: Database, ticket: dict) -> int:
-    """Count the waiting tickets of the same service that go before this one (strict order)."""
+    """Count the waiting tickets of the same service before this one in strict order (a fallback)."""
     line = [ticket["service_id"], ticket["day"]]
     before = [ticket["queue_at"], ticket["queue_at"], ticket["id"]]
     earlier_preferential = db.execute(
@@ -481,10 +481,22 @@ def ahead_of(db: Database, ticket: dict) -> int:
     return all_preferential + earlier_general
 
 
-def waiting_list(db: Database, site_id: int, day: str, limit: int = 500) -> list[dict]:
-    """Return today's waiting tickets of a site in strict order."""
-    return _all(db, "SELECT * FROM tickets WHERE site_id = ? AND day = ? AND status = 'waiting' "
-                    "ORDER BY (priority IS NULL), queue_at, id LIMIT ?", [site_id, day, limit])
+def passed_over(db: Database, site_id: int, day: str,
+                ticket_id: int | None = None) -> dict[int, tuple[int, int, int]]:
+    """Return per waiting ticket: later arrivals called first by desks serving it, how many preferential, since.
+
+    A ticket is passed over when a desk that serves its service calls a
+    ticket that arrived after it, while it waits.
+    """
+    return {r[0]: (r[1], r[2], r[3]) for r in db.execute(
+        "SELECT w.id, count(c.id), count(c.id) FILTER (WHERE c.priority IS NOT NULL), "
+        "min(c.called_at) FROM tickets w "
+        "JOIN desk_services dw ON dw.service_id = w.service_id "
+        "JOIN tickets c ON c.desk_id = dw.desk_id AND c.called_at >= w.issued_at "
+        "AND c.called_at IS NOT NULL AND c.queue_at > w.queue_at "
+        "WHERE w.site_id = ? AND w.day = ? AND w.status = 'waiting' "
+        + ("AND w.id = ? " if ticket_id is not None else "") + "GROUP BY w.id",
+        [site_id, day] + ([ticket_id] if ticket_id is not None else []))}
 
 
 def active_list(db: Database, site_id: int, day: str) -> list[dict]:
@@ -1198,14 +1210,28 @@ def export_segments(db: Database, site_ids: list[int], day_from: str, day_to: st
     params.update(day_from=day_from, day_to=day_to)
     return db.execute(
         "SELECT s.code AS site, t.day, t.id, t.code, sv.code AS service, sv.name AS service_name, "
-        "t.priority, t.status, t.issued_at, t.called_at, t.recalls, t.started_at, t.finished_at, "
-        "t.closed_at, d.code AS desk, u.username AS official, t.origin_id, t.previous_id, "
-        "t.queue_at, t.outcome, r.score, s.timezone "
+        "t.priority, t.status, t.automatic, t.issued_at, t.called_at, t.recalls, t.started_at, "
+        "t.finished_at, t.closed_at, d.code AS desk, u.username AS official, t.origin_id, "
+        "t.previous_id, t.queue_at, t.target_wait_seconds, t.outcome, r.score, s.timezone "
         "FROM tickets t JOIN sites s ON s.id = t.site_id JOIN services sv ON sv.id = t.service_id "
         "LEFT JOIN desks d ON d.id = t.desk_id LEFT JOIN users u ON u.id = t.user_id "
         "LEFT JOIN ratings r ON r.ticket_id = t.id "
         f"WHERE t.site_id IN ({sites}) AND t.day BETWEEN :day_from AND :day_to "
         "ORDER BY t.site_id, t.day, t.id", params)
+
+
+def export_events(db: Database, site_ids: list[int], day_from: str, day_to: str):
+    """Return a cursor over every event of the period's segments, with names, in time order."""
+    sites, params = _in_list("site", site_ids)
+    params.update(day_from=day_from, day_to=day_to)
+    return db.execute(
+        "SELECT s.code AS site, t.day, t.code, e.ticket_id, sv.code AS service, e.kind, e.at, "
+        "d.code AS desk, u.username AS official, e.data, s.timezone "
+        "FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id JOIN sites s ON s.id = t.site_id "
+        "JOIN services sv ON sv.id = e.service_id LEFT JOIN desks d ON d.id = e.desk_id "
+        "LEFT JOIN users u ON u.id = e.user_id "
+        f"WHERE t.site_id IN ({sites}) AND t.day BETWEEN :day_from AND :day_to "
+        "ORDER BY t.site_id, e.at, e.id", params)
 
 
 def insert_rating(db: Database, ticket: dict, score: int, comment: str, channel: str,
@@ -1241,31 +1267,71 @@ def desks_for_estimate(db: Database, site_id: int) -> list[dict]:
     return desks
 
 
-def recent_handling_ms(db: Database, site_id: int, day: str, since_ms: int,
-                       limit: int) -> dict[int, list[int]]:
-    """Return per service the latest desk handling times (close − first call, ms) of a day."""
-    out: dict[int, list[int]] = {}
-    for service_id, ms in db.execute(
-            "SELECT service_id, ms FROM (SELECT service_id, closed_at - called_at AS ms, "
-            "row_number() OVER (PARTITION BY service_id ORDER BY closed_at DESC) AS n "
-            "FROM tickets WHERE site_id = ? AND day = ? AND called_at IS NOT NULL "
-            "AND closed_at >= ? AND status IN ('finished', 'no_show', 'transferred')) "
-            "WHERE n <= ?", [site_id, day, since_ms, limit]):
-        out.setdefault(service_id, []).append(ms)
-    return out
+def recent_handling_ms(db: Database, service_id: int, since_ms: int, limit: int) -> list[int]:
+    """Return a service's latest desk handling times (close − first call, ms), automatic closes left out."""
+    return [r[0] for r in db.execute(
+        "SELECT closed_at - called_at FROM tickets WHERE service_id = ? AND called_at IS NOT NULL "
+        "AND status IN ('finished', 'no_show', 'transferred') AND closed_at >= ? AND NOT automatic "
+        "ORDER BY closed_at DESC LIMIT ?", [service_id, since_ms, limit])]
 
 
-def first_issue_of_day(db: Database, site_id: int, day: str) -> int | None:
-    """Return when a site's first ticket of a local day was issued (ms), or None."""
-    return db.execute("SELECT min(issued_at) FROM tickets WHERE site_id = ? AND day = ?",
+def visits_today(db: Database, site_id: int, day: str) -> int:
+    """Return how many tickets a site printed on a local day (its services' day counters)."""
+    return db.execute("SELECT coalesce(sum(c.last_number), 0) FROM day_counters c "
+                      "JOIN services s ON s.id = c.service_id WHERE s.site_id = ? AND c.day = ?",
                       [site_id, day]).fetchone()[0]
 
 
-def recent_arrivals(db: Database, site_id: int, since_ms: int, until_ms: int) -> dict[tuple, int]:
-    """Return per (service id, preferential) how many segments joined a line in [since, until)."""
-    return {(r[0], bool(r[1])): r[2] for r in db.execute(
-        "SELECT service_id, priority IS NOT NULL, count(*) FROM tickets WHERE site_id = ? "
-        "AND issued_at >= ? AND issued_at < ? GROUP BY 1, 2", [site_id, since_ms, until_ms])}
+def first_issue_since(db: Database, site_id: int, since_ms: int) -> int | None:
+    """Return when a site's first ticket since an instant was issued (ms), or None."""
+    row = db.execute("SELECT issued_at FROM tickets WHERE site_id = ? AND issued_at >= ? "
+                     "ORDER BY issued_at LIMIT 1", [site_id, since_ms]).fetchone()
+    return row[0] if row else None
+
+
+def latest_arrivals(db: Database, site_id: int, since_ms: int, until_ms: int,
+                    limit: int) -> list[tuple]:
+    """Return the latest segments that joined a line in [since, until): (service, preferential, at)."""
+    return [tuple(r) for r in db.execute(
+        "SELECT service_id, priority IS NOT NULL, issued_at FROM tickets WHERE site_id = ? "
+        "AND issued_at >= ? AND issued_at < ? ORDER BY issued_at DESC LIMIT ?",
+        [site_id, since_ms, until_ms, limit])]
+
+
+def line_head(db: Database, service_id: int, day: str, preferential: bool,
+              limit: int) -> list[dict]:
+    """Return the first waiting tickets of one line (a service's preferential or general ones)."""
+    kind = "NOT" if preferential else ""
+    return _all(db, "SELECT * FROM tickets WHERE service_id = ? AND day = ? AND status = 'waiting' "
+                    f"AND priority IS {kind} NULL ORDER BY queue_at, id LIMIT ?",
+                [service_id, day, limit])
+
+
+def desks_open_tickets(db: Database, desk_ids: list[int]) -> list[dict]:
+    """Return the called or in-service tickets held by some desks."""
+    if not desk_ids:
+        return []
+    marks = ", ".join("?" for _ in desk_ids)
+    return _all(db, f"SELECT * FROM tickets WHERE desk_id IN ({marks}) "
+                    "AND status IN ('called', 'serving')", list(desk_ids))
+
+
+def shared_open_desks_for_service(db: Database, service_id: int) -> float:
+    """Count the open, unpaused desks serving a service, a desk of k services as 1/k."""
+    return sum(1.0 / r[0] for r in db.execute(
+        "SELECT (SELECT count(*) FROM desk_services o WHERE o.desk_id = ds.desk_id) "
+        "FROM desk_services ds JOIN desk_sessions s ON s.desk_id = ds.desk_id "
+        "AND s.ended_at IS NULL WHERE ds.service_id = ? AND NOT EXISTS (SELECT 1 FROM desk_pauses p "
+        "WHERE p.session_id = s.id AND p.ended_at IS NULL)", [service_id]))
+
+
+def recent_estimate_outcomes(db: Database, site_id: int, since_ms: int,
+                             limit: int) -> list[tuple[int, int]]:
+    """Return (estimate at issue, real wait) in ms of a site's latest called tickets."""
+    return [(r[0], r[1]) for r in db.execute(
+        "SELECT estimated_wait_ms, called_at - issued_at FROM tickets WHERE site_id = ? "
+        "AND called_at IS NOT NULL AND estimated_wait_ms IS NOT NULL AND called_at >= ? "
+        "ORDER BY called_at DESC LIMIT ?", [site_id, since_ms, limit])]
 
 
 def visits_between(db: Database, site_id: int, windows: list[tuple[int, int]]) -> list[dict[int, int]]:
