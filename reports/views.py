@@ -1,6 +1,6 @@
 """Evaluation pages for supervisors and administrators: reports, exports, quarterly summary, monitor."""
 
-from datetime import date
+from datetime import date, timedelta
 
 from flask import (Blueprint, Response, current_app, redirect, render_template, request,
                    send_file, stream_with_context, url_for)
@@ -23,6 +23,16 @@ TABLES = ("summary", "tickets", "events", "hourly", "distribution", "heatmap")
 FORMATS = ("csv", "xlsx")
 GROUP_LABELS = {"service": _l("Servicio"), "desk": _l("Módulo"), "official": _l("Servidor"),
                 "priority": _l("Categoría"), "hour": _l("Hora de llegada"), "day": _l("Día")}
+# Figures compared with the previous quarter: (key, label, format filter).
+QUARTER_COMPARISON = (
+    ("tickets", _l("Turnos impresos"), "int"), ("served", _l("Ciudadanos atendidos"), "int"),
+    ("wait_mean", _l("Espera media"), "duration"), ("wait_p90", _l("Espera percentil 90"), "duration"),
+    ("service_level", _l("Nivel de servicio (llamados)"), "percent"),
+    ("service_level_all", _l("Nivel de servicio (todos)"), "percent"),
+    ("no_show_rate", _l("No se presentaron"), "percent"),
+    ("abandonment_rate", _l("Abandono"), "percent"),
+    ("satisfied_share", _l("Satisfechos (4 o 5)"), "percent"),
+)
 PERIOD_LABELS = {"day": _l("Hoy"), "week": _l("Esta semana"), "month": _l("Este mes"),
                  "quarter": _l("Este trimestre"), "custom": _l("Personalizado")}
 
@@ -154,6 +164,11 @@ def quarterly():
                                  labels)
     by_priority = summary.summary(db, sites, first.isoformat(), last.isoformat(), "priority", now,
                                   labels)
+    by_site = summary.summary(db, sites, first.isoformat(), last.isoformat(), "site", now, labels)
+    previous_last = first - timedelta(days=1)
+    previous_first = summary.quarter_range(previous_last.year, (previous_last.month - 1) // 3 + 1)[0]
+    previous = summary.summary(db, sites, previous_first.isoformat(), previous_last.isoformat(),
+                               "site", now, labels)["totals"]
     months = []
     for month in range(first.month, last.month + 1):
         start = date(first.year, month, 1)
@@ -164,6 +179,8 @@ def quarterly():
     return render_template("reports/quarterly.html", sites=sites, entity=entity,
                            year=int(year_arg), quarter=int(quarter_arg), first=first, last=last,
                            by_service=by_service, by_priority=by_priority, months=months,
+                           by_site=by_site, previous=previous, previous_first=previous_first,
+                           previous_last=previous_last, comparison=QUARTER_COMPARISON,
                            generated=iso(now, sites[0]["timezone"])[:16].replace("T", " "),
                            site_arg=request.args.get("site", ""))
 

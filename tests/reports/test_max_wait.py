@@ -72,3 +72,18 @@ def test_without_a_maximum_wait_strict_precedence_keeps_the_general_ticket_waiti
     record = json.loads([e for e in store.ticket_events(engine.db, called[-1]["id"])
                          if e["kind"] == "called"][0]["data"])
     assert record["max_wait"] == {"seconds": None, "applied": False}
+
+
+def test_an_administrator_sets_the_maximum_wait_in_the_layout_or_on_the_site_page(app, clock):
+    from shared import layout
+    from shared.db import get_db
+    from tests.conftest import login
+
+    text = layout.DEMO_LAYOUT.read_text().replace("# max_wait_minutes = 45", "max_wait_minutes = 45")
+    with app.app_context():
+        db = get_db()
+        layout.apply(db, layout.parse(text), clock)
+        assert store.find_site(db, "cam-centro")["max_wait_seconds"] == 2700
+        assert "max_wait_minutes = 45" in layout.export(db)
+    page = login(app, "admin").get("/admin/sites/cam-centro").get_data(as_text=True)
+    assert 'name="max_wait_minutes" id="f-max_wait_minutes" value="45"' in page
