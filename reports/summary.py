@@ -342,6 +342,22 @@ def _month_days(month: str) -> tuple[str, str]:
                                - timedelta(days=1)).isoformat()
 
 
+def _uncovered_ranges(day_from: str, day_to: str, covered: set, site_ids: list[int]):
+    """Return the runs of days of a period that some site has no month summary for."""
+    ranges, start, previous = [], None, None
+    for day in days_between(day_from, day_to):
+        if all((s, day) in covered for s in site_ids):
+            if start is not None:
+                ranges.append((start, previous))
+                start = None
+        elif start is None:
+            start = day
+        previous = day
+    if start is not None:
+        ranges.append((start, previous))
+    return ranges
+
+
 def day_partials(db, sites: list[dict], day_from: str, day_to: str, dimension: str,
                  now_ms: int, months: bool = True) -> dict[tuple[int, str], dict]:
     """Return the partials of a period: sealed months and days as stored, the rest computed now.
@@ -364,13 +380,14 @@ def day_partials(db, sites: list[dict], day_from: str, day_to: str, dimension: s
                     found[(site_id, month)] = groups
                     first, last = _month_days(month)
                     covered.update((site_id, d) for d in days_between(first, last))
-    for site_id, day, _tz, data in store.report_partials(db, site_ids, dimension, day_from, day_to):
-        if (site_id, day) in covered:
-            continue
-        groups = decode(data)
-        if groups is not None:
-            found[(site_id, day)] = groups
-            covered.add((site_id, day))
+    for lo, hi in _uncovered_ranges(day_from, day_to, covered, site_ids):
+        for site_id, day, _tz, data in store.report_partials(db, site_ids, dimension, lo, hi):
+            if (site_id, day) in covered:
+                continue
+            groups = decode(data)
+            if groups is not None:
+                found[(site_id, day)] = groups
+                covered.add((site_id, day))
     missing: dict[int, list[str]] = {}
     for site in sites:
         last = min(day_to, local_day(now_ms, site["timezone"]))

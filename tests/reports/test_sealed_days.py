@@ -118,3 +118,28 @@ def test_computing_sealed_figures_again_is_an_explicit_audited_act(known_day, re
     detail = json.loads(entry["detail"])
     assert entry["username"] == "admin" and detail["reason"] == "A-003 was closed by the night job"
     assert detail["changed"]["served"] == {"before": 4, "after": 3}
+
+
+def test_a_sealed_month_is_read_from_its_roll_up_with_the_same_figures(known_day, room, clock):
+    from reports import summary
+    from shared import kpi, store
+
+    at(clock, "08:00:00", "2026-12-02")
+    sites = store.list_sites(room.db)
+    assert summary.seal(room.db, sites, "2026-11-01", "2026-11-30", clock.now_ms()) == 60
+    months = room.db.execute("SELECT count(*) FROM report_month_partials WHERE month = '2026-11'")
+    assert months.fetchone()[0] == 2 * len(summary.DIMENSIONS)
+    now = clock.now_ms()
+    for group in ("service", "desk", "official", "priority", "hour", "site"):
+        rolled = summary.summary(room.db, sites, "2026-11-01", "2026-11-30", group, now)
+        partials = summary.day_partials(room.db, sites, "2026-11-01", "2026-11-30",
+                                        "total" if group == "site" else group, now, months=False)
+        assert all(len(period) == 10 for _site, period in partials)  # read day by day here
+        assert {k for _s, k in rolled["_partials"]} == {"2026-11"}     # and from the month there
+        by_days = summary.merge(partials, lambda s, p, k: summary._hour(k) if group == "hour"
+                                else (s if group == "site" else k))[1]
+        assert rolled["totals"] == kpi.figures(by_days)
+    heat = summary.heatmap(summary.day_partials(room.db, sites, "2026-11-01", "2026-11-30", "hour",
+                                                now))
+    assert {(c["weekday"], c["hour"]): c["issued"] for c in heat} == {(2, 8): 5, (2, 9): 2,
+                                                                      (2, 23): 1}
