@@ -56,6 +56,7 @@ ARRIVAL_WINDOW_MS = 3600 * 1000
 MIN_ARRIVAL_WINDOW_MS = 10 * 60 * 1000
 ARRIVAL_SAMPLE = 200
 LINE_LIMIT = 200
+MAX_ARRIVALS = 200  # expected arrivals replayed per line (a bounded look ahead, even in a rush)
 PAUSE_MS = {"break": 15 * 60_000, "lunch": 60 * 60_000, "training": 60 * 60_000,
             "other": 30 * 60_000}
 OVERDUE_PAUSE_MS = 5 * 60_000
@@ -144,7 +145,7 @@ def arrival_times(db, site: dict, day: str, now_ms: int) -> dict[tuple[int, bool
         times = []
         expected = 0.0
         at = float(now_ms)
-        while at < now_ms + HORIZON_MS and len(times) < MAX_STEPS:
+        while at < now_ms + HORIZON_MS and len(times) < MAX_ARRIVALS:
             step_rate = rate(line, at)
             following = expected + step_rate * STEP_MS
             # One arrival each time the expected count passes a half: k + 0.5.
@@ -190,7 +191,7 @@ def room(db, site: dict, now_ms: int) -> Room:
     desks = store.desks_for_estimate(db, site["id"])
     open_desks = [d for d in desks if d["session_id"]] or [
         dict(d, paused=False) for d in desks]  # nobody at a desk yet: the room as configured
-    held = {t["desk_id"]: t for t in store.desks_open_tickets(db, [d["id"] for d in open_desks])}
+    held = {d["id"]: store.desk_open_ticket(db, d["id"]) for d in open_desks}
     free = []
     for desk in open_desks:
         current = held.get(desk["id"])
@@ -229,7 +230,7 @@ def replay_calls(db, site: dict, now_ms: int, *, arrivals: bool, new_line=None, 
             if line_key[0] not in r.services:
                 continue
             line = lines.setdefault(line_key, deque())
-            for at in times[:MAX_STEPS]:
+            for at in times:
                 line.append((at, synthetic))
                 synthetic -= 1
     calls = []
@@ -277,9 +278,9 @@ def predicted_order(db, site: dict, now_ms: int) -> list[dict]:
 
 
 def simulate(db, site: dict, ticket: dict | None, service_id: int, now_ms: int,
-             preferential: bool = False) -> float | None:
+             preferential: bool = False, the_room: Room | None = None) -> float | None:
     """Return the ms until a ticket (or a ticket taken now) is called, or None when no replay reaches it."""
-    r = room(db, site, now_ms)
+    r = the_room or room(db, site, now_ms)
     if service_id not in r.served:
         return None  # no open desk serves it (before opening, say): the naive estimate is given
     if ticket is None:
@@ -295,10 +296,11 @@ def simulate(db, site: dict, ticket: dict | None, service_id: int, now_ms: int,
     return None
 
 
-def ahead_of_new(db, site: dict, service_id: int, preferential: bool, now_ms: int) -> int:
+def ahead_of_new(db, site: dict, service_id: int, preferential: bool, now_ms: int,
+                 the_room: Room | None = None) -> int:
     """Return how many waiting tickets will be called before a ticket taken now."""
     calls = replay_calls(db, site, now_ms, arrivals=False, new_line=(service_id, preferential),
-                         stop_at=NEW_ID)
+                         stop_at=NEW_ID, the_room=the_room)
     for n, (_at, desk_id, ident) in enumerate(calls):
         if ident == NEW_ID and desk_id is not None:
             return n
@@ -381,8 +383,9 @@ def new_ticket(db, site: dict, service: dict, preferential: bool, now_ms: int) -
         ahead = max(0, cached_ahead + joined - cached_joined)
         ms = None if cached_ms is None else max(0.0, cached_ms + (ahead - cached_ahead) * rate * 1000)
     else:
-        ahead = ahead_of_new(db, site, service["id"], preferential, now_ms)
-        ms = simulate(db, site, None, service["id"], now_ms, preferential)
+        r = room(db, site, now_ms)
+        ahead = ahead_of_new(db, site, service["id"], preferential, now_ms, r)
+        ms = simulate(db, site, None, service["id"], now_ms, preferential, r)
         rate = naive_rate(db, service, now_ms)
         if len(_cache) > 4096:
             _cache.clear()

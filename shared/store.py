@@ -1307,15 +1307,6 @@ def line_head(db: Database, service_id: int, day: str, preferential: bool,
                 [service_id, day, limit])
 
 
-def desks_open_tickets(db: Database, desk_ids: list[int]) -> list[dict]:
-    """Return the called or in-service tickets held by some desks."""
-    if not desk_ids:
-        return []
-    marks = ", ".join("?" for _ in desk_ids)
-    return _all(db, f"SELECT * FROM tickets WHERE desk_id IN ({marks}) "
-                    "AND status IN ('called', 'serving')", list(desk_ids))
-
-
 def shared_open_desks_for_service(db: Database, service_id: int) -> float:
     """Count the open, unpaused desks serving a service, a desk of k services as 1/k."""
     return sum(1.0 / r[0] for r in db.execute(
