@@ -169,6 +169,11 @@ def split_by_day(start: int, end: int, tz: str):
     """Yield (local day, ms) pieces of an interval cut at the zone's midnights."""
     if end <= start:
         return
+    first = _local_day_of_hour(start // 3_600_000, tz)
+    b0, b1 = _bounds(first, tz)
+    if b0 <= start and end <= b1:  # most sessions and pauses fit in one day
+        yield first, end - start
+        return
     day = date.fromisoformat(local_day(start, tz))
     at = start
     while at < end:
@@ -186,6 +191,13 @@ def days_between(day_from: str, day_to: str) -> list[str]:
 
 
 # --- daily partials ---------------------------------------------------------------------------
+
+@lru_cache(maxsize=65536)
+def _local_day_of_hour(hour: int, tz: str) -> str:
+    """Return the local day of a UTC hour (every zone's midnight falls on a whole UTC hour's edge
+    or inside it; the caller checks the day's bounds)."""
+    return local_day(hour * 3_600_000, tz)
+
 
 @lru_cache(maxsize=4096)
 def _bounds(day: str, tz: str) -> tuple[int, int]:
@@ -225,6 +237,21 @@ def compute_partials(db, sites: list[dict], day_from: str, day_to: str, dimensio
     # The day before the period is read too: its services may run past midnight into it.
     previous = (date.fromisoformat(day_from) - timedelta(days=1)).isoformat()
 
+    # Desk time (logged in, paused) cut at each local midnight, once for every dimension.
+    lo = min(_bounds(day_from, s["timezone"])[0] for s in sites)
+    hi = max(_bounds(day_to, s["timezone"])[1] for s in sites)
+    sessions, pauses = store.report_desk_time(db, site_ids, lo, hi, now_ms)
+    desk_pieces, desk_totals = [], {}
+    for rows, counter in ((sessions, "logged_in_ms"), (pauses, "paused_ms")):
+        for row in rows:
+            tz = by_id[row["site_id"]]["timezone"]
+            for day, ms in split_by_day(row["started_at"], min(row["ended_at"], now_ms), tz):
+                if day in wanted:
+                    desk_pieces.append((row["site_id"], day, row["desk_id"], row["user_id"],
+                                        counter, ms))
+                    key = (row["site_id"], day, counter)
+                    desk_totals[key] = desk_totals.get(key, 0) + ms
+
     for dim in dimensions:
         parts = out[dim]
 
@@ -258,17 +285,13 @@ def compute_partials(db, sites: list[dict], day_from: str, day_to: str, dimensio
             t.bump("score_sum", score_sum)
             for n, c in enumerate(scores, start=1):
                 t.bump(f"score_{n}", c)
-        lo = min(_bounds(day_from, s["timezone"])[0] for s in sites)
-        hi = max(_bounds(day_to, s["timezone"])[1] for s in sites)
-        sessions, pauses = store.report_desk_time(db, site_ids, lo, hi, now_ms)
-        field = {"desk": "desk_id", "official": "user_id"}.get(dim)
-        for rows, counter in ((sessions, "logged_in_ms"), (pauses, "paused_ms")):
-            for row in rows:
-                tz = by_id[row["site_id"]]["timezone"]
-                group = desk_key(row[field] if field else None)
-                for day, ms in split_by_day(row["started_at"], min(row["ended_at"], now_ms), tz):
-                    if day in wanted:
-                        tally(row["site_id"], day, group).bump(counter, ms)
+        field = {"desk": 2, "official": 3}.get(dim)
+        if field is None:
+            for (site_id, day, counter), ms in desk_totals.items():
+                tally(site_id, day, desk_key(None)).bump(counter, ms)
+        else:
+            for piece in desk_pieces:
+                tally(piece[0], piece[1], piece[field]).bump(piece[4], piece[5])
 
     # Waits and service times go into histograms: one read serves every dimension.
     routes = [(out[dim], TIME_KEYS.get(dim)) for dim in dimensions]
