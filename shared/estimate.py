@@ -308,14 +308,6 @@ def ahead_of_new(db, site: dict, service_id: int, preferential: bool, now_ms: in
     return counts["preferential"] + (0 if preferential else counts["general"])
 
 
-def ahead_of(db, site: dict, ticket: dict, now_ms: int) -> int:
-    """Return how many waiting tickets will be called before a waiting one (its position − 1)."""
-    for t in predicted_order(db, site, now_ms):
-        if t["id"] == ticket["id"]:
-            return t["position"] - 1
-    return store.ahead_of(db, ticket)  # beyond the loaded head of a very long line
-
-
 def naive_rate(db, service: dict, now_ms: int) -> float:
     """Return the seconds one more person ahead costs: mean recent desk handling ÷ shared open desks.
 

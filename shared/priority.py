@@ -113,12 +113,6 @@ def _sql_params(policy: str, params: dict, now_ms: int, max_wait_ms: int | None)
     return out
 
 
-def max_wait_ms(site: dict) -> int | None:
-    """Return a site's maximum wait in ms, or None when it has none."""
-    seconds = site.get("max_wait_seconds") if hasattr(site, "get") else None
-    return int(seconds) * 1000 if seconds else None
-
-
 def plan(policy: str, params: dict, state: dict, now_ms: int,
          max_wait_seconds: int | None = None) -> Plan:
     """Return the SQL ordering for the next call under a site's policy, state and maximum wait."""

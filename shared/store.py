@@ -513,14 +513,6 @@ def last_calls(db: Database, site_id: int, limit: int, since_ms: int) -> list[di
                     "ORDER BY e.at DESC, e.id DESC LIMIT ?", [site_id, since_ms, limit])
 
 
-def recent_service_seconds(db: Database, service_id: int, since_ms: int, limit: int = 20) -> list[float]:
-    """Return the service times (seconds) of the latest finished tickets of a service."""
-    return [r[0] for r in db.execute(
-        "SELECT (finished_at - started_at) / 1000.0 FROM tickets WHERE service_id = ? "
-        "AND status = 'finished' AND started_at IS NOT NULL AND finished_at >= ? "
-        "ORDER BY finished_at DESC LIMIT ?", [service_id, since_ms, limit])]
-
-
 def open_desks_for_service(db: Database, service_id: int) -> int:
     """Count desks that serve a service and are held by an official and not paused."""
     return db.execute(
