@@ -115,3 +115,22 @@ def test_the_usual_arrivals_of_past_weeks_shape_todays_estimate(room, desks, clo
     service_a = room.service(site, "A")["id"]
     expected = [t for t in times[(service_a, True)] if t < clock.now_ms() + 3_600_000]
     assert len(expected) == 12, "the usual preferential arrivals of the coming hour"
+
+
+def test_the_estimate_is_a_range_on_the_printed_ticket_too(room, desks, clock):
+    import math
+
+    from printer.dispatch import ticket_content
+    from printer.layout import TicketContent, render_escpos
+
+    desks(("1", "ana"))
+    for _ in range(3):
+        room.issue("cam-centro", "A")
+    ticket = room.issue("cam-centro", "A")
+    low, high = ticket["estimated_wait_range_seconds"]
+    assert low <= ticket["estimated_wait_seconds"] <= high and low < high
+    body = dict(ticket)
+    content = ticket_content(room, room.ticket(ticket["id"]), "https://x/t/abc", body=body)
+    assert content["estimated_wait_range_minutes"] == (int(low // 60), math.ceil(high / 60))
+    printed = render_escpos(TicketContent(**content))
+    assert b"Espera estimada: entre" in printed
