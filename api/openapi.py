@@ -85,6 +85,10 @@ def _spec() -> dict:
                     "desk": {"type": "string", "nullable": True},
                     "ahead": {"type": "integer"},
                     "estimated_wait_seconds": {"type": "number", "nullable": True},
+                    "estimated_wait_range_seconds": {
+                        "type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2,
+                        "nullable": True,
+                        "description": "[low, high]: about eight in ten waits fall inside"},
                     "status_url": STR},
                     "required": ["id", "code", "site", "service", "priority", "status", "issued_at",
                                  "ahead", "estimated_wait_seconds", "status_url"]},
