@@ -312,9 +312,9 @@ def compute_partials(db, sites: list[dict], day_from: str, day_to: str, dimensio
 FORMAT = 3  # of a stored partial
 
 
-def encode(groups: dict) -> str:
+def encode(groups: dict, exact: bool = True) -> str:
     """Serialise a period's groups (counters and histograms) as compact JSON."""
-    entries = [[list(key) if isinstance(key, tuple) else key, t.encode()]
+    entries = [[list(key) if isinstance(key, tuple) else key, t.encode(exact)]
                for key, t in groups.items()]
     return json.dumps({"v": FORMAT, "groups": entries}, separators=(",", ":"))
 
@@ -365,11 +365,12 @@ def _month_days(month: str) -> tuple[str, str]:
                                - timedelta(days=1)).isoformat()
 
 
-def _uncovered_ranges(day_from: str, day_to: str, covered: set, site_ids: list[int]):
+def _uncovered_ranges(day_from: str, day_to: str, months_of: dict[int, set]):
     """Return the runs of days of a period that some site has no month summary for."""
+    common = set.intersection(*months_of.values()) if months_of else set()
     ranges, start, previous = [], None, None
     for day in days_between(day_from, day_to):
-        if all((s, day) in covered for s in site_ids):
+        if day[:7] in common:
             if start is not None:
                 ranges.append((start, previous))
                 start = None
@@ -392,6 +393,7 @@ def day_partials(db, sites: list[dict], day_from: str, day_to: str, dimension: s
     """
     site_ids = [s["id"] for s in sites]
     found: dict[tuple[int, str], dict] = {}
+    months_of: dict[int, set] = {s: set() for s in site_ids}
     covered: set[tuple[int, str]] = set()
     if months:
         wanted_months = _months_within(day_from, day_to)
@@ -401,11 +403,10 @@ def day_partials(db, sites: list[dict], day_from: str, day_to: str, dimension: s
                 groups = decode(data)
                 if groups is not None:
                     found[(site_id, month)] = groups
-                    first, last = _month_days(month)
-                    covered.update((site_id, d) for d in days_between(first, last))
-    for lo, hi in _uncovered_ranges(day_from, day_to, covered, site_ids):
+                    months_of[site_id].add(month)
+    for lo, hi in _uncovered_ranges(day_from, day_to, months_of):
         for site_id, day, _tz, data in store.report_partials(db, site_ids, dimension, lo, hi):
-            if (site_id, day) in covered:
+            if day[:7] in months_of[site_id]:
                 continue
             groups = decode(data)
             if groups is not None:
@@ -414,8 +415,9 @@ def day_partials(db, sites: list[dict], day_from: str, day_to: str, dimension: s
     missing: dict[int, list[str]] = {}
     for site in sites:
         last = min(day_to, local_day(now_ms, site["timezone"]))
+        months_here = months_of[site["id"]]
         for day in days_between(day_from, last) if day_from <= last else []:
-            if (site["id"], day) not in covered:
+            if (site["id"], day) not in covered and day[:7] not in months_here:
                 missing.setdefault(site["id"], []).append(day)
     if not missing:
         return found
@@ -490,7 +492,8 @@ def _roll_up_month(db, site: dict, month: str, now_ms: int) -> None:
                 if key not in groups:
                     groups[key] = kpi.Tally()
                 groups[key].add(t)
-        rows.append((site["id"], month, dim, site["timezone"], encode(groups), now_ms))
+        # A month is read for long periods: its longer histograms are kept as buckets only.
+        rows.append((site["id"], month, dim, site["timezone"], encode(groups, exact=False), now_ms))
     store.save_month_partials(db, rows)
 
 

@@ -26,9 +26,10 @@ counts rows. Times are stored in integer milliseconds and reported in seconds.
   a citizen who left without being called counts as missed.
 - percentiles interpolate linearly between the closest ranks (PostgreSQL's
   ``percentile_cont``, Excel's PERCENTILE.INC): p50 of [1, 2, 3, 4] is 2.5.
-  A group of at most ``EXACT_LIMIT`` times is exact; a larger one is read
-  from a log-bucket histogram whose values are within ``ALPHA`` (1 %) of the
-  true ones (0.5 s below one second), and so are its percentiles. Means,
+  A day's group of at most ``EXACT_LIMIT`` times is exact (a month summary's,
+  up to ``BINNED_FROM``); a larger one is read from a log-bucket histogram
+  whose values are within ``ALPHA`` (1 %) of the true ones (0.5 s below one
+  second), and so are its percentiles. Means,
   maxima, service level and the wait bands are always exact (counters).
 - desk occupancy = serving time ÷ logged-in time; idle = logged-in − serving
   (pauses are part of idle and also reported on their own).
@@ -137,44 +138,71 @@ def bucket_value(index: int) -> float:
     return 2 * low * GAMMA / (1 + GAMMA)
 
 
+def bins(values) -> tuple[int, list[int]]:
+    """Return the dense bucket counts ``(first bucket, counts)`` of some times, all at once."""
+    log, inv = math.log, 1.0 / LOG_GAMMA
+    indexes = [int(log(ms / 1000.0) * inv) + 1 if ms >= 1000 else 0 for ms in values]
+    low = min(indexes)
+    counts = [0] * (max(indexes) - low + 1)
+    for i in indexes:
+        counts[i - low] += 1
+    return low, counts
+
+
+BINNED_FROM = 32  # an exact histogram this long is stored with its bucket counts too
+
+
 class Histogram:
-    """Times of a group: exact while few, then counts per log bucket (mergeable, bounded error)."""
+    """Times of a group: exact while few, then counts per log bucket (mergeable, bounded error).
 
-    __slots__ = ("values", "offset", "counts")
+    An exact histogram keeps its bucket counts once computed (and stores them
+    when long enough), so merging a year of small groups never buckets a time
+    twice.
+    """
 
-    def __init__(self, values=None, offset: int = 0, counts=None):
+    __slots__ = ("values", "offset", "counts", "_bins")
+
+    def __init__(self, values=None, offset: int = 0, counts=None, binned=None):
         self.values = [] if values is None and counts is None else values
         self.offset = offset
         self.counts = counts
+        self._bins = binned
 
     def add(self, ms: int) -> None:
         """Count one time."""
         if self.values is not None:
             self.values.append(ms)
+            self._bins = None
             if len(self.values) > EXACT_LIMIT:
                 self._to_buckets()
         else:
             self._add_counts(bucket(ms), [1])
 
+    def bins(self) -> tuple[int, list[int]]:
+        """Return the histogram's bucket counts (computed once for exact times)."""
+        if self.values is None:
+            return self.offset, self.counts or []
+        if self._bins is None:
+            self._bins = bins(self.values) if self.values else (0, [])
+        return self._bins
+
     def merge(self, other: "Histogram") -> None:
         """Add another histogram's times to this one."""
         if other.values is not None:
+            if not other.values:
+                return
             if self.values is not None and len(self.values) + len(other.values) <= EXACT_LIMIT:
                 self.values.extend(other.values)
+                self._bins = None
                 return
-            if self.values is not None:
-                self._to_buckets()
-            for ms in other.values:
-                self._add_counts(bucket(ms), [1])
-            return
         if self.values is not None:
             self._to_buckets()
-        self._add_counts(other.offset, other.counts)
+        self._add_counts(*other.bins())
 
     def _to_buckets(self) -> None:
-        values, self.values, self.counts, self.offset = self.values, None, [], 0
-        for ms in values:
-            self._add_counts(bucket(ms), [1])
+        offset, counts = self.bins()
+        self.values, self._bins = None, None
+        self.offset, self.counts = offset, list(counts)
 
     def _add_counts(self, offset: int, counts: list) -> None:
         """Add dense bucket counts starting at ``offset``."""
@@ -198,38 +226,52 @@ class Histogram:
 
     def quantile(self, p: float) -> float | None:
         """Return the p-quantile (linear interpolation between ranks; bucketed: within ALPHA)."""
+        return self.quantiles((p,))[0]
+
+    def quantiles(self, ps) -> list[float | None]:
+        """Return several quantiles at once (one sort, or one pass over the buckets)."""
         if self.values is not None:
-            return percentile(sorted(self.values), p)
+            ordered = sorted(self.values)
+            return [percentile(ordered, p) for p in ps]
         n = self.count()
         if n == 0:
-            return None
-        rank = (n - 1) * p
-        low = int(rank)
-        a = self._kth(low)
-        if rank == low:
-            return a
-        return a + (self._kth(min(low + 1, n - 1)) - a) * (rank - low)
-
-    def _kth(self, k: int) -> float:
-        """Return the value of the k-th smallest time (0-based) of a bucketed histogram."""
-        seen = 0
+            return [None for _p in ps]
+        ranks = sorted({k for p in ps for k in (int((n - 1) * p), min(int((n - 1) * p) + 1, n - 1))})
+        values, seen, at = {}, 0, 0
         for i, c in enumerate(self.counts):
             seen += c
-            if seen > k:
-                return bucket_value(self.offset + i)
-        return bucket_value(self.offset + len(self.counts) - 1)
+            while at < len(ranks) and seen > ranks[at]:
+                values[ranks[at]] = bucket_value(self.offset + i)
+                at += 1
+            if at == len(ranks):
+                break
+        out = []
+        for p in ps:
+            rank = (n - 1) * p
+            low = int(rank)
+            a = values[low]
+            out.append(a if rank == low else a + (values[min(low + 1, n - 1)] - a) * (rank - low))
+        return out
 
-    def encode(self):
-        """Return a JSON-ready form: ``{"e": [times]}`` or ``{"o": offset, "c": [counts]}``."""
+    def encode(self, exact: bool = True):
+        """Return a JSON-ready form: ``{"e": [times]}`` (with ``o``/``c`` when long) or ``{"o", "c"}``.
+
+        With ``exact`` False (month summaries) a long exact histogram keeps only its buckets.
+        """
         if self.values is not None:
-            return {"e": self.values}
+            if len(self.values) < BINNED_FROM:
+                return {"e": self.values}
+            offset, counts = self.bins()
+            return {"e": self.values, "o": offset, "c": counts} if exact else \
+                {"o": offset, "c": counts}
         return {"o": self.offset, "c": self.counts}
 
     @classmethod
     def decode(cls, doc) -> "Histogram":
         """Read a histogram back from ``encode``'s form."""
         if "e" in doc:
-            return cls(values=list(doc["e"]))
+            binned = (doc["o"], doc["c"]) if "c" in doc else None
+            return cls(values=list(doc["e"]), binned=binned)
         return cls(values=None, offset=doc["o"], counts=list(doc["c"]))
 
 
@@ -260,9 +302,9 @@ class Tally:
         self.waits.merge(other.waits)
         self.services.merge(other.services)
 
-    def encode(self) -> list:
-        """Return a JSON-ready form of the tally."""
-        return [self.counts, self.waits.encode(), self.services.encode()]
+    def encode(self, exact: bool = True) -> list:
+        """Return a JSON-ready form of the tally (see ``Histogram.encode``)."""
+        return [self.counts, self.waits.encode(exact), self.services.encode(exact)]
 
     @classmethod
     def decode(cls, doc) -> "Tally":
@@ -296,6 +338,8 @@ def figures(tally: Tally) -> dict:
     logged = c["logged_in_ms"]
     desk_time = bool(logged or serving)
     called = c["called"]
+    wait_p50, wait_p90 = tally.waits.quantiles(PERCENTILES)
+    service_p50, service_p90 = tally.services.quantiles(PERCENTILES)
     return {
         "tickets": c["visits"], "segments": c["issued"],
         "issued": c["issued"], "visits": c["visits"], "transferred_in": c["transferred_in"],
@@ -306,14 +350,14 @@ def figures(tally: Tally) -> dict:
         "no_show_rate": _rounded(ratio(c["no_shows"], called)),
         "abandonment_rate": _rounded(ratio(c["abandoned"], c["issued"])),
         "wait_mean": seconds(ratio(c["wait_ms"], called)),
-        "wait_p50": seconds(tally.waits.quantile(0.5)),
-        "wait_p90": seconds(tally.waits.quantile(0.9)),
+        "wait_p50": seconds(wait_p50),
+        "wait_p90": seconds(wait_p90),
         "wait_max": seconds(c["wait_max_ms"]) if called else None,
         "segment_wait_mean": seconds(ratio(c["segment_wait_ms"], called)),
         "walk_mean": seconds(ratio(c["walk_ms"], c["walk_n"])),
         "service_mean": seconds(ratio(c["service_ms"], c["service_n"])),
-        "service_p50": seconds(tally.services.quantile(0.5)),
-        "service_p90": seconds(tally.services.quantile(0.9)),
+        "service_p50": seconds(service_p50),
+        "service_p90": seconds(service_p90),
         "centre_mean": seconds(ratio(c["centre_ms"], c["centre_n"])),
         "service_level": _rounded(ratio(c["wait_met"], called)),
         "service_level_all": _rounded(ratio(c["wait_met"], called + c["abandoned"])),

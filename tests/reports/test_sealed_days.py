@@ -143,3 +143,22 @@ def test_a_sealed_month_is_read_from_its_roll_up_with_the_same_figures(known_day
                                                 now))
     assert {(c["weekday"], c["hour"]): c["issued"] for c in heat} == {(2, 8): 5, (2, 9): 2,
                                                                       (2, 23): 1}
+
+
+def test_a_long_period_s_percentiles_stay_within_one_percent_of_the_exact_ones():
+    import random
+
+    from shared import kpi
+
+    rng = random.Random(12)
+    waits = [int(rng.lognormvariate(13, 1)) for _ in range(20_000)]  # a year of one service
+    merged = kpi.Histogram()
+    for day in range(0, len(waits), 80):          # stored day by day, merged for the report
+        stored = kpi.Histogram()
+        for ms in waits[day:day + 80]:
+            stored.add(ms)
+        merged.merge(kpi.Histogram.decode(stored.encode(exact=False)))
+    assert merged.values is None, "a year is read from buckets"
+    exact = sorted(waits)
+    for p in (0.1, 0.5, 0.9, 0.99):
+        assert merged.quantile(p) == pytest.approx(kpi.percentile(exact, p), rel=kpi.ALPHA)
