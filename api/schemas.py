@@ -4,7 +4,7 @@ They mirror ``shared.present`` (which builds them) and the views; a key added
 there without a line here makes the fuzzer's schema check fail.
 """
 
-from marshmallow import fields
+from marshmallow import fields, validate
 
 from shared.queue import STATUS_LABELS
 
@@ -171,6 +171,9 @@ class Ticket(Shape):
     status_url = S(required=True, metadata={"description": "The citizen's status page (the QR)"})
     ahead = I(metadata={"description": "People called before this ticket"})
     estimated_wait_seconds = N(allow_none=True)
+    estimated_wait_range_seconds = fields.List(
+        N(), allow_none=True, validate=validate.Length(equal=2),
+        metadata={"description": "[low, high]: about eight in ten waits fall inside"})
 
 
 class QueuedTicket(Ticket):
@@ -178,6 +181,7 @@ class QueuedTicket(Ticket):
 
     position = I(required=True)
     waiting_seconds = N(required=True)
+    predicted_desk = maybe(S, metadata={"description": "The desk expected to call it (its code)"})
 
 
 class SiteQueue(Shape):
@@ -225,6 +229,8 @@ class DayClosed(Shape):
     no_show = I(required=True)
     finished = I(required=True)
     sessions_closed = I(required=True)
+    dry_run = fields.Boolean(metadata={"description": "true: nothing was changed, these are the counts "
+                                                      "a close would make"})
 
 
 class TicketEvent(Shape):

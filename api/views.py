@@ -131,9 +131,10 @@ class NewDevice(Body):
 
 
 class CloseDay(Body):
-    """Which local day to close (today when absent)."""
+    """Which local day to close (today when absent), or only what closing it would change."""
 
     day = contract.Day()
+    dry_run = contract.Flag()
 
 
 class NewTicket(Body):
@@ -319,12 +320,13 @@ def site_queue(site):
     engine = current_engine()
     db = get_db()
     day = engine.today(s)
-    waiting = store.waiting_list(db, s["id"], day)
     now = engine.clock.now_ms()
     rows = []
-    for position, t in enumerate(waiting, start=1):
+    for t in engine.waiting_in_order(s):  # the order of shared.priority, as the desks will call
         row = ticket_json(t, engine.lookup)
-        row["position"] = position
+        row["position"] = t["position"]
+        row["predicted_desk"] = engine.lookup.desk(t["predicted_desk_id"])["code"] \
+            if t["predicted_desk_id"] else None
         row["waiting_seconds"] = round((now - t["queue_at"]) / 1000, 3)
         rows.append(row)
     active = [ticket_json(t, engine.lookup) for t in store.active_list(db, s["id"], day)]
@@ -348,9 +350,9 @@ def site_snapshot(site):
 @bp.response(200, schemas.DayClosed)
 @bp.errors(400, 401, 403, 404, 413, 415)
 def close_day(data, site):
-    """Close a site's day: never-called tickets become abandoned."""
+    """Close a site's day (never-called tickets become abandoned), or with dry_run say what would change."""
     s = site_for(site)
-    return jsonify(current_engine().close_day(s, data["day"]))
+    return jsonify(current_engine().close_day(s, data["day"], dry_run=bool(data.get("dry_run"))))
 
 
 # --- tickets -----------------------------------------------------------------

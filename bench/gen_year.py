@@ -1,16 +1,23 @@
-"""Generate a year of Turnos data for five sites, straight into a fresh instance database.
+"""Generate a year of Turnos data for many sites, straight into a fresh instance database.
 
-    python bench/gen_year.py --instance year-instance [--year 2025] [--tickets 1500000] [--no-seal]
+    python bench/gen_year.py --instance year-instance [--year 2025] [--sites 5] [--tickets 1500000]
+                             [--no-events] [--no-seal]
+
+National size (issue 11): ``--sites 300 --tickets 10000000 --no-events``.
 
 Each working day of each site is simulated as a small queue: arrivals follow a
 morning-heavy curve, officials hold desks with a lunch pause and a short
 break, each desk calls the oldest waiting ticket of its services
 (preferential first), and some citizens do not show up, are called again,
-are transferred, cancelled, or still waiting at closing (abandoned). Tickets,
-their events, desk sessions, pauses and satisfaction ratings are written with
-``executemany`` in one transaction per month. Then, as close-day does each
-night, the closed days' report partials are stored (``--no-seal`` skips it).
-The result is a normal instance: ``python run.py serve --instance …`` opens it.
+are transferred, cancelled, or still waiting at closing (abandoned). Tickets
+(with the target in force), their events (unless ``--no-events``: reports
+never read them), desk sessions, pauses and satisfaction ratings are written
+with ``executemany`` in transactions of about 100,000 tickets. Then, as
+close-day does each night, every closed day is sealed and each month rolled
+up (``--no-seal`` skips it). The SQL is plain and portable and the connection
+comes from ``shared.db``, so the same script can fill a PostgreSQL database;
+only the SQLite speed-ups (``PRAGMA synchronous=OFF``) are SQLite's. The
+result is a normal instance: ``python run.py serve --instance …`` opens it.
 """
 
 import argparse
@@ -19,6 +26,7 @@ import json
 import math
 import random
 import secrets
+import sqlite3
 import sys
 import time
 from datetime import date, timedelta
@@ -46,13 +54,22 @@ WEEKDAY_FACTOR = (1.15, 1.0, 1.0, 0.95, 0.9)
 MONTH_FACTOR = {1: 1.1, 2: 1.05, 3: 1.2, 4: 1.1, 12: 0.8}
 SEC = 1000
 MIN = 60 * SEC
+FLUSH_TICKETS = 100_000  # tickets per write transaction (memory stays small at national size)
 HOUR = 60 * MIN
 
 
-def layout_toml() -> str:
-    """Return the layout of the five generated sites."""
+def site_names(count: int) -> list[tuple[str, str]]:
+    """Return the codes and names of the generated sites (the five CAMs, then numbered ones)."""
+    names = list(SITES[:count])
+    for n in range(len(names) + 1, count + 1):
+        names.append((f"sede-{n:03d}", f"Sede {n:03d}"))
+    return names
+
+
+def layout_toml(count: int = len(SITES)) -> str:
+    """Return the layout of the generated sites."""
     parts = []
-    for code, name in SITES:
+    for code, name in site_names(count):
         parts.append(f'[[sites]]\ncode = "{code}"\nname = "{name}"\n'
                      'entity_name = "Alcaldía de Villa Esperanza"\ntimezone = "America/Bogota"\n')
         for scode, sname, target, mean, _share in SERVICES:
@@ -86,9 +103,10 @@ class Ids:
 class Batch:
     """Rows waiting to be written."""
 
-    def __init__(self):
+    def __init__(self, with_events: bool = True):
         self.tickets, self.events, self.sessions, self.pauses = [], [], [], []
         self.ratings, self.counters = [], []
+        self.with_events = with_events
 
     def size(self) -> int:
         """Return how many tickets are waiting to be written."""
@@ -263,15 +281,19 @@ def simulate_day(rng: random.Random, site: dict, day: date, ids: Ids, batch: Bat
         end = d["end"] or last_call_ms
         batch.sessions.append((d["session"], d["desk"]["id"], d["desk"]["user_id"], d["begin"],
                                max(end, d["begin"]), "logout"))
+    targets = {s["id"]: s["target_wait_seconds"] for s in services}
     for t in tickets.values():
         batch.tickets.append((
             t["id"], t["public_id"], t["visit_id"], t["site_id"], t["service_id"], t["day"],
             t["number"], t["code"], t["priority"], t["status"], t["queue_at"], t["issued_at"],
             t["called_at"], t["last_called_at"], t["recalls"], t["started_at"], t["finished_at"],
-            t["closed_at"], t["desk_id"], t["user_id"], t["origin_id"], t["previous_id"]))
-    for tid, kind, at, desk_id, user_id, data in events:
-        t = tickets[tid]
-        batch.events.append((tid, t["site_id"], t["service_id"], kind, at, desk_id, user_id, data))
+            t["closed_at"], t["desk_id"], t["user_id"], t["origin_id"], t["previous_id"],
+            targets[t["service_id"]]))
+    if batch.with_events:
+        for tid, kind, at, desk_id, user_id, data in events:
+            t = tickets[tid]
+            batch.events.append((tid, t["site_id"], t["service_id"], kind, at, desk_id, user_id,
+                                 data))
     for service_id, last in numbers.items():
         if last:
             batch.counters.append((service_id, day.isoformat(), last))
@@ -284,8 +306,8 @@ def flush(db, batch: Batch) -> None:
     conn.executemany(
         "INSERT INTO tickets (id, public_id, visit_id, site_id, service_id, day, number, code, "
         "priority, status, queue_at, issued_at, called_at, last_called_at, recalls, started_at, "
-        "finished_at, closed_at, desk_id, user_id, origin_id, previous_id) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", batch.tickets)
+        "finished_at, closed_at, desk_id, user_id, origin_id, previous_id, target_wait_seconds) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", batch.tickets)
     conn.executemany("INSERT INTO ticket_events (ticket_id, site_id, service_id, kind, at, desk_id, "
                      "user_id, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", batch.events)
     conn.executemany("INSERT INTO desk_sessions (id, desk_id, user_id, started_at, ended_at, "
@@ -300,8 +322,8 @@ def flush(db, batch: Batch) -> None:
     conn.execute("COMMIT")
 
 
-def prepare(instance: Path, start: date) -> tuple:
-    """Create the instance database with the five sites and one official per desk."""
+def prepare(instance: Path, start: date, count: int = len(SITES)) -> tuple:
+    """Create the instance database with the sites and one official per desk."""
     from server import create_app
 
     app = create_app({}, instance=instance)
@@ -309,7 +331,7 @@ def prepare(instance: Path, start: date) -> tuple:
     if db.execute("SELECT count(*) FROM tickets").fetchone()[0]:
         raise SystemExit(f"{app.config['DATABASE']} already has tickets: use a fresh --instance")
     clock = FrozenClock(f"{start.isoformat()}T00:00:00-05:00")
-    layout.apply(db, layout.parse(layout_toml()), clock)
+    layout.apply(db, layout.parse(layout_toml(count)), clock)
     sites = []
     for site in db.execute("SELECT * FROM sites ORDER BY id").fetchall():
         services = [dict(s) for s in db.execute("SELECT * FROM services WHERE site_id = ? ORDER BY id",
@@ -338,16 +360,20 @@ def main(argv=None) -> int:
     parser.add_argument("--year", type=int, default=2025)
     parser.add_argument("--tickets", type=int, default=1_500_000, help="about this many tickets")
     parser.add_argument("--seed", type=int, default=2025)
+    parser.add_argument("--sites", type=int, default=len(SITES), help="how many sites")
+    parser.add_argument("--no-events", action="store_true",
+                        help="do not write the ticket event log (reports never read it)")
     parser.add_argument("--no-seal", action="store_true",
-                        help="do not store the daily report partials (reports start cold)")
+                        help="do not seal the days (reports then compute every day live)")
     args = parser.parse_args(argv)
     started = time.monotonic()
     first, last = date(args.year, 1, 1), date(args.year, 12, 31)
     days = [first + timedelta(n) for n in range((last - first).days + 1)]
     days = [d for d in days if d.weekday() < 5]
-    app, db, sites = prepare(args.instance, first)
-    db.execute("PRAGMA synchronous=OFF")
-    db.execute("PRAGMA cache_size=-200000")
+    app, db, sites = prepare(args.instance, first, args.sites)
+    if isinstance(db.conn, sqlite3.Connection):  # SQLite's own speed-ups for a bulk load
+        db.execute("PRAGMA synchronous=OFF")
+        db.execute("PRAGMA cache_size=-200000")
     factor = sum(WEEKDAY_FACTOR[d.weekday()] * MONTH_FACTOR.get(d.month, 1.0) for d in days) / len(days)
     # Transfers add segments: aim the visits a little below the requested segment count.
     per_day = args.tickets / (len(sites) * len(days) * factor * 1.03)
@@ -355,17 +381,18 @@ def main(argv=None) -> int:
     ids = Ids()
     totals = {"tickets": 0, "events": 0, "sessions": 0, "pauses": 0, "ratings": 0}
     month = None
-    batch = Batch()
+    batch = Batch(not args.no_events)
     for day in days:
         if month is not None and day.month != month:
-            _count(totals, batch)
-            flush(db, batch)
-            batch = Batch()
-            print(f"  {args.year}-{month:02d}: {totals['tickets']:,} tickets so far "
+            print(f"  {args.year}-{month:02d}: {totals['tickets'] + batch.size():,} tickets so far "
                   f"({time.monotonic() - started:.0f} s)", flush=True)
         month = day.month
         for site in sites:
             simulate_day(rng, site, day, ids, batch, per_day)
+            if batch.size() >= FLUSH_TICKETS:
+                _count(totals, batch)
+                flush(db, batch)
+                batch = Batch(not args.no_events)
     _count(totals, batch)
     flush(db, batch)
     db.execute("ANALYZE")
@@ -381,8 +408,10 @@ def main(argv=None) -> int:
 
         started = time.monotonic()
         now = FrozenClock(f"{args.year + 1}-01-15T12:00:00-05:00").now_ms()
-        seal(db, store.list_sites(db), first.isoformat(), last.isoformat(), now)
-        print(f"Stored the report partials of every closed day in {time.monotonic() - started:.0f} s")
+        count = seal(db, store.list_sites(db), first.isoformat(), last.isoformat(), now,
+                     reason="bench/gen_year.py")
+        print(f"Sealed {count:,} site-days and rolled up their months in "
+              f"{time.monotonic() - started:.0f} s")
     print(f"Database: {app.config['DATABASE']}")
     return 0
 

@@ -175,6 +175,9 @@ def ticket_content(engine, ticket: dict, status_url: str, config: dict | None = 
         "estimated_wait_minutes": int(math.ceil(wait / 60)) if wait else None,
         "status_url": status_url,
     }
+    span = body.get("estimated_wait_range_seconds")
+    if wait and span:
+        content["estimated_wait_range_minutes"] = (int(span[0] // 60), int(math.ceil(span[1] / 60)))
     if isinstance(config.get("footer"), str) and config["footer"].strip():
         content["footer"] = config["footer"].strip()[:200]
     logo = _logo(engine.db, site)

@@ -61,6 +61,8 @@ class TicketContent:
     privacy_notice: str = "Este turno no contiene datos personales."
     logo_path: str | None = None
     site_name: str = ""
+    # (low, high) minutes: eight citizens in ten are called within it (shared.estimate.wait_range)
+    estimated_wait_range_minutes: tuple[int, int] | None = None
 
 
 # --- Blocks: the layout, independent of the output -------------------------
@@ -154,7 +156,10 @@ def _ticket_blocks(content: TicketContent, page: _Page) -> list:
             blocks.append(_Text(content.priority_label, bold=True))
     blocks.append(_Text(content.issued_at))
     blocks.append(_Text(f"Personas antes de usted: {content.ahead}"))
-    if content.estimated_wait_minutes is not None:
+    if content.estimated_wait_range_minutes is not None:
+        low, high = content.estimated_wait_range_minutes
+        blocks.append(_Text(f"Espera estimada: entre {low} y {high}{_GLUE}min"))
+    elif content.estimated_wait_minutes is not None:
         blocks.append(_Text(f"Tiempo estimado de espera: ~{content.estimated_wait_minutes}{_GLUE}min"))
     blocks.append(_Space())
     blocks.append(_QR(content.status_url))

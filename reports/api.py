@@ -39,7 +39,7 @@ def charts(db, query: dict, now: int, report: dict | None = None) -> dict:
         "hourly": [{"hour": r["key"], "issued": r["issued"], "served": r["served"],
                     "wait_mean": r["wait_mean"]} for r in by_hour["rows"]],
         "distribution": summary.wait_distribution(by_service["_total"]),
-        "heatmap": summary.heatmap(by_hour["_partials"], labels.targets_ms()),
+        "heatmap": summary.heatmap(by_hour["_partials"]),
         "services": [{"key": r["key"], "label": r["label"], "wait_mean": r["wait_mean"],
                       "wait_p90": r["wait_p90"], "service_mean": r["service_mean"],
                       "service_level": r["service_level"], "issued": r["issued"]}
@@ -76,20 +76,30 @@ class SummaryQuery(PeriodQuery):
 
 
 FIGURES_NOTE = ("Times in seconds; rates and shares from 0 to 1; null when undefined. "
-                "Definitions: wait = first call − issue, walk = start − first call, "
-                "service = finish − start, centre = finish − first issue of the visit; "
-                "p50/p90 interpolate linearly; service level = share of called segments "
-                "waiting ≤ their service's target; occupancy = serving ÷ logged-in time.")
-COUNTS = ("issued", "visits", "transferred_in", "called", "served", "no_shows", "abandoned",
-          "cancelled", "transferred", "recalls", "service_level_met", "ratings")
+                "tickets = printed tickets (visits), segments = ticket rows (a transfer opens one "
+                "more; issued and visits are the same two counts). wait = first call − the "
+                "citizen's arrival (segment_wait_mean: from the segment's own issue), walk = start "
+                "− first call, service = finish − start, centre = finish − first issue of the "
+                "visit; automatic closes by the end-of-day job are counted apart and left out of "
+                "served, no-shows, walk, service, centre and occupancy; p50/p90 interpolate "
+                "linearly (within 1 % above 256 times in a group); service_level = called segments "
+                "waiting ≤ the target in force when they joined the line ÷ called; "
+                "service_level_all = the same ÷ (called + abandoned); occupancy = serving ÷ "
+                "logged-in time; satisfied_share = ratings of 4 or 5 ÷ ratings. See "
+                "reports/README.md.")
+COUNTS = ("tickets", "segments", "issued", "visits", "transferred_in", "called", "served",
+          "no_shows", "abandoned", "cancelled", "transferred", "recalls", "automatic_finished",
+          "automatic_no_shows", "service_level_met", "ratings")
 MEASURES = ("no_show_rate", "abandonment_rate", "wait_mean", "wait_p50", "wait_p90", "wait_max",
-            "walk_mean", "service_mean", "service_p50", "service_p90", "centre_mean",
-            "service_level", "logged_in_seconds", "serving_seconds", "paused_seconds",
-            "idle_seconds", "occupancy", "satisfaction_mean", "response_rate")
+            "segment_wait_mean", "walk_mean", "service_mean", "service_p50", "service_p90",
+            "centre_mean", "service_level", "service_level_all", "logged_in_seconds",
+            "serving_seconds", "paused_seconds", "idle_seconds", "occupancy", "satisfaction_mean",
+            "satisfied_share", "response_rate")
 
 Figures = OpenShape.from_dict(
     {**{k: fields.Integer() for k in COUNTS},
-     **{k: fields.Float(allow_none=True) for k in MEASURES}}, name="Figures")
+     **{k: fields.Float(allow_none=True) for k in MEASURES},
+     "ratings_by_score": fields.Dict(keys=fields.String(), values=fields.Integer())}, name="Figures")
 
 
 class Row(Figures):

@@ -105,6 +105,15 @@ def _printer_row(row: dict, tz: str) -> dict:
             "updated_at": iso(row["updated_at"], tz), "last_seen_at": iso(row["last_seen_at"], tz)}
 
 
+def _passed_over(row: tuple | None, now_ms: int) -> dict | None:
+    """Return how many later arrivals were called before a waiting ticket, and since when."""
+    if not row or not row[0]:
+        return None
+    count, preferential, first = row
+    return {"count": count, "preferential": preferential,
+            "seconds": round((now_ms - first) / 1000, 1)}
+
+
 def wait_alerts(lines: list[dict]) -> list[dict]:
     """Return an alert for each line whose longest wait passed its service's target."""
     out = []
@@ -146,7 +155,9 @@ def state(db, site: dict, clock) -> dict:
     lines = engine.waiting_summary(site)
     waiting = []
     targets = {s["id"]: s["target_wait_seconds"] for s in store.list_services(db, site["id"])}
-    for position, t in enumerate(store.waiting_list(db, site["id"], day, limit=300), start=1):
+    passed = store.passed_over(db, site["id"], day)
+    for t in engine.waiting_in_order(site)[:300]:  # the order of shared.priority
+        position = t["position"]
         service = engine.lookup.service(t["service_id"])
         seconds = round((now - t["queue_at"]) / 1000, 1)
         waiting.append({"id": t["id"], "code": t["code"], "service": service["code"],
@@ -154,7 +165,8 @@ def state(db, site: dict, clock) -> dict:
                         "priority_label": engine.lookup.category_label(t["priority"]),
                         "position": position, "waiting_seconds": seconds,
                         "over_target": seconds > targets.get(t["service_id"], 0),
-                        "issued_at": iso(t["issued_at"], tz)})
+                        "issued_at": iso(t["issued_at"], tz),
+                        "passed_over": _passed_over(passed.get(t["id"]), now)})
     held = {t["desk_id"]: t for t in store.active_list(db, site["id"], day)}
     desks = [_desk_row(d, held.get(d["id"]), engine, tz, now)
              for d in store.monitor_desks(db, site["id"], day)]

@@ -1,19 +1,21 @@
-"""Evaluation reports: a period's figures per service, desk, official, priority, hour or day.
+"""Evaluation reports: a period's figures per site, service, desk, official, priority, hour or day.
 
-A report is the merge of *daily partials*: for each site and local day, the
-counters and sorted times of each group (see ``shared.kpi.Tally``). Past days
-whose tickets are all closed and whose desk sessions have ended cannot change
-any more, so their partials are stored once (``report_partials``) and a year
-reads about 1,300 small rows instead of 1.5 million tickets; today and any day
-still open are computed from the tickets on every request, by the same code.
-A new rating drops its day's stored partials (``store.insert_rating``).
+A report is the merge of *partials*: for each site and local day, the
+counters and the wait and service-time histograms of each group (see
+``shared.kpi.Tally``). A day is *sealed* once its tickets and desk sessions
+can no longer change (close-day does it each night, ``run.py seal`` for older
+days): its partials are stored for good in ``report_partials`` and never
+change by themselves (a later rating for it is refused; a later change of a
+service's target does not touch it, as every segment keeps the target in
+force when it joined its line). A month whose days are all sealed is rolled
+up into one summary per dimension (``report_month_partials``), so a year
+across hundreds of sites reads twelve small rows per site. Days not sealed
+(today, a day still open) are computed from the tickets on every request, by
+the same code. Re-computing sealed days is an explicit act, written to the
+audit log (``reseal``).
 """
 
-import binascii
 import json
-import sys
-from array import array
-from bisect import bisect_left
 from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
 
@@ -25,14 +27,13 @@ from shared.db import immediate
 from shared.errors import Forbidden, Invalid, not_found
 from shared.timefmt import day_bounds_ms, local_day, zone
 
-GROUPS = ("service", "desk", "official", "priority", "hour", "day")
+GROUPS = ("service", "desk", "official", "priority", "hour", "day", "site")
 DIMENSIONS = ("service", "desk", "official", "priority", "hour", "total")
 PRESETS = ("day", "week", "month", "quarter", "custom")
 MAX_DAYS = 1100
 DAY_MS = 86_400_000
 EPOCH = date(1970, 1, 1)
 OCCUPANCY_ONLY = "*"   # partial key holding desk time in dimensions that are not desks or officials
-WAIT_BINS_MINUTES = (5, 10, 15, 20, 30, 45, 60, 90)
 WEEKDAYS = (_l("Lunes"), _l("Martes"), _l("Miércoles"), _l("Jueves"), _l("Viernes"), _l("Sábado"),
             _l("Domingo"))
 
@@ -96,7 +97,7 @@ def parse_query(db, principal, args, now_ms: int) -> dict:
     sites = resolve_sites(db, principal, args.get("site"))
     group_by = args.get("group_by") or "service"
     if group_by not in GROUPS:
-        raise Invalid(_l("Agrupación no válida: use service, desk, official, priority, hour o day."),
+        raise Invalid(_l("Agrupación no válida: use service, desk, official, priority, hour, day o site."),
                       code="invalid_group_by", field="group_by")
     today = date.fromisoformat(local_day(now_ms, sites[0]["timezone"]))
     period = args.get("period") or ("custom" if args.get("from") or args.get("to") else "day")
@@ -168,6 +169,11 @@ def split_by_day(start: int, end: int, tz: str):
     """Yield (local day, ms) pieces of an interval cut at the zone's midnights."""
     if end <= start:
         return
+    first = _local_day_of_hour(start // 3_600_000, tz)
+    b0, b1 = _bounds(first, tz)
+    if b0 <= start and end <= b1:  # most sessions and pauses fit in one day
+        yield first, end - start
+        return
     day = date.fromisoformat(local_day(start, tz))
     at = start
     while at < end:
@@ -186,19 +192,17 @@ def days_between(day_from: str, day_to: str) -> list[str]:
 
 # --- daily partials ---------------------------------------------------------------------------
 
+@lru_cache(maxsize=65536)
+def _local_day_of_hour(hour: int, tz: str) -> str:
+    """Return the local day of a UTC hour (every zone's midnight falls on a whole UTC hour's edge
+    or inside it; the caller checks the day's bounds)."""
+    return local_day(hour * 3_600_000, tz)
+
+
 @lru_cache(maxsize=4096)
 def _bounds(day: str, tz: str) -> tuple[int, int]:
     """Return [start, end) in UTC ms of a local day (cached: reports ask for the same days)."""
     return day_bounds_ms(day, tz)
-
-
-def _ints(text: str | None) -> list[int]:
-    """Parse a comma-separated list of integers (SQLite group_concat) into a sorted list."""
-    if not text:
-        return []
-    values = list(map(int, text.split(",")))
-    values.sort()
-    return values
 
 
 def _serving_pieces(d0: int, d1: int, n: int, sum_start: int, sum_end: int, tz: str):
@@ -214,114 +218,118 @@ def _serving_pieces(d0: int, d1: int, n: int, sum_start: int, sum_end: int, tz: 
     yield day_of_number(d1), sum_end - n * _bounds(day_of_number(d1), tz)[0]
 
 
-def compute_partials(db, sites: list[dict], day_from: str, day_to: str, dimension: str,
-                     now_ms: int) -> dict[tuple[int, str], dict]:
-    """Compute the partials of every site and day of a period from the tickets and desk time."""
+SQL_COUNTERS = kpi.COUNTERS.index("ratings")  # the counters report_counters adds up, in order
+TIME_KEYS = {"service": 2, "desk": 3, "official": 4, "priority": 5, "hour": 6}
+
+
+def compute_partials(db, sites: list[dict], day_from: str, day_to: str, dimensions,
+                     now_ms: int) -> dict[str, dict[tuple[int, str], dict]]:
+    """Compute, per dimension, the partials of every site and day of a period from the tickets."""
+    if isinstance(dimensions, str):
+        dimensions = (dimensions,)
     by_id = {s["id"]: s for s in sites}
     site_ids = sorted(by_id)
     plans = plans_for(sites, day_from, day_to)
     wanted = set(days_between(day_from, day_to))
-    out: dict[tuple[int, str], dict] = {(s, d): {} for s in site_ids for d in wanted}
-
-    def tally(site_id: int, day: str, key) -> kpi.Tally:
-        """Return (creating) the tally of a group on a site's day."""
-        groups = out[(site_id, day)]
-        if key not in groups:
-            groups[key] = kpi.Tally()
-        return groups[key]
-
-    def desk_key(key):
-        """Return the group desk time belongs to in this dimension."""
-        if dimension in ("desk", "official"):
-            return key
-        return None if dimension == "total" else OCCUPANCY_ONLY
-
-    names = ("issued", "visits", "transferred_in", "called", "served", "no_shows", "abandoned",
-             "cancelled", "transferred", "recalls", "walk_ms", "walk_n", "centre_ms", "centre_n")
+    out = {dim: {(s, d): {} for s in site_ids for d in wanted} for dim in dimensions}
+    bands = [m * 60_000 for m in kpi.WAIT_BANDS_MINUTES]
+    extra = [0] * (len(kpi.COUNTERS) - SQL_COUNTERS)
     # The day before the period is read too: its services may run past midnight into it.
     previous = (date.fromisoformat(day_from) - timedelta(days=1)).isoformat()
-    for row in store.report_segments(db, site_ids, previous, day_to, dimension, plans, now_ms):
-        site_id, day, key, service_id, d0, d1 = row[:6]
-        if day in wanted:
-            t = tally(site_id, day, key)
-            counts = t.counts
-            for name, value in zip(names, row[6:20]):
-                if value:
-                    counts[name] += value
-            if row[23]:
-                t.waits.setdefault(service_id, []).append(_ints(row[23]))
-            if row[24]:
-                t.services.append(_ints(row[24]))
-        if row[20]:
-            tz = by_id[site_id]["timezone"]
-            for piece_day, ms in _serving_pieces(d0, d1, row[20], row[21], row[22], tz):
-                if piece_day in wanted:
-                    tally(site_id, piece_day, desk_key(key)).counts["serving_ms"] += ms
-    for site_id, day, key, count, score_sum in store.report_ratings(db, site_ids, day_from, day_to,
-                                                                    dimension, plans):
-        t = tally(site_id, day, key)
-        t.counts["ratings"] += count
-        t.counts["score_sum"] += score_sum
+
+    # Desk time (logged in, paused) cut at each local midnight, once for every dimension.
     lo = min(_bounds(day_from, s["timezone"])[0] for s in sites)
     hi = max(_bounds(day_to, s["timezone"])[1] for s in sites)
     sessions, pauses = store.report_desk_time(db, site_ids, lo, hi, now_ms)
-    field = {"desk": "desk_id", "official": "user_id"}.get(dimension)
+    desk_pieces, desk_totals = [], {}
     for rows, counter in ((sessions, "logged_in_ms"), (pauses, "paused_ms")):
         for row in rows:
             tz = by_id[row["site_id"]]["timezone"]
-            group = desk_key(row[field] if field else None)
             for day, ms in split_by_day(row["started_at"], min(row["ended_at"], now_ms), tz):
                 if day in wanted:
-                    tally(row["site_id"], day, group).counts[counter] += ms
+                    desk_pieces.append((row["site_id"], day, row["desk_id"], row["user_id"],
+                                        counter, ms))
+                    key = (row["site_id"], day, counter)
+                    desk_totals[key] = desk_totals.get(key, 0) + ms
+
+    for dim in dimensions:
+        parts = out[dim]
+
+        def tally(site_id: int, day: str, key) -> kpi.Tally:
+            """Return (creating) the tally of a group on a site's day."""
+            groups = parts[(site_id, day)]
+            if key not in groups:
+                groups[key] = kpi.Tally()
+            return groups[key]
+
+        def desk_key(key):
+            """Return the group desk time belongs to in this dimension."""
+            if dim in ("desk", "official"):
+                return key
+            return None if dim == "total" else OCCUPANCY_ONLY
+
+        for row in store.report_counters(db, site_ids, previous, day_to, dim, plans, now_ms, bands):
+            site_id, day, key, d0, d1 = row[:5]
+            if day in wanted:
+                tally(site_id, day, key).add_counts(list(row[5:5 + SQL_COUNTERS]) + extra)
+            serve_n, serve_start, serve_end = row[5 + SQL_COUNTERS:]
+            if serve_n:
+                tz = by_id[site_id]["timezone"]
+                for piece_day, ms in _serving_pieces(d0, d1, serve_n, serve_start, serve_end, tz):
+                    if piece_day in wanted:
+                        tally(site_id, piece_day, desk_key(key)).bump("serving_ms", ms)
+        for site_id, day, key, count, score_sum, *scores in store.report_ratings(
+                db, site_ids, day_from, day_to, dim, plans):
+            t = tally(site_id, day, key)
+            t.bump("ratings", count)
+            t.bump("score_sum", score_sum)
+            for n, c in enumerate(scores, start=1):
+                t.bump(f"score_{n}", c)
+        field = {"desk": 2, "official": 3}.get(dim)
+        if field is None:
+            for (site_id, day, counter), ms in desk_totals.items():
+                tally(site_id, day, desk_key(None)).bump(counter, ms)
+        else:
+            for piece in desk_pieces:
+                tally(piece[0], piece[1], piece[field]).bump(piece[4], piece[5])
+
+    # Waits and service times go into histograms: one read serves every dimension.
+    routes = [(out[dim], TIME_KEYS.get(dim)) for dim in dimensions]
+    for row in store.report_times(db, site_ids, day_from, day_to, plans):
+        site_id, day, wait, served = row[0], row[1], row[7], row[8]
+        for parts, column in routes:
+            groups = parts[(site_id, day)]
+            key = row[column] if column is not None else None
+            t = groups.get(key)
+            if t is None:
+                t = groups[key] = kpi.Tally()
+            t.waits.add(wait)
+            if served is not None:
+                t.services.add(served)
     return out
 
 
-FORMAT = 2  # of a stored partial; another format is read as missing and computed again
+FORMAT = 3  # of a stored partial
 
 
-def encode(groups: dict) -> str:
-    """Serialise a day's groups: counters in JSON, every time in one base64 block of int64 (LE)."""
-    values = array("q")
-    entries = []
-    for key, t in groups.items():
-        t.compact()
-        waits = []
-        for service_id, runs in t.waits.items():
-            if runs:
-                waits.append([service_id, len(values), len(runs[0])])
-                values.extend(runs[0])
-        services = [len(values), len(t.services[0]) if t.services else 0]
-        if t.services:
-            values.extend(t.services[0])
-        entries.append([key, [t.counts[c] for c in kpi.COUNTERS], waits, services])
-    if sys.byteorder == "big":
-        values.byteswap()
-    return json.dumps({"v": FORMAT, "groups": entries,
-                       "values": binascii.b2a_base64(values.tobytes(), newline=False).decode()},
-                      separators=(",", ":"))
+def encode(groups: dict, exact: bool = True) -> str:
+    """Serialise a period's groups (counters and histograms) as compact JSON."""
+    entries = [[list(key) if isinstance(key, tuple) else key, t.encode(exact)]
+               for key, t in groups.items()]
+    return json.dumps({"v": FORMAT, "groups": entries}, separators=(",", ":"))
 
 
 def decode(data: str) -> dict | None:
-    """Read a stored day's groups back (None for a format this version does not read)."""
+    """Read a stored period's groups back (None for a format this version does not read)."""
     doc = json.loads(data)
     if not isinstance(doc, dict) or doc.get("v") != FORMAT:
         return None
-    values = array("q")
-    values.frombytes(binascii.a2b_base64(doc["values"]))
-    if sys.byteorder == "big":
-        values.byteswap()
-    groups = {}
-    for key, counts, waits, (start, size) in doc["groups"]:
-        t = kpi.Tally()
-        t.counts = dict(zip(kpi.COUNTERS, counts))
-        t.waits = {sid: [values[at:at + n]] for sid, at, n in waits}
-        t.services = [values[start:start + size]] if size else []
-        groups[key] = t
-    return groups
+    return {tuple(key) if isinstance(key, list) else key: kpi.Tally.decode(t)
+            for key, t in doc["groups"]}
 
 
 def seal_horizon(db, sites: list[dict], now_ms: int) -> dict[int, str]:
-    """Return per site the first day that may still change (earlier days can be stored)."""
+    """Return per site the first day that may still change (earlier days can be sealed)."""
     horizon = {}
     open_work = store.open_work_horizon(db, [s["id"] for s in sites])
     for site in sites:
@@ -336,91 +344,204 @@ def seal_horizon(db, sites: list[dict], now_ms: int) -> dict[int, str]:
     return horizon
 
 
+def _months_within(day_from: str, day_to: str) -> list[str]:
+    """Return the months (YYYY-MM) wholly inside a period."""
+    first, last = date.fromisoformat(day_from), date.fromisoformat(day_to)
+    month = first.replace(day=1) if first.day == 1 else \
+        (first.replace(day=1) + timedelta(days=32)).replace(day=1)
+    out = []
+    while True:
+        end = (month + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+        if end > last:
+            return out
+        out.append(month.isoformat()[:7])
+        month = end + timedelta(days=1)
+
+
+def _month_days(month: str) -> tuple[str, str]:
+    """Return the first and last day of a month (YYYY-MM)."""
+    first = date.fromisoformat(month + "-01")
+    return first.isoformat(), ((first + timedelta(days=32)).replace(day=1)
+                               - timedelta(days=1)).isoformat()
+
+
+def _uncovered_ranges(day_from: str, day_to: str, months_of: dict[int, set]):
+    """Return the runs of days of a period that some site has no month summary for."""
+    common = set.intersection(*months_of.values()) if months_of else set()
+    ranges, start, previous = [], None, None
+    for day in days_between(day_from, day_to):
+        if day[:7] in common:
+            if start is not None:
+                ranges.append((start, previous))
+                start = None
+        elif start is None:
+            start = day
+        previous = day
+    if start is not None:
+        ranges.append((start, previous))
+    return ranges
+
+
 def day_partials(db, sites: list[dict], day_from: str, day_to: str, dimension: str,
-                 now_ms: int) -> dict[tuple[int, str], dict]:
-    """Return the partials of a period: stored ones for sealed days, the rest computed now."""
+                 now_ms: int, months: bool = True) -> dict[tuple[int, str], dict]:
+    """Return the partials of a period: sealed months and days as stored, the rest computed now.
+
+    Keys are (site id, day) or, for a sealed month wholly inside the period
+    (unless ``months`` is False), (site id, YYYY-MM). Days not sealed are
+    computed from the tickets on every request and never stored: only an
+    explicit seal stores figures, and a sealed day never changes by itself.
+    """
     site_ids = [s["id"] for s in sites]
-    by_id = {s["id"]: s for s in sites}
     found: dict[tuple[int, str], dict] = {}
-    for site_id, day, tz, data in store.report_partials(db, site_ids, dimension, day_from, day_to):
-        groups = decode(data) if tz == by_id[site_id]["timezone"] else None
-        if groups is not None:
-            found[(site_id, day)] = groups
+    months_of: dict[int, set] = {s: set() for s in site_ids}
+    covered: set[tuple[int, str]] = set()
+    if months:
+        wanted_months = _months_within(day_from, day_to)
+        if wanted_months:
+            for site_id, month, _tz, data in store.month_partials(db, site_ids, dimension,
+                                                                  wanted_months):
+                groups = decode(data)
+                if groups is not None:
+                    found[(site_id, month)] = groups
+                    months_of[site_id].add(month)
+    for lo, hi in _uncovered_ranges(day_from, day_to, months_of):
+        for site_id, day, _tz, data in store.report_partials(db, site_ids, dimension, lo, hi):
+            if day[:7] in months_of[site_id]:
+                continue
+            groups = decode(data)
+            if groups is not None:
+                found[(site_id, day)] = groups
+                covered.add((site_id, day))
     missing: dict[int, list[str]] = {}
     for site in sites:
         last = min(day_to, local_day(now_ms, site["timezone"]))
+        months_here = months_of[site["id"]]
         for day in days_between(day_from, last) if day_from <= last else []:
-            if (site["id"], day) not in found:
+            if (site["id"], day) not in covered and day[:7] not in months_here:
                 missing.setdefault(site["id"], []).append(day)
     if not missing:
         return found
-    todo = [by_id[s] for s in missing]
+    todo = [s for s in sites if s["id"] in missing]
     first = min(min(days) for days in missing.values())
     last = max(max(days) for days in missing.values())
-    fresh = compute_partials(db, todo, first, last, dimension, now_ms)
-    horizon = seal_horizon(db, todo, now_ms)
-    rows = []
+    fresh = compute_partials(db, todo, first, last, dimension, now_ms)[dimension]
     for (site_id, day), groups in fresh.items():
-        if day not in missing[site_id]:
-            continue
-        found[(site_id, day)] = groups
-        if day < horizon[site_id]:
-            rows.append((site_id, day, dimension, by_id[site_id]["timezone"], encode(groups), now_ms))
-    if rows:
-        _store(db, rows)
+        if day in missing.get(site_id, ()):
+            found[(site_id, day)] = groups
     return found
 
 
-def _store(db, rows: list[tuple]) -> None:
-    """Keep sealed partials; a busy database only costs the next report its recomputation."""
-    from shared.db import OperationalError
+def seal(db, sites: list[dict], day_from: str, day_to: str, now_ms: int, *,
+         user_id: int | None = None, reason: str = "", again: bool = False) -> int:
+    """Store for good the figures of every closed day of a period (all dimensions); return how many.
 
-    try:
-        with immediate(db):
-            store.save_report_partials(db, rows)
-    except OperationalError:
-        pass
-
-
-def seal(db, sites: list[dict], day_from: str, day_to: str, now_ms: int) -> None:
-    """Store the partials of every dimension for the closed days of a period, a month at a time."""
+    A day is closed when its tickets and desk sessions can no longer change
+    (``seal_horizon``). Days already sealed are left as they are unless
+    ``again`` (an explicit, audited re-computation: ``reseal``). A month whose
+    days are all sealed is rolled up into one stored summary per dimension.
+    """
+    horizon = seal_horizon(db, sites, now_ms)
+    by_id = {s["id"]: s for s in sites}
     first, last = date.fromisoformat(day_from), date.fromisoformat(day_to)
+    sealed_count = 0
     while first <= last:
-        end = min(last, first + timedelta(days=30))
-        for dimension in DIMENSIONS:
-            day_partials(db, sites, first.isoformat(), end.isoformat(), dimension, now_ms)
+        end = min(last, (first + timedelta(days=32)).replace(day=1) - timedelta(days=1))
+        lo, hi = first.isoformat(), end.isoformat()
+        done = store.sealed_days(db, list(by_id), lo, hi)
+        todo = {s["id"]: [d for d in days_between(lo, hi)
+                          if d < horizon[s["id"]] and (again or (s["id"], d) not in done)]
+                for s in sites}
+        todo = {k: v for k, v in todo.items() if v}
+        if todo:
+            chosen = [by_id[k] for k in todo]
+            fresh = compute_partials(db, chosen, min(min(v) for v in todo.values()),
+                                     max(max(v) for v in todo.values()), DIMENSIONS, now_ms)
+            rows, seals = [], []
+            for site_id, days in todo.items():
+                tz = by_id[site_id]["timezone"]
+                for day in days:
+                    seals.append((site_id, day, now_ms, user_id, reason))
+                    for dim in DIMENSIONS:
+                        rows.append((site_id, day, dim, tz, encode(fresh[dim][(site_id, day)]),
+                                     now_ms))
+            with immediate(db):
+                store.save_report_partials(db, rows)
+                store.seal_days(db, seals)
+                month = lo[:7]
+                for site_id in todo:
+                    store.forget_month_partials(db, site_id, month)
+                    _roll_up_month(db, by_id[site_id], month, now_ms)
+            sealed_count += len(seals)
         first = end + timedelta(days=1)
+    return sealed_count
+
+
+def _roll_up_month(db, site: dict, month: str, now_ms: int) -> None:
+    """Store a month's summary per dimension once every day of it is sealed."""
+    first, last = _month_days(month)
+    if store.count_sealed_days(db, site["id"], first, last) < len(days_between(first, last)):
+        return
+    rows = []
+    for dim in DIMENSIONS:
+        groups: dict = {}
+        for _site, day, _tz, data in store.report_partials(db, [site["id"]], dim, first, last):
+            weekday = date.fromisoformat(day).weekday()
+            for key, t in (decode(data) or {}).items():
+                if dim == "hour" and key not in (None, OCCUPANCY_ONLY):
+                    key = (weekday, key)  # the heat map keeps the weekday of each hour
+                if key not in groups:
+                    groups[key] = kpi.Tally()
+                groups[key].add(t)
+        # A month is read for long periods: its longer histograms are kept as buckets only.
+        rows.append((site["id"], month, dim, site["timezone"], encode(groups, exact=False), now_ms))
+    store.save_month_partials(db, rows)
 
 
 def seal_recent(db, now_ms: int, days: int = 62) -> int:
-    """Store the partials of the recent closed days of every site (the close-day hook)."""
+    """Seal the recent closed days of every site (the close-day hook); return how many were sealed."""
     sites = store.list_sites(db)
     if not sites:
         return 0
     today = date.fromisoformat(local_day(now_ms, sites[0]["timezone"]))
-    seal(db, sites, (today - timedelta(days=days)).isoformat(),
-         (today - timedelta(days=1)).isoformat(), now_ms)
-    return len(sites)
+    return seal(db, sites, (today - timedelta(days=days)).isoformat(),
+                (today - timedelta(days=1)).isoformat(), now_ms, reason="close-day")
+
+
+def reseal(db, sites: list[dict], day_from: str, day_to: str, now_ms: int, user_id: int | None,
+           reason: str) -> dict:
+    """Compute the sealed figures of a period again from the tickets: explicit, and audited."""
+    if not isinstance(reason, str) or not reason.strip():
+        raise Invalid(_l("Escriba el motivo del nuevo cálculo."), code="invalid_reason")
+    before = summary(db, sites, day_from, day_to, "day", now_ms)["totals"]
+    count = seal(db, sites, day_from, day_to, now_ms, user_id=user_id, reason=reason.strip(),
+                 again=True)
+    after = summary(db, sites, day_from, day_to, "day", now_ms)["totals"]
+    changed = {k: {"before": before[k], "after": after[k]} for k in after if before[k] != after[k]}
+    detail = {"from": day_from, "to": day_to, "sites": [s["code"] for s in sites],
+              "days": count, "reason": reason.strip(), "changed": changed}
+    with immediate(db):
+        store.audit(db, now_ms, user_id, "reports.reseal", ",".join(s["code"] for s in sites),
+                    detail)
+    return detail
 
 
 # --- merging into rows ---------------------------------------------------------------------------
 
 def merge(partials: dict, keyfunc) -> tuple[dict, kpi.Tally]:
-    """Merge daily partials into groups (``keyfunc(site_id, day, key)``) and their total."""
+    """Merge partials into groups (``keyfunc(site_id, period, key)``) and their total."""
     groups: dict = {}
     desk_time = kpi.Tally()
-    for (site_id, day), day_groups in partials.items():
-        for key, t in day_groups.items():
+    for (site_id, period), period_groups in partials.items():
+        for key, t in period_groups.items():
             if key == OCCUPANCY_ONLY:
                 desk_time.add(t)
                 continue
-            group = keyfunc(site_id, day, key)
+            group = keyfunc(site_id, period, key)
             if group not in groups:
                 groups[group] = kpi.Tally()
             groups[group].add(t)
     total = kpi.Tally()
     for t in groups.values():
-        t.compact()
         total.add(t)
     total.add(desk_time)
     return groups, total
@@ -436,10 +557,6 @@ class Labels:
         self.desks = {d["id"]: d for s in sites for d in store.list_desks(db, s["id"])}
         self.users = {u["id"]: u for u in store.list_users(db)}
         self.categories = {c["code"]: c for c in store.list_categories(db)}
-
-    def targets_ms(self) -> dict[int, int]:
-        """Return each service's target wait in ms."""
-        return {i: s["target_wait_seconds"] * 1000 for i, s in self.services.items()}
 
     def _site_prefix(self, site_id: int) -> str:
         """Return ``Site · `` when the report covers several sites."""
@@ -480,38 +597,54 @@ class Labels:
             cat = self.categories.get(key)
             return {"key": key, "label": cat["label"] if cat else key, "site": None,
                     "_sort": (cat["sort_order"] if cat else 999, key)}
+        if group_by == "site":
+            site = self.sites[key]
+            return {"key": site["code"], "label": site["name"], "site": site["code"],
+                    "_sort": (site["name"].lower(), site["id"])}
         if group_by == "hour":
             return {"key": key, "label": f"{key:02d}:00–{key:02d}:59", "site": None, "_sort": key}
         return {"key": key, "label": key, "site": None, "_sort": key}
+
+
+def _hour(key):
+    """Return the hour of an hour partial's key (a day's hour, or a month's (weekday, hour))."""
+    return key[1] if isinstance(key, tuple) else key
 
 
 def summary(db, sites: list[dict], day_from: str, day_to: str, group_by: str, now_ms: int,
             labels: Labels | None = None) -> dict:
     """Return a period's report: one row per group and the totals, times in seconds."""
     labels = labels or Labels(db, sites)
-    dimension = "total" if group_by == "day" else group_by
-    partials = day_partials(db, sites, day_from, day_to, dimension, now_ms)
-    keyfunc = (lambda site_id, day, key: day) if group_by == "day" else (lambda s, d, key: key)
+    dimension = "total" if group_by in ("day", "site") else group_by
+    partials = day_partials(db, sites, day_from, day_to, dimension, now_ms,
+                            months=group_by != "day")
+    keyfunc = {"day": lambda site_id, day, key: day,
+               "site": lambda site_id, period, key: site_id,
+               "hour": lambda site_id, period, key: _hour(key)}.get(
+        group_by, lambda site_id, period, key: key)
     groups, total = merge(partials, keyfunc)
-    targets = labels.targets_ms()
     rows = []
     for key, t in groups.items():
         row = labels.row_head(group_by, key)
-        row.update(kpi.figures(t, targets))
+        row.update(kpi.figures(t))
         rows.append(row)
     rows.sort(key=lambda r: r.pop("_sort"))
     return {"group_by": group_by, "from": day_from, "to": day_to,
             "sites": [s["code"] for s in sites], "rows": rows,
-            "totals": kpi.figures(total, targets), "_total": total, "_partials": partials}
+            "totals": kpi.figures(total), "_total": total, "_partials": partials}
 
 
-def heatmap(partials_by_hour: dict, targets: dict) -> list[dict]:
-    """Return the mean wait and count per weekday and hour from hour partials."""
-    groups, _total = merge(partials_by_hour,
-                           lambda site_id, day, key: (date.fromisoformat(day).weekday(), key))
+def heatmap(partials_by_hour: dict) -> list[dict]:
+    """Return the mean wait and count per weekday and hour from hour partials (days or months)."""
+    def weekday_hour(site_id, period, key):
+        if isinstance(key, tuple):
+            return key
+        return (date.fromisoformat(period).weekday(), key)
+
+    groups, _total = merge(partials_by_hour, weekday_hour)
     cells = []
     for (weekday, hour), t in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
-        figures = kpi.figures(t, targets)
+        figures = kpi.figures(t)
         cells.append({"weekday": weekday, "hour": hour, "issued": figures["issued"],
                       "wait_mean": figures["wait_mean"], "called": figures["called"]})
     return cells
@@ -519,15 +652,4 @@ def heatmap(partials_by_hour: dict, targets: dict) -> list[dict]:
 
 def wait_distribution(total: kpi.Tally) -> list[dict]:
     """Return how many called segments waited within each band of minutes."""
-    runs = [r for rs in total.waits.values() for r in rs]
-    edges = [m * 60_000 for m in WAIT_BINS_MINUTES]
-    bins = []
-    previous = 0
-    lower = 0
-    for minutes, edge in zip(WAIT_BINS_MINUTES, edges):
-        below = sum(bisect_left(r, edge) for r in runs)
-        bins.append({"from_minutes": lower, "to_minutes": minutes, "count": below - previous})
-        previous, lower = below, minutes
-    count = sum(len(r) for r in runs)
-    bins.append({"from_minutes": lower, "to_minutes": None, "count": count - previous})
-    return bins
+    return kpi.wait_bands(total)

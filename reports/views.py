@@ -1,6 +1,6 @@
 """Evaluation pages for supervisors and administrators: reports, exports, quarterly summary, monitor."""
 
-from datetime import date
+from datetime import date, timedelta
 
 from flask import (Blueprint, Response, current_app, redirect, render_template, request,
                    send_file, stream_with_context, url_for)
@@ -19,10 +19,20 @@ bp = Blueprint("reports", __name__, url_prefix="/reports", template_folder="temp
                static_folder="static", static_url_path="/static")
 
 MANAGERS = ("admin", "supervisor")
-TABLES = ("summary", "tickets", "hourly", "distribution", "heatmap")
+TABLES = ("summary", "tickets", "events", "hourly", "distribution", "heatmap")
 FORMATS = ("csv", "xlsx")
 GROUP_LABELS = {"service": _l("Servicio"), "desk": _l("Módulo"), "official": _l("Servidor"),
                 "priority": _l("Categoría"), "hour": _l("Hora de llegada"), "day": _l("Día")}
+# Figures compared with the previous quarter: (key, label, format filter).
+QUARTER_COMPARISON = (
+    ("tickets", _l("Turnos impresos"), "int"), ("served", _l("Ciudadanos atendidos"), "int"),
+    ("wait_mean", _l("Espera media"), "duration"), ("wait_p90", _l("Espera percentil 90"), "duration"),
+    ("service_level", _l("Nivel de servicio (llamados)"), "percent"),
+    ("service_level_all", _l("Nivel de servicio (todos)"), "percent"),
+    ("no_show_rate", _l("No se presentaron"), "percent"),
+    ("abandonment_rate", _l("Abandono"), "percent"),
+    ("satisfied_share", _l("Satisfechos (4 o 5)"), "percent"),
+)
 PERIOD_LABELS = {"day": _l("Hoy"), "week": _l("Esta semana"), "month": _l("Este mes"),
                  "quarter": _l("Este trimestre"), "custom": _l("Personalizado")}
 
@@ -98,18 +108,24 @@ def index():
 def export(table, fmt):
     """Download one report table as CSV (streamed) or XLSX, with every row."""
     if table not in TABLES or fmt not in FORMATS:
-        raise Invalid(_l("Exportación no válida: use summary, tickets, hourly, distribution o "
-                         "heatmap, en csv o xlsx."), code="invalid_export", status=404)
+        raise Invalid(_l("Exportación no válida: use summary, tickets, events, hourly, distribution "
+                         "o heatmap, en csv o xlsx."), code="invalid_export", status=404)
+    dialect = request.args.get("csv") or "es"
+    if dialect not in exports.DIALECTS:
+        raise Invalid(_l("Formato CSV no válido: use es (punto y coma, coma decimal) o intl."),
+                      code="invalid_export", field="csv")
     db = get_db()
     now = api.now_ms()
     query = _query()
     sites = query["sites"]
     site_part = sites[0]["code"] if len(sites) == 1 else "todas"
     name = f"turnos-{table}-{site_part}-{query['day_from']}-{query['day_to']}.{fmt}"
-    if table == "tickets":
-        header = [str(c) for c in exports.TICKET_COLUMNS]
-        rows = exports.ticket_rows(current_app.config["DATABASE"], [s["id"] for s in sites],
-                                   query["day_from"], query["day_to"])
+    if table in ("tickets", "events"):
+        columns, reader = ((exports.TICKET_COLUMNS, exports.ticket_rows) if table == "tickets"
+                           else (exports.EVENT_COLUMNS, exports.event_rows))
+        header = [str(c) for c in columns]
+        rows = reader(current_app.config["DATABASE"], [s["id"] for s in sites], query["day_from"],
+                      query["day_to"])
     elif table == "summary":
         report = summary.summary(db, sites, query["day_from"], query["day_to"], query["group_by"],
                                  now)
@@ -117,11 +133,12 @@ def export(table, fmt):
     else:
         header, rows = exports.chart_tables(api.charts(db, query, now))[table]
     if fmt == "csv":
-        response = Response(stream_with_context(exports.csv_stream(header, rows)),
+        response = Response(stream_with_context(exports.csv_stream(header, rows, dialect)),
                             mimetype="text/csv")
         response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
         return response
-    titles = {"summary": _("Resumen"), "tickets": _("Turnos"), "hourly": _("Por hora"),
+    titles = {"summary": _("Resumen"), "tickets": _("Turnos"), "events": _("Eventos"),
+              "hourly": _("Por hora"),
               "distribution": _("Distribución de espera"), "heatmap": _("Día y hora")}
     handle = exports.xlsx_file([(titles[table], header, rows)])
     return send_file(handle, as_attachment=True, download_name=name,
@@ -147,6 +164,11 @@ def quarterly():
                                  labels)
     by_priority = summary.summary(db, sites, first.isoformat(), last.isoformat(), "priority", now,
                                   labels)
+    by_site = summary.summary(db, sites, first.isoformat(), last.isoformat(), "site", now, labels)
+    previous_last = first - timedelta(days=1)
+    previous_first = summary.quarter_range(previous_last.year, (previous_last.month - 1) // 3 + 1)[0]
+    previous = summary.summary(db, sites, previous_first.isoformat(), previous_last.isoformat(),
+                               "site", now, labels)["totals"]
     months = []
     for month in range(first.month, last.month + 1):
         start = date(first.year, month, 1)
@@ -157,8 +179,34 @@ def quarterly():
     return render_template("reports/quarterly.html", sites=sites, entity=entity,
                            year=int(year_arg), quarter=int(quarter_arg), first=first, last=last,
                            by_service=by_service, by_priority=by_priority, months=months,
+                           by_site=by_site, previous=previous, previous_first=previous_first,
+                           previous_last=previous_last, comparison=QUARTER_COMPARISON,
                            generated=iso(now, sites[0]["timezone"])[:16].replace("T", " "),
                            site_arg=request.args.get("site", ""))
+
+
+@bp.route("/close-day", methods=["GET", "POST"])
+@require("admin")
+def close_day_page():
+    """Show what closing a site's day will change, and close it when the administrator confirms."""
+    from shared.queue import current_engine
+
+    engine = current_engine()
+    sites = _sites_for_form()
+    form = request.form if request.method == "POST" else request.args
+    site = summary.resolve_sites(get_db(), auth.current_principal(),
+                                 form.get("site") or (sites[0]["code"] if sites else ""))[0]
+    plan, done, error = None, None, None
+    try:
+        plan = engine.close_day_plan(site, form.get("day") or None)
+        if request.method == "POST" and form.get("confirm") == "1":
+            done = engine.close_day(site, plan["day"])
+            plan = None
+    except Invalid as exc:
+        error = str(exc.message)
+    status = 400 if error else 200
+    return render_template("reports/close_day.html", sites=sites, site=site, plan=plan, done=done,
+                           error=error, day=form.get("day") or engine.today(site)), status
 
 
 @bp.get("/monitor")
@@ -216,8 +264,8 @@ def init_app(app) -> None:
     hooks = app.extensions.setdefault("turnos.close_day_hooks", [])
 
     def seal(db):
-        """Store the figures of the days that close-day just closed (reports read them fast)."""
+        """Seal the figures of the days close-day just closed (stored for good; reports read them fast)."""
         sealed = summary.seal_recent(db, app.extensions["turnos.clock"].now_ms())
-        return f"reports: figures of the closed days stored for {sealed} sites"
+        return f"reports: sealed the figures of {sealed} closed site-days"
 
     hooks.append(seal)

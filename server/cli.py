@@ -319,20 +319,40 @@ def export_layout(instance):
 @main.command("close-day")
 @click.option("--site", "site_code", default=None, help="One site (default: all sites).")
 @click.option("--day", default=None, help="Close tickets up to this local day (default: today).")
+@click.option("--dry-run", is_flag=True, help="Only say what would change.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (cron, systemd timers).")
 @instance_option
-def close_day(site_code, day, instance):
-    """End the day: never-called tickets become abandoned; numbering restarts tomorrow."""
+def close_day(site_code, day, dry_run, yes, instance):
+    """End the day: never-called tickets become abandoned; numbering restarts tomorrow.
+
+    It first says, per site, what will change; then asks (or goes on with --yes).
+    """
     from shared import store
     from shared.db import get_db
+    from shared.errors import DomainError
     from shared.queue import QueueEngine
 
     app = make_app(instance)
     with app.app_context():
         db = get_db()
         engine = QueueEngine(db, app.extensions["turnos.clock"])
-        sites = [engine.site(site_code)] if site_code else store.list_sites(db)
-        for site in sites:
-            summary = engine.close_day(site, day)
+        try:
+            sites = [engine.site(site_code)] if site_code else store.list_sites(db)
+            plans = [(site, engine.close_day_plan(site, day)) for site in sites]
+        except DomainError as exc:
+            raise click.ClickException(str(exc.message)) from exc
+        for _site, plan in plans:
+            click.echo(f"{plan['site']}: will close up to {plan['day']}: {plan['abandoned']} waiting "
+                       f"→ abandoned, {plan['no_show']} called → no-show, {plan['finished']} in "
+                       f"service → finished (automatic), {plan['sessions_closed']} desk sessions")
+        if dry_run:
+            return
+        if not yes:
+            if not sys.stdin.isatty():
+                raise click.ClickException("not a terminal: add --yes to close without asking")
+            click.confirm("Close these days?", abort=True)
+        for site, plan in plans:
+            summary = engine.close_day(site, plan["day"])
             click.echo(f"{site['code']}: {summary['abandoned']} abandoned, {summary['no_show']} "
                        f"no-show, {summary['finished']} finished, "
                        f"{summary['sessions_closed']} desk sessions closed (up to {summary['day']})")
@@ -340,6 +360,72 @@ def close_day(site_code, day, instance):
             report = hook(db)
             if report:
                 click.echo(report)
+
+
+@main.command("seal")
+@click.option("--site", "site_code", default=None, help="One site (default: all sites).")
+@click.option("--from", "day_from", required=True, help="First local day (YYYY-MM-DD).")
+@click.option("--to", "day_to", required=True, help="Last local day (YYYY-MM-DD).")
+@instance_option
+def seal(site_code, day_from, day_to, instance):
+    """Store for good the report figures of closed days not sealed yet (close-day seals recent ones)."""
+    from reports import summary
+
+    app = make_app(instance)
+    with app.app_context():
+        db, sites, now = _report_scope(app, site_code, day_from, day_to)
+        count = summary.seal(db, sites, day_from, day_to, now, reason="run.py seal")
+        click.echo(f"sealed {count} site-days from {day_from} to {day_to}")
+
+
+@main.command("reseal")
+@click.option("--site", "site_code", default=None, help="One site (default: all sites).")
+@click.option("--from", "day_from", required=True, help="First local day (YYYY-MM-DD).")
+@click.option("--to", "day_to", required=True, help="Last local day (YYYY-MM-DD).")
+@click.option("--reason", required=True, help="Why the sealed figures are computed again (audited).")
+@click.option("--user", "username", default=None, help="The administrator responsible (audited).")
+@instance_option
+def reseal(site_code, day_from, day_to, reason, username, instance):
+    """Compute sealed report figures again from the tickets: an explicit act, written to the audit log."""
+    from reports import summary
+    from shared import store
+    from shared.errors import DomainError
+
+    app = make_app(instance)
+    with app.app_context():
+        db, sites, now = _report_scope(app, site_code, day_from, day_to)
+        user = store.find_user(db, username) if username else None
+        if username and user is None:
+            raise click.ClickException(f"unknown user {username}")
+        try:
+            detail = summary.reseal(db, sites, day_from, day_to, now, user and user["id"], reason)
+        except DomainError as exc:
+            raise click.ClickException(str(exc.message)) from exc
+        click.echo(f"resealed {detail['days']} site-days from {day_from} to {day_to}; "
+                   f"{len(detail['changed'])} figures changed (audit: reports.reseal)")
+        for name, change in sorted(detail["changed"].items()):
+            click.echo(f"  {name}: {change['before']} -> {change['after']}")
+
+
+def _report_scope(app, site_code, day_from, day_to):
+    """Return (db, sites, now) for a command over a period, refusing malformed days."""
+    from datetime import date
+
+    from shared import store
+    from shared.db import get_db
+
+    for value in (day_from, day_to):
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            raise click.ClickException(f"not a day: {value} (use YYYY-MM-DD)") from None
+    db = get_db()
+    sites = store.list_sites(db)
+    if site_code:
+        sites = [s for s in sites if s["code"] == site_code]
+        if not sites:
+            raise click.ClickException(f"unknown site {site_code}")
+    return db, sites, app.extensions["turnos.clock"].now_ms()
 
 
 @main.command("printer-test")

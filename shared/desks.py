@@ -151,7 +151,7 @@ def predicted_line(engine, desk: dict, limit: int = 10) -> list[dict]:
     line: list[dict] = []
     taken: set[int] = set()
     for _ in range(limit):
-        plan = priority.plan(site["policy"], params, state, now)
+        plan = priority.plan(site["policy"], params, state, now, site.get("max_wait_seconds"))
         if plan.order_by not in orders:
             # A list cut at ``limit`` always holds the next untaken ticket of its order.
             orders[plan.order_by] = store.desk_line(
@@ -232,15 +232,16 @@ def ticket_measures(events: list[dict]) -> dict:
     """Return a ticket segment's wait, walk and service seconds from its events (None if not yet).
 
     The times are each kind's first event (a recall does not move the first
-    call); the formulas are the KPI module's: wait = first call − issue,
-    walk = start − first call, service = finish − start.
+    call); the formulas are the KPI module's: wait = first call − the
+    segment's issue (its own wait), walk = start − first call, service =
+    finish − start.
     """
     first: dict[str, int] = {}
     for event in events:
         first.setdefault(event["kind"], event["at"])
     times = {"issued_at": first.get("issued"), "called_at": first.get("called"),
              "started_at": first.get("started"), "finished_at": first.get("finished")}
-    return {"wait_seconds": kpi.seconds(kpi.wait_ms(times)),
+    return {"wait_seconds": kpi.seconds(kpi.segment_wait_ms(times)),
             "walk_seconds": kpi.seconds(kpi.walk_ms(times)),
             "service_seconds": kpi.seconds(kpi.service_ms(times))}
 

@@ -36,8 +36,6 @@ class Dialect:
     tables: str
     # (table, column, referenced table, referenced column) of every foreign key.
     foreign_keys: str
-    # An aggregate joining the values of an expression with commas, in no set order.
-    list_agg: str
 
 
 SQLITE = Dialect(
@@ -48,7 +46,6 @@ SQLITE = Dialect(
     foreign_keys="SELECT m.name, f.\"from\", f.\"table\", coalesce(f.\"to\", 'id') "
                  "FROM sqlite_master m JOIN pragma_foreign_key_list(m.name) f "
                  "WHERE m.type = 'table' ORDER BY m.name",
-    list_agg="group_concat({})",
 )
 
 # Advisory lock keys live in a namespace of their own (the first integer).
@@ -68,7 +65,6 @@ POSTGRESQL = Dialect(
                  "ON ccu.constraint_name = tc.constraint_name AND ccu.table_schema = tc.table_schema "
                  "WHERE tc.constraint_type = 'FOREIGN KEY' AND tc.table_schema = current_schema() "
                  "ORDER BY tc.table_name",
-    list_agg="string_agg(CAST({} AS TEXT), ',')",
 )
 
 

@@ -1,6 +1,11 @@
-"""Estimated wait for a waiting ticket: a short look ahead at the room as it is now.
+"""Who is called before whom, and when: a short look ahead at the room as it is now.
 
-The estimate replays the next calls of the site on paper:
+One replay of the room (``shared.priority.replay``, with the site's own
+policy, state and maximum wait) answers every "who is next" question: the
+people ahead of a ticket (``ahead``), the queue positions of the API and the
+monitor, and the estimated wait. Without expected arrivals it is the order
+the waiting tickets will be called in if no one else comes (a test checks it
+against the calls that then happen); with them, it is the estimate.
 
 1. **Desks.** The desks an official holds and has not paused, each with its
    services in its order. A desk busy with a ticket is free again when that
@@ -8,37 +13,40 @@ The estimate replays the next calls of the site on paper:
    already longer than that is given a third of one more). A paused desk is
    back after the usual length of its pause (break 15 min, lunch and
    training 60, other 30; five more minutes when that has passed). When no
-   open desk serves the ticket's service (before opening, say), the naive
-   estimate below is given with one desk assumed.
+   desk is open (before opening, say), every active desk is taken as open.
 2. **Handling time per service.** The desk time of the latest tickets of the
-   service today (first call to close, so walk time and no-shows count; at
-   most 20 within three hours), blended with the service's configured time as
-   if it were two more tickets: ``(2 × default + Σ recent) ÷ (2 + n)``.
-3. **Who is ahead.** Every waiting ticket of the site, in the order the
-   site's priority policy calls them (strict, ratio or aging, as in
-   ``shared.priority``) at each desk, across all the desk's services.
-4. **Who will come.** Arrivals expected during the wait, preferential and
-   general apart, for each service: the site's usual arrivals at each hour
-   of the day (the mean over the days with tickets in the last four weeks),
-   scaled by how busy today has been so far compared with usual (between
-   half and double); without history, the rate of the last hour (or of the
-   time since the day's first ticket, but at least ten minutes). Later
-   preferential citizens still pass a general ticket, and new tickets of a
-   service a desk serves first keep that desk away.
+   service (first call to close, so walk time and no-shows count; at most 20
+   within three hours, automatic closes left out), blended with the
+   service's configured time as if it were two more tickets.
+3. **Who is ahead.** The waiting tickets of the site (the first
+   ``LINE_LIMIT`` of each line: a service's preferential or general tickets),
+   called in the order the site's rule ranks them at each desk.
+4. **Who will come** (the estimate only). Arrivals expected during the wait,
+   preferential and general apart, for each service: the site's usual
+   arrivals at each hour (the mean over the days with tickets in the last
+   four weeks), scaled by how busy today has been so far compared with usual
+   (between half and double); without history, the rate of the latest
+   arrivals (at most ``ARRIVAL_SAMPLE`` of them within the last hour).
 
-Each desk, when free, calls the ticket the policy picks among those present
-at that moment; the estimate is the time until the ticket in question is
-picked (at most eight hours: a line that the expected arrivals keep from
-ever reaching the ticket gives that). The naive estimate (``ahead × mean service ÷ open desks``) is kept in
-``naive_wait_seconds`` for comparison; ``bench/estimate_backtest.py`` measures
-both against a simulated day run through the real engine.
+The estimate is the time until the ticket is picked (at most eight hours).
+It is shown as a range: from the 10th to the 90th percentile of how recent
+estimates at the site turned out (``wait_range``), so eight citizens in ten
+are called within it. The naive estimate (people ahead × mean recent desk
+handling time ÷ open desks, a desk serving k services counting as 1/k of a
+desk for each) is kept in ``naive_wait_seconds`` as the baseline to beat.
+
+**Cost per ticket.** Every query a replay makes reads a short index range of
+fixed size (the heads of each line, the latest handled tickets of each
+service, the latest arrivals, the day counters), never the day's tickets, so
+issuing costs the same at the first ticket of the day and at the
+twenty-thousandth (``bench/estimate_cost.py``).
 """
 
-import heapq
 import json
 from collections import deque
+from dataclasses import dataclass
 
-from . import store
+from . import priority, store
 from .timefmt import day_bounds_ms, local_datetime, local_day
 
 RECENT_WINDOW_MS = 3 * 3600 * 1000
@@ -46,6 +54,9 @@ RECENT_LIMIT = 20
 PRIOR_WEIGHT = 2
 ARRIVAL_WINDOW_MS = 3600 * 1000
 MIN_ARRIVAL_WINDOW_MS = 10 * 60 * 1000
+ARRIVAL_SAMPLE = 200
+LINE_LIMIT = 200
+MAX_ARRIVALS = 200  # expected arrivals replayed per line (a bounded look ahead, even in a rush)
 PAUSE_MS = {"break": 15 * 60_000, "lunch": 60 * 60_000, "training": 60 * 60_000,
             "other": 30 * 60_000}
 OVERDUE_PAUSE_MS = 5 * 60_000
@@ -56,17 +67,23 @@ HISTORY_DAYS = 28
 STEP_MS = 5 * 60_000
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
-_NEW = -1  # id of a hypothetical ticket taken now (the kiosk's "if you take a ticket now")
+NEW_ID = priority.NEVER  # the id of a hypothetical ticket taken now (after every real one)
+# The range: quantiles of (real wait + SLACK) ÷ (estimate + SLACK) over recent tickets.
+RANGE_QUANTILES = (0.1, 0.9)
+RANGE_PRIOR = (0.55, 1.6)   # used until RANGE_MIN_SAMPLES estimates have been called
+RANGE_MIN_SAMPLES = 20
+RANGE_SAMPLE = 80
+RANGE_SLACK_MS = 5 * 60_000
 _profiles: dict[tuple, tuple] = {}  # (database file, site id, day) -> the usual arrivals by hour
 
 
 def handling_ms(db, site: dict, services: dict[int, dict], now_ms: int) -> dict[int, float]:
     """Return each service's expected desk time per ticket (ms), recent times blended with its default."""
-    recent = store.recent_handling_ms(db, site["id"], local_day(now_ms, site["timezone"]),
-                                      now_ms - RECENT_WINDOW_MS, RECENT_LIMIT)
+    since = max(now_ms - RECENT_WINDOW_MS, day_bounds_ms(local_day(now_ms, site["timezone"]),
+                                                         site["timezone"])[0])
     out = {}
     for service_id, service in services.items():
-        values = recent.get(service_id, [])
+        values = store.recent_handling_ms(db, service_id, since, RECENT_LIMIT)
         prior = service["default_service_seconds"] * 1000.0
         out[service_id] = (PRIOR_WEIGHT * prior + sum(values)) / (PRIOR_WEIGHT + len(values))
     return out
@@ -89,13 +106,12 @@ def arrival_times(db, site: dict, day: str, now_ms: int) -> dict[tuple[int, bool
     """Return, per line (service id, preferential), when arrivals are expected within the horizon."""
     days, usual, offset = _usual_arrivals(db, site, day, now_ms)
     start, _end = day_bounds_ms(day, site["timezone"])
-    today = store.recent_arrivals(db, site["id"], start, now_ms + 1)
-    lines = set(today) | {(sid, pref) for sid, pref, _hour in usual}
 
     def hour_of(at: float) -> int:
         return int(((at + offset) % DAY_MS) // HOUR_MS)
 
     if days:
+        lines = {(sid, pref) for sid, pref, _hour in usual}
         # How busy today is against a usual day, over the hours gone by.
         so_far = 0.0
         at = float(start)
@@ -104,15 +120,22 @@ def arrival_times(db, site: dict, day: str, now_ms: int) -> dict[tuple[int, bool
             so_far += sum(usual.get((sid, pref, hour_of(at)), 0) for sid, pref in lines) \
                 / days * span / HOUR_MS
             at += span
-        seen = sum(today.values())
+        seen = store.visits_today(db, site["id"], day)
         factor = min(2.0, max(0.5, seen / so_far)) if so_far >= 5 else 1.0
 
         def rate(line: tuple, at: float) -> float:
             return usual.get((line[0], line[1], hour_of(at)), 0) / days * factor / HOUR_MS
     else:
-        first = store.first_issue_of_day(db, site["id"], day) or now_ms
+        first = store.first_issue_since(db, site["id"], start) or now_ms
         window = min(ARRIVAL_WINDOW_MS, max(MIN_ARRIVAL_WINDOW_MS, now_ms - first))
-        recent = store.recent_arrivals(db, site["id"], now_ms - window, now_ms + 1)
+        latest = store.latest_arrivals(db, site["id"], now_ms - window, now_ms + 1, ARRIVAL_SAMPLE)
+        if len(latest) == ARRIVAL_SAMPLE:
+            # A busy hour: the sample covers less than the window; its own span is the window.
+            window = max(MIN_ARRIVAL_WINDOW_MS // 10, now_ms - latest[-1][2])
+        recent: dict[tuple, int] = {}
+        for service_id, preferential, _at in latest:
+            recent[(service_id, bool(preferential))] = recent.get((service_id, bool(preferential)), 0) + 1
+        lines = set(recent)
 
         def rate(line: tuple, at: float) -> float:
             return recent.get(line, 0) / window
@@ -122,7 +145,7 @@ def arrival_times(db, site: dict, day: str, now_ms: int) -> dict[tuple[int, bool
         times = []
         expected = 0.0
         at = float(now_ms)
-        while at < now_ms + HORIZON_MS and len(times) < MAX_STEPS:
+        while at < now_ms + HORIZON_MS and len(times) < MAX_ARRIVALS:
             step_rate = rate(line, at)
             following = expected + step_rate * STEP_MS
             # One arrival each time the expected count passes a half: k + 0.5.
@@ -135,53 +158,42 @@ def arrival_times(db, site: dict, day: str, now_ms: int) -> dict[tuple[int, bool
     return out
 
 
-def _order(policy: str, params: dict, state: dict, now_ms: int):
-    """Return a function ranking a candidate at a desk (lower calls first), mirroring shared.priority."""
-    if policy == "aging":
-        weight = float(params.get("preferential_weight", 3.0))
-        grace = float(params.get("grace_seconds", 60))
+@dataclass
+class Room:
+    """What a replay starts from: open desks, lines, handling times and the site's rule."""
 
-        def aging(pref: bool, position: int, queue_at: int, ident: int, at: int):
-            score = ((at - queue_at) / 1000.0 + grace) * (weight if pref else 1.0)
-            return (-score, position, queue_at, ident)
-        return aging
-    n = int(params.get("n", 3))
-
-    def strict(pref: bool, position: int, queue_at: int, ident: int, at: int):
-        general_turn = policy == "ratio" and state["streak"] >= n
-        return (pref if general_turn else not pref, position, queue_at, ident)
-    return strict
+    site: dict
+    day: str
+    services: dict
+    handling: dict
+    desks: list          # (free at, [service ids], desk id)
+    lines: dict          # (service id, preferential) -> [(queue_at, id)]
+    tickets: dict        # id -> ticket row (the waiting tickets loaded)
+    full: set            # lines loaded whole (shorter than LINE_LIMIT)
+    state: dict
+    served: set          # services an open, unpaused desk serves (empty before opening)
 
 
-def simulate(db, site: dict, ticket: dict | None, service_id: int, now_ms: int) -> float | None:
-    """Return the ms until a ticket (or a general ticket taken now) is called, or None."""
+def room(db, site: dict, now_ms: int) -> Room:
+    """Read the room as it is now, with short index reads only."""
+    day = local_day(now_ms, site["timezone"])
     services = {s["id"]: s for s in store.list_services(db, site["id"])}
     handling = handling_ms(db, site, services, now_ms)
-    day = local_day(now_ms, site["timezone"])
-    lines: dict[tuple[int, bool], deque] = {}
-    for t in store.waiting_list(db, site["id"], day, limit=MAX_STEPS):
-        lines.setdefault((t["service_id"], t["priority"] is not None), deque()).append(
-            (t["queue_at"], t["id"]))
-    target = ticket["id"] if ticket else _NEW
-    if ticket is None:
-        lines.setdefault((service_id, False), deque()).append((now_ms, _NEW))
-    elif not any(t[1] == target for t in lines.get((service_id, ticket["priority"] is not None), ())):
-        return None
-    synthetic = -2
-    for line_key, times in arrival_times(db, site, day, now_ms).items():
-        if line_key[0] not in services:
-            continue
-        line = lines.setdefault(line_key, deque())
-        for at in times[:MAX_STEPS]:
-            line.append((at, synthetic))
-            synthetic -= 1
+    lines, tickets, full = {}, {}, set()
+    for service_id in services:
+        for preferential in (True, False):
+            rows = store.line_head(db, service_id, day, preferential, LINE_LIMIT)
+            if len(rows) < LINE_LIMIT:
+                full.add((service_id, preferential))
+            if rows:
+                lines[(service_id, preferential)] = [(t["queue_at"], t["id"]) for t in rows]
+                tickets.update((t["id"], t) for t in rows)
     desks = store.desks_for_estimate(db, site["id"])
-    open_desks = [d for d in desks if d["session_id"]]
-    if not any(service_id in d["services"] for d in open_desks if not d["paused"]):
-        return None
-    held = {t["desk_id"]: t for t in store.active_list(db, site["id"], day)}
-    free: list[tuple[float, int]] = []
-    for i, desk in enumerate(open_desks):
+    open_desks = [d for d in desks if d["session_id"]] or [
+        dict(d, paused=False) for d in desks]  # nobody at a desk yet: the room as configured
+    held = {d["id"]: store.desk_open_ticket(db, d["id"]) for d in open_desks}
+    free = []
+    for desk in open_desks:
         current = held.get(desk["id"])
         at = float(now_ms)
         if desk["paused"]:
@@ -190,101 +202,239 @@ def simulate(db, site: dict, ticket: dict | None, service_id: int, now_ms: int) 
         elif current is not None:
             expected = handling.get(current["service_id"], 0.0)
             at = max(current["called_at"] + expected, now_ms + expected * OVERRUN_SHARE)
-        heapq.heappush(free, (at, i))
-    policy = site["policy"]
+        free.append((at, desk["services"], desk["id"]))
+    served = {sid for d in desks if d["session_id"] and not d["paused"] for sid in d["services"]}
+    return Room(site, day, services, handling, free, lines, tickets, full,
+                store.policy_state(db, site["id"]), served)
+
+
+def replay_calls(db, site: dict, now_ms: int, *, arrivals: bool, new_line=None, stop_at=None,
+                 the_room: Room | None = None) -> list[tuple[float, int | None, int]]:
+    """Return the predicted calls ``(at, desk id, ticket id)`` of the waiting tickets, in order.
+
+    ``new_line``: (service id, preferential) of a hypothetical ticket taken now
+    (id ``NEW_ID``). ``arrivals``: add the expected arrivals (the estimate);
+    without them the order is the one the tickets will be called in if no
+    one else comes. Stops at ``stop_at`` (a ticket id), once every real ticket
+    was called, or at the horizon (a last ``(at, None, stop_at)`` entry).
+    """
+    r = the_room or room(db, site, now_ms)
+    lines = {k: deque(v) for k, v in r.lines.items()}
+    remaining = len(r.tickets)
+    if new_line is not None:
+        lines.setdefault(new_line, deque()).append((now_ms, NEW_ID))
+        remaining += 1
+    if arrivals:
+        synthetic = -1
+        for line_key, times in arrival_times(db, site, r.day, now_ms).items():
+            if line_key[0] not in r.services:
+                continue
+            line = lines.setdefault(line_key, deque())
+            for at in times:
+                line.append((at, synthetic))
+                synthetic -= 1
+    calls = []
     params = json.loads(site["policy_params"] or "{}")
-    state = {"streak": int(store.policy_state(db, site["id"]).get("preferential_streak", 0))}
-    rank = _order(policy, params, state, now_ms)
-    steps = 0
-    while free and steps < MAX_STEPS:
-        steps += 1
-        at, i = heapq.heappop(free)
-        if at > now_ms + HORIZON_MS:
-            return float(HORIZON_MS)  # still waiting at the horizon: a long wait, at least this
-        best = None
-        next_arrival = None
-        for position, sid in enumerate(open_desks[i]["services"], start=1):
-            for pref in (True, False):
-                line = lines.get((sid, pref))
-                if not line:
-                    continue
-                queue_at, ident = line[0]
-                if queue_at > at:
-                    next_arrival = queue_at if next_arrival is None else min(next_arrival, queue_at)
-                    continue
-                key = rank(pref, position, queue_at, ident, int(at))
-                if best is None or key < best[0]:
-                    best = (key, sid, pref)
-        if best is None:
-            if next_arrival is not None:
-                heapq.heappush(free, (float(next_arrival), i))
+    for at, i, _sid, _pref, ident in priority.replay(
+            site["policy"], params, dict(r.state), site.get("max_wait_seconds"),
+            [(free, services) for free, services, _id in r.desks], lines, r.handling,
+            horizon_at=now_ms + HORIZON_MS, max_steps=MAX_STEPS):
+        if i is None:
+            calls.append((at, None, stop_at))
+            break
+        if ident < 0:
             continue
-        _key, sid, pref = best
-        _queue_at, ident = lines[(sid, pref)].popleft()
+        calls.append((at, r.desks[i][2], ident))
+        remaining -= 1
+        if ident == stop_at or remaining <= 0:
+            break
+    return calls
+
+
+def predicted_order(db, site: dict, now_ms: int) -> list[dict]:
+    """Return the waiting tickets in the order they will be called if no one else comes.
+
+    Each ticket row gets ``position`` (1 for the next), ``predicted_desk_id``
+    and ``predicted_at`` (ms). Tickets the replay does not reach (beyond the
+    loaded head of a long line, or in a service no desk serves) follow, ranked
+    by the rule at this moment.
+    """
+    r = room(db, site, now_ms)
+    calls = replay_calls(db, site, now_ms, arrivals=False, the_room=r)
+    out, seen = [], set()
+    for at, desk_id, ident in calls:
+        if desk_id is None or ident not in r.tickets:
+            continue
+        seen.add(ident)
+        out.append(dict(r.tickets[ident], predicted_desk_id=desk_id, predicted_at=int(at)))
+    key = priority.rank(site["policy"], json.loads(site["policy_params"] or "{}"), r.state,
+                        site.get("max_wait_seconds"))
+    rest = sorted((t for i, t in r.tickets.items() if i not in seen),
+                  key=lambda t: key(t["priority"] is not None, 0, t["queue_at"], t["id"], now_ms))
+    out += [dict(t, predicted_desk_id=None, predicted_at=None) for t in rest]
+    for position, t in enumerate(out, start=1):
+        t["position"] = position
+    return out
+
+
+def simulate(db, site: dict, ticket: dict | None, service_id: int, now_ms: int,
+             preferential: bool = False, the_room: Room | None = None) -> float | None:
+    """Return the ms until a ticket (or a ticket taken now) is called, or None when no replay reaches it."""
+    r = the_room or room(db, site, now_ms)
+    if service_id not in r.served:
+        return None  # no open desk serves it (before opening, say): the naive estimate is given
+    if ticket is None:
+        calls = replay_calls(db, site, now_ms, arrivals=True, new_line=(service_id, preferential),
+                             stop_at=NEW_ID, the_room=r)
+        target = NEW_ID
+    else:
+        calls = replay_calls(db, site, now_ms, arrivals=True, stop_at=ticket["id"], the_room=r)
+        target = ticket["id"]
+    for at, desk_id, ident in calls:
         if ident == target:
-            return at - now_ms
-        if policy == "ratio":
-            state["streak"] = state["streak"] + 1 if pref else 0
-        heapq.heappush(free, (at + handling.get(sid, 0.0), i))
-    return float(HORIZON_MS) if steps >= MAX_STEPS else None
+            return float(HORIZON_MS) if desk_id is None else at - now_ms
+    return None
+
+
+def ahead_of_new(db, site: dict, service_id: int, preferential: bool, now_ms: int,
+                 the_room: Room | None = None) -> int:
+    """Return how many waiting tickets will be called before a ticket taken now."""
+    calls = replay_calls(db, site, now_ms, arrivals=False, new_line=(service_id, preferential),
+                         stop_at=NEW_ID, the_room=the_room)
+    for n, (_at, desk_id, ident) in enumerate(calls):
+        if ident == NEW_ID and desk_id is not None:
+            return n
+    counts = store.waiting_in_service(db, service_id, local_day(now_ms, site["timezone"]))
+    return counts["preferential"] + (0 if preferential else counts["general"])
 
 
 def naive_rate(db, service: dict, now_ms: int) -> float:
-    """Return the seconds one more person ahead costs: mean recent service time ÷ open desks."""
-    recent = store.recent_service_seconds(db, service["id"], now_ms - RECENT_WINDOW_MS)
-    mean = sum(recent) / len(recent) if recent else float(service["default_service_seconds"])
-    return mean / max(1, store.open_desks_for_service(db, service["id"]))
+    """Return the seconds one more person ahead costs: mean recent desk handling ÷ shared open desks.
+
+    Desk handling runs from the call to the close, so walk time and no-shows
+    count; a desk serving k services counts as 1/k of a desk for each.
+    """
+    recent = store.recent_handling_ms(db, service["id"], now_ms - RECENT_WINDOW_MS, RECENT_LIMIT)
+    mean = (sum(recent) / len(recent) / 1000.0) if recent else float(service["default_service_seconds"])
+    return mean / max(1.0, store.shared_open_desks_for_service(db, service["id"]))
 
 
 def naive_wait_seconds(db, service: dict, ahead: int, now_ms: int) -> float:
-    """Return ``ahead × mean recent service time ÷ open desks`` (the estimate to beat)."""
+    """Return ``ahead × mean recent handling ÷ shared open desks`` (the estimate to beat)."""
     return round(ahead * naive_rate(db, service, now_ms), 1)
 
 
-def wait_seconds(db, service: dict, ahead: int, now_ms: int, ticket: dict | None = None,
-                 site: dict | None = None) -> float:
-    """Return the estimated seconds until a waiting ticket is called.
+def wait_range(db, site: dict, seconds: float | None, now_ms: int) -> list[float] | None:
+    """Return [low, high] seconds around an estimate: the 10th and 90th percentile of recent outcomes."""
+    if seconds is None:
+        return None
+    ratios = _outcome_ratios(db, site, now_ms)
+    if len(ratios) >= RANGE_MIN_SAMPLES:
+        ratios.sort()
+        low_q, high_q = (ratios[min(len(ratios) - 1, int(q * len(ratios)))] for q in RANGE_QUANTILES)
+    else:
+        low_q, high_q = RANGE_PRIOR
+    base = seconds * 1000.0 + RANGE_SLACK_MS
+    low = max(0.0, min(seconds * 1000.0, base * low_q - RANGE_SLACK_MS))
+    high = max(seconds * 1000.0, base * high_q - RANGE_SLACK_MS)
+    return [round(low / 1000.0, 1), round(high / 1000.0, 1)]
 
-    Without ``ticket``: for a general ticket of ``service`` taken now. When
-    the room cannot be replayed (no open desk serves the service) the naive
-    estimate is returned.
 
-    Replaying the room costs time that grows with the queue, so one replay
-    serves a whole line (a service's preferential or general tickets) until
-    something other than an arrival changes the room (a call, a finish, a
-    pause: see ``invalidate``) or ``ESTIMATE_CACHE_SECONDS`` pass. Meanwhile a ticket of
-    that line is estimated from the cached one, shifted by the difference in
-    people ahead times the time one more person costs the line (the naive
-    rate, kept with the replay: it changes only with what invalidates it):
-    arrivals behind a ticket do not move it, a preferential arrival ahead of
-    a general ticket moves it by one person.
+def _outcome_ratios(db, site: dict, now_ms: int) -> list[float]:
+    """Return (real wait + slack) ÷ (estimate + slack) of the site's latest called tickets (cached)."""
+    key = (_database_key(db), site["id"])
+    cached = _ratios.get(key)
+    if cached is not None and cached[0] == _generation.get(site["id"], 0) \
+            and 0 <= now_ms - cached[1] < _cache_ms():
+        return list(cached[2])
+    rows = store.recent_estimate_outcomes(db, site["id"], now_ms - RECENT_WINDOW_MS, RANGE_SAMPLE)
+    ratios = [(real + RANGE_SLACK_MS) / (est + RANGE_SLACK_MS) for est, real in rows]
+    _ratios[key] = (_generation.get(site["id"], 0), now_ms, ratios)
+    return list(ratios)
+
+
+def new_ticket(db, site: dict, service: dict, preferential: bool, now_ms: int) -> dict:
+    """Return people ahead, estimate and range for a ticket about to be taken (one replay serves a burst).
+
+    Replaying the room costs time that grows with the queue (up to its
+    bounded head), so one replay serves a whole line (a service's
+    preferential or general tickets) until something other than an arrival
+    changes the room (a call, a finish, a pause: see ``invalidate``) or
+    ``ESTIMATE_CACHE_SECONDS`` pass. Meanwhile a new ticket of that line is
+    placed from the cached one: one more person ahead for each ticket that
+    joined its line (and, for a general ticket, its service's preferential
+    line) since, each costing the naive rate.
     """
-    site = site or store.site_by_id(db, service["site_id"])
-    if site is None:
-        return naive_wait_seconds(db, service, ahead, now_ms)
-    preferential = bool(ticket and ticket["priority"])
     key = (_database_key(db), site["id"], service["id"], preferential)
+    counts = store.waiting_in_service(db, service["id"], local_day(now_ms, site["timezone"]))
+    joined = counts["preferential"] + (0 if preferential else counts["general"])
     cached = _cache.get(key)
     if (cached is not None and cached[0] == _generation.get(site["id"], 0)
             and 0 <= now_ms - cached[1] < _cache_ms()):
-        _generation_, _at, cached_ahead, cached_ms, rate = cached
-        if cached_ms is None:
-            return round(ahead * rate, 1)
-        shift = (ahead - cached_ahead) * rate * 1000.0
-        return round(max(0.0, cached_ms + shift) / 1000.0, 1)
-    ms = simulate(db, site, ticket, service["id"], now_ms)
-    rate = naive_rate(db, service, now_ms)
-    if len(_cache) > 4096:
-        _cache.clear()
-    _cache[key] = (_generation.get(site["id"], 0), now_ms, ahead, ms, rate)
-    if ms is None:
-        return round(ahead * rate, 1)
-    return round(max(0.0, ms) / 1000.0, 1)
+        _gen, _at, cached_joined, cached_ahead, cached_ms, rate = cached
+        ahead = max(0, cached_ahead + joined - cached_joined)
+        ms = None if cached_ms is None else max(0.0, cached_ms + (ahead - cached_ahead) * rate * 1000)
+    else:
+        r = room(db, site, now_ms)
+        ahead = ahead_of_new(db, site, service["id"], preferential, now_ms, r)
+        ms = simulate(db, site, None, service["id"], now_ms, preferential, r)
+        rate = naive_rate(db, service, now_ms)
+        if len(_cache) > 4096:
+            _cache.clear()
+        _cache[key] = (_generation.get(site["id"], 0), now_ms, joined, ahead, ms, rate)
+    seconds = round(ahead * rate, 1) if ms is None else round(max(0.0, ms) / 1000.0, 1)
+    return {"ahead": ahead, "estimated_wait_seconds": seconds,
+            "estimated_wait_range_seconds": wait_range(db, site, seconds, now_ms)}
+
+
+def waiting_ticket(db, site: dict, ticket: dict, now_ms: int) -> dict:
+    """Return people ahead, estimate and range for a waiting ticket (from the site's cached replay)."""
+    predictions = _predictions(db, site, now_ms)
+    found = predictions.get(ticket["id"])
+    if found is None:
+        service = store.service_by_id(db, ticket["service_id"])
+        ahead = store.ahead_of(db, ticket)
+        seconds = naive_wait_seconds(db, service, ahead, now_ms)
+    else:
+        ahead, seconds = found
+    return {"ahead": ahead, "estimated_wait_seconds": seconds,
+            "estimated_wait_range_seconds": wait_range(db, site, seconds, now_ms)}
+
+
+def _predictions(db, site: dict, now_ms: int) -> dict[int, tuple[int, float]]:
+    """Return, per waiting ticket of a site, people ahead and estimated seconds (cached per change)."""
+    key = (_database_key(db), site["id"])
+    stamp = (_generation.get(site["id"], 0), _arrivals.get(site["id"], 0))
+    cached = _site_cache.get(key)
+    if cached is not None and cached[0] == stamp and 0 <= now_ms - cached[1] < _cache_ms():
+        return cached[2]
+    r = room(db, site, now_ms)
+    order = [ident for _at, desk_id, ident in replay_calls(db, site, now_ms, arrivals=False,
+                                                            the_room=r) if desk_id is not None]
+    times = {}
+    if r.served:
+        times = {ident: at - now_ms for at, desk_id, ident in replay_calls(
+            db, site, now_ms, arrivals=True, the_room=r) if desk_id is not None}
+    out = {}
+    for n, ident in enumerate(order):
+        ticket = r.tickets[ident]
+        if ticket["service_id"] not in r.served:
+            out[ident] = (n, naive_wait_seconds(db, r.services[ticket["service_id"]], n, now_ms))
+            continue
+        ms = times.get(ident, float(HORIZON_MS))
+        out[ident] = (n, round(max(0.0, ms) / 1000.0, 1))
+    if len(_site_cache) > 1024:
+        _site_cache.clear()
+    _site_cache[key] = (stamp, now_ms, out)
+    return out
 
 
 CACHE_MS = 60_000  # the default; the ESTIMATE_CACHE_SECONDS setting overrides it (0: no cache)
-_cache: dict[tuple, tuple] = {}      # (db, site, service, preferential) -> (generation, at, ahead, ms, rate)
+_cache: dict[tuple, tuple] = {}      # (db, site, service, preferential) -> a new ticket's replay
+_site_cache: dict[tuple, tuple] = {}  # (db, site) -> ((generation, arrivals), at, predictions)
+_ratios: dict[tuple, tuple] = {}     # (db, site) -> (generation, at, recent outcome ratios)
 _generation: dict[int, int] = {}     # site id -> changes other than arrivals seen by this process
+_arrivals: dict[int, int] = {}       # site id -> arrivals seen by this process
 
 
 def _cache_ms() -> float:
@@ -311,6 +461,11 @@ def invalidate(site_id: int) -> None:
 def forget(site_id: int) -> None:
     """Forget this process's cached replays of a site."""
     _generation[site_id] = _generation.get(site_id, 0) + 1
+
+
+def arrived(site_id: int) -> None:
+    """Note an arrival: existing tickets' positions change; a new ticket's cached line does not."""
+    _arrivals[site_id] = _arrivals.get(site_id, 0) + 1
 
 
 def _database_key(db) -> str:

@@ -81,6 +81,11 @@ def parse(text: str) -> dict:
             "services": [], "desks": [],
         }
         site.update(_privacy_settings(raw, where))
+        if "max_wait_minutes" in raw:
+            minutes = _need(raw, "max_wait_minutes", int, where)
+            if not 0 <= minutes <= 600:
+                raise LayoutError(f"{where}.max_wait_minutes: use de 0 (sin espera máxima) a 600")
+            site["max_wait_seconds"] = minutes * 60 or None
         prefixes = set()
         for j, sv in enumerate(raw.get("services", [])):
             w = f"{where}.services[{j}]"
@@ -182,6 +187,8 @@ def export(db) -> str:
         lines.append(f"policy_params = {_toml_value(json.loads(site['policy_params']))}")
         lines.append(f"opening_hours = {_toml_value(json.loads(site['opening_hours']))}")
         lines.append(f"holidays = {_toml_value(json.loads(site['holidays']))}")
+        if site.get("max_wait_seconds"):
+            lines.append(f"max_wait_minutes = {site['max_wait_seconds'] // 60}")
         # Privacy settings are written only when set, as a layout that omits them keeps them.
         for key in ("id_capture", "privacy_notice", "retention_days"):
             if site.get(key):

@@ -391,6 +391,65 @@ CREATE UNIQUE INDEX tickets_one_open_per_desk ON tickets (desk_id)
 """)
 
 
+@migrations(name="0012a_evaluation_integrity")
+def m0012a_evaluation_integrity(db):
+    """What a control body needs to trust the reports, and bounded per-ticket estimate queries.
+
+    - ``tickets.automatic``: closed by the end-of-day job (not real service).
+    - ``tickets.target_wait_seconds``: the service's target in force when the segment joined
+      its line (a later change of target never rewrites a past service level).
+    - ``tickets.estimated_wait_ms``: the estimate given when the segment joined its line (the
+      estimate's range is calibrated on how recent estimates turned out).
+    - ``sites.max_wait_seconds``: an optional maximum wait after which a ticket is called first.
+    - ``sealed_days``: the days whose figures were stored for good, and who sealed them.
+    - indexes that keep every per-ticket estimate query to a short index range.
+    """
+    _run(db, """
+ALTER TABLE tickets ADD COLUMN automatic INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tickets ADD COLUMN target_wait_seconds INTEGER;
+ALTER TABLE tickets ADD COLUMN estimated_wait_ms INTEGER;
+ALTER TABLE sites ADD COLUMN max_wait_seconds INTEGER;
+CREATE TABLE sealed_days (
+    site_id INTEGER NOT NULL REFERENCES sites(id),
+    day TEXT NOT NULL,
+    sealed_at INTEGER NOT NULL,
+    user_id INTEGER REFERENCES users(id),
+    reason TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (site_id, day)
+);
+CREATE INDEX tickets_handled_recent ON tickets (service_id, closed_at)
+    WHERE called_at IS NOT NULL AND status IN ('finished', 'no_show', 'transferred');
+CREATE INDEX tickets_estimated_calls ON tickets (site_id, called_at)
+    WHERE called_at IS NOT NULL AND estimated_wait_ms IS NOT NULL;
+CREATE INDEX tickets_desk_calls ON tickets (desk_id, called_at) WHERE called_at IS NOT NULL;
+UPDATE tickets SET target_wait_seconds = (SELECT s.target_wait_seconds FROM services s
+    WHERE s.id = tickets.service_id);
+UPDATE tickets SET automatic = 1 WHERE id IN (SELECT ticket_id FROM ticket_events
+    WHERE kind IN ('finished', 'no_show') AND data LIKE '%"automatic":true%');
+""")
+
+
+@migrations(name="0012b_report_summaries")
+def m0012b_report_summaries(db):
+    """Mergeable report summaries: sealed days' partials hold histograms, months are rolled up.
+
+    Stored partials of the old format (every time of the day, sorted) are dropped: days are
+    sealed again, in the new format, by close-day or ``run.py seal``.
+    """
+    _run(db, """
+DELETE FROM report_partials;
+CREATE TABLE report_month_partials (
+    site_id INTEGER NOT NULL REFERENCES sites(id),
+    dimension TEXT NOT NULL,
+    month TEXT NOT NULL,
+    timezone TEXT NOT NULL,
+    data TEXT NOT NULL,
+    built_at INTEGER NOT NULL,
+    PRIMARY KEY (site_id, dimension, month)
+);
+""")
+
+
 TICKET_EVENT_KINDS_0013A = ("'issued', 'called', 'recalled', 'started', 'finished', 'no_show', "
                             "'transferred', 'cancelled', 'abandoned', 'marked_preferential', "
                             "'no_show_undone'")

@@ -17,8 +17,10 @@ the line.
 """
 
 import json
+import re
 import secrets
 from dataclasses import dataclass
+from datetime import date
 
 from flask import current_app, g
 from flask_babel import lazy_gettext as _l
@@ -38,6 +40,7 @@ STATUS_LABELS = {
 }
 
 OUTCOMES = ("resolved", "pending")
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 # A no-show marked by mistake (a stray key, the wrong button) can be taken back this long.
 UNDO_NO_SHOW_SECONDS = 10
@@ -140,6 +143,10 @@ class QueueEngine:
                             name=service["name"]))
         now = self.clock.now_ms()
         day = local_day(now, site["timezone"])
+        # Who is ahead and the estimate come from one replay of the room, read before the write
+        # lock is taken (a replay reads only short index ranges: its cost is the same at the
+        # day's first ticket and at its twenty-thousandth).
+        outlook = estimate.new_ticket(db, site, service, priority_code is not None, now)
         with immediate(db):
             number = store.next_number(db, service["id"], day)
             if service["daily_cap"] and number > service["daily_cap"]:
@@ -152,35 +159,34 @@ class QueueEngine:
                 "service_id": service["id"], "day": day, "number": number, "code": code,
                 "priority": priority_code, "status": "waiting", "queue_at": now, "issued_at": now,
                 "device_id": actor.device_id, "user_id": None,
+                "target_wait_seconds": service["target_wait_seconds"],
+                "estimated_wait_ms": round(outlook["estimated_wait_seconds"] * 1000),
             })
             store.insert_event(db, ticket, "issued", now, user_id=actor.user_id,
                                device_id=actor.device_id,
                                data={"priority": priority_code} if priority_code else None)
-            line = store.waiting_in_service(db, service["id"], day)
-        # A new ticket is the last of its line: ahead of it are all preferential
-        # tickets (and, for a general ticket, every general one too).
-        ahead = line["preferential"] - 1
-        if not priority_code:
-            ahead += line["general"]
-        result = self.with_estimate(ticket, ahead=max(0, ahead))
+        estimate.arrived(site["id"])
+        result = ticket_json(ticket, self.lookup)
+        result.update(outlook)
         self.announce.ticket_changed(events.TICKET_ISSUED, ticket, self.lookup)
         self._queue_changed(site)
         return result
 
-    def with_estimate(self, ticket: dict, ahead: int | None = None) -> dict:
-        """Return a ticket's API shape with people ahead and the estimated wait."""
+    def with_estimate(self, ticket: dict) -> dict:
+        """Return a ticket's API shape with people ahead, the estimated wait and its range."""
         body = ticket_json(ticket, self.lookup)
         if ticket["status"] == "waiting":
-            if ahead is None:
-                ahead = store.ahead_of(self.db, ticket)
-            body["ahead"] = ahead
-            body["estimated_wait_seconds"] = estimate.wait_seconds(
-                self.db, self.lookup.service(ticket["service_id"]), ahead, self.clock.now_ms(),
-                ticket=ticket, site=self.lookup.site(ticket["site_id"]))
+            body.update(estimate.waiting_ticket(self.db, self.lookup.site(ticket["site_id"]),
+                                                ticket, self.clock.now_ms()))
         else:
             body["ahead"] = 0
             body["estimated_wait_seconds"] = 0 if ticket["status"] in ("called", "serving") else None
+            body["estimated_wait_range_seconds"] = None
         return body
+
+    def waiting_in_order(self, site: dict) -> list[dict]:
+        """Return today's waiting tickets of a site in the order they will be called (``position``)."""
+        return estimate.predicted_order(self.db, site, self.clock.now_ms())
 
     # --- calling ----------------------------------------------------------
 
@@ -195,7 +201,7 @@ class QueueEngine:
             self._check_desk_free(desk)
             state = store.policy_state(db, site["id"])
             plan = priority.plan(site["policy"], json.loads(site["policy_params"] or "{}"),
-                                 state, now)
+                                 state, now, site.get("max_wait_seconds"))
             ticket = store.claim_next(db, site_id=site["id"], desk_id=desk["id"],
                                       day=local_day(now, site["timezone"]), order_by=plan.order_by,
                                       order_params=plan.params, now_ms=now, user_id=actor.user_id)
@@ -204,7 +210,7 @@ class QueueEngine:
             new_state = priority.next_state(site["policy"], state, ticket["priority"])
             if new_state != state:  # strict has no state: no write on every call
                 store.set_policy_state(db, site["id"], new_state)
-            record = dict(plan.record, chosen="preferential" if ticket["priority"] else "general")
+            record = priority.call_record(plan, ticket, now)
             store.insert_event(db, ticket, "called", now, desk_id=desk["id"],
                                user_id=actor.user_id, data=record)
         self._announce_call(ticket, recall=False)
@@ -340,6 +346,7 @@ class QueueEngine:
                 "queue_at": ticket["queue_at"], "issued_at": now,
                 "origin_id": ticket["origin_id"] or ticket["id"], "previous_id": ticket["id"],
                 "device_id": ticket["device_id"], "note": note,
+                "target_wait_seconds": target["target_wait_seconds"],
             })
             store.insert_event(db, closed, "transferred", now, desk_id=closed["desk_id"],
                                user_id=actor.user_id,
@@ -353,16 +360,45 @@ class QueueEngine:
         self._queue_changed(site)
         return segment
 
-    def close_day(self, site: dict, up_to_day: str | None = None) -> dict:
+    def close_day_plan(self, site: dict, up_to_day=None) -> dict:
+        """Check the day to close (a real date, not after the site's today) and count what would change.
+
+        Every caller (API, CLI, page) goes through here, so a malformed or
+        future day is refused the same way everywhere and nothing is touched.
+        """
+        today = self.today(site)
+        day = today if up_to_day in (None, "") else up_to_day
+        if not isinstance(day, str) or not _ISO_DAY.match(day):
+            raise Invalid(_l("El día «%(d)s» no es una fecha válida: use AAAA-MM-DD.", d=str(day)[:40]),
+                          code="invalid_day", field="day")
+        try:
+            date.fromisoformat(day)
+        except ValueError:
+            raise Invalid(_l("El día «%(d)s» no existe en el calendario.", d=day),
+                          code="invalid_day", field="day") from None
+        if day > today:
+            raise Invalid(_l("No se puede cerrar un día futuro (%(d)s): hoy es %(t)s en la sede.",
+                             d=day, t=today), code="future_day", field="day")
+        counts = store.count_open_tickets(self.db, site["id"], day)
+        return {"site": site["code"], "day": day, "abandoned": counts["waiting"],
+                "no_show": counts["called"], "finished": counts["serving"],
+                "sessions_closed": len(store.open_sessions_of_site(self.db, site["id"]))}
+
+    def close_day(self, site: dict, up_to_day: str | None = None, *, dry_run: bool = False) -> dict:
         """Close a site's day: waiting tickets become abandoned, open ones are closed.
 
         Tickets still called are closed as no-shows, tickets still in service
-        as finished (both flagged ``automatic`` in their event), and open desk
-        sessions end. Numbering restarts by itself on the next local day.
+        as finished, all flagged ``automatic`` (on the ticket, so reports and
+        exports count them apart, and in their event); open desk sessions end.
+        Numbering restarts by itself on the next local day. With ``dry_run``
+        only the plan (what would change) is returned.
         """
+        plan = self.close_day_plan(site, up_to_day)
+        if dry_run:
+            return dict(plan, dry_run=True)
         db = self.db
         now = self.clock.now_ms()
-        day = up_to_day or self.today(site)
+        day = plan["day"]
         with immediate(db):
             store.lock_site(db, site["id"])
             abandoned = store.close_open_tickets(db, site["id"], day, "waiting", "abandoned", now)
@@ -378,7 +414,7 @@ class QueueEngine:
                 store.end_session(db, session["id"], now, "close_day")
         summary = {"site": site["code"], "day": day, "abandoned": len(abandoned),
                    "no_show": len(no_shows), "finished": len(finished),
-                   "sessions_closed": len(sessions)}
+                   "sessions_closed": len(sessions), "dry_run": False}
         estimate.invalidate(site["id"])
         self.announce.day_closed(site["id"], summary)
         self._queue_changed(site)

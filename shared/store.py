@@ -10,7 +10,7 @@ import json
 from sqlite_utils import Database
 
 # Flag columns: booleans on PostgreSQL, 0/1 on SQLite; written as Python booleans.
-BOOLEAN_COLUMNS = frozenset({"active", "id_capture", "kiosk_visible", "native_qr"})
+BOOLEAN_COLUMNS = frozenset({"active", "automatic", "id_capture", "kiosk_visible", "native_qr"})
 # The largest id either engine stores (a signed 64-bit integer).
 MAX_ID = 2**63 - 1
 
@@ -496,7 +496,7 @@ def count_waiting_slowly(db: Database, site_id: int, day: str) -> dict[int, dict
 
 
 def ahead_of(db: Database, ticket: dict) -> int:
-    """Count the waiting tickets of the same service that go before this one (strict order)."""
+    """Count the waiting tickets of the same service before this one in strict order (a fallback)."""
     line = [ticket["service_id"], ticket["day"]]
     before = [ticket["queue_at"], ticket["queue_at"], ticket["id"]]
     earlier_preferential = db.execute(
@@ -516,10 +516,22 @@ def ahead_of(db: Database, ticket: dict) -> int:
     return all_preferential + earlier_general
 
 
-def waiting_list(db: Database, site_id: int, day: str, limit: int = 500) -> list[dict]:
-    """Return today's waiting tickets of a site in strict order."""
-    return _all(db, "SELECT * FROM tickets WHERE site_id = ? AND day = ? AND status = 'waiting' "
-                    "ORDER BY (priority IS NULL), queue_at, id LIMIT ?", [site_id, day, limit])
+def passed_over(db: Database, site_id: int, day: str,
+                ticket_id: int | None = None) -> dict[int, tuple[int, int, int]]:
+    """Return per waiting ticket: later arrivals called first by desks serving it, how many preferential, since.
+
+    A ticket is passed over when a desk that serves its service calls a
+    ticket that arrived after it, while it waits.
+    """
+    return {r[0]: (r[1], r[2], r[3]) for r in db.execute(
+        "SELECT w.id, count(c.id), count(c.id) FILTER (WHERE c.priority IS NOT NULL), "
+        "min(c.called_at) FROM tickets w "
+        "JOIN desk_services dw ON dw.service_id = w.service_id "
+        "JOIN tickets c ON c.desk_id = dw.desk_id AND c.called_at >= w.issued_at "
+        "AND c.called_at IS NOT NULL AND c.queue_at > w.queue_at "
+        "WHERE w.site_id = ? AND w.day = ? AND w.status = 'waiting' "
+        + ("AND w.id = ? " if ticket_id is not None else "") + "GROUP BY w.id",
+        [site_id, day] + ([ticket_id] if ticket_id is not None else []))}
 
 
 def active_list(db: Database, site_id: int, day: str) -> list[dict]:
@@ -536,14 +548,6 @@ def last_calls(db: Database, site_id: int, limit: int, since_ms: int) -> list[di
                     "ORDER BY e.at DESC, e.id DESC LIMIT ?", [site_id, since_ms, limit])
 
 
-def recent_service_seconds(db: Database, service_id: int, since_ms: int, limit: int = 20) -> list[float]:
-    """Return the service times (seconds) of the latest finished tickets of a service."""
-    return [r[0] for r in db.execute(
-        "SELECT (finished_at - started_at) / 1000.0 FROM tickets WHERE service_id = ? "
-        "AND status = 'finished' AND started_at IS NOT NULL AND finished_at >= ? "
-        "ORDER BY finished_at DESC LIMIT ?", [service_id, since_ms, limit])]
-
-
 def open_desks_for_service(db: Database, service_id: int) -> int:
     """Count desks that serve a service and are held by an official and not paused."""
     return db.execute(
@@ -554,12 +558,22 @@ def open_desks_for_service(db: Database, service_id: int) -> int:
 
 def close_open_tickets(db: Database, site_id: int, up_to_day: str, from_state: str, to_state: str,
                        now_ms: int) -> list[dict]:
-    """Move every ticket of a site still in one state up to a local day into another."""
+    """Move every ticket of a site still in one state up to a local day into another, flagged automatic."""
     extra = ", finished_at = :now" if to_state == "finished" else ""
-    return _all(db, f"UPDATE tickets SET status = :to, closed_at = :now {extra} "
+    return _all(db, f"UPDATE tickets SET status = :to, closed_at = :now, automatic = :auto {extra} "
                     "WHERE site_id = :site AND status = :from AND day <= :day RETURNING *",
                 {"to": to_state, "now": now_ms, "site": site_id, "from": from_state,
-                 "day": up_to_day})
+                 "day": up_to_day, "auto": True})
+
+
+def count_open_tickets(db: Database, site_id: int, up_to_day: str) -> dict[str, int]:
+    """Count a site's tickets up to a local day still waiting, called or in service."""
+    row = db.execute("SELECT count(*) FILTER (WHERE status = 'waiting'), "
+                     "count(*) FILTER (WHERE status = 'called'), "
+                     "count(*) FILTER (WHERE status = 'serving') FROM tickets "
+                     "WHERE site_id = ? AND day <= ? AND status IN ('waiting', 'called', 'serving')",
+                     [site_id, up_to_day]).fetchone()
+    return {"waiting": row[0], "called": row[1], "serving": row[2]}
 
 
 def policy_state(db: Database, site_id: int) -> dict:
@@ -1053,16 +1067,18 @@ def report_key_sql(dimension: str, plans: dict) -> tuple[str, dict]:
     return _REPORT_KEYS[dimension], {}
 
 
-def report_segments(db: Database, site_ids: list[int], day_from: str, day_to: str,
-                    dimension: str, plans: dict, now_ms: int):
-    """Yield per site, issue day, group key, service and service days: counters and raw times.
+def report_counters(db: Database, site_ids: list[int], day_from: str, day_to: str,
+                    dimension: str, plans: dict, now_ms: int, bands_ms: list[int]):
+    """Yield per site, issue day, group key and service days: the additive counters of kpi.COUNTERS.
 
-    Each row: site_id, day, k, service_id, d0, d1 (local day numbers, days
-    since 1970-01-01, of the start and end of service; NULL when not
-    started), issued, visits, transferred_in, called, served, no_shows,
-    abandoned, cancelled, transferred, recalls, walk_ms, walk_n, centre_ms,
-    centre_n, serve_n, serve_start_sum, serve_end_sum (a service in progress
-    ends now), waits and service times (comma-separated ms).
+    Each row: site_id, day, k, d0, d1 (local day numbers, days since
+    1970-01-01, of the start and end of service; NULL when not started), then
+    issued, visits, transferred_in, called, served, no_shows, abandoned,
+    cancelled, transferred, recalls, automatic_finished, automatic_no_shows,
+    walk_ms, walk_n, centre_ms, centre_n, wait_ms, segment_wait_ms, wait_met,
+    wait_max_ms, service_ms, service_n, one count of waits below each band edge,
+    then serve_n, serve_start_sum, serve_end_sum (desk time of services that are
+    not automatic closes; a service in progress ends now).
     """
     key, params = report_key_sql(dimension, plans)
     start_off, start_params = _offset_sql("t.started_at", plans)
@@ -1070,39 +1086,75 @@ def report_segments(db: Database, site_ids: list[int], day_from: str, day_to: st
     sites, site_params = _in_list("site", site_ids)
     params.update(start_params, **end_params, **site_params, day_from=day_from, day_to=day_to,
                   now=now_ms)
+    bands = []
+    for i, edge in enumerate(bands_ms):
+        params[f"band{i}"] = edge
+        bands.append(f"count(*) FILTER (WHERE t.wait < :band{i}), ")
+    real = "NOT t.automatic"
     return db.execute(
-        f"SELECT t.site_id, t.day, {key} AS k, t.service_id, "
+        f"SELECT t.site_id, t.day, {key} AS k, "
         f"(t.started_at + {start_off}) / 86400000 AS d0, (t.ended + {end_off}) / 86400000 AS d1, "
         "count(*), count(*) FILTER (WHERE t.origin_id IS NULL), "
-        "count(*) FILTER (WHERE t.previous_id IS NOT NULL), count(t.called_at), "
-        "count(*) FILTER (WHERE t.status = 'finished'), count(*) FILTER (WHERE t.status = 'no_show'), "
+        "count(*) FILTER (WHERE t.previous_id IS NOT NULL), "
+        "count(*) FILTER (WHERE t.called_at IS NOT NULL), "
+        f"count(*) FILTER (WHERE t.status = 'finished' AND {real}), "
+        f"count(*) FILTER (WHERE t.status = 'no_show' AND {real}), "
         "count(*) FILTER (WHERE t.status = 'abandoned'), "
         "count(*) FILTER (WHERE t.status = 'cancelled'), "
-        "count(*) FILTER (WHERE t.status = 'transferred'), "
-        "sum(t.recalls), sum(t.started_at - t.called_at), count(t.started_at - t.called_at), "
-        "sum(CASE WHEN t.status = 'finished' THEN t.finished_at - t.queue_at END), "
-        "count(CASE WHEN t.status = 'finished' THEN t.finished_at END), "
-        "count(t.ended), sum(CASE WHEN t.ended IS NOT NULL THEN t.started_at END), sum(t.ended), "
-        f"{db.dialect.list_agg.format('t.called_at - t.issued_at')}, "
-        f"{db.dialect.list_agg.format('t.finished_at - t.started_at')} "
-        "FROM (SELECT site_id, day, service_id, desk_id, user_id, priority, status, origin_id, "
-        "previous_id, recalls, queue_at, issued_at, called_at, started_at, finished_at, "
-        "CASE WHEN started_at IS NOT NULL THEN coalesce(finished_at, "
-        "CASE WHEN status = 'serving' THEN :now END) END AS ended FROM tickets "
-        f"WHERE site_id IN ({sites}) AND day BETWEEN :day_from AND :day_to) t "
-        "GROUP BY t.site_id, t.day, k, t.service_id, d0, d1", params)
+        "count(*) FILTER (WHERE t.status = 'transferred'), coalesce(sum(t.recalls), 0), "
+        "count(*) FILTER (WHERE t.status = 'finished' AND t.automatic), "
+        "count(*) FILTER (WHERE t.status = 'no_show' AND t.automatic), "
+        f"coalesce(sum(t.started_at - t.called_at) FILTER (WHERE {real}), 0), "
+        f"count(t.started_at - t.called_at) FILTER (WHERE {real}), "
+        f"coalesce(sum(t.finished_at - t.queue_at) FILTER (WHERE t.status = 'finished' AND {real}), 0), "
+        f"count(t.finished_at) FILTER (WHERE t.status = 'finished' AND {real}), "
+        "coalesce(sum(t.wait), 0), coalesce(sum(t.called_at - t.issued_at), 0), "
+        "count(*) FILTER (WHERE t.wait <= 1000 * t.target), coalesce(max(t.wait), 0), "
+        f"coalesce(sum(t.finished_at - t.started_at) FILTER (WHERE {real}), 0), "
+        f"count(t.finished_at - t.started_at) FILTER (WHERE {real}), "
+        + "".join(bands) +
+        f"count(t.ended) FILTER (WHERE {real}), "
+        f"coalesce(sum(t.started_at) FILTER (WHERE t.ended IS NOT NULL AND {real}), 0), "
+        f"coalesce(sum(t.ended) FILTER (WHERE {real}), 0) "
+        "FROM (SELECT x.site_id, x.day, x.service_id, x.desk_id, x.user_id, x.priority, x.status, "
+        "x.automatic, x.origin_id, x.previous_id, x.recalls, x.queue_at, x.issued_at, x.called_at, "
+        "x.started_at, x.finished_at, x.called_at - x.queue_at AS wait, "
+        "coalesce(x.target_wait_seconds, sv.target_wait_seconds) AS target, "
+        "CASE WHEN x.started_at IS NOT NULL THEN coalesce(x.finished_at, "
+        "CASE WHEN x.status = 'serving' THEN :now END) END AS ended "
+        "FROM tickets x JOIN services sv ON sv.id = x.service_id "
+        f"WHERE x.site_id IN ({sites}) AND x.day BETWEEN :day_from AND :day_to) t "
+        "GROUP BY t.site_id, t.day, k, d0, d1", params)
+
+
+def report_times(db: Database, site_ids: list[int], day_from: str, day_to: str, plans: dict):
+    """Yield every called segment of a period with its group columns, wait and service time (ms).
+
+    Each row: site_id, day, service_id, desk_id, user_id, priority, local issue
+    hour, wait (first call − arrival), service time (NULL when not served or
+    closed automatically).
+    """
+    hour, params = report_key_sql("hour", plans)
+    sites, site_params = _in_list("site", site_ids)
+    params.update(site_params, day_from=day_from, day_to=day_to)
+    return db.execute(
+        f"SELECT t.site_id, t.day, t.service_id, t.desk_id, t.user_id, t.priority, {hour}, "
+        "t.called_at - t.queue_at, CASE WHEN NOT t.automatic THEN t.finished_at - t.started_at END "
+        f"FROM tickets t WHERE t.site_id IN ({sites}) AND t.day BETWEEN :day_from AND :day_to "
+        "AND t.called_at IS NOT NULL", params)
 
 
 def report_ratings(db: Database, site_ids: list[int], day_from: str, day_to: str,
                    dimension: str, plans: dict) -> list[tuple]:
-    """Return per site, issue day and group key: how many ratings and the sum of their scores."""
+    """Return per site, visit day and group key: ratings, their score sum and count per score 1..5."""
     key, params = report_key_sql(dimension, plans)
     sites, site_params = _in_list("site", site_ids)
     params.update(site_params, day_from=day_from, day_to=day_to)
+    per_score = ", ".join(f"count(*) FILTER (WHERE r.score = {n})" for n in range(1, 6))
     return db.execute(
-        f"SELECT t.site_id, t.day, {key} AS k, count(*), sum(r.score) FROM ratings r "
+        f"SELECT t.site_id, t.day, {key} AS k, count(*), sum(r.score), {per_score} FROM ratings r "
         "JOIN tickets t ON t.id = r.ticket_id "
-        f"WHERE r.site_id IN ({sites}) AND r.day BETWEEN :day_from AND :day_to "
+        f"WHERE r.site_id IN ({sites}) AND t.day BETWEEN :day_from AND :day_to "
         "GROUP BY t.site_id, t.day, k", params).fetchall()
 
 
@@ -1156,9 +1208,59 @@ def save_report_partials(db: Database, rows: list[tuple]) -> None:
                    rows)
 
 
-def forget_report_partials(db: Database, site_id: int, day: str) -> None:
-    """Drop the stored partial reports of a site's day (its figures changed)."""
-    db.execute("DELETE FROM report_partials WHERE site_id = ? AND day = ?", [site_id, day])
+def month_partials(db: Database, site_ids: list[int], dimension: str,
+                   months: list[str]) -> list[tuple]:
+    """Return the stored month roll-ups (site_id, month, timezone, data) of some months."""
+    sites, params = _in_list("site", site_ids)
+    marks, month_params = _in_list("month", months)
+    params.update(month_params, dimension=dimension)
+    return db.execute(f"SELECT site_id, month, timezone, data FROM report_month_partials "
+                      f"WHERE site_id IN ({sites}) AND dimension = :dimension "
+                      f"AND month IN ({marks})", params).fetchall()
+
+
+def save_month_partials(db: Database, rows: list[tuple]) -> None:
+    """Store month roll-ups: (site_id, month, dimension, timezone, data, built_at) rows."""
+    for row in rows:
+        db.execute("INSERT INTO report_month_partials (site_id, month, dimension, timezone, data, "
+                   "built_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (site_id, dimension, month) "
+                   "DO UPDATE SET timezone = excluded.timezone, data = excluded.data, "
+                   "built_at = excluded.built_at", list(row))
+
+
+def forget_month_partials(db: Database, site_id: int, month: str) -> None:
+    """Drop a site's month roll-ups (a day of the month is being sealed again)."""
+    db.execute("DELETE FROM report_month_partials WHERE site_id = ? AND month = ?", [site_id, month])
+
+
+def sealed_days(db: Database, site_ids: list[int], day_from: str, day_to: str) -> set[tuple]:
+    """Return the (site_id, day) pairs of a period whose figures are sealed."""
+    sites, params = _in_list("site", site_ids)
+    params.update(day_from=day_from, day_to=day_to)
+    return {(r[0], r[1]) for r in db.execute(
+        f"SELECT site_id, day FROM sealed_days WHERE site_id IN ({sites}) "
+        "AND day BETWEEN :day_from AND :day_to", params)}
+
+
+def is_day_sealed(db: Database, site_id: int, day: str) -> bool:
+    """Tell whether a site's day has sealed figures."""
+    return db.execute("SELECT 1 FROM sealed_days WHERE site_id = ? AND day = ?",
+                      [site_id, day]).fetchone() is not None
+
+
+def seal_days(db: Database, rows: list[tuple]) -> None:
+    """Record sealed days: (site_id, day, sealed_at, user_id, reason) rows (a reseal updates them)."""
+    for row in rows:
+        db.execute("INSERT INTO sealed_days (site_id, day, sealed_at, user_id, reason) "
+                   "VALUES (?, ?, ?, ?, ?) ON CONFLICT (site_id, day) DO UPDATE SET "
+                   "sealed_at = excluded.sealed_at, user_id = excluded.user_id, "
+                   "reason = excluded.reason", list(row))
+
+
+def count_sealed_days(db: Database, site_id: int, day_from: str, day_to: str) -> int:
+    """Count a site's sealed days in a period."""
+    return db.execute("SELECT count(*) FROM sealed_days WHERE site_id = ? AND day BETWEEN ? AND ?",
+                      [site_id, day_from, day_to]).fetchone()[0]
 
 
 def export_segments(db: Database, site_ids: list[int], day_from: str, day_to: str):
@@ -1167,9 +1269,9 @@ def export_segments(db: Database, site_ids: list[int], day_from: str, day_to: st
     params.update(day_from=day_from, day_to=day_to)
     return db.execute(
         "SELECT s.code AS site, t.day, t.id, t.code, sv.code AS service, sv.name AS service_name, "
-        "t.priority, t.status, t.issued_at, t.called_at, t.recalls, t.started_at, t.finished_at, "
-        "t.closed_at, d.code AS desk, u.username AS official, t.origin_id, t.previous_id, "
-        "t.queue_at, t.outcome, r.score, s.timezone "
+        "t.priority, t.status, t.automatic, t.issued_at, t.called_at, t.recalls, t.started_at, "
+        "t.finished_at, t.closed_at, d.code AS desk, u.username AS official, t.origin_id, "
+        "t.previous_id, t.queue_at, t.target_wait_seconds, t.outcome, r.score, s.timezone "
         "FROM tickets t JOIN sites s ON s.id = t.site_id JOIN services sv ON sv.id = t.service_id "
         "LEFT JOIN desks d ON d.id = t.desk_id LEFT JOIN users u ON u.id = t.user_id "
         "LEFT JOIN ratings r ON r.ticket_id = t.id "
@@ -1177,15 +1279,28 @@ def export_segments(db: Database, site_ids: list[int], day_from: str, day_to: st
         "ORDER BY t.site_id, t.day, t.id", params)
 
 
+def export_events(db: Database, site_ids: list[int], day_from: str, day_to: str):
+    """Return a cursor over every event of the period's segments, with names, in time order."""
+    sites, params = _in_list("site", site_ids)
+    params.update(day_from=day_from, day_to=day_to)
+    return db.execute(
+        "SELECT s.code AS site, t.day, t.code, e.ticket_id, sv.code AS service, e.kind, e.at, "
+        "d.code AS desk, u.username AS official, e.data, s.timezone "
+        "FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id JOIN sites s ON s.id = t.site_id "
+        "JOIN services sv ON sv.id = e.service_id LEFT JOIN desks d ON d.id = e.desk_id "
+        "LEFT JOIN users u ON u.id = e.user_id "
+        f"WHERE t.site_id IN ({sites}) AND t.day BETWEEN :day_from AND :day_to "
+        "ORDER BY t.site_id, e.at, e.id", params)
+
+
 def insert_rating(db: Database, ticket: dict, score: int, comment: str, channel: str,
                   device_id: int | None, now_ms: int) -> dict:
-    """Store a visit's rating and drop the stored report figures of the ticket's day."""
+    """Store a visit's rating (it belongs to the day of the visit it rates)."""
     row = dict(db.execute(
         "INSERT INTO ratings (visit_id, ticket_id, site_id, day, desk_id, score, comment, channel, "
         "device_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
         [ticket["visit_id"], ticket["id"], ticket["site_id"], ticket["day"], ticket["desk_id"],
          score, comment, channel, device_id, now_ms]).fetchone())
-    forget_report_partials(db, ticket["site_id"], ticket["day"])
     return row
 
 
@@ -1211,31 +1326,62 @@ def desks_for_estimate(db: Database, site_id: int) -> list[dict]:
     return desks
 
 
-def recent_handling_ms(db: Database, site_id: int, day: str, since_ms: int,
-                       limit: int) -> dict[int, list[int]]:
-    """Return per service the latest desk handling times (close − first call, ms) of a day."""
-    out: dict[int, list[int]] = {}
-    for service_id, ms in db.execute(
-            "SELECT service_id, ms FROM (SELECT service_id, closed_at - called_at AS ms, "
-            "row_number() OVER (PARTITION BY service_id ORDER BY closed_at DESC) AS n "
-            "FROM tickets WHERE site_id = ? AND day = ? AND called_at IS NOT NULL "
-            "AND closed_at >= ? AND status IN ('finished', 'no_show', 'transferred')) AS recent "
-            "WHERE n <= ?", [site_id, day, since_ms, limit]):
-        out.setdefault(service_id, []).append(ms)
-    return out
+def recent_handling_ms(db: Database, service_id: int, since_ms: int, limit: int) -> list[int]:
+    """Return a service's latest desk handling times (close − first call, ms), automatic closes left out."""
+    return [r[0] for r in db.execute(
+        "SELECT closed_at - called_at FROM tickets WHERE service_id = ? AND called_at IS NOT NULL "
+        "AND status IN ('finished', 'no_show', 'transferred') AND closed_at >= ? AND NOT automatic "
+        "ORDER BY closed_at DESC LIMIT ?", [service_id, since_ms, limit])]
 
 
-def first_issue_of_day(db: Database, site_id: int, day: str) -> int | None:
-    """Return when a site's first ticket of a local day was issued (ms), or None."""
-    return db.execute("SELECT min(issued_at) FROM tickets WHERE site_id = ? AND day = ?",
+def visits_today(db: Database, site_id: int, day: str) -> int:
+    """Return how many tickets a site printed on a local day (its services' day counters)."""
+    return db.execute("SELECT coalesce(sum(c.last_number), 0) FROM day_counters c "
+                      "JOIN services s ON s.id = c.service_id WHERE s.site_id = ? AND c.day = ?",
                       [site_id, day]).fetchone()[0]
 
 
-def recent_arrivals(db: Database, site_id: int, since_ms: int, until_ms: int) -> dict[tuple, int]:
-    """Return per (service id, preferential) how many segments joined a line in [since, until)."""
-    return {(r[0], bool(r[1])): r[2] for r in db.execute(
-        "SELECT service_id, priority IS NOT NULL, count(*) FROM tickets WHERE site_id = ? "
-        "AND issued_at >= ? AND issued_at < ? GROUP BY 1, 2", [site_id, since_ms, until_ms])}
+def first_issue_since(db: Database, site_id: int, since_ms: int) -> int | None:
+    """Return when a site's first ticket since an instant was issued (ms), or None."""
+    row = db.execute("SELECT issued_at FROM tickets WHERE site_id = ? AND issued_at >= ? "
+                     "ORDER BY issued_at LIMIT 1", [site_id, since_ms]).fetchone()
+    return row[0] if row else None
+
+
+def latest_arrivals(db: Database, site_id: int, since_ms: int, until_ms: int,
+                    limit: int) -> list[tuple]:
+    """Return the latest segments that joined a line in [since, until): (service, preferential, at)."""
+    return [tuple(r) for r in db.execute(
+        "SELECT service_id, priority IS NOT NULL, issued_at FROM tickets WHERE site_id = ? "
+        "AND issued_at >= ? AND issued_at < ? ORDER BY issued_at DESC LIMIT ?",
+        [site_id, since_ms, until_ms, limit])]
+
+
+def line_head(db: Database, service_id: int, day: str, preferential: bool,
+              limit: int) -> list[dict]:
+    """Return the first waiting tickets of one line (a service's preferential or general ones)."""
+    kind = "NOT" if preferential else ""
+    return _all(db, "SELECT * FROM tickets WHERE service_id = ? AND day = ? AND status = 'waiting' "
+                    f"AND priority IS {kind} NULL ORDER BY queue_at, id LIMIT ?",
+                [service_id, day, limit])
+
+
+def shared_open_desks_for_service(db: Database, service_id: int) -> float:
+    """Count the open, unpaused desks serving a service, a desk of k services as 1/k."""
+    return sum(1.0 / r[0] for r in db.execute(
+        "SELECT (SELECT count(*) FROM desk_services o WHERE o.desk_id = ds.desk_id) "
+        "FROM desk_services ds JOIN desk_sessions s ON s.desk_id = ds.desk_id "
+        "AND s.ended_at IS NULL WHERE ds.service_id = ? AND NOT EXISTS (SELECT 1 FROM desk_pauses p "
+        "WHERE p.session_id = s.id AND p.ended_at IS NULL)", [service_id]))
+
+
+def recent_estimate_outcomes(db: Database, site_id: int, since_ms: int,
+                             limit: int) -> list[tuple[int, int]]:
+    """Return (estimate at issue, real wait) in ms of a site's latest called tickets."""
+    return [(r[0], r[1]) for r in db.execute(
+        "SELECT estimated_wait_ms, called_at - issued_at FROM tickets WHERE site_id = ? "
+        "AND called_at IS NOT NULL AND estimated_wait_ms IS NOT NULL AND called_at >= ? "
+        "ORDER BY called_at DESC LIMIT ?", [site_id, since_ms, limit])]
 
 
 def visits_between(db: Database, site_id: int, windows: list[tuple[int, int]]) -> list[dict[int, int]]:

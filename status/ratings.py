@@ -13,6 +13,7 @@ from shared.errors import Conflict, Invalid
 
 MAX_COMMENT = 500
 CHANNELS = ("survey", "status")
+RATING_WINDOW_MS = 24 * 3600 * 1000  # a rating is taken up to a day after the service ended
 
 
 def check(score, comment) -> tuple[int, str]:
@@ -39,12 +40,20 @@ def can_rate(db, ticket: dict) -> bool:
 
 
 def rate(db, ticket: dict, score, comment, channel: str, device_id: int | None, now_ms: int) -> dict:
-    """Store the rating of a served visit; refuse before the service ends and a second time."""
+    """Store the rating of a served visit; refuse before the service ends, a second time, or late.
+
+    Late: more than ``RATING_WINDOW_MS`` after the service ended, or once the
+    visit's day is sealed (its reported figures never change).
+    """
     score, comment = check(score, comment)
     latest = store.latest_segment(db, ticket["visit_id"])
     if latest is None or latest["id"] != ticket["id"] or latest["status"] != "finished":
         raise Conflict(_l("Solo se puede calificar una atención ya finalizada."),
                        code="not_finished")
+    if now_ms - (latest["finished_at"] or now_ms) > RATING_WINDOW_MS \
+            or store.is_day_sealed(db, latest["site_id"], latest["day"]):
+        # A rating belongs to the day of its visit, and a sealed day's figures never change.
+        raise Conflict(_l("El plazo para calificar esta atención terminó."), code="rating_closed")
     try:
         with immediate(db):
             if store.rating_of_visit(db, ticket["visit_id"]) is not None:

@@ -89,12 +89,24 @@ def status_json(engine: QueueEngine, ticket: dict) -> dict:
         "status": status, "status_label": str(STATUS_LABELS[status]), "message": messages[status],
         "ahead": shaped["ahead"] if status == "waiting" else None,
         "estimated_wait_seconds": shaped["estimated_wait_seconds"] if status == "waiting" else None,
+        "estimated_wait_range_seconds": shaped["estimated_wait_range_seconds"]
+        if status == "waiting" else None,
+        **_waiting_since(engine, ticket),
         "desk_name": desk["name"] if desk and status in ("called", "serving") else None,
         "recalls": ticket["recalls"] if status == "called" else 0,
         "transferred_from": engine.lookup.service(previous["service_id"])["name"] if previous else None,
         "rated": rated, "can_rate": status == "finished" and not rated,
         "server_time": _clock().now_ms(),
     }
+
+
+def _waiting_since(engine: QueueEngine, ticket: dict) -> dict:
+    """Return how long a waiting citizen has waited and how many who came later were called first."""
+    if ticket["status"] != "waiting":
+        return {"waited_seconds": None, "passed_over": 0}
+    row = store.passed_over(engine.db, ticket["site_id"], ticket["day"], ticket["id"])
+    return {"waited_seconds": round((_clock().now_ms() - ticket["queue_at"]) / 1000),
+            "passed_over": row.get(ticket["id"], (0,))[0]}
 
 
 @bp.get("/t/<visit_id>.json")

@@ -145,7 +145,15 @@
       if (t.priority_label) { code.appendChild(el("span", t.priority_label, "badge-pref")); }
       tr.appendChild(code);
       tr.appendChild(td(t.service));
-      tr.appendChild(running(t.waiting_seconds));
+      var wait = running(t.waiting_seconds);
+      if (t.passed_over) {
+        var note = el("span", " " + fmt(S.passed_over, t.passed_over.count)
+                      .replace("{minutes}", Math.floor(t.passed_over.seconds / 60)), "badge-passed");
+        note.setAttribute("data-passed-over", String(t.passed_over.count));
+        wait.appendChild(note);
+        wait.removeAttribute("data-seconds");  // the note stays; the running time is the row's
+      }
+      tr.appendChild(wait);
       var cell = td(null); cell.appendChild(actions(t)); tr.appendChild(cell);
       return tr;
     });

@@ -21,8 +21,14 @@
     Turnos.setText($("called-desk"), state.status === "called" ? state.message : "");
     show("waiting-panel", state.status === "waiting");
     Turnos.setText($("ahead"), state.ahead == null ? "" : state.ahead);
-    Turnos.setText($("estimate"), state.estimated_wait_seconds == null ? "" :
+    var range = state.estimated_wait_range_seconds;
+    Turnos.setText($("estimate"), range ? Math.floor(range[0] / 60) + "–" + Math.ceil(range[1] / 60) :
+                   state.estimated_wait_seconds == null ? "" :
                    "~" + Math.ceil(state.estimated_wait_seconds / 60));
+    show("passed-over", !!state.passed_over);
+    $("passed-over").setAttribute("data-count", String(state.passed_over || 0));
+    Turnos.setText($("passed-over"), S.passed_over.replace("{m}", Math.floor((state.waited_seconds || 0) / 60))
+                   .replace("{n}", state.passed_over || 0));
     Turnos.setText($("message"), state.status === "called" ? "" : state.message);
     show("rating-panel", state.can_rate);
     show("thanks", state.rated);

@@ -132,7 +132,7 @@ def test_the_close_day_command_prints_what_the_retention_purged(app, tmp_path):
     from server.cli import main
 
     _ask_for_ids(app, retention=10)
-    result = CliRunner().invoke(main, ["close-day", "--instance", app.config["INSTANCE"],
+    result = CliRunner().invoke(main, ["close-day", "--yes", "--instance", app.config["INSTANCE"],
                                        "--database", app.config["DATABASE"]])
     assert result.exit_code == 0, result.output
     assert "cam-centro: retention 10 days" in result.output

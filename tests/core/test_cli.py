@@ -118,7 +118,7 @@ def test_close_day_abandons_never_called_tickets(instance, where, database):
         engine = QueueEngine(get_db(), app.extensions["turnos.clock"])
         engine.issue("cam-centro", "A")
         engine.issue("cam-norte", "E")
-    result = run("close-day", *where)
+    result = run("close-day", "--yes", *where)
     assert result.exit_code == 0
     assert "cam-centro: 1 abandoned" in result.output and "cam-norte: 1 abandoned" in result.output
     db = connect(database)

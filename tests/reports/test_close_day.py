@@ -1,4 +1,4 @@
-"""At the end of the day, close-day stores each closed day's report figures for fast reading."""
+"""At the end of the day, close-day seals each closed day's report figures (stored for good)."""
 
 from datetime import datetime, timedelta, timezone
 
@@ -22,9 +22,9 @@ def test_close_day_stores_the_figures_of_the_days_it_closed(tmp_path, database):
     app = create_app({"DATABASE_URL": database}, instance=instance, clock=FrozenClock(yesterday))
     with app.app_context():
         QueueEngine(get_db(), app.extensions["turnos.clock"]).issue("cam-centro", "A")
-    result = CliRunner().invoke(main, ["close-day", *where], catch_exceptions=False)
+    result = CliRunner().invoke(main, ["close-day", "--yes", *where], catch_exceptions=False)
     assert result.exit_code == 0
-    assert "reports: figures of the closed days stored for 2 sites" in result.output
+    assert "reports: sealed the figures of" in result.output
     db = connect(database)
     day = db.execute("SELECT day FROM tickets").fetchone()[0]
     dimensions = [r[0] for r in db.execute(

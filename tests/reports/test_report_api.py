@@ -82,9 +82,9 @@ def test_the_charts_give_hours_wait_bands_weekdays_and_services(known_day, api):
     assert [(h["hour"], h["issued"], h["served"]) for h in charts["hourly"]] == \
         [(8, 5, 3), (9, 2, 0), (23, 1, 1)]
     bands = {(b["from_minutes"], b["to_minutes"]): b["count"] for b in charts["distribution"]}
-    # waits 4, 4, 5.5, 10, 11 and 20 minutes
-    assert bands[(0, 5)] == 2 and bands[(5, 10)] == 1 and bands[(10, 15)] == 2
-    assert bands[(20, 30)] == 1 and sum(bands.values()) == 6
+    # waits from arrival 4, 4, 10, 11, 18.5 and 20 minutes
+    assert bands[(0, 5)] == 2 and bands[(5, 10)] == 0 and bands[(10, 15)] == 2
+    assert bands[(15, 20)] == 1 and bands[(20, 30)] == 1 and sum(bands.values()) == 6
     wednesday = {c["hour"]: c for c in charts["heatmap"] if c["weekday"] == 2}
     assert wednesday[23]["wait_mean"] == 600.0 and wednesday[8]["issued"] == 5
     assert [s["key"] for s in charts["services"]][:2] == ["cam-centro:A", "cam-centro:B"]
@@ -95,4 +95,5 @@ def test_the_report_endpoints_are_in_the_openapi_document(client):
     for path in ("/reports/summary", "/reports/charts", "/reports/monitor", "/ratings"):
         assert path in paths
     groups = next(p for p in paths["/reports/summary"]["get"]["parameters"] if p["name"] == "group_by")
-    assert groups["schema"]["enum"] == ["service", "desk", "official", "priority", "hour", "day"]
+    assert groups["schema"]["enum"] == ["service", "desk", "official", "priority", "hour", "day",
+                                        "site"]

@@ -44,7 +44,7 @@ def test_the_supervisor_reads_todays_report_with_its_charts(browser, live_server
     try:
         page = log_in(context, live_server, demo_logins["supervisor"])
         page.goto(live_server.url + "/reports/?period=day&site=cam-centro&group_by=service")
-        expect(page.locator("#kpi-issued")).to_have_text("4", timeout=WAIT)
+        expect(page.locator("#kpi-tickets")).to_have_text("4", timeout=WAIT)
         expect(page.locator("#kpi-served")).to_have_text("1")
         expect(page.locator("body")).to_have_attribute("data-charts", "ready", timeout=WAIT)
         row = page.locator('#summary-table tr[data-key="cam-centro:A"]')

@@ -85,6 +85,8 @@ ROUTES = {
     ("GET", "/reports/"): MANAGERS,
     ("GET", "/reports/monitor"): MANAGERS,
     ("GET", "/reports/quarterly"): MANAGERS,
+    ("GET", "/reports/close-day"): ADMIN,
+    ("POST", "/reports/close-day"): ADMIN,
     ("GET", "/reports/export/<table>.<fmt>"): MANAGERS,
     ("GET", "/survey/"): ("survey",),
     ("GET", "/t/<visit_id>"): PUBLIC,             # a ticket's page: its unguessable visit id

@@ -23,10 +23,12 @@ def test_the_page_shows_the_code_service_people_ahead_and_estimated_wait(api, cl
     page = client.get(f"/t/{visit_of(third)}").get_data(as_text=True)
     assert 'id="code">A-003<' in page and "Impuesto predial" in page
     assert 'id="ahead">2<' in page
-    # No desk open yet: two people ahead at the service's 6 minutes, one desk assumed.
-    assert 'id="estimate">~12<' in page
+    # No desk open yet: two people ahead at the service's 6 minutes, one desk assumed; shown as
+    # a range (before any history: 0.55 to 1.6 times the estimate plus five minutes, less five).
+    assert 'id="estimate">4–23<' in page
     state = status(client, visit_of(third))
     assert (state["ahead"], state["estimated_wait_seconds"]) == (2, 720.0)
+    assert state["estimated_wait_range_seconds"] == [261.0, 1332.0]
 
 
 def test_nobody_else_reads_a_ticket_from_its_address(api, client, visit_of):
