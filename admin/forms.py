@@ -309,6 +309,7 @@ class SiteForm(AdminForm):
     id_capture = Check()
     privacy_notice = Text(_l("Aviso de privacidad"), max_len=1500, multiline=True)
     retention_days = Whole(_l("Conservar los datos (días)"), low=0, high=3650, default=0)
+    max_wait_minutes = Whole(_l("Espera máxima (minutos)"), low=0, high=600, default=0)
 
     def validate_privacy_notice(self, field):
         """Asking for an ID needs the notice the citizen reads first (Ley 1581 de 2012)."""
@@ -350,7 +351,8 @@ def site_values(formdata, *, creating: bool) -> dict:
                   opening_hours=_hours_json(form), holidays=json.dumps(form.holidays.data),
                   active=form.active.data, id_capture=form.id_capture.data,
                   privacy_notice=form.privacy_notice.data,
-                  retention_days=form.retention_days.data or None)
+                  retention_days=form.retention_days.data or None,
+                  max_wait_seconds=(form.max_wait_minutes.data or 0) * 60 or None)
     return values
 
 

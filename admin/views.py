@@ -245,13 +245,6 @@ def site_edit(site):
     return _site_page(_site(site))
 
 
-def _max_wait_seconds(form) -> int | None:
-    """Return the site's maximum wait (seconds) from its form, or None for no maximum."""
-    minutes = forms.integer(form, "max_wait_minutes", _l("Espera máxima (minutos)"), low=0,
-                            high=600, default=0)
-    return minutes * 60 or None
-
-
 @bp.post("/sites/<site>")
 @require(*ADMIN)
 def site_update(site):
@@ -259,7 +252,6 @@ def site_update(site):
     s = _site(site)
     try:
         values = forms.site_values(request.form, creating=False)
-        values["max_wait_seconds"] = _max_wait_seconds(request.form)
     except DomainError as exc:
         return _site_page(s, exc.status, fields=request.form, **_error(exc))
     db = get_db()

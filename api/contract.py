@@ -202,7 +202,7 @@ class Text(Field, ma.fields.String):
             raise self.make_error("invalid")
         if len(value) > self.max_length:
             raise ma.ValidationError("too_long")
-        if text.has_surrogate(value) or (self.strict_text and text.unsafe(value, multiline=False)):
+        if not text.storable(value) or (self.strict_text and text.unsafe(value, multiline=False)):
             raise ma.ValidationError("invalid_characters")
         return value
 

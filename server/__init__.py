@@ -60,6 +60,7 @@ def create_app(test_config: dict | None = None, *, instance=None, clock=None) ->
     events.init_app(app)
     ratelimit.init_app(app)
     CSRFProtect(app)  # the one CSRF mechanism; auth.check_csrf says which requests need it
+    app.before_request(_refuse_unstorable_text)
     app.before_request(auth.check_csrf)
     app.register_error_handler(DomainError, _domain_error)
     app.register_error_handler(HTTPException, _http_error)
@@ -103,6 +104,20 @@ class IdConverter(IntegerConverter):
     def to_python(self, value: str) -> int:
         number = int(value)
         return number if number <= MAX_ID else 0
+
+
+def _refuse_unstorable_text() -> None:
+    """Refuse a path, query or form value that no database can store (a NUL byte), before any view runs."""
+    from shared.errors import Invalid
+    from shared.text import storable
+    from flask_babel import lazy_gettext as _l
+
+    values = [*(request.view_args or {}).values(), *request.args.values()]
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        values.extend(request.form.values())
+    if any(isinstance(v, str) and not storable(v) for v in values):
+        raise Invalid(_l("La solicitud contiene caracteres que no son texto válido."),
+                      code="invalid_characters")
 
 
 def wants_json() -> bool:

@@ -27,3 +27,8 @@ def unsafe(value: str, *, multiline: bool = False) -> bool:
 def has_surrogate(value: str) -> bool:
     """Tell whether a text holds a lone surrogate (it cannot be encoded, stored or printed)."""
     return not value.isascii() and re.search("[\ud800-\udfff]", value) is not None
+
+
+def storable(value: str) -> bool:
+    """Tell whether either database can store a text: no lone surrogate, no NUL (PostgreSQL refuses it)."""
+    return "\x00" not in value and not has_surrogate(value)

@@ -132,15 +132,22 @@ def pytest_generate_tests(metafunc):
 
 
 @pytest.fixture
-def database(engine_name, tmp_path, request) -> str:
-    """Where a story's data lives: a SQLite file in its instance folder, or a fresh PostgreSQL database."""
+def database(engine_name, tmp_path, request, monkeypatch) -> str:
+    """Where a story's data lives: a SQLite file in its instance folder, or a fresh PostgreSQL database.
+
+    It is also the story's ``TURNOS_DATABASE_URL``, so a command the story runs in-process
+    (``run.py close-day`` through click's runner) works on the same data, as an
+    administrator's shell with that setting would.
+    """
     if engine_name == "sqlite":
         (tmp_path / "instance").mkdir(exist_ok=True)
-        return str(tmp_path / "instance" / "turnos.sqlite3")
-    server = request.getfixturevalue("postgres_server")
-    url = server.fresh()
-    request.addfinalizer(lambda: server.drop(url))
-    return url
+        target = str(tmp_path / "instance" / "turnos.sqlite3")
+    else:
+        server = request.getfixturevalue("postgres_server")
+        target = server.fresh()
+        request.addfinalizer(lambda: server.drop(target))
+    monkeypatch.setenv("TURNOS_DATABASE_URL", target)
+    return target
 
 
 @pytest.fixture

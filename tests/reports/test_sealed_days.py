@@ -103,7 +103,7 @@ def test_computing_sealed_figures_again_is_an_explicit_audited_act(known_day, re
     from shared import store
 
     seal_the_day(room, clock)
-    room.db.execute("UPDATE tickets SET automatic = 1 WHERE code = 'A-003'")  # a repair in the data
+    room.db.execute("UPDATE tickets SET automatic = ? WHERE code = 'A-003'", [True])  # a repair in the data
     assert report(**Q)["totals"]["served"] == 4, "sealed: the repair does not show by itself"
     refused = CliRunner().invoke(main, ["reseal", "--from", DAY, "--to", DAY, "--reason", " ",
                                         "--instance", app.config["INSTANCE"]])
