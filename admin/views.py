@@ -87,6 +87,7 @@ def _audit(action: str, target: str, detail: dict | None = None) -> None:
 
 def _announce(sites, what: str) -> None:
     """Tell the kiosks, screens and desks of some sites that their configuration changed."""
+    events.configuration_changed()
     announcer = current_app.extensions.get("turnos.announcer") or events.NullAnnouncer()
     for site in sites:
         announcer.emit(events.CONFIG_CHANGED, {"site": site["code"], "what": what},

@@ -37,6 +37,7 @@ PRESENCE_PREFIX = "turnos:presence:"
 # Control messages (method names of the batch items that are not python-socketio's own).
 DISCONNECT_ROOM = "turnos:disconnect_room"
 FORGET_ESTIMATES = "turnos:forget_estimates"
+FORGET_CONFIG = "turnos:forget_config"
 
 
 class BatchingRedisManager(python_socketio.RedisManager):

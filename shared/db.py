@@ -382,7 +382,9 @@ class PgPool:
             connection_class=dialect.pg_connection_class(),
             kwargs={"autocommit": True, "row_factory": dialect.pg_row_factory,
                     "connect_timeout": 10},
-            configure=dialect.configure_pg, check=psycopg_pool.ConnectionPool.check_connection)
+            # No check on every loan (a round trip per request): a connection the server
+            # dropped fails its first statement (a 503 that says so) and the pool replaces it.
+            configure=dialect.configure_pg)
 
     def acquire(self, timeout: float | None = None) -> PgDatabase:
         """Return a connection from the pool (waiting at most ``timeout`` seconds for one)."""

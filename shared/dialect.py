@@ -113,8 +113,9 @@ class Row(tuple):
 
 
 @functools.lru_cache(maxsize=1024)
-def _row_class(names: tuple) -> type:
+def _row_class(raw_names: tuple) -> type:
     """Return the row class of one result shape (a repeated name reads its first column)."""
+    names = tuple(n.decode("utf-8") for n in raw_names)
     index: dict[str, int] = {}
     for i, name in enumerate(names):
         index.setdefault(name, i)
@@ -122,12 +123,15 @@ def _row_class(names: tuple) -> type:
 
 
 def pg_row_factory(cursor):
-    """psycopg row factory: rows that read by position and by name."""
-    description = cursor.description
-    if description is None:
+    """psycopg row factory: rows that read by position and by name.
+
+    The column names come straight from the result (cached per shape), not from
+    ``cursor.description``, which builds a column object per column per query.
+    """
+    result = cursor.pgresult
+    if result is None or not result.nfields:
         return tuple
-    cls = _row_class(tuple(c.name for c in description))
-    return cls
+    return _row_class(tuple(result.fname(i) for i in range(result.nfields)))
 
 
 @functools.lru_cache(maxsize=1)

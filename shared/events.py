@@ -257,7 +257,7 @@ class RecordingAnnouncer(NullAnnouncer):
 
 def init_app(app) -> None:
     """Attach Socket.IO to the app with the configured async mode and message queue."""
-    from . import cluster
+    from . import catalog, cluster
 
     queue = app.config.get("SOCKETIO_MESSAGE_QUEUE")
     manager = cluster.BatchingRedisManager(queue) if queue else None
@@ -272,6 +272,7 @@ def init_app(app) -> None:
     shared.on(cluster.DISCONNECT_ROOM, lambda message: cluster.disconnect_room_here(
         socketio, message["room"]))
     shared.on(cluster.FORGET_ESTIMATES, lambda message: _forget_estimates(message["site_id"]))
+    shared.on(cluster.FORGET_CONFIG, lambda message: catalog.forget())
     app.extensions["turnos.cluster"] = shared
     app.extensions["turnos.announcer"] = SocketAnnouncer(app, app.config["QUEUE_EVENT_INTERVAL"])
 
@@ -281,6 +282,15 @@ def _forget_estimates(site_id: int) -> None:
     from . import estimate
 
     estimate.forget(site_id)
+
+
+def configuration_changed() -> None:
+    """Make every server process read sites, services and desks again (they changed)."""
+    from flask import current_app
+
+    from . import cluster
+
+    current_app.extensions["turnos.cluster"].control(cluster.FORGET_CONFIG)
 
 
 def disconnect_room(room: str) -> None:

@@ -25,7 +25,7 @@ from datetime import date
 from flask import current_app, g
 from flask_babel import lazy_gettext as _l
 
-from . import estimate, events, priority, store
+from . import catalog, estimate, events, priority, store
 from .db import get_db, immediate
 from .errors import Closed, Conflict, IllegalTransition, Invalid, not_found
 from .hours import is_open
@@ -73,7 +73,7 @@ class QueueEngine:
         """Return a site by code or id, or raise unknown_site (a site row is returned as is)."""
         if isinstance(ident, dict):
             return ident
-        site = store.find_site(self.db, ident)
+        site = catalog.find_site(self.db, ident)
         if site is None:
             raise not_found("site", ident)
         self.lookup.remember(site=site)
@@ -81,7 +81,7 @@ class QueueEngine:
 
     def service(self, site: dict, ident) -> dict:
         """Return a service of a site by code or id, or raise unknown_service."""
-        service = store.find_service(self.db, site["id"], ident)
+        service = catalog.find_service(self.db, site["id"], ident)
         if service is None:
             raise not_found("service", ident)
         self.lookup.remember(service=service)
@@ -89,7 +89,7 @@ class QueueEngine:
 
     def desk(self, ident, site: dict | None = None) -> dict:
         """Return a desk by id, ``site:code`` or code within a site, or raise unknown_desk."""
-        desk = store.find_desk(self.db, ident, site["id"] if site else None)
+        desk = catalog.find_desk(self.db, ident, site["id"] if site else None)
         if desk is None:
             raise not_found("desk", ident)
         self.lookup.remember(desk=desk)
@@ -199,7 +199,8 @@ class QueueEngine:
         with immediate(db):
             store.lock_site(db, site["id"])
             self._check_desk_free(desk)
-            state = store.policy_state(db, site["id"])
+            # Only the ratio rule keeps a state (its streak): no read on every call otherwise.
+            state = store.policy_state(db, site["id"]) if site["policy"] == "ratio" else {}
             plan = priority.plan(site["policy"], json.loads(site["policy_params"] or "{}"),
                                  state, now, site.get("max_wait_seconds"))
             ticket = store.claim_next(db, site_id=site["id"], desk_id=desk["id"],

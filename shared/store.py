@@ -412,15 +412,21 @@ def claim_next(db: Database, *, site_id: int, desk_id: int, day: str, order_by: 
     """
     params = {"site": site_id, "desk": desk_id, "day": day, "now": now_ms, "user": user_id}
     params.update(order_params)
+    # The heads are picked first (two index probes per service of the desk), then joined to
+    # their rows: the plan cannot turn into a scan of the day's tickets with a probe per row,
+    # whatever the planner believes of the table's size (PostgreSQL on a fresh table did so).
     row = db.execute(
         "UPDATE tickets SET status = 'called', called_at = :now, last_called_at = :now, "
         "desk_id = :desk, user_id = :user "
-        "WHERE id = (SELECT t.id FROM desk_services ds JOIN tickets t ON t.id IN ("
-        "    (SELECT h.id FROM tickets h WHERE h.service_id = ds.service_id AND h.day = :day "
-        "     AND h.status = 'waiting' AND h.priority IS NOT NULL ORDER BY h.queue_at, h.id LIMIT 1), "
-        "    (SELECT h.id FROM tickets h WHERE h.service_id = ds.service_id AND h.day = :day "
-        "     AND h.status = 'waiting' AND h.priority IS NULL ORDER BY h.queue_at, h.id LIMIT 1)) "
-        "  WHERE ds.desk_id = :desk AND t.site_id = :site "
+        "WHERE id = (SELECT t.id FROM ("
+        "    SELECT (SELECT h.id FROM tickets h WHERE h.service_id = d.service_id AND h.day = :day "
+        "     AND h.status = 'waiting' AND h.priority IS NOT NULL ORDER BY h.queue_at, h.id LIMIT 1) "
+        "     AS head, d.position FROM desk_services d WHERE d.desk_id = :desk "
+        "    UNION ALL "
+        "    SELECT (SELECT h.id FROM tickets h WHERE h.service_id = d.service_id AND h.day = :day "
+        "     AND h.status = 'waiting' AND h.priority IS NULL ORDER BY h.queue_at, h.id LIMIT 1), "
+        "     d.position FROM desk_services d WHERE d.desk_id = :desk) ds "
+        "  JOIN tickets t ON t.id = ds.head WHERE t.site_id = :site "
         f"  ORDER BY {order_by} LIMIT 1) "
         "AND status = 'waiting' RETURNING *", params).fetchone()
     return dict(row) if row is not None else None
