@@ -301,7 +301,7 @@ def simulate_day(rng: random.Random, site: dict, day: date, ids: Ids, batch: Bat
 
 def flush(db, batch: Batch) -> None:
     """Write a batch in one transaction."""
-    conn = db.conn
+    conn = db  # the engine's connection: plain SQL with ? placeholders on both engines
     conn.execute("BEGIN")
     conn.executemany(
         "INSERT INTO tickets (id, public_id, visit_id, site_id, service_id, day, number, code, "
@@ -395,6 +395,10 @@ def main(argv=None) -> int:
                 batch = Batch(not args.no_events)
     _count(totals, batch)
     flush(db, batch)
+    from shared import copydata
+
+    if db.dialect.name == "postgresql":  # ids were given: the identity sequences go on after them
+        copydata.continue_sequences(db, copydata.tables_in_order(db))
     db.execute("ANALYZE")
     elapsed = time.monotonic() - started
     print(f"Wrote {totals['tickets']:,} tickets, {totals['events']:,} events, "
