@@ -218,8 +218,11 @@ def _serving_pieces(d0: int, d1: int, n: int, sum_start: int, sum_end: int, tz: 
     yield day_of_number(d1), sum_end - n * _bounds(day_of_number(d1), tz)[0]
 
 
-SQL_COUNTERS = kpi.COUNTERS.index("ratings")  # the counters report_counters adds up, in order
-TIME_KEYS = {"service": 2, "desk": 3, "official": 4, "priority": 5, "hour": 6}
+# The counters report_counters adds up (the rest come from ratings and desk time).
+SQL_COUNTERS = kpi.COUNTERS[:kpi.COUNTERS.index("ratings")]
+# The column of report_times that groups each dimension's waits and service times.
+TIME_KEYS = {"service": "service_id", "desk": "desk_id", "official": "user_id",
+             "priority": "priority", "hour": "hour"}
 
 
 def compute_partials(db, sites: list[dict], day_from: str, day_to: str, dimensions,
@@ -233,7 +236,7 @@ def compute_partials(db, sites: list[dict], day_from: str, day_to: str, dimensio
     wanted = set(days_between(day_from, day_to))
     out = {dim: {(s, d): {} for s in site_ids for d in wanted} for dim in dimensions}
     bands = [m * 60_000 for m in kpi.WAIT_BANDS_MINUTES]
-    extra = [0] * (len(kpi.COUNTERS) - SQL_COUNTERS)
+    extra = [0] * (len(kpi.COUNTERS) - len(SQL_COUNTERS))
     # The day before the period is read too: its services may run past midnight into it.
     previous = (date.fromisoformat(day_from) - timedelta(days=1)).isoformat()
 
@@ -269,10 +272,10 @@ def compute_partials(db, sites: list[dict], day_from: str, day_to: str, dimensio
             return None if dim == "total" else OCCUPANCY_ONLY
 
         for row in store.report_counters(db, site_ids, previous, day_to, dim, plans, now_ms, bands):
-            site_id, day, key, d0, d1 = row[:5]
+            site_id, day, key, d0, d1 = row["site_id"], row["day"], row["k"], row["d0"], row["d1"]
             if day in wanted:
-                tally(site_id, day, key).add_counts(list(row[5:5 + SQL_COUNTERS]) + extra)
-            serve_n, serve_start, serve_end = row[5 + SQL_COUNTERS:]
+                tally(site_id, day, key).add_counts([row[name] for name in SQL_COUNTERS] + extra)
+            serve_n, serve_start, serve_end = row["serve_n"], row["serve_start_sum"], row["serve_end_sum"]
             if serve_n:
                 tz = by_id[site_id]["timezone"]
                 for piece_day, ms in _serving_pieces(d0, d1, serve_n, serve_start, serve_end, tz):
@@ -296,7 +299,7 @@ def compute_partials(db, sites: list[dict], day_from: str, day_to: str, dimensio
     # Waits and service times go into histograms: one read serves every dimension.
     routes = [(out[dim], TIME_KEYS.get(dim)) for dim in dimensions]
     for row in store.report_times(db, site_ids, day_from, day_to, plans):
-        site_id, day, wait, served = row[0], row[1], row[7], row[8]
+        site_id, day, wait, served = row["site_id"], row["day"], row["wait"], row["service"]
         for parts, column in routes:
             groups = parts[(site_id, day)]
             key = row[column] if column is not None else None

@@ -4,6 +4,11 @@ import threading
 import time
 from datetime import datetime, timezone
 
+from flask import current_app
+
+# Where the app keeps its clock (read through ``current_clock``).
+EXTENSION = "turnos.clock"
+
 
 class SystemClock:
     """The real wall clock, in UTC milliseconds."""
@@ -54,3 +59,13 @@ def _to_ms(when: datetime | str | int) -> int:
     if when.tzinfo is None:
         raise ValueError("the clock needs an aware datetime (with a UTC offset)")
     return round(when.timestamp() * 1000)
+
+
+def init_app(app, clock: SystemClock | None = None) -> None:
+    """Give an app its clock (the wall clock unless a test brings a frozen one)."""
+    app.extensions[EXTENSION] = clock or SystemClock()
+
+
+def current_clock(app=None) -> SystemClock:
+    """Return the app's clock (this request's app unless given)."""
+    return (app or current_app).extensions[EXTENSION]

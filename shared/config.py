@@ -4,6 +4,8 @@ import os
 import secrets
 from pathlib import Path
 
+from .db import resolve
+
 DEFAULTS = {
     "DATABASE_URL": None,                 # postgresql://... or sqlite:PATH; <instance>/turnos.sqlite3 if unset
     "DATABASE_POOL_SIZE": None,           # connections per process (PostgreSQL default 10)
@@ -92,8 +94,6 @@ def build(folder: Path, overrides: dict | None = None) -> dict:
     Several processes or machines share one secret key: give it to all of them as
     ``TURNOS_SECRET_KEY`` (or let them share the instance folder).
     """
-    from .db import resolve
-
     config = dict(DEFAULTS)
     config["INSTANCE"] = str(folder)
     config.update(from_environment())

@@ -22,10 +22,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import date
 
-from flask import current_app, g
+from flask import g
 from flask_babel import lazy_gettext as _l
 
-from . import estimate, events, priority, store
+from . import estimate, events, kpi, priority, store
+from .clock import current_clock
 from .db import get_db, immediate
 from .errors import Closed, Conflict, IllegalTransition, Invalid, not_found
 from .hours import is_open
@@ -435,7 +436,7 @@ class QueueEngine:
                 "group": service["group_name"],
                 "waiting_general": c.get("general", 0), "waiting_preferential": c.get("preferential", 0),
                 "waiting": c.get("general", 0) + c.get("preferential", 0),
-                "longest_wait_seconds": round((now - oldest) / 1000, 3) if oldest else 0.0,
+                "longest_wait_seconds": kpi.seconds(now - oldest) if oldest else 0.0,
                 "target_wait_seconds": service["target_wait_seconds"],
             })
         return rows
@@ -559,7 +560,5 @@ def current_engine() -> QueueEngine:
     """Return this request's engine, bound to its connection, clock and announcer."""
     engine = g.get("engine")
     if engine is None:
-        extensions = current_app.extensions
-        engine = g.engine = QueueEngine(get_db(), extensions["turnos.clock"],
-                                        extensions.get("turnos.announcer"))
+        engine = g.engine = QueueEngine(get_db(), current_clock(), events.current_announcer())
     return engine

@@ -21,8 +21,8 @@ _ROOT = Path(__file__).resolve().parents[2]
 if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
-from display import speech  # noqa: E402
-from display.speech import (  # noqa: E402
+from shared import speech  # noqa: E402
+from shared.speech import (  # noqa: E402
     SpeechCache,
     SpeechUnavailable,
     call_phrase,

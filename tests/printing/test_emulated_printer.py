@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from printer.dispatch import wait_idle
+from shared.printing.dispatch import wait_idle
 from tests.conftest import ROOT, in_ci
 from tests.printing.helpers import received, staff_socket
 
@@ -185,7 +185,7 @@ def _qr_text(png: bytes) -> list[str]:
 def test_a_citizens_ticket_on_a_real_printer_through_paper_out_and_a_reprint(kiosk, api, app,
                                                                             emulated_printer, artifacts,
                                                                             native_qr):
-    from printer.watch import poll_once
+    from shared.printing.watch import poll_once
 
     kiosk.configure(printer=emulated_printer.spec, profile="TM-T20II", native_qr=native_qr)
 

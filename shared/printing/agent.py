@@ -3,7 +3,7 @@
 A kiosk PC whose printer is attached to it (serial, USB, a device file, or a
 network printer only it can reach) runs this agent. It connects to the
 server over Socket.IO with the kiosk's device token, receives that kiosk's
-print jobs (``print_job``), prints each through ``printer.jobs.deliver`` and
+print jobs (``print_job``), prints each through ``shared.printing.delivery.deliver`` and
 answers with ``print_result``; between jobs it reports ``printer_status``.
 It reconnects by itself after a server restart.
 
@@ -26,10 +26,9 @@ import threading
 import time
 from pathlib import Path
 
-from shared import events
-
+from .. import events
 from .connections import PrinterStatus, parse_spec
-from .jobs import MESSAGES, check_status, deliver
+from .delivery import MESSAGES, check_status, deliver
 
 log = logging.getLogger("turnos.printer_agent")
 
