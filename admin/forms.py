@@ -244,7 +244,7 @@ def _checked(form_class, formdata, **attributes) -> FlaskForm:
     """Validate submitted data with a form class; return the form or raise its first refusal."""
     form = form_class(formdata=formdata)
     for name, value in attributes.items():
-        setattr(getattr(form, name), "options", value)
+        getattr(form, name).options = value
     if not form.validate():
         for name, field in form._fields.items():
             if field.errors:

@@ -1,4 +1,4 @@
-"""The kiosk's optional spoken guide, in the server's Spanish voice (``shared/speech.py``, the waiting room's voice).
+"""The kiosk's optional spoken guide, in the server's Spanish voice (``shared/speech.py``).
 
 For a citizen who cannot read the screen: each step's instructions, the name
 of a service or category touched once, and the ticket's code. Only known

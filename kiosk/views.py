@@ -411,7 +411,8 @@ def update_kiosk(data, device_id):
     if data["idle_seconds"] is not None:
         low, high = IDLE_RANGE
         if not low <= data["idle_seconds"] <= high:
-            raise Invalid(_l("El tiempo de inactividad debe estar entre %(a)s y %(b)s segundos.", a=low, b=high),
+            raise Invalid(_l("El tiempo de inactividad debe estar entre %(a)s y %(b)s segundos.",
+                             a=low, b=high),
                           code="invalid_idle_seconds", field="idle_seconds")
         changes["idle_seconds"] = data["idle_seconds"]
     if data["language"] is not None:

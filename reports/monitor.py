@@ -129,7 +129,7 @@ def wait_alerts(lines: list[dict]) -> list[dict]:
 
 
 def printer_alerts(kiosks: list[dict]) -> list[dict]:
-    """Return an alert for each kiosk whose printer is in a state that needs a person (see shared.printing.status)."""
+    """Return an alert for each kiosk whose printer needs a person (``shared.printing.status``)."""
     out = []
     for kiosk in kiosks:
         alert = alert_of(kiosk["status"], kiosk["name"])

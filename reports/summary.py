@@ -16,7 +16,7 @@ audit log (``reseal``).
 """
 
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 
 from flask_babel import gettext as _
@@ -119,7 +119,7 @@ def parse_query(db, principal, args, now_ms: int) -> dict:
 
 def _offset_ms(tz: str, ms: int) -> int:
     """Return a zone's UTC offset in ms at an instant."""
-    return round(datetime.fromtimestamp(ms / 1000, timezone.utc).astimezone(zone(tz))
+    return round(datetime.fromtimestamp(ms / 1000, UTC).astimezone(zone(tz))
                  .utcoffset().total_seconds() * 1000)
 
 
@@ -225,7 +225,7 @@ TIME_KEYS = {"service": "service_id", "desk": "desk_id", "official": "user_id",
              "priority": "priority", "hour": "hour"}
 
 
-def compute_partials(db, sites: list[dict], day_from: str, day_to: str, dimensions,
+def compute_partials(db, sites: list[dict], day_from: str, day_to: str, dimensions,  # noqa: C901
                      now_ms: int) -> dict[str, dict[tuple[int, str], dict]]:
     """Compute, per dimension, the partials of every site and day of a period from the tickets."""
     if isinstance(dimensions, str):
@@ -258,14 +258,14 @@ def compute_partials(db, sites: list[dict], day_from: str, day_to: str, dimensio
     for dim in dimensions:
         parts = out[dim]
 
-        def tally(site_id: int, day: str, key) -> kpi.Tally:
+        def tally(site_id: int, day: str, key, parts=parts) -> kpi.Tally:
             """Return (creating) the tally of a group on a site's day."""
             groups = parts[(site_id, day)]
             if key not in groups:
                 groups[key] = kpi.Tally()
             return groups[key]
 
-        def desk_key(key):
+        def desk_key(key, dim=dim):
             """Return the group desk time belongs to in this dimension."""
             if dim in ("desk", "official"):
                 return key
@@ -385,7 +385,7 @@ def _uncovered_ranges(day_from: str, day_to: str, months_of: dict[int, set]):
     return ranges
 
 
-def day_partials(db, sites: list[dict], day_from: str, day_to: str, dimension: str,
+def day_partials(db, sites: list[dict], day_from: str, day_to: str, dimension: str,  # noqa: C901
                  now_ms: int, months: bool = True) -> dict[tuple[int, str], dict]:
     """Return the partials of a period: sealed months and days as stored, the rest computed now.
 

@@ -373,7 +373,8 @@ def check_csrf() -> None:
     try:
         current_app.extensions["csrf"].protect()
     except CSRFError:
-        raise Forbidden(_l("La solicitud no trae un token CSRF válido. Recargue la página e intente de nuevo."),
+        raise Forbidden(_l("La solicitud no trae un token CSRF válido. Recargue la página e intente de "
+                           "nuevo."),
                         code="csrf_failed") from None
 
 

@@ -2,7 +2,7 @@
 
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import current_app
 
@@ -19,7 +19,7 @@ class SystemClock:
 
     def now(self) -> datetime:
         """Return the current time as an aware UTC datetime."""
-        return datetime.fromtimestamp(self.now_ms() / 1000, timezone.utc)
+        return datetime.fromtimestamp(self.now_ms() / 1000, UTC)
 
 
 class FrozenClock(SystemClock):

@@ -44,7 +44,7 @@ FORGET_ESTIMATES = "turnos:forget_estimates"
 EXTENSION = "turnos.cluster"
 
 
-def current_cluster(app=None) -> "Cluster":
+def current_cluster(app=None) -> Cluster:
     """Return what the app shares with other processes (this request's app unless given)."""
     return (app or current_app).extensions[EXTENSION]
 

@@ -326,7 +326,8 @@ class Error(OpenShape):
     """Every refusal: a stable code and a message in the caller's language (plus details)."""
 
     error = ma.fields.String(required=True, metadata={"description": "Stable code, e.g. unknown_site"})
-    message = ma.fields.String(required=True, metadata={"description": "Spanish or English (Accept-Language)"})
+    message = ma.fields.String(required=True,
+                               metadata={"description": "Spanish or English (Accept-Language)"})
     field = ma.fields.String(metadata={"description": "The field refused, when there is one"})
 
 

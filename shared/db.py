@@ -431,7 +431,7 @@ class Checkpointer:
             self.listener(self.last)
         return self.last
 
-    def start(self) -> "Checkpointer":
+    def start(self) -> Checkpointer:
         """Start the native thread (a real OS thread even when gevent patched threading)."""
         start_thread, sleep = _native_thread_tools()
         self._sleep = sleep

@@ -447,7 +447,7 @@ def _cache_ms() -> float:
 
 
 def invalidate(site_id: int) -> None:
-    """Forget the cached replays of a site, in every server process: a desk called, finished, paused or left."""
+    """Forget the cached replays of a site, in every server process (a desk called, finished, paused)."""
     forget(site_id)
     shared = current_app.extensions.get(cluster.EXTENSION) if has_app_context() else None
     if shared is not None and shared.shared:

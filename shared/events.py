@@ -53,9 +53,9 @@ CONFIG_CHANGED = "config_changed"  # {site, what}
 ERROR = "error"                    # {error, message}
 
 ALL_SERVER_EVENTS = (SNAPSHOT, TICKET_ISSUED, TICKET_CALLED, TICKET_STARTED, TICKET_FINISHED,
-                     TICKET_NO_SHOW, TICKET_NO_SHOW_UNDONE, TICKET_TRANSFERRED, TICKET_CANCELLED, QUEUE_CHANGED,
-                     DAY_CLOSED, DESK_CHANGED, TICKET_STATUS, PRINT_RESULT, PRINTER_STATUS, ALERT,
-                     CONFIG_CHANGED, ERROR)
+                     TICKET_NO_SHOW, TICKET_NO_SHOW_UNDONE, TICKET_TRANSFERRED, TICKET_CANCELLED,
+                     QUEUE_CHANGED, DAY_CLOSED, DESK_CHANGED, TICKET_STATUS, PRINT_RESULT, PRINTER_STATUS,
+                     ALERT, CONFIG_CHANGED, ERROR)
 
 # Printer agent of a remote kiosk <-> server (shared/printing/remote.py, shared/printing/agent.py).
 # The agent answers each job with PRINT_RESULT and reports PRINTER_STATUS.

@@ -35,7 +35,7 @@ def _need(table: dict, key: str, kind, where: str, default=...):
     return value
 
 
-def parse(text: str) -> dict:
+def parse(text: str) -> dict:  # noqa: C901
     """Parse and validate a layout document; return it normalised."""
     try:
         doc = tomllib.loads(text)

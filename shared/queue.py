@@ -299,7 +299,8 @@ class QueueEngine:
                        status=STATUS_LABELS[fresh["status"]], n=UNDO_NO_SHOW_SECONDS),
                     code="undo_too_late", status_now=fresh["status"])
             self._check_desk_free(self.lookup.desk(fresh["desk_id"]))
-            restored = store.transition(db, fresh["id"], ("no_show",), {"status": "called", "closed_at": None})
+            restored = store.transition(db, fresh["id"], ("no_show",),
+                                        {"status": "called", "closed_at": None})
             if restored is None:
                 raise self._illegal(fresh, "undo_no_show")
             store.insert_event(db, restored, "no_show_undone", now, desk_id=restored["desk_id"],

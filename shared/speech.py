@@ -165,7 +165,7 @@ def _desk_words(desk_name: str) -> str:
 
 
 def call_phrase(code: str, desk_name: str, *, preferential: bool = False) -> str:
-    """Return the Spanish sentence that announces a called ticket, such as "Turno a, cero cero siete, módulo tres"."""
+    """Return the Spanish sentence announcing a call, such as "Turno a, cero cero siete, módulo tres"."""
     match = _CODE_RE.match(code or "")
     if not match:
         raise ValueError(f"not a ticket code: {code!r}")
@@ -253,7 +253,8 @@ class SpeechCache:
         """Render ``phrase`` into ``target`` through a temporary file; raise SpeechUnavailable on failure."""
         program = shutil.which(self.espeak)
         if program is None:
-            raise SpeechUnavailable(f"{self.espeak!r} not found; install espeak-ng (Debian: apt-get install espeak-ng)")
+            raise SpeechUnavailable(f"{self.espeak!r} not found; install espeak-ng "
+                                    "(Debian: apt-get install espeak-ng)")
         self.directory.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(dir=self.directory, prefix=f".{target.stem}.", suffix=".tmp")
         os.close(fd)

@@ -503,7 +503,7 @@ def ahead_of(db: Database, ticket: dict) -> int:
 
 def passed_over(db: Database, site_id: int, day: str,
                 ticket_id: int | None = None) -> dict[int, tuple[int, int, int]]:
-    """Return per waiting ticket: later arrivals called first by desks serving it, how many preferential, since.
+    """Return per waiting ticket: later arrivals called first by its desks, how many preferential, since.
 
     A ticket is passed over when a desk that serves its service calls a
     ticket that arrived after it, while it waits.
@@ -938,7 +938,7 @@ def printer_states(db: Database, site_ids: list[int] | None = None) -> list[dict
 
 def print_problems(db: Database, *, site_ids: list[int] | None, stale_before_ms: int,
                    limit: int = 100) -> list[dict]:
-    """Return failed, unconfirmed and stalled print jobs that no later printed job of their ticket resolved."""
+    """Return failed, unconfirmed and stalled print jobs no later printed job of their ticket resolved."""
     where, params = "", []
     if site_ids is not None:
         where = f"AND j.site_id IN ({', '.join('?' for _ in site_ids) or 'NULL'}) "
@@ -1372,7 +1372,8 @@ def recent_estimate_outcomes(db: Database, site_id: int, since_ms: int,
                              limit: int) -> list[tuple[int, int]]:
     """Return (estimate at issue, real wait) in ms of a site's latest called tickets."""
     return [(r[0], r[1]) for r in db.execute(
-        f"SELECT estimated_wait_ms, {kpi.sql(kpi.SEGMENT_WAIT_SQL, 'tickets')} FROM tickets WHERE site_id = ? "
+        f"SELECT estimated_wait_ms, {kpi.sql(kpi.SEGMENT_WAIT_SQL, 'tickets')} FROM tickets "
+        "WHERE site_id = ? "
         "AND called_at IS NOT NULL AND estimated_wait_ms IS NOT NULL AND called_at >= ? "
         "ORDER BY called_at DESC LIMIT ?", [site_id, since_ms, limit])]
 

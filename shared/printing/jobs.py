@@ -206,7 +206,7 @@ def _failure_alert(done: dict, code: str, device_name: str, status: str) -> dict
 
 def stale_before(app) -> int:
     """Return the time before which a job without an outcome counts as a failure."""
-    return app.extensions["turnos.clock"].now_ms() - STALE_SECONDS * 1000
+    return current_clock(app).now_ms() - STALE_SECONDS * 1000
 
 
 def find_job(db, job_id: int) -> dict:

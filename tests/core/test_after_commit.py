@@ -15,10 +15,9 @@ def test_a_ticket_issued_inside_a_larger_unit_is_announced_when_the_whole_unit_c
 
 
 def test_a_ticket_of_a_unit_that_rolls_back_is_never_announced_nor_kept(engine):
-    with pytest.raises(RuntimeError):
-        with immediate(engine.db):
-            engine.issue("cam-centro", "A")
-            raise RuntimeError("the print job could not be recorded")
+    with pytest.raises(RuntimeError), immediate(engine.db):
+        engine.issue("cam-centro", "A")
+        raise RuntimeError("the print job could not be recorded")
     assert engine.announce.sent == []
     assert engine.db.execute("SELECT count(*) FROM tickets").fetchone()[0] == 0
 
@@ -72,11 +71,10 @@ def test_a_print_outcome_is_told_once_its_unit_commits_and_never_when_it_rolls_b
 
     _device, job = _kiosk_job(engine)
     paper_out = jobs.failure("paper_out", "Sin papel", status="paper_out")
-    with pytest.raises(RuntimeError):
-        with immediate(engine.db):
-            jobs.record_outcome(app, engine.db, job, paper_out)
-            assert heard == [], "told before the unit committed"
-            raise RuntimeError("the unit failed after recording the outcome")
+    with pytest.raises(RuntimeError), immediate(engine.db):
+        jobs.record_outcome(app, engine.db, job, paper_out)
+        assert heard == [], "told before the unit committed"
+        raise RuntimeError("the unit failed after recording the outcome")
     assert heard == []
     assert store.print_job_by_id(engine.db, job["id"])["status"] == "pending"
     assert store.printer_state(engine.db, job["device_id"]) is None
@@ -95,11 +93,10 @@ def test_a_printer_state_is_told_once_committed_with_its_one_alert(app, engine, 
     from shared.printing import status
 
     device, _job = _kiosk_job(engine)
-    with pytest.raises(RuntimeError):
-        with immediate(engine.db):
-            status.note_reported(app, engine.db, device, "cover_open")
-            assert heard == []
-            raise RuntimeError("rolled back")
+    with pytest.raises(RuntimeError), immediate(engine.db):
+        status.note_reported(app, engine.db, device, "cover_open")
+        assert heard == []
+        raise RuntimeError("rolled back")
     assert heard == [] and store.printer_state(engine.db, device["id"]) is None
     status.note_reported(app, engine.db, device, "cover_open")
     status.note_reported(app, engine.db, device, "cover_open")  # no change: nothing more
@@ -118,10 +115,9 @@ def test_a_revocation_that_rolls_back_leaves_the_kiosk_connected(app, api):
     assert kiosk.is_connected()
     with app.app_context():
         db = get_db()
-        with pytest.raises(RuntimeError):
-            with immediate(db):
-                devices.revoke(db, device_id, app.extensions["turnos.clock"], None)
-                raise RuntimeError("rolled back")
+        with pytest.raises(RuntimeError), immediate(db):
+            devices.revoke(db, device_id, app.extensions["turnos.clock"], None)
+            raise RuntimeError("rolled back")
         assert kiosk.is_connected()
         devices.revoke(db, device_id, app.extensions["turnos.clock"], None)
     assert not kiosk.is_connected()

@@ -55,6 +55,18 @@ def _target(module: str, node: ast.ImportFrom | ast.Import, name: str) -> str | 
     return full or None
 
 
+def _walk(module: str, lines: list[str], node, in_function: bool, out: list) -> None:
+    """Collect the first-party imports under one node of a module's tree."""
+    for child in ast.iter_child_nodes(node):
+        nested = in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef))
+        if isinstance(child, (ast.Import, ast.ImportFrom)):
+            for alias in child.names:
+                target = _target(module, child, alias.name)
+                if target and target != module:
+                    out.append((module, target, child.lineno, in_function, lines[child.lineno - 1]))
+        _walk(module, lines, child, nested, out)
+
+
 def _imports() -> list[tuple[str, str, int, bool, str]]:
     """Return (importer, imported, line, inside a function, source line) for every first-party import."""
     out = []
@@ -63,18 +75,7 @@ def _imports() -> list[tuple[str, str, int, bool, str]]:
         lines = source.splitlines()
         tree = ast.parse(source)
 
-        def walk(node, in_function):
-            for child in ast.iter_child_nodes(node):
-                nested = in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef))
-                if isinstance(child, (ast.Import, ast.ImportFrom)):
-                    for alias in child.names:
-                        target = _target(module, child, alias.name)
-                        if target and target != module:
-                            out.append((module, target, child.lineno, in_function,
-                                        lines[child.lineno - 1]))
-                walk(child, nested)
-
-        walk(tree, False)
+        _walk(module, lines, tree, False, out)
     return out
 
 

@@ -170,7 +170,8 @@ def test_paper_out_clears_by_itself_once_the_roll_is_changed(kiosk, api, app, tc
     kiosk.configure(printer=tcp_printer.spec)
     kiosk.issue("A")
     assert wait_idle(10)
-    assert api.call("supervisor", "GET", f"/api/v1/kiosks/{kiosk.id}").get_json()["printer_status"] == "paper_out"
+    state = api.call("supervisor", "GET", f"/api/v1/kiosks/{kiosk.id}").get_json()
+    assert state["printer_status"] == "paper_out"
 
     staff = staff_socket(api)
     tcp_printer.configure(paper=0x12)
@@ -190,7 +191,8 @@ def test_paper_out_clears_by_itself_once_the_roll_is_changed(kiosk, api, app, tc
 
     tcp_printer.configure(silent=True, cover_open=False)
     poll_once(app)
-    assert api.call("supervisor", "GET", f"/api/v1/kiosks/{kiosk.id}").get_json()["printer_status"] == "unknown"
+    state = api.call("supervisor", "GET", f"/api/v1/kiosks/{kiosk.id}").get_json()
+    assert state["printer_status"] == "unknown"
 
 
 def test_every_kiosk_api_error_is_json_whatever_the_client_accepts(kiosk, api):

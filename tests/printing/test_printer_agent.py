@@ -240,7 +240,8 @@ def test_the_printer_agent_command_refuses_a_bad_printer_or_server():
     from server.cli import main
 
     runner = CliRunner()
-    bad_printer = runner.invoke(main, ["printer-agent", "--server", "http://127.0.0.1:5000", "--token", "tdv_x",
+    bad_printer = runner.invoke(main, ["printer-agent", "--server", "http://127.0.0.1:5000",
+                                       "--token", "tdv_x",
                                        "--printer", "lpt1"])
     assert bad_printer.exit_code == 2 and "Accepted forms" in bad_printer.output
     bad_server = runner.invoke(main, ["printer-agent", "--server", "127.0.0.1:5000", "--token", "tdv_x",
