@@ -65,7 +65,7 @@ now = time.time  # the kernel's receive timestamps are on the wall clock
 class Socket:
     """One Socket.IO client over a raw WebSocket: answers pings, reports events with arrival times."""
 
-    def __init__(self, bench: "Bench", kind: str, auth: dict, port: int):
+    def __init__(self, bench: Bench, kind: str, auth: dict, port: int):
         self.bench = bench
         self.kind = kind            # "display" | "desk" | "extra"
         self.auth = auth

@@ -123,7 +123,8 @@ def main() -> None:
                                   json={"username": DEMO_ADMIN[0], "password": DEMO_ADMIN[1]}).json()["token"]
             headers = {"Authorization": f"Bearer {admin}"}
             device = requests.post(base + "/api/v1/devices", headers=headers, timeout=10,
-                                   json={"site": "cam-centro", "kind": "kiosk", "name": "Kiosco bench"}).json()
+                                   json={"site": "cam-centro", "kind": "kiosk",
+                                         "name": "Kiosco bench"}).json()
             r = requests.patch(f"{base}/api/v1/kiosks/{device['id']}", headers=headers, timeout=10,
                                json={"printer": printer.spec, "paper": "80mm", "native_qr": True})
             r.raise_for_status()

@@ -23,7 +23,6 @@ stay within 1.5x (the target), and memory first vs last.
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import subprocess
 import sys
@@ -67,11 +66,11 @@ def _kiosk(port, token, count, seconds, start, out):
             time.sleep(delay)  # the kiosk's pace: citizens arrive over the day
         t = time.perf_counter()
         try:
-            status, body = request(port, "POST", "/api/v1/tickets",
+            status, _ = request(port, "POST", "/api/v1/tickets",
                                    {"site": SITE, "service": "A" if n % 3 else "B",
                                     "priority": "gestante" if n % 12 == 0 else None}, token, conn)
         except OSError:
-            status, body = 0, None
+            status = 0
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         records.append((time.time(), (time.perf_counter() - t) * 1000, status == 201))
     out.put(("kiosk", records, []))
@@ -82,7 +81,7 @@ def _desk(port, token, desk, seconds, start, out):
     import http.client
 
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    status, body = request(port, "POST", f"/api/v1/desks/{SITE}:{desk}/session", {}, token, conn)
+    request(port, "POST", f"/api/v1/desks/{SITE}:{desk}/session", {}, token, conn)
     records, called = [], []
     start.wait()
     end = time.time() + seconds

@@ -1,26 +1,17 @@
 """Report endpoints of the JSON API (under /api/v1): the summary, its charts and the live monitor."""
 
-from flask import current_app, jsonify, request
+from flask import jsonify, request
 from marshmallow import fields
 
-from api import contract
-from api.contract import OpenShape, Query, Text
-from shared import auth
-from shared.auth import require
+from shared import auth, contract
+from shared.contract import OpenShape, Query, Text
 from shared.db import get_db
+from shared.web import MANAGERS, current_clock, now_ms, require
 
 from . import monitor, summary
 
 bp = contract.Blueprint("reports_api", __name__, url_prefix="/api/v1",
                         description="Evaluation figures, their charts and the live monitor")
-
-MANAGERS = ("admin", "supervisor")
-
-
-def now_ms() -> int:
-    """Return the application clock's time."""
-    return current_app.extensions["turnos.clock"].now_ms()
-
 
 def public(report: dict) -> dict:
     """Drop the internal parts of a report (names starting with an underscore)."""
@@ -190,7 +181,7 @@ def report_monitor(query):
     alerts and the Erlang C staffing hint (admin, supervisor)."""
     db = get_db()
     sites = summary.resolve_sites(db, auth.current_principal(), request.args.get("site"))
-    return jsonify(monitor.state(db, sites[0], current_app.extensions["turnos.clock"]))
+    return jsonify(monitor.state(db, sites[0], current_clock()))
 
 
 def init_app(app) -> None:

@@ -1,4 +1,4 @@
-"""Configuration rows every request reads (sites, services, desks, categories), kept a few seconds per process.
+"""Configuration rows every request reads (sites, services, desks, categories), kept seconds per process.
 
 A call or a ticket reads its site, service and desk several times; they change
 a few times a day. Each server process keeps the rows it read for

@@ -26,7 +26,9 @@ import logging
 import threading
 import uuid
 
+import redis
 import socketio as python_socketio
+from flask import current_app
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,19 @@ PRESENCE_PREFIX = "turnos:presence:"
 DISCONNECT_ROOM = "turnos:disconnect_room"
 FORGET_ESTIMATES = "turnos:forget_estimates"
 FORGET_CONFIG = "turnos:forget_config"
+
+# Where the app keeps its Cluster (read through ``current_cluster``).
+EXTENSION = "turnos.cluster"
+
+
+def current_cluster(app=None) -> Cluster:
+    """Return what the app shares with other processes (this request's app unless given)."""
+    return (app or current_app).extensions[EXTENSION]
+
+
+def disconnect_room(room: str) -> None:
+    """Disconnect the sockets in a room, on every server process."""
+    current_cluster().control(DISCONNECT_ROOM, room=room)
 
 
 class BatchingRedisManager(python_socketio.RedisManager):
@@ -145,8 +160,6 @@ class Cluster:
     def redis(self):
         """Return a Redis client for leases, presence and health (short timeouts)."""
         if self._redis is None:
-            import redis
-
             self._redis = redis.Redis.from_url(self.redis_url, socket_timeout=2,
                                                socket_connect_timeout=2)
         return self._redis
@@ -188,8 +201,6 @@ class Cluster:
         """
         if not self.shared:
             return True
-        import redis
-
         lock = self._leases.get(name)
         try:
             if lock is not None and lock.owned():
@@ -293,8 +304,6 @@ class Cluster:
 
     def _redis_call(self, fn, *args, **kwargs):
         """Call Redis; on failure log it and return None."""
-        import redis
-
         try:
             return fn(*args, **kwargs)
         except redis.RedisError:

@@ -433,7 +433,7 @@ class Checkpointer:
             self.listener(self.last)
         return self.last
 
-    def start(self) -> "Checkpointer":
+    def start(self) -> Checkpointer:
         """Start the native thread (a real OS thread even when gevent patched threading)."""
         start_thread, sleep = _native_thread_tools()
         self._sleep = sleep
@@ -516,12 +516,8 @@ def ping(app, timeout: float | None = None) -> None:
 
 
 def init_app(app) -> None:
-    """Open the connection pool, register its teardown and bring the schema up to date."""
-    from . import migrations
-
+    """Open the connection pool and register its teardown (``migrations.init_app`` brings the schema)."""
     target = app.config["DATABASE"]
     app.teardown_appcontext(close_db)
     app.extensions["turnos.pool"] = make_pool(target, cooperative=app.config.get("COOPERATIVE_SQLITE"),
                                               size=app.config.get("DATABASE_POOL_SIZE"))
-    if app.config.get("MIGRATE_ON_START", True):
-        migrations.apply(target)

@@ -20,6 +20,7 @@ The store writes its SQL once, in the subset both engines accept: ``RETURNING``,
 from __future__ import annotations
 
 import functools
+import importlib.util
 import re
 from dataclasses import dataclass
 
@@ -129,9 +130,17 @@ def pg_row_factory(cursor):
     ``cursor.description``, which builds a column object per column per query.
     """
     result = cursor.pgresult
-    if result is None or not result.nfields:
-        return tuple
+    if result is None or not result.nfields or result.status not in _ROWS:
+        return tuple  # a command, or COPY: no rows to name
     return _row_class(tuple(result.fname(i) for i in range(result.nfields)))
+
+
+def _row_statuses() -> frozenset:
+    """Return the result statuses that carry rows."""
+    from psycopg.pq import ExecStatus
+
+    return frozenset({ExecStatus.TUPLES_OK, ExecStatus.SINGLE_TUPLE,
+                      getattr(ExecStatus, "TUPLES_CHUNK", ExecStatus.TUPLES_OK)})
 
 
 @functools.lru_cache(maxsize=1)
@@ -183,3 +192,6 @@ def _number_loader():
             return float(text)
 
     return NumberLoader
+
+
+_ROWS = _row_statuses() if importlib.util.find_spec("psycopg") else frozenset()

@@ -4,7 +4,7 @@ Nothing personal is ever in these shapes: a ticket has a code, a service and
 at most a priority *category*.
 """
 
-from . import catalog, store
+from . import catalog
 from .timefmt import iso
 
 STATUS_PATH = "/t/{visit_id}"

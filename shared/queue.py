@@ -22,10 +22,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import date
 
-from flask import current_app, g
+from flask import g
 from flask_babel import lazy_gettext as _l
 
-from . import catalog, estimate, events, priority, store
+from . import catalog, estimate, events, kpi, priority, store
+from .clock import current_clock
 from .db import get_db, immediate
 from .errors import Closed, Conflict, IllegalTransition, Invalid, not_found
 from .hours import is_open
@@ -299,7 +300,8 @@ class QueueEngine:
                        status=STATUS_LABELS[fresh["status"]], n=UNDO_NO_SHOW_SECONDS),
                     code="undo_too_late", status_now=fresh["status"])
             self._check_desk_free(self.lookup.desk(fresh["desk_id"]))
-            restored = store.transition(db, fresh["id"], ("no_show",), {"status": "called", "closed_at": None})
+            restored = store.transition(db, fresh["id"], ("no_show",),
+                                        {"status": "called", "closed_at": None})
             if restored is None:
                 raise self._illegal(fresh, "undo_no_show")
             store.insert_event(db, restored, "no_show_undone", now, desk_id=restored["desk_id"],
@@ -436,7 +438,7 @@ class QueueEngine:
                 "group": service["group_name"],
                 "waiting_general": c.get("general", 0), "waiting_preferential": c.get("preferential", 0),
                 "waiting": c.get("general", 0) + c.get("preferential", 0),
-                "longest_wait_seconds": round((now - oldest) / 1000, 3) if oldest else 0.0,
+                "longest_wait_seconds": kpi.seconds(now - oldest) if oldest else 0.0,
                 "target_wait_seconds": service["target_wait_seconds"],
             })
         return rows
@@ -560,7 +562,5 @@ def current_engine() -> QueueEngine:
     """Return this request's engine, bound to its connection, clock and announcer."""
     engine = g.get("engine")
     if engine is None:
-        extensions = current_app.extensions
-        engine = g.engine = QueueEngine(get_db(), extensions["turnos.clock"],
-                                        extensions.get("turnos.announcer"))
+        engine = g.engine = QueueEngine(get_db(), current_clock(), events.current_announcer())
     return engine

@@ -1,6 +1,6 @@
 """Conversions between stored UTC milliseconds and a site's local time."""
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -24,7 +24,7 @@ def is_valid_zone(name: str) -> bool:
 
 def local_datetime(ms: int, tz: str | None) -> datetime:
     """Return the aware local datetime of a UTC millisecond timestamp."""
-    return datetime.fromtimestamp(ms / 1000, timezone.utc).astimezone(zone(tz))
+    return datetime.fromtimestamp(ms / 1000, UTC).astimezone(zone(tz))
 
 
 def iso(ms: int | None, tz: str | None = None) -> str | None:

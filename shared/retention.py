@@ -1,10 +1,9 @@
 """Data retention: close-day deletes each site's tickets older than its retention period."""
 
-from flask import current_app
-
-from shared import store
-from shared.db import immediate
-from shared.timefmt import local_day
+from . import store
+from .clock import current_clock
+from .db import immediate
+from .timefmt import local_day
 
 DAY_MS = 24 * 3600 * 1000
 
@@ -20,11 +19,11 @@ def cutoff_day(site: dict, now_ms: int) -> str | None:
 def purge_expired(db) -> str:
     """Delete the closed tickets, their events, ratings and ID hashes older than each site keeps.
 
-    Runs from ``close-day`` (``turnos.close_day_hooks``). Rows that point at a
+    Runs after ``close-day`` (``server.cli.after_close_day``). Rows that point at a
     purged ticket through a foreign key go with it; tables that only hold
     totals are left untouched. Returns one line per purged site.
     """
-    now = current_app.extensions["turnos.clock"].now_ms()
+    now = current_clock().now_ms()
     lines = []
     for site in store.list_sites(db):
         first_kept = cutoff_day(site, now)
