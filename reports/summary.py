@@ -22,7 +22,7 @@ from functools import lru_cache
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from shared import kpi, store
+from shared import kpi, store, timefmt
 from shared.db import immediate
 from shared.errors import Forbidden, Invalid, not_found
 from shared.timefmt import day_bounds_ms, local_day, zone
@@ -43,7 +43,7 @@ WEEKDAYS = (_l("Lunes"), _l("Martes"), _l("Miércoles"), _l("Jueves"), _l("Viern
 def parse_day(value, field: str) -> date:
     """Parse a YYYY-MM-DD query value or refuse it."""
     try:
-        return date.fromisoformat(value)
+        return timefmt.parse_day(value)
     except (TypeError, ValueError):
         raise Invalid(_l("La fecha «%(f)s» no es válida: use AAAA-MM-DD.", f=field),
                       code="invalid_date", field=field) from None

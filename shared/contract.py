@@ -12,7 +12,6 @@ bidirectional characters in names).
 import http
 import json
 import re
-from datetime import date
 
 import marshmallow as ma
 from flask import current_app, request
@@ -23,7 +22,7 @@ from flask_smorest.spec.plugins import FlaskPlugin
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from . import text
+from . import text, timefmt
 from .errors import DomainError, Invalid
 from .store import MAX_ID
 from .web import IdConverter
@@ -220,7 +219,7 @@ class Day(Text):
         try:
             if not _DAY.fullmatch(value):
                 raise ValueError(value)
-            date.fromisoformat(value)
+            timefmt.parse_day(value)
         except ValueError:
             raise ma.ValidationError("invalid_day") from None
         return value

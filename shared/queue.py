@@ -20,7 +20,6 @@ import json
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import date
 
 from flask import g
 from flask_babel import lazy_gettext as _l
@@ -31,7 +30,7 @@ from .db import get_db, immediate
 from .errors import Closed, Conflict, IllegalTransition, Invalid, not_found
 from .hours import is_open
 from .present import Lookup, call_json, ticket_json
-from .timefmt import local_datetime, local_day
+from .timefmt import local_datetime, local_day, parse_day
 
 STATUS_LABELS = {
     "waiting": _l("en espera"), "called": _l("llamado"), "serving": _l("en atención"),
@@ -375,7 +374,7 @@ class QueueEngine:
             raise Invalid(_l("El día «%(d)s» no es una fecha válida: use AAAA-MM-DD.", d=str(day)[:40]),
                           code="invalid_day", field="day")
         try:
-            date.fromisoformat(day)
+            parse_day(day)
         except ValueError:
             raise Invalid(_l("El día «%(d)s» no existe en el calendario.", d=day),
                           code="invalid_day", field="day") from None

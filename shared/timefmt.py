@@ -5,6 +5,17 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_TIMEZONE = "America/Bogota"
+# The days Turnos can hold: any question about a day outside them is refused as not a day
+# (date arithmetic a few days either side must stay inside what Python and both engines store).
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2999, 12, 31)
+
+
+def parse_day(value: str) -> date:
+    """Parse a YYYY-MM-DD day within FIRST_DAY..LAST_DAY; raise ValueError otherwise."""
+    day = date.fromisoformat(value)
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValueError(value)
+    return day
 
 
 @lru_cache(maxsize=64)
