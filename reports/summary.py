@@ -17,7 +17,7 @@ audit log (``reseal``).
 
 import json
 from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -554,12 +554,31 @@ class Labels:
     """Names of the things a report groups by, read once per report."""
 
     def __init__(self, db, sites: list[dict]):
+        self.db = db
         self.sites = {s["id"]: s for s in sites}
         self.many = len(sites) > 1
-        self.services = {sv["id"]: sv for s in sites for sv in store.list_services(db, s["id"])}
-        self.desks = {d["id"]: d for s in sites for d in store.list_desks(db, s["id"])}
-        self.users = {u["id"]: u for u in store.list_users(db)}
-        self.categories = {c["code"]: c for c in store.list_categories(db)}
+
+    # Each table is read only when the grouping asks for it: a national report by service
+    # need not read the desks of 300 sites.
+    @cached_property
+    def services(self) -> dict:
+        """The services of the report's sites by id."""
+        return {sv["id"]: sv for s in self.sites for sv in store.list_services(self.db, s)}
+
+    @cached_property
+    def desks(self) -> dict:
+        """The desks of the report's sites by id."""
+        return {d["id"]: d for s in self.sites for d in store.list_desks(self.db, s)}
+
+    @cached_property
+    def users(self) -> dict:
+        """Every user by id."""
+        return {u["id"]: u for u in store.list_users(self.db)}
+
+    @cached_property
+    def categories(self) -> dict:
+        """The priority categories by code."""
+        return {c["code"]: c for c in store.list_categories(self.db)}
 
     def _site_prefix(self, site_id: int) -> str:
         """Return ``Site · `` when the report covers several sites."""
