@@ -563,7 +563,7 @@ class Labels:
     @cached_property
     def services(self) -> dict:
         """The services of the report's sites by id."""
-        return {sv["id"]: sv for s in self.sites for sv in store.list_services(self.db, s)}
+        return {sv["id"]: sv for sv in store.services_of_sites(self.db, list(self.sites))}
 
     @cached_property
     def desks(self) -> dict:

@@ -140,6 +140,15 @@ def list_services(db: Database, site_id: int, *, only_active: bool = False) -> l
                     "ORDER BY sort_order, group_name, name", [site_id])
 
 
+def services_of_sites(db: Database, site_ids: list[int]) -> list[dict]:
+    """Return the services of several sites in one query (a national report's names)."""
+    if not site_ids:
+        return []
+    sites, params = _in_list("site", site_ids)
+    return _all(db, f"SELECT * FROM services WHERE site_id IN ({sites}) ORDER BY site_id, sort_order",
+                params)
+
+
 def upsert_service(db: Database, site_id: int, values: dict) -> int:
     """Create or update a service of a site by code; return its id."""
     rest = {k: v for k, v in values.items() if k != "code"}
