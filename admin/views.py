@@ -1099,10 +1099,11 @@ def _check_layout_prefixes(parsed: dict) -> None:
 
 def init_app(app) -> None:
     """Register the administration pages, their API and the retention purge of close-day."""
-    from . import api, retention
+    from . import api, channels, retention
 
     app.register_blueprint(bp)
     api.init_app(app)
+    channels.init_app(app)
     hooks = app.extensions.setdefault("turnos.close_day_hooks", [])
     if retention.purge_expired not in hooks:
         hooks.append(retention.purge_expired)

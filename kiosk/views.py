@@ -77,6 +77,9 @@ def _strings() -> dict:
         "guide_on": _l("Guía por voz activada"),
         "guide_off": _l("Guía por voz"),
         "guide_tap_again": _l("Toque otra vez para elegir"),
+        "checkin_title": _l("No fue posible registrar su llegada"),
+        "error_title": _l("No fue posible sacar el turno"),
+        "delete": _l("Borrar"),
     }
 
 
@@ -436,6 +439,8 @@ def update_kiosk(data, device_id):
 
 
 def init_app(app) -> None:
-    """Register the kiosk page, its ticket endpoint and the kiosk settings API."""
+    """Register the kiosk page, its ticket and check-in endpoints and the kiosk settings API."""
+    from . import checkin  # noqa: F401  (adds «Tengo cita» to the kiosk's blueprint)
+
     app.register_blueprint(bp)
     contract.register(app, api_bp)

@@ -26,6 +26,7 @@ FACES = (
     "reports.views",
     "status.views",
     "printer.views",
+    "public.views",
 )
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -218,6 +219,9 @@ class SecurityHeaders:
         def start(status, headers, exc_info=None):
             present = {name.lower() for name, _ in headers}
             headers.extend((name, value) for low, name, value in self.headers if low not in present)
+            if "" in (value for _, value in headers):
+                # A view that set one of them empty drops it (the framable public wait times).
+                headers[:] = [(name, value) for name, value in headers if value != ""]
             return start_response(status, headers, exc_info)
 
         return self.wsgi_app(environ, start)

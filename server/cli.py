@@ -66,6 +66,7 @@ def serve(host, port, instance, demo, public_url, secure_cookies, message_queue,
     """Start the server (kiosk, display, desk, admin and API)."""
     from printer.watch import start_printer_watch
     from shared.db import start_checkpointer
+    from shared.notify import start_worker as start_channels_worker
     from shared.events import socketio
 
     # Options not given leave the environment's TURNOS_* settings (systemd units use them).
@@ -89,6 +90,7 @@ def serve(host, port, instance, demo, public_url, secure_cookies, message_queue,
     start_checkpointer(app)
     app.extensions["turnos.cluster"].start_watchdog()
     start_printer_watch(app)
+    start_channels_worker(app)
     if config["SOCKETIO_ASYNC_MODE"] == "gevent":
         from gevent import pywsgi
 

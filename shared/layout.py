@@ -122,8 +122,20 @@ def parse(text: str) -> dict:
             site["desks"].append({"code": dcode, "name": _need(dk, "name", str, w, f"Módulo {dcode}"),
                                   "services": serves,
                                   "active": int(_need(dk, "active", bool, w, True))})
+        if "channels" in raw:
+            site["channels"] = _channels(raw["channels"], service_codes, where)
         sites.append(site)
     return {"priority_categories": categories, "sites": sites}
+
+
+def _channels(raw, service_codes: set[str], where: str) -> dict:
+    """Check a site's ``[sites.channels]`` table (appointments, phones, notifications, public page)."""
+    from . import channels
+
+    try:
+        return channels.validate(raw, service_codes)
+    except Invalid as exc:
+        raise LayoutError(f"{where}.channels.{exc.details.get('field', '')}: {exc.message}") from None
 
 
 def apply(db, layout: dict, clock) -> dict:
@@ -134,7 +146,7 @@ def apply(db, layout: dict, clock) -> dict:
             store.upsert_category(db, cat)
             counts["priority_categories"] += 1
         for site in layout["sites"]:
-            values = {k: v for k, v in site.items() if k not in ("services", "desks")}
+            values = {k: v for k, v in site.items() if k not in ("services", "desks", "channels")}
             site_id = store.upsert_site(db, values, clock.now_ms())
             counts["sites"] += 1
             ids = {}
@@ -145,6 +157,11 @@ def apply(db, layout: dict, clock) -> dict:
                 desk_id = store.upsert_desk(db, site_id, desk)
                 store.set_desk_services(db, desk_id, [ids[c] for c in desk["services"]])
                 counts["desks"] += 1
+            if "channels" in site:
+                from . import channels
+
+                channels.save(db, store.site_by_id(db, site_id), site["channels"],
+                              site["channels"]["appointments"].get("queue_class", "slot"))
     return counts
 
 
@@ -194,6 +211,13 @@ def export(db) -> str:
             if site.get(key):
                 value = bool(site[key]) if key == "id_capture" else site[key]
                 lines.append(f"{key} = {_toml_value(value)}")
+        row = store.site_channels(db, site["id"])
+        if row is not None or site.get("appointment_class", "slot") != "slot":
+            from . import channels
+
+            table = channels.to_layout(channels.settings(db, site))
+            if table:
+                lines.append(f"channels = {_toml_value(table)}")
         lines.append("")
         for sv in store.list_services(db, site["id"]):
             lines.append("[[sites.services]]")
