@@ -24,9 +24,11 @@ from shared.hours import WEEKDAYS
 
 from . import forms
 from .forms import AdminForm, Check, Choice, Decimal, Holidays, Hours, Text, Whole
-from .views import ADMIN, READERS, _audit, _error, _page, _site, _write
+from .views import ADMIN, READERS, _audit, _error, _page, _site, _write, login_first, no_store
 
 bp = Blueprint("admin_channels", __name__, url_prefix="/admin")
+bp.before_request(login_first)
+bp.after_request(no_store)
 
 CLASS_LABELS = {"slot": _l("En la fila general, a la hora de su cita"),
                 "before_general": _l("Antes de la fila general desde la hora de su cita (después de la atención preferencial)"),

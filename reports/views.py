@@ -93,8 +93,12 @@ def index():
     comments = [dict(c, at=iso(c["created_at"], c["timezone"])[:16].replace("T", " "))
                 for c in store.rating_comments(db, [s["id"] for s in query["sites"]],
                                                query["day_from"], query["day_to"])]
+    from . import channels
+
+    channel_figures = channels.figures(db, query["sites"], query["day_from"], query["day_to"])
     return render_template(
         "reports/index.html", query=query, report=report, charts=chart_data, comments=comments,
+        channel_figures=channel_figures,
         heat=_heat_rows(chart_data["heatmap"], targets), sites=_sites_for_form(),
         site_arg=request.args.get("site", ""), group_labels=GROUP_LABELS,
         period_labels=PERIOD_LABELS, export_args=args,
