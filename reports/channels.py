@@ -56,7 +56,8 @@ def figures(db, sites: list[dict], day_from: str, day_to: str) -> dict:
             waits.append(wait)
     totals = {k: sum(r[k] for r in rows.values()) for k in APPOINTMENT_KEYS + REMOTE_KEYS}
     for r in [*rows.values(), totals]:
-        r["no_show_rate"] = kpi.ratio(r["no_show"], r["checked_in"] + r["no_show"])
+        rate = kpi.ratio(r["no_show"], r["checked_in"] + r["no_show"])
+        r["no_show_rate"] = round(rate, 6) if rate is not None else None
     totals.update(_minutes("punctuality", sorted(abs(o) for o in offsets)))
     totals.update(_minutes("wait_from_slot", sorted(waits)))
     totals["punctuality_mean_minutes"] = (round(sum(offsets) / len(offsets) / MINUTE_MS, 1)

@@ -7,7 +7,8 @@ the SMTP settings (``SMTP_HOST`` ...) or the webhook's address
 phone number when booking or taking a ticket from a phone.
 
 **What is sent.** ``booked`` (the booking's code and time), ``reminder``
-(``reminder_hours`` before the slot), ``near`` (``near_ahead`` or fewer people
+(``reminder_hours`` before the slot, unless it was booked closer than that),
+``near`` (``near_ahead`` or fewer people
 ahead; for a ticket from a phone, it is time to come) and ``called`` (the desk).
 The status page itself alerts while it is open (sound, vibration, a browser
 notification): that needs no contact at all.
@@ -189,8 +190,11 @@ def _queue_reminders(db, app, config_of, now_ms: int) -> int:
         if row["status"] != "booked" or row["reminded_at"] or row["slot_at"] <= now_ms:
             continue
         site, config = config_of(row["site_id"])
-        if row["slot_at"] - now_ms > config["notifications"]["reminder_hours"] * 3_600_000:
+        window = config["notifications"]["reminder_hours"] * 3_600_000
+        if row["slot_at"] - now_ms > window:
             continue
+        if row["created_at"] > row["slot_at"] - window and not row["moves"]:
+            continue  # booked within the reminder's window: its confirmation just told it all
         appointment = {k: row[k] for k in row if k not in ("contact_id", "email", "phone")}
         with immediate(db):
             queued += queue_for_appointment(db, site, config, appointment,

@@ -14,11 +14,14 @@ is off by an hour for part of the period; Colombia has none.)
 
 **Cost.** A crowd reading the page must not load the server. The whole answer
 of a city is built at most once every ``PUBLIC_CACHE_SECONDS`` (10 s), the
-typical waits at most once an hour, and kept as ready JSON bytes with an ETag.
-While one request rebuilds it, the others keep getting the previous copy (one
-builder at a time). With several server processes (a message queue) the copy
-lives in Redis, so every process answers the same bytes and the same ETag, and
-one build serves them all; without Redis it lives in the process.
+typical waits at most once an hour, and kept as ready JSON bytes with an ETag
+(browsers and proxies may keep it as long: ``Cache-Control: public``). While one
+request rebuilds it, the others of the process keep getting the previous copy
+(one builder at a time). With several server processes (a message queue) the
+copy lives in Redis and expires there, so every process answers the same bytes
+and the same ETag until the next build (a citizen whose requests land on
+different processes never sees the figures jump back); without Redis it lives
+in the process.
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-import time
 from datetime import datetime, timezone
 
 from flask import current_app
@@ -107,11 +109,11 @@ def _typical_cached(db, site: dict, now_ms: int) -> dict:
     """Return a site's typical waits, built at most once an hour (they change slowly)."""
     key = f"typical:{db.path}:{site['id']}"
     hit = _memory.get(key)
-    if hit is not None and time.monotonic() - hit[0] < TYPICAL_SECONDS:
-        return json.loads(hit[1])
+    if hit is not None and 0 <= now_ms / 1000 - hit[0] < TYPICAL_SECONDS:
+        return {int(k): v for k, v in json.loads(hit[1]).items()}
     cells = typical(db, site, now_ms)
-    _memory[key] = (time.monotonic(), json.dumps(cells).encode(), "")
-    return {int(k): v for k, v in cells.items()}
+    _memory[key] = (now_ms / 1000, json.dumps(cells).encode(), "")
+    return cells
 
 
 def cached(db, clock, city: str) -> tuple[bytes, str] | None:
@@ -121,9 +123,13 @@ def cached(db, clock, city: str) -> tuple[bytes, str] | None:
     key = f"{db.path}:{city}"
     cluster = app.extensions.get("turnos.cluster")
     shared = cluster is not None and cluster.shared
+    now = clock.now_ms() / 1000
+
+    def fresh(entry) -> bool:
+        return entry is not None and (shared or 0 <= now - entry[0] < ttl)
+
     hit = _read_shared(cluster, key) if shared else _memory.get(key)
-    fresh = hit is not None and time.monotonic() - hit[0] < ttl if not shared else hit is not None
-    if fresh:
+    if fresh(hit):
         return hit[1], hit[2]
     with _guard:
         lock = _building.setdefault(key, threading.Lock())
@@ -133,14 +139,14 @@ def cached(db, clock, city: str) -> tuple[bytes, str] | None:
         lock.acquire()
     try:
         again = _read_shared(cluster, key) if shared else _memory.get(key)
-        if again is not None and (shared or time.monotonic() - again[0] < ttl):
+        if fresh(again):
             return again[1], again[2]
         data = build(db, clock, city)
         if data is None:
             return None
         body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
         etag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
-        entry = (time.monotonic(), body, etag)
+        entry = (now, body, etag)
         if shared:
             _write_shared(cluster, key, body, etag, ttl)
         else:

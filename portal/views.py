@@ -27,8 +27,8 @@ from shared.timefmt import local_datetime, local_day
 from . import api
 from .common import (device_cookie, now_ms, remember_visit, remembered_visits, site_or_404)
 
-bp = Blueprint("public", __name__, template_folder="templates", static_folder="static",
-               static_url_path="/public/static")
+bp = Blueprint("portal", __name__, template_folder="templates", static_folder="static",
+               static_url_path="/portal/static")
 
 DAYS_SHOWN = 14
 WEEKDAY_NAMES = ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo")
@@ -43,7 +43,7 @@ def _private(response):
 
 def _page(template: str, status: int = 200, **context):
     """Render a public page."""
-    response = current_app.make_response((render_template(f"public/{template}", **context), status))
+    response = current_app.make_response((render_template(f"portal/{template}", **context), status))
     return _private(response)
 
 
@@ -325,7 +325,7 @@ def waits_page(city):
     data = json.loads(built[0])
     hours = sorted({c["hour"] for st in data["sites"] for sv in st["services"] for c in sv["typical"]})
     response = current_app.make_response(render_template(
-        "public/waits.html", data=data, hours=hours, embedded=request.args.get("embed") == "1",
+        "portal/waits.html", data=data, hours=hours, embedded=request.args.get("embed") == "1",
         weekdays=[_("Lun"), _("Mar"), _("Mié"), _("Jue"), _("Vie"), _("Sáb"), _("Dom")]))
     ancestors = current_app.config.get("PUBLIC_FRAME_ANCESTORS") or "'none'"
     from server import CSP

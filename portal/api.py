@@ -23,7 +23,7 @@ from shared.timefmt import iso
 
 from .common import device_cookie, now_ms, remember_visit, site_or_404
 
-bp = contract.Blueprint("public_api", __name__, url_prefix="/api/v1",
+bp = contract.Blueprint("portal_api", __name__, url_prefix="/api/v1",
                         description="Public wait times, appointments and tickets from a phone")
 
 S, I, B, N = fields.String, fields.Integer, fields.Boolean, fields.Float
@@ -189,6 +189,7 @@ class CheckIn(Body):
 
 @bp.route("/public/cities/<city>/waits")
 @bp.response(200, CityWaits)
+@bp.alt_response(304, description="Not modified (If-None-Match)")
 @bp.errors(404, 429)
 @bp.doc(security=[])
 def city_waits(city):
@@ -198,7 +199,7 @@ def city_waits(city):
     if built is None:
         raise not_found("city", city[:64])
     body, etag = built
-    if etag in request.if_none_match:
+    if request.if_none_match.contains(etag.strip('"')):
         response = current_app.response_class(status=304)
     else:
         response = current_app.response_class(body, mimetype="application/json")
