@@ -26,7 +26,7 @@ FACES = (
     "reports.views",
     "status.views",
     "printer.views",
-    "public.views",
+    "portal.views",
 )
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
