@@ -322,11 +322,23 @@ def waits_page(city):
     built = publicwaits.cached(get_db(), current_app.extensions["turnos.clock"], city[:64])
     if built is None:
         raise NotFound(_("No hay sedes publicadas para esta ciudad."), code="unknown_city")
-    data = json.loads(built[0])
-    hours = sorted({c["hour"] for st in data["sites"] for sv in st["services"] for c in sv["typical"]})
-    response = current_app.make_response(render_template(
-        "portal/waits.html", data=data, hours=hours, embedded=request.args.get("embed") == "1",
-        weekdays=[_("Lun"), _("Mar"), _("Mié"), _("Jue"), _("Vie"), _("Sáb"), _("Dom")]))
+    embedded = request.args.get("embed") == "1"
+    from flask_babel import get_locale
+
+    # A crowd reads the same copy: the page is rendered once per copy, language and form.
+    key = (built[1], str(get_locale()), embedded)
+    html = _rendered.get(key)
+    if html is None:
+        data = json.loads(built[0])
+        hours = sorted({c["hour"] for st in data["sites"] for sv in st["services"]
+                        for c in sv["typical"]})
+        html = render_template(
+            "portal/waits.html", data=data, hours=hours, embedded=embedded,
+            weekdays=[_("Lun"), _("Mar"), _("Mié"), _("Jue"), _("Vie"), _("Sáb"), _("Dom")])
+        if len(_rendered) > 64:
+            _rendered.clear()
+        _rendered[key] = html
+    response = current_app.make_response(html)
     ancestors = current_app.config.get("PUBLIC_FRAME_ANCESTORS") or "'none'"
     from server import CSP
 
@@ -337,6 +349,9 @@ def waits_page(city):
     response.headers["Cache-Control"] = \
         f"public, max-age={int(current_app.config.get('PUBLIC_CACHE_SECONDS') or 0)}"
     return response
+
+
+_rendered: dict[tuple, str] = {}  # (copy's ETag, language, embedded) -> the page
 
 
 def init_app(app) -> None:
