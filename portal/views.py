@@ -19,7 +19,7 @@ from flask import (Blueprint, current_app, redirect, render_template, request, s
 from flask_babel import gettext as _
 
 from shared import appointments, channels, publicwaits, ratelimit, remote, store
-from shared.db import get_db
+from shared.db import get_db, immediate
 from shared.errors import DomainError, NotFound
 from shared.queue import Actor, QueueEngine, current_engine
 from shared.timefmt import local_datetime, local_day
@@ -355,8 +355,22 @@ _rendered: dict[tuple, str] = {}  # (copy's ETag, language, embedded) -> the pag
 
 
 def init_app(app) -> None:
-    """Register the public pages and the public API."""
+    """Register the public pages, the public API and the end-of-day tidy-up of the channels."""
     from api import contract
 
     app.register_blueprint(bp)
     contract.register(app, api.bp)
+    hooks = app.extensions.setdefault("turnos.close_day_hooks", [])
+
+    def tidy(db):
+        """Close missed appointments, delete the contacts of finished visits, forget old phone counts."""
+        from shared import notify
+
+        now = app.extensions["turnos.clock"].now_ms()
+        missed = appointments.mark_no_shows(db, now)
+        purged = notify.purge_contacts(db, now)
+        with immediate(db):
+            store.forget_remote_takers(db, local_day(now - 86_400_000, "UTC"))
+        return f"channels: {missed} missed appointments, {purged} contacts deleted"
+
+    hooks.append(tidy)
