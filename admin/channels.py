@@ -213,7 +213,7 @@ def renew_entrance(site):
 @require(*READERS)
 def entrance_qr(site):
     """Return the site's entrance QR as a PNG to print."""
-    import qrcode
+    from shared.present import qr_png
 
     s = _site(site)
     row = store.site_channels(get_db(), s["id"])
@@ -222,13 +222,8 @@ def entrance_qr(site):
 
         raise not_found("entrance", s["code"])
     base = current_app.config.get("PUBLIC_URL") or request.host_url
-    code = qrcode.QRCode(box_size=10, border=2)
-    code.add_data(f"{base.rstrip('/')}/llegada/{s['code']}/{row['entrance_token']}")
-    code.make(fit=True)
-    out = io.BytesIO()
-    code.make_image(fill_color="black", back_color="white").save(out)
-    out.seek(0)
-    return send_file(out, mimetype="image/png")
+    png = qr_png(f"{base.rstrip('/')}/llegada/{s['code']}/{row['entrance_token']}", box_size=10)
+    return send_file(io.BytesIO(png), mimetype="image/png")
 
 
 def init_app(app) -> None:

@@ -192,16 +192,11 @@ def appointment_page(code):
 @ratelimit.limit("appointment-code", (60, 60))
 def appointment_qr(code):
     """Return the QR of a booking (its page's address: the kiosk's reader accepts it)."""
-    import qrcode
+    from shared.present import qr_png
 
     found = _appointment_or_404(code)
-    image = qrcode.QRCode(box_size=8, border=2, error_correction=qrcode.constants.ERROR_CORRECT_M)
-    image.add_data(api_absolute(url_for(".appointment_page", code=found["code"])))
-    image.make(fit=True)
-    out = io.BytesIO()
-    image.make_image(fill_color="black", back_color="white").save(out)
-    out.seek(0)
-    return _private(send_file(out, mimetype="image/png"))
+    png = qr_png(api_absolute(url_for(".appointment_page", code=found["code"])))
+    return _private(send_file(io.BytesIO(png), mimetype="image/png"))
 
 
 def api_absolute(path: str) -> str:

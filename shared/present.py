@@ -139,3 +139,17 @@ def desk_json(desk: dict) -> dict:
         "active": bool(desk["active"]), "services": desk.get("services", []),
         "holder": desk.get("holder"), "holder_name": desk.get("holder_name"),
     }
+
+
+def qr_png(data: str, box_size: int = 8) -> bytes:
+    """Return a QR code of some text (an address) as PNG bytes."""
+    import io
+
+    import qrcode
+
+    code = qrcode.QRCode(box_size=box_size, border=2, error_correction=qrcode.constants.ERROR_CORRECT_M)
+    code.add_data(data)
+    code.make(fit=True)
+    out = io.BytesIO()
+    code.make_image(fill_color="black", back_color="white").save(out)
+    return out.getvalue()

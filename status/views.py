@@ -138,18 +138,14 @@ def ticket_qr(visit_id):
     """Return the QR of a ticket's own page: the kiosk's reader confirms arrival with it."""
     import io
 
-    import qrcode
     from flask import send_file
+
+    from shared.present import qr_png
 
     _engine, ticket = _visit(visit_id)
     base = current_app.config.get("PUBLIC_URL") or request.host_url
-    code = qrcode.QRCode(box_size=8, border=2, error_correction=qrcode.constants.ERROR_CORRECT_M)
-    code.add_data(base.rstrip("/") + f"/t/{ticket['visit_id']}")
-    code.make(fit=True)
-    out = io.BytesIO()
-    code.make_image(fill_color="black", back_color="white").save(out)
-    out.seek(0)
-    response = send_file(out, mimetype="image/png")
+    response = send_file(io.BytesIO(qr_png(base.rstrip("/") + f"/t/{ticket['visit_id']}")),
+                         mimetype="image/png")
     response.headers["Cache-Control"] = "no-store"
     return response
 
