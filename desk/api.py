@@ -90,6 +90,9 @@ class HeldTicket(schemas.Ticket):
 
     note = fields.String(required=True, allow_none=True)
     from_service_name = fields.String(required=True, allow_none=True)
+    appointment = fields.Dict(required=True, allow_none=True, metadata={
+        "description": "An appointment's slot time and, if the entity asks for it, the name given "
+                       "(for the official serving it only)"})
 
 
 class DeskQueue(Shape):
@@ -244,6 +247,9 @@ def desk_queue(query, desk):
         previous = store.ticket_by_id(db, held["previous_id"]) if held["previous_id"] else None
         current["from_service_name"] = (engine.lookup.service(previous["service_id"])["name"]
                                         if previous else None)
+        from shared.appointments import for_the_desk
+
+        current["appointment"] = for_the_desk(db, held, site)
     return jsonify({
         "desk": d["code"], "desk_id": d["id"], "site": site["code"], "site_id": site["id"],
         "site_name": site["name"],

@@ -41,7 +41,7 @@ from flask_babel import lazy_gettext as _l
 from . import auth, channels, store
 from .db import immediate
 from .errors import Closed, Conflict, Invalid, NotFound, not_found
-from .hours import WEEKDAYS, is_open, parse_hours
+from .hours import WEEKDAYS, parse_hours
 from .timefmt import day_bounds_ms, local_datetime, local_day, zone
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -386,6 +386,10 @@ def public_json(db, appointment: dict, now_ms: int) -> dict:
             "status_url": f"/t/{ticket['visit_id']}" if ticket else None}
 
 
-def is_site_open_at(site: dict, ms: int) -> bool:
-    """Tell whether a site is open at an instant (its opening hours and holidays)."""
-    return is_open(site["opening_hours"], site["holidays"], local_datetime(ms, site["timezone"]))
+def for_the_desk(db, ticket: dict, site: dict) -> dict | None:
+    """Return what the official serving an appointment ticket sees: the slot's time and the name given."""
+    if ticket.get("channel") != "appointment":
+        return None
+    appointment = store.appointment_by_ticket(db, ticket["origin_id"] or ticket["id"])
+    return {"time": _hhmm(ticket["appointment_at"], site["timezone"]) if ticket["appointment_at"] else None,
+            "name": appointment["name"] if appointment else None}

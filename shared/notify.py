@@ -23,8 +23,8 @@ from phones past their grace, queues reminders and "near"/"called" messages,
 sends what is due (outside any request: a call never waits for a mail server),
 retries a failure later (30 s, doubling, six tries) and then gives up, and
 deletes every contact whose visit is over (finished, no-show, cancelled,
-abandoned, or an appointment cancelled or missed). A sent or failed message
-keeps no recipient.
+abandoned, or an appointment cancelled or missed), with the name and the ID
+hash of its appointment. A sent or failed message keeps no recipient.
 
 **The webhook** (for an SMS or WhatsApp gateway): ``POST NOTIFY_WEBHOOK_URL``
 with ``Content-Type: application/json`` and
@@ -239,9 +239,8 @@ def purge_contacts(db, now_ms: int) -> int:
         if row["status"] in ("cancelled", "no_show"):
             gone.append(row["contact_id"])
             prefixes.append(f"a{row['id']}:")
-    if not gone:
-        return 0
     with immediate(db):
+        store.forget_people_of_closed_appointments(db)
         for prefix in prefixes:
             store.drop_pending_of(db, prefix)
         return store.delete_contacts(db, gone)

@@ -1836,3 +1836,13 @@ def remote_report(db: Database, site_ids: list[int], day_from: str, day_to: str)
         "count(*) FILTER (WHERE status = 'no_show') FROM tickets "
         f"WHERE site_id IN ({sites}) AND day BETWEEN :day_from AND :day_to AND channel = 'remote' "
         "AND origin_id IS NULL GROUP BY site_id, service_id", params)]
+
+
+def forget_people_of_closed_appointments(db: Database) -> int:
+    """Clear the name and ID hash of appointments whose visit is over (or that were cancelled or missed)."""
+    return db.execute(
+        "UPDATE appointments SET name = NULL, id_hash = NULL "
+        "WHERE (name IS NOT NULL OR id_hash IS NOT NULL) AND (status IN ('cancelled', 'no_show') "
+        "OR (status = 'checked_in' AND NOT EXISTS (SELECT 1 FROM tickets o JOIN tickets t "
+        "ON t.visit_id = o.visit_id WHERE o.id = appointments.ticket_id "
+        "AND t.status IN ('waiting', 'called', 'serving'))))").rowcount

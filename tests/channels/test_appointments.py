@@ -72,6 +72,21 @@ def test_the_entity_asks_only_what_it_configures_and_a_document_is_kept_as_a_has
     configure(room, appointments={"ask_name": "off", "ask_document": "off"})
     quiet = book(room, "10:00", name="Nadie", document="99")
     assert quiet["name"] is None and quiet["id_hash"] is None  # not asked: not kept
+    # The official serving the visit greets the citizen by the name given; then it is gone.
+    from shared import appointments as ap, notify
+
+    at(room.clock, "08:40:00")
+    ticket = ap.check_in(room, room.site("cam-centro"), made, Actor())
+    desk, actor = open_desk(room, "1", "ana")
+    room.call_next(desk, actor)
+    held = store.ticket_by_id(room.db, ticket["id"])
+    assert ap.for_the_desk(room.db, held, room.site("cam-centro")) == {"time": "09:00",
+                                                                        "name": "Ana Pérez"}
+    room.start(ticket["id"], actor)
+    room.finish(ticket["id"], actor)
+    notify.purge_contacts(room.db, room.clock.now_ms())
+    gone = store.appointment_by_code(room.db, made["code"])
+    assert gone["name"] is None and gone["id_hash"] is None
 
 
 def test_a_citizen_moves_and_cancels_with_the_code_until_the_notice_runs_out(room, clock):
