@@ -11,7 +11,8 @@ through nginx; the desks call Turnos directly. In each run:
 
 1. **Calls/s without the crowd**: 5,000 waiting tickets, 50 desk clients
    calling flat out (``next`` then ``no-show``), as in ``core_throughput.py``.
-2. **The same with the crowd**: 200 concurrent clients (4 processes × 50
+2. **The same with the crowd** (which of the two comes first alternates by run):
+   200 concurrent clients (4 processes × 50
    threads, each thread its own kept-alive connection) read the public page
    ``/espera/bench-city`` and its JSON ``/api/v1/public/cities/bench-city/waits``
    in turn through nginx, each once a second (200 reads/s: 12,000 citizens with
@@ -126,19 +127,29 @@ def main() -> int:
                                   admin)[1]["token"] for k in range(KIOSKS)]
                 history(server, kiosks, admin)
                 assert request(server.port, "GET", PATHS[1])[0] == 200
-                issue_run(server, kiosks, args.queue)
-                a = call_run(server, admin)
-                issue_run(server, kiosks, args.queue)
-                # The crowd reads for as long as the desks call (about the time alone, and more).
-                seconds = max(10.0, args.queue / max(a["rate"], 1) * 1.5)
-                found: dict = {}
                 target = server.port if args.direct else proxy.port
-                reader = threading.Thread(target=crowd, args=(target, args.clients, seconds,
-                                                              args.interval, found))
-                reader.start()
-                time.sleep(2)  # let the crowd be there before the desks start
-                t = call_run(server, admin)
-                reader.join()
+                found: dict = {}
+
+                def with_crowd() -> dict:
+                    """Call flat out while the crowd reads (it reads a while longer)."""
+                    issue_run(server, kiosks, args.queue)
+                    reader = threading.Thread(target=crowd, args=(target, args.clients, 40.0,
+                                                                  args.interval, found))
+                    reader.start()
+                    time.sleep(2)  # let the crowd be there before the desks start
+                    result = call_run(server, admin)
+                    reader.join()
+                    return result
+
+                def alone_run() -> dict:
+                    issue_run(server, kiosks, args.queue)
+                    return call_run(server, admin)
+
+                # Alternate which comes first: a server warms up over its first runs.
+                if run % 2:
+                    a, t = alone_run(), with_crowd()
+                else:
+                    t, a = with_crowd(), alone_run()
                 alone.append(a)
                 together.append(t)
                 reads.append(found)
