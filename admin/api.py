@@ -4,13 +4,12 @@ from flask import jsonify
 from flask_babel import lazy_gettext as _l
 from marshmallow import fields
 
-from api import contract
-from api.contract import Body, Shape, Text
-from shared import auth
-from shared.auth import require
+from shared import auth, contract
+from shared.contract import Body, Shape, Text
 from shared.db import get_db, immediate
 from shared.errors import Conflict, Forbidden
 from shared.queue import current_engine
+from shared.web import STAFF, require, site_for
 
 bp = contract.Blueprint("admin_api", __name__, url_prefix="/api/v1",
                         description="Privacy: whether a site asks for an ID, and recording it")
@@ -34,13 +33,11 @@ class CitizenId(Body):
 
 
 @bp.route("/sites/<site>/privacy")
-@require("admin", "supervisor", "official", "kiosk")
+@require(*STAFF, "kiosk")
 @bp.response(200, Privacy)
 @bp.errors(401, 403, 404)
 def site_privacy(site):
     """Tell a kiosk whether the site asks for an ID and the privacy notice to show first."""
-    from api.views import site_for
-
     s = site_for(site)
     return jsonify({"site": s["code"], "id_capture": bool(s["id_capture"]),
                     "privacy_notice": s["privacy_notice"] if s["id_capture"] else ""})

@@ -10,28 +10,28 @@ arrival of tickets taken from phones) is shown here and can be renewed.
 
 import io
 
-from flask import Blueprint, current_app, flash, redirect, request, send_file, url_for
+from flask import current_app, flash, redirect, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 from wtforms.validators import ValidationError
 
-from shared import channels, priority, store
-from shared.auth import require
+from shared import channels, priority, publicwaits, store
+from shared.cluster import current_cluster
 from shared.db import get_db
-from shared.errors import DomainError
+from shared.errors import DomainError, not_found
 from shared.hours import WEEKDAYS
+from shared.present import qr_png
+from shared.web import ADMINS, require
+from shared.web import MANAGERS as READERS
 
 from . import forms
+from .common import audit_change, bp, page, refusal, visible_site, write
 from .forms import AdminForm, Check, Choice, Decimal, Holidays, Hours, Text, Whole
-from .views import ADMIN, READERS, _audit, _error, _page, _site, _write, login_first, no_store
-
-bp = Blueprint("admin_channels", __name__, url_prefix="/admin")
-bp.before_request(login_first)
-bp.after_request(no_store)
 
 CLASS_LABELS = {"slot": _l("En la fila general, a la hora de su cita"),
-                "before_general": _l("Antes de la fila general desde la hora de su cita (después de la atención preferencial)"),
+                "before_general": _l("Antes de la fila general desde la hora de su cita "
+                                     "(después de la atención preferencial)"),
                 "preferential": _l("Como atención preferencial desde la hora de su cita")}
 ASK_LABELS = {"off": _l("No se pide"), "optional": _l("Opcional"), "required": _l("Obligatorio")}
 
@@ -160,7 +160,7 @@ def _render(site: dict, status: int = 200, **context):
     row = store.site_channels(db, site["id"])
     token = row["entrance_token"] if row else None
     base = current_app.config.get("PUBLIC_URL") or request.host_url.rstrip("/")
-    return _page("channels.html", status, site=site, services=services, config=config,
+    return page("channels.html", status, site=site, services=services, config=config,
                  class_labels=CLASS_LABELS, ask_labels=ASK_LABELS,
                  entrance_url=f"{base.rstrip('/')}/llegada/{site['code']}/{token}" if token else None,
                  public_base=base.rstrip("/"),
@@ -170,62 +170,51 @@ def _render(site: dict, status: int = 200, **context):
 
 @bp.get("/sites/<site>/channels")
 @require(*READERS)
-def edit(site):
+def channels_page(site):
     """Show a site's appointments, turns from phones, notifications and public page settings."""
-    return _render(_site(site))
+    return _render(visible_site(site))
 
 
 @bp.post("/sites/<site>/channels")
-@require(*ADMIN)
-def update(site):
+@require(*ADMINS)
+def channels_update(site):
     """Change a site's channel settings (validated whole before anything is written)."""
-    s = _site(site)
+    s = visible_site(site)
     db = get_db()
     before = channels.settings(db, s)
     try:
         config, queue_class = _values(request.form, store.list_services(db, s["id"]), before)
     except DomainError as exc:
-        return _render(s, exc.status, fields=request.form, **_error(exc))
-    with _write(db):
+        return _render(s, exc.status, fields=request.form, **refusal(exc))
+    with write(db):
         channels.save(db, s, config, queue_class)
-        _audit("site.channels", f"site:{s['code']}", {"config": config, "queue_class": queue_class})
-    from shared import publicwaits
-
-    publicwaits.forget()
+        audit_change("site.channels", f"site:{s['code']}", {"config": config, "queue_class": queue_class})
+    publicwaits.forget(current_cluster())
     flash(_("Cambios guardados."))
-    return redirect(url_for(".edit", site=s["code"]))
+    return redirect(url_for(".channels_page", site=s["code"]))
 
 
 @bp.post("/sites/<site>/channels/entrance")
-@require(*ADMIN)
-def renew_entrance(site):
+@require(*ADMINS)
+def channels_renew_entrance(site):
     """Make a new entrance QR for the site (the old one stops working)."""
-    s = _site(site)
+    s = visible_site(site)
     db = get_db()
-    with _write(db):
+    with write(db):
         channels.entrance_token(db, s, renew=True)
-        _audit("site.entrance_qr", f"site:{s['code']}")
+        audit_change("site.entrance_qr", f"site:{s['code']}")
     flash(_("Nuevo código QR de la entrada: imprímalo y cambie el anterior."))
-    return redirect(url_for(".edit", site=s["code"]))
+    return redirect(url_for(".channels_page", site=s["code"]))
 
 
 @bp.get("/sites/<site>/channels/entrance.png")
 @require(*READERS)
-def entrance_qr(site):
+def channels_entrance_qr(site):
     """Return the site's entrance QR as a PNG to print."""
-    from shared.present import qr_png
-
-    s = _site(site)
+    s = visible_site(site)
     row = store.site_channels(get_db(), s["id"])
     if not row or not row["entrance_token"]:
-        from shared.errors import not_found
-
         raise not_found("entrance", s["code"])
     base = current_app.config.get("PUBLIC_URL") or request.host_url
     png = qr_png(f"{base.rstrip('/')}/llegada/{s['code']}/{row['entrance_token']}", box_size=10)
     return send_file(io.BytesIO(png), mimetype="image/png")
-
-
-def init_app(app) -> None:
-    """Register the channels pages."""
-    app.register_blueprint(bp)

@@ -20,14 +20,11 @@ from wtforms.validators import StopValidation, ValidationError
 from shared import auth, priority
 from shared.errors import Invalid
 from shared.hours import WEEKDAYS, parse_hours
+from shared.printing.settings import PAPERS, check_spec, printer_profiles, validate_settings
+from shared.rules import CODE, DESK_CODE, PICTOGRAM, PREFIX, USERNAME
 from shared.text import unsafe
 from shared.timefmt import is_valid_zone
 
-CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
-DESK_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,7}$")
-PREFIX = re.compile(r"^[A-Z]{1,3}$")
-PICTOGRAM = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
-USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,63}$")
 _RANGE = re.compile(r"^\s*(\d{1,2}:\d{2})\s*-\s*(\d{1,2}:\d{2})\s*$")
 _WHOLE = re.compile(r"-?[0-9]{1,9}")
 
@@ -36,9 +33,7 @@ WEEKDAY_LABELS = {"mon": _l("Lunes"), "tue": _l("Martes"), "wed": _l("Miércoles
                   "sun": _l("Domingo")}
 KNOWN_PICTOGRAMS = ("discapacidad", "gestante", "infancia", "adulto_mayor", "veterano",
                     "vulnerabilidad")
-PAPERS = ("80mm", "58mm")
 VOICES = ("browser", "server", "chime")
-AGENT = "agent"  # the kiosk's own printer, driven by its printer agent
 MAX_DISPLAY_LINES = 5
 
 
@@ -249,7 +244,7 @@ def _checked(form_class, formdata, **attributes) -> FlaskForm:
     """Validate submitted data with a form class; return the form or raise its first refusal."""
     form = form_class(formdata=formdata)
     for name, value in attributes.items():
-        setattr(getattr(form, name), "options", value)
+        getattr(form, name).options = value
     if not form.validate():
         for name, field in form._fields.items():
             if field.errors:
@@ -560,10 +555,10 @@ class KioskForm(AdminForm):
     footer = Text(_l("Pie del tiquete"), max_len=200)
 
     def validate_printer(self, field):
-        """The printer address must be one the printer package understands (and stays safe)."""
+        """The printer address must be one the printing core understands (and stays safe)."""
         try:
-            field.data = printer_spec(field.raw)
-        except FieldError as exc:
+            field.data = check_spec((field.raw or "").strip() or "none")
+        except Invalid as exc:
             raise ValidationError(exc.message) from exc
 
 
@@ -590,8 +585,6 @@ class SurveyForm(AdminForm):
 def device_config(formdata, kind: str, services: list[dict], desks: list[dict]) -> dict:
     """Return a device's settings for its kind (kiosk printer, display zone, survey desk)."""
     if kind == "kiosk":
-        from printer.dispatch import validate_settings
-
         form = _checked(KioskForm, formdata, profile=tuple(printer_profiles()))
         wanted = {"printer": form.printer.data, "paper": form.paper.data,
                   "profile": form.profile.data, "native_qr": form.native_qr.data}
@@ -615,35 +608,3 @@ def device_config(formdata, kind: str, services: list[dict], desks: list[dict]) 
     form = _checked(SurveyForm, formdata, desk=tuple(ids))
     # The desk's id: what the survey screen and its socket read (codes differ from ids).
     return {"desk": ids[form.desk.data] if form.desk.data else None}
-
-
-def printer_spec(raw) -> str:
-    """Return a kiosk's printer address, checked by the printer package.
-
-    A virtual printer always writes in the instance's tickets folder and a
-    file printer only to a device under /dev, so the form cannot be used to
-    write files elsewhere on the server.
-    """
-    from printer.connections import parse_spec
-
-    raw = (raw or "").strip() or "none"
-    if raw == AGENT:
-        return raw
-    try:
-        spec = parse_spec(raw)
-    except ValueError:
-        raise _fail("printer", _l("Impresora no válida. Use serial:/dev/ttyUSB0, tcp:IP:9100, "
-                                  "usb:VID:PID, file:/dev/usb/lp0, virtual:, agent o none.")) from None
-    if spec.kind == "virtual" and spec.path:
-        raise _fail("printer", _l("La impresora virtual se escribe «virtual:» (sin carpeta): "
-                                  "guarda los tiquetes en la carpeta de la instancia."))
-    if spec.kind == "file" and not (spec.path or "").startswith("/dev/"):
-        raise _fail("printer", _l("Una impresora de archivo debe ser un dispositivo bajo /dev/."))
-    return str(spec)
-
-
-def printer_profiles() -> list[str]:
-    """Return the printer models python-escpos knows."""
-    from escpos.capabilities import CAPABILITIES
-
-    return sorted(CAPABILITIES["profiles"])

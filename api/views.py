@@ -1,116 +1,40 @@
 """The JSON API under /api/v1 (described by /api/v1/openapi.json, rendered at /api/docs).
 
 Each operation declares its body or query schema (validated before the view
-runs, after the role check) and the shape of every answer; the shapes are in
-``api/schemas.py``, the machinery in ``api/contract.py``.
+runs, after the role check) and the shape of every answer; the shared shapes
+are in ``shared/schemas.py``, the machinery in ``shared/contract.py``.
 """
 
-from flask import Blueprint, current_app, jsonify, render_template, request
+import json
+
+from flask import Blueprint, current_app, jsonify, render_template
 from flask_babel import lazy_gettext as _l
 
-from shared import auth, desks, devices, ratelimit, store
-from shared.auth import require
+from shared import auth, contract, desks, devices, kpi, ratelimit, schemas, store
+from shared.contract import Body, Choice, Empty, Ref, Text
 from shared.db import get_db, immediate
-from shared.errors import Forbidden, Invalid, not_found
+from shared.errors import Invalid, not_found
 from shared.present import desk_json, site_json, ticket_json
-from shared.queue import Actor, current_engine
+from shared.queue import current_engine
+from shared.schemas import DeskQuery
 from shared.timefmt import iso
-
-from . import contract, schemas
-from .contract import Body, Choice, Empty, Query, Ref, Text
+from shared.web import (
+    ANYONE,
+    STAFF,
+    absolute,
+    actor,
+    current_clock,
+    desk_for,
+    principal,
+    readable_desk,
+    require,
+    site_for,
+    ticket_for_action,
+    ticket_reply,
+)
 
 bp = contract.Blueprint("api", __name__, url_prefix="/api/v1",
                         description="Tickets, sites, desks and devices")
-
-STAFF = ("admin", "supervisor", "official")
-MANAGERS = ("admin", "supervisor")
-ANYONE = (*STAFF, "kiosk", "display", "survey")
-
-
-# --- helpers -------------------------------------------------------------------
-
-def principal() -> auth.Principal:
-    """Return the authenticated principal (the decorator already checked it)."""
-    return auth.current_principal()
-
-
-def actor() -> Actor:
-    """Return the actor recorded in events for this request."""
-    p = principal()
-    return Actor(user_id=p.user_id, device_id=p.device_id, role=p.role)
-
-
-def site_for(ident) -> dict:
-    """Return a site the principal may use, or refuse."""
-    site = current_engine().site(ident)
-    auth.require_site(principal(), site)
-    return site
-
-
-def desk_from_path(ident) -> dict:
-    """Return the desk a path names: an id, ``site:code``, or a code with ``?site=``."""
-    engine = current_engine()
-    site_code = request.args.get("site")
-    return engine.desk(ident, engine.site(site_code) if site_code else None)
-
-
-def readable_desk(ident) -> dict:
-    """Return a desk of a site the caller belongs to (reading needs no hold)."""
-    desk = desk_from_path(ident)
-    auth.require_site(principal(), current_engine().lookup.site(desk["site_id"]))
-    return desk
-
-
-def desk_for(ident) -> dict:
-    """Return a desk the principal may operate, or refuse."""
-    desk = desk_from_path(ident)
-    if not auth.may_act_for_desk(get_db(), principal(), desk):
-        raise Forbidden(_l("Solo quien ocupa %(d)s (o un supervisor) puede operarlo.",
-                           d=desk["name"]), code="not_desk_holder")
-    return desk
-
-
-def ticket_for_action(ticket_id, *, managers_anywhere: bool = True) -> dict:
-    """Return a ticket the principal may act on: at its own desk, or as a manager of its site."""
-    engine = current_engine()
-    ticket = engine.ticket(ticket_id)
-    p = principal()
-    auth.require_site(p, engine.lookup.site(ticket["site_id"]))
-    if p.role in MANAGERS and managers_anywhere:
-        return ticket
-    desk = engine.lookup.desk(ticket["desk_id"])
-    if desk is None or not auth.may_act_for_desk(get_db(), p, desk):
-        raise Forbidden(_l("El turno %(code)s no está en su módulo.", code=ticket["code"]),
-                        code="not_your_ticket")
-    return ticket
-
-
-def ticket_reply(ticket: dict, status: int = 200):
-    """Answer with a ticket's API shape, its absolute status URL and estimate."""
-    data = current_engine().with_estimate(ticket)
-    data["status_url"] = absolute(data["status_url"])
-    return jsonify(data), status
-
-
-def absolute(path: str) -> str:
-    """Make a path absolute with the configured public URL or this request's host."""
-    base = current_app.config.get("PUBLIC_URL")
-    if not base:
-        # request.host_url rebuilds and re-encodes the whole URL; the base only
-        # depends on these values, so it is worked out once for each.
-        env = request.environ
-        key = (env.get("wsgi.url_scheme"), env.get("HTTP_HOST"), env.get("SERVER_NAME"),
-               env.get("SERVER_PORT"), env.get("SCRIPT_NAME"))
-        base = _HOST_URLS.get(key)
-        if base is None:
-            base = request.host_url
-            if len(_HOST_URLS) < 64:
-                _HOST_URLS[key] = base
-    return base.rstrip("/") + path
-
-
-_HOST_URLS: dict[tuple, str] = {}
-
 
 # --- schemas of the requests ------------------------------------------------------------
 
@@ -172,13 +96,6 @@ class Transfer(Body):
     note = Text()
 
 
-class DeskQuery(Query):
-    """Makes ``{desk}`` a desk code within this site."""
-
-    site = Text(max_length=64, name=True, metadata={
-        "description": "Site code: makes {desk} a desk code within that site"})
-
-
 # --- auth and devices -------------------------------------------------------------
 
 @bp.route("/auth/token", methods=["POST"])
@@ -189,7 +106,7 @@ class DeskQuery(Query):
 @bp.doc(security=[])
 def create_token(data):
     """Exchange a username and password for a bearer token (answered with no-store)."""
-    clock = current_app.extensions["turnos.clock"]
+    clock = current_clock()
     db = get_db()
     user = auth.authenticate(db, data["username"], data["password"], clock)
     token = auth.issue_staff_token(db, user, clock)
@@ -221,7 +138,7 @@ def create_device(data):
                       field="name")
     site = site_for(data["site"])
     db = get_db()
-    clock = current_app.extensions["turnos.clock"]
+    clock = current_clock()
     token, digest = auth.new_device_token()
     with immediate(db):
         device_id = store.insert_device(db, site["id"], data["kind"], name, digest, {},
@@ -243,7 +160,7 @@ def revoke_device(device_id):
     db = get_db()
     if store.device_by_id(db, device_id) is None:
         raise not_found("device", device_id)
-    devices.revoke(db, device_id, current_app.extensions["turnos.clock"], principal().user_id)
+    devices.revoke(db, device_id, current_clock(), principal().user_id)
     return "", 204
 
 
@@ -327,7 +244,7 @@ def site_queue(site):
         row["position"] = t["position"]
         row["predicted_desk"] = engine.lookup.desk(t["predicted_desk_id"])["code"] \
             if t["predicted_desk_id"] else None
-        row["waiting_seconds"] = round((now - t["queue_at"]) / 1000, 3)
+        row["waiting_seconds"] = kpi.seconds(kpi.waited_ms(t, now))
         rows.append(row)
     active = [ticket_json(t, engine.lookup) for t in store.active_list(db, s["id"], day)]
     return jsonify({"site": s["code"], "day": day, "waiting": rows, "active": active,
@@ -404,8 +321,6 @@ def get_ticket(ticket_id):
 @bp.errors(401, 403, 404)
 def get_ticket_events(ticket_id):
     """Return a ticket's event log (who did what, when, where)."""
-    import json
-
     engine = current_engine()
     ticket = engine.ticket(ticket_id)
     site = engine.lookup.site(ticket["site_id"])
@@ -503,27 +418,6 @@ def transfer_ticket(data, ticket_id):
 
 # --- desks -------------------------------------------------------------------
 
-def desk_state(desk: dict) -> dict:
-    """Return a desk with its holder, pause and current ticket."""
-    db = get_db()
-    engine = current_engine()
-    session_row = store.open_session(db, desk["id"])
-    pause = store.open_pause(db, session_row["id"]) if session_row else None
-    current = store.desk_open_ticket(db, desk["id"])
-    site = engine.lookup.site(desk["site_id"])
-    services = [engine.lookup.service(i)["code"] for i in store.desk_service_ids(db, desk["id"])]
-    return {
-        "id": desk["id"], "code": desk["code"], "name": desk["name"], "site": site["code"],
-        "services": services,
-        "holder": session_row["username"] if session_row else None,
-        "holder_name": session_row["display_name"] if session_row else None,
-        "session_started_at": iso(session_row["started_at"], site["timezone"]) if session_row else None,
-        "paused": pause is not None, "pause_reason": pause["reason"] if pause else None,
-        "paused_since": iso(pause["started_at"], site["timezone"]) if pause else None,
-        "current": ticket_json(current, engine.lookup) if current else None,
-    }
-
-
 DESK_ERRORS = (400, 401, 403, 404, 409, 413, 415)
 
 
@@ -534,7 +428,7 @@ DESK_ERRORS = (400, 401, 403, 404, 409, 413, 415)
 @bp.errors(400, 401, 403, 404)
 def get_desk(query, desk):
     """Return a desk's state: holder, pause, current ticket."""
-    return jsonify(desk_state(readable_desk(desk)))
+    return jsonify(desks.desk_state(current_engine(), readable_desk(desk)))
 
 
 @bp.route("/desks/<desk>/session", methods=["POST"])
@@ -547,7 +441,7 @@ def open_desk_session(query, data, desk):
     """Take a desk: the official now holds it (one desk per official, one official per desk)."""
     d = readable_desk(desk)
     desks.open_session(current_engine(), d, principal().user_id)
-    return jsonify(desk_state(d)), 201
+    return jsonify(desks.desk_state(current_engine(), d)), 201
 
 
 @bp.route("/desks/<desk>/session", methods=["DELETE"])

@@ -3,7 +3,8 @@
     python bench/baseline_insert.py [--runs 3] [--tickets 2000]
 
 Serves the bare endpoint with the same stack as Turnos (gevent pywsgi,
-TCP_NODELAY, one process, SQLite in WAL) and loads it with the same 8 client
+TCP_NODELAY, one process, SQLite in WAL with synchronous=NORMAL, as every
+Turnos connection) and loads it with the same 8 client
 processes as ``bench/core_throughput.py``, then issues the same number of
 real tickets through Turnos. Prints both rates and their ratio: on a shared,
 noisy machine the ratio says more than either figure alone.
@@ -34,9 +35,16 @@ BARE_APP = textwrap.dedent('''
     setup.execute("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, site TEXT, service TEXT)")
     setup.commit()
     pool = []
+    def connect():
+        # The settings every Turnos connection has (shared/db.py): like for like.
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        return conn
     @app.post("/api/v1/tickets")
     def issue():
-        conn = pool.pop() if pool else sqlite3.connect(path, isolation_level=None)
+        conn = pool.pop() if pool else connect()
         body = request.get_json()
         row = conn.execute("INSERT INTO t (site, service) VALUES (?, ?) RETURNING id",
                            [body["site"], body["service"]]).fetchone()

@@ -114,7 +114,7 @@ def call_run(server, token, paced_seconds=None) -> dict:
     results, t0 = run_processes(_desk_worker, argsets, 600)
     elapsed = max(end for _, _, end in results) - t0
     called = [x for c, _, _ in results for x in c]
-    lat = [x for _, l, _ in results for x in l]
+    lat = [x for _, latencies, _ in results for x in latencies]
     return {"calls": len(called), "rate": len(called) / elapsed,
             "duplicates": len(called) - len(set(called)), "p50": percentile(lat, 50),
             "p99": percentile(lat, 99)}

@@ -1,6 +1,8 @@
 """Benchmark: a tap at the kiosk to the last byte of the ticket at a network printer on loopback.
 
-Starts a real server (gevent, as ``run.py serve``) on a temporary instance,
+Starts the server as production does (``run.py serve --demo``: gevent's WSGI
+server, TCP_NODELAY) on a temporary instance, the per-kiosk rate limit lifted
+through its setting (a benchmark taps faster than 30 citizens a minute),
 registers a kiosk whose printer is a fake ESC/POS printer listening on
 127.0.0.1 (it answers status queries like a printer with paper), then taps
 ``POST /kiosk/api/tickets`` one ticket at a time and measures, on one clock,
@@ -21,32 +23,16 @@ import queue
 import socket
 import socketserver
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import Server  # noqa: E402
+
 DEMO_ADMIN = ("admin", "admin-demo-2026")
 TARGET_P99_MS = 150
-
-# The same start-up as ``run.py serve --demo`` (gevent), with the per-kiosk rate
-# limit lifted: a benchmark taps far faster than 30 citizens a minute.
-LAUNCHER = """
-from gevent import monkey
-monkey.patch_all()
-import sys
-from server import create_app
-from server.cli import seed_demo
-from shared.events import socketio
-app = create_app({"SOCKETIO_ASYNC_MODE": "gevent", "KIOSK_RATE_LIMIT": (10 ** 9, 60), "DEMO": True},
-                 instance=sys.argv[1])
-with app.app_context():
-    seed_demo(app)
-socketio.run(app, host="127.0.0.1", port=int(sys.argv[2]), allow_unsafe_werkzeug=True, log_output=False)
-"""
 
 QUERY = b"\x10\x04"
 ANSWERS = {1: b"\x16", 4: b"\x12"}  # online; paper ok
@@ -97,33 +83,6 @@ class FakePrinter(socketserver.ThreadingTCPServer):
         return f"tcp:127.0.0.1:{self.server_address[1]}"
 
 
-def free_port() -> int:
-    """Return a free TCP port on loopback."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(instance: Path, port: int) -> subprocess.Popen:
-    """Start the server and wait until it answers."""
-    import requests
-
-    log = open(instance.parent / "server.log", "wb")
-    process = subprocess.Popen([sys.executable, "-c", LAUNCHER, str(instance), str(port)], cwd=ROOT,
-                               stdout=log, stderr=subprocess.STDOUT,
-                               env=dict(os.environ, PYTHONPATH=str(ROOT)))
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"server exited: {(instance.parent / 'server.log').read_text()[-2000:]}")
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
-                return process
-        except requests.RequestException:
-            time.sleep(0.1)
-    raise SystemExit("server did not start")
-
-
 def percentile(values: list[float], q: float) -> float:
     """Return the q-th percentile (nearest rank) of values."""
     ordered = sorted(values)
@@ -157,16 +116,15 @@ def main() -> None:
 
     printer = FakePrinter()
     threading.Thread(target=printer.serve_forever, daemon=True).start()
-    with tempfile.TemporaryDirectory() as tmp:
-        port = free_port()
-        server = start_server(Path(tmp) / "instance", port)
-        base = f"http://127.0.0.1:{port}"
+    with Server(env={"TURNOS_KIOSK_RATE_LIMIT": "[1000000000, 60]"}) as server:
+        base = f"http://127.0.0.1:{server.port}"
         try:
             admin = requests.post(base + "/api/v1/auth/token", timeout=10,
                                   json={"username": DEMO_ADMIN[0], "password": DEMO_ADMIN[1]}).json()["token"]
             headers = {"Authorization": f"Bearer {admin}"}
             device = requests.post(base + "/api/v1/devices", headers=headers, timeout=10,
-                                   json={"site": "cam-centro", "kind": "kiosk", "name": "Kiosco bench"}).json()
+                                   json={"site": "cam-centro", "kind": "kiosk",
+                                         "name": "Kiosco bench"}).json()
             r = requests.patch(f"{base}/api/v1/kiosks/{device['id']}", headers=headers, timeout=10,
                                json={"printer": printer.spec, "paper": "80mm", "native_qr": True})
             r.raise_for_status()
@@ -194,8 +152,6 @@ def main() -> None:
             print(f"median of {args.runs} runs: p50 {p50:.1f} ms, p99 {p99:.1f} ms "
                   f"({verdict} the p99 <= {TARGET_P99_MS} ms target)")
         finally:
-            server.terminate()
-            server.wait(10)
             printer.shutdown()
 
 

@@ -130,7 +130,8 @@ def main() -> int:
                 target = server.port if args.direct else proxy.port
                 found: dict = {}
 
-                def with_crowd() -> dict:
+                def with_crowd(server=server, kiosks=kiosks, admin=admin, target=target,
+                               found=found) -> dict:
                     """Call flat out while the crowd reads (it reads a while longer)."""
                     issue_run(server, kiosks, args.queue)
                     reader = threading.Thread(target=crowd, args=(target, args.clients, 40.0,
@@ -141,7 +142,7 @@ def main() -> int:
                     reader.join()
                     return result
 
-                def alone_run() -> dict:
+                def alone_run(server=server, kiosks=kiosks, admin=admin) -> dict:
                     issue_run(server, kiosks, args.queue)
                     return call_run(server, admin)
 

@@ -15,15 +15,26 @@ from flask import jsonify
 from flask_babel import lazy_gettext as _l
 from marshmallow import fields
 
-from api import contract, schemas
-from api.contract import Body, Choice, Flag, Id, Int, Query, Shape, Text
-from api.views import (MANAGERS, STAFF, DeskQuery, actor, desk_for, desk_state, principal,
-                       readable_desk, ticket_for_action, ticket_reply)
-from shared import auth, desks, store
+from shared import auth, contract, desks, kpi, schemas, store
+from shared.appointments import for_the_desk
+from shared.contract import Body, Choice, Flag, Id, Int, Query, Shape, Text
 from shared.db import get_db, immediate
 from shared.errors import Forbidden, Invalid
 from shared.present import ticket_json
 from shared.queue import current_engine
+from shared.schemas import DeskQuery
+from shared.web import (
+    ADMINS,
+    MANAGERS,
+    STAFF,
+    actor,
+    desk_for,
+    principal,
+    readable_desk,
+    require,
+    ticket_for_action,
+    ticket_reply,
+)
 
 bp = contract.Blueprint("desk_api", __name__, url_prefix="/api/v1",
                         description="What the desk page needs: the line, pauses, chosen calls, the day")
@@ -31,7 +42,7 @@ bp = contract.Blueprint("desk_api", __name__, url_prefix="/api/v1",
 LINE_LIMIT = 10
 MAX_LINE_LIMIT = 50
 
-require_staff = auth.require(*STAFF)
+require_staff = require(*STAFF)
 DESK_ERRORS = (400, 401, 403, 404, 409, 413, 415)
 
 
@@ -187,7 +198,7 @@ def _line_row(engine, ticket: dict, position: int, now: int, rule: str, role: st
     """Return one ticket of a desk's line as the desk page shows it."""
     row = ticket_json(ticket, engine.lookup)
     row["position"] = position
-    row["waiting_seconds"] = round((now - ticket["queue_at"]) / 1000, 3)
+    row["waiting_seconds"] = kpi.seconds(kpi.waited_ms(ticket, now))
     row["note"] = ticket["note"]
     row["transferred"] = ticket["previous_id"] is not None
     row["may_call"] = desks.may_call_chosen(rule, role, ticket, head_id)
@@ -213,7 +224,7 @@ def my_desks():
                  "mine": d["holder_id"] == p.user_id}
                 for d in store.list_desks(db, site["id"])]
         sites.append({"code": site["code"], "name": site["name"], "desks": rows})
-    current = desk_state(store.desk_by_id(db, held["desk_id"])) if held else None
+    current = desks.desk_state(current_engine(), store.desk_by_id(db, held["desk_id"])) if held else None
     last_json = None
     if last is not None and p.may_use_site(last["site_id"]):
         last_json = {"id": last["id"], "code": last["code"], "name": last["name"],
@@ -247,8 +258,6 @@ def desk_queue(query, desk):
         previous = store.ticket_by_id(db, held["previous_id"]) if held["previous_id"] else None
         current["from_service_name"] = (engine.lookup.service(previous["service_id"])["name"]
                                         if previous else None)
-        from shared.appointments import for_the_desk
-
         current["appointment"] = for_the_desk(db, held, site)
     return jsonify({
         "desk": d["code"], "desk_id": d["id"], "site": site["code"], "site_id": site["id"],
@@ -272,7 +281,7 @@ def pause_desk(query, data, desk):
     """Pause a desk (reason break, lunch, training or other); refused while it holds a ticket."""
     d = desk_for(desk)
     desks.pause(current_engine(), d, data["reason"])
-    return jsonify(desk_state(d))
+    return jsonify(desks.desk_state(current_engine(), d))
 
 
 @bp.route("/desks/<desk>/resume", methods=["POST"])
@@ -285,7 +294,7 @@ def resume_desk(query, data, desk):
     """End a desk's pause."""
     d = desk_for(desk)
     desks.resume(current_engine(), d)
-    return jsonify(desk_state(d))
+    return jsonify(desks.desk_state(current_engine(), d))
 
 
 @bp.route("/desks/<desk>/call", methods=["POST"])
@@ -413,7 +422,7 @@ def desk_settings():
 
 
 @bp.route("/desk-settings", methods=["PUT"])
-@auth.require("admin")
+@require(*ADMINS)
 @bp.arguments(DeskSettings)
 @bp.response(200, Settings)
 @bp.errors(400, 401, 403, 413, 415)

@@ -7,11 +7,12 @@ from shared import auth, desks, store
 from shared.db import get_db
 from shared.errors import Forbidden
 from shared.queue import UNDO_NO_SHOW_SECONDS
+from shared.web import STAFF
+
+from . import api
 
 bp = Blueprint("desk", __name__, url_prefix="/desk", template_folder="templates",
                static_folder="static", static_url_path="/static")
-
-STAFF = ("admin", "supervisor", "official")
 
 # Keyboard shortcut of each action (shown on its button); letters, so no browser key is taken.
 # They fire only without modifier keys and outside form fields, and each user may turn them off.
@@ -89,9 +90,7 @@ def page():
     db = get_db()
     categories = [{"code": c["code"], "label": c["label"]}
                   for c in store.list_categories(db, only_active=True)]
-    from .api import preferences_of
-
-    preferences = preferences_of(db, principal.user_id)
+    preferences = api.preferences_of(db, principal.user_id)
     return render_template("desk/desk.html", strings=_strings(), shortcuts=SHORTCUTS,
                            categories=categories, pause_reasons=desks.PAUSE_REASONS,
                            preferences=preferences, undo_seconds=UNDO_NO_SHOW_SECONDS,
@@ -101,7 +100,5 @@ def page():
 
 def init_app(app) -> None:
     """Register the desk page and the desk endpoints of the API."""
-    from . import api
-
     app.register_blueprint(bp)
     api.init_app(app)

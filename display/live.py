@@ -13,14 +13,15 @@ matter of presentation, not of secrecy: every call is public in the room.
 import json
 from dataclasses import dataclass
 
-from flask import current_app, request
+from flask import request
 from flask_babel import lazy_gettext as _l
 from flask_socketio import join_room
 
-from shared import store
+from shared import speech, store
 from shared.errors import DomainError, Forbidden, Invalid, not_found
-from shared.events import SNAPSHOT, site_room, socketio
+from shared.events import SNAPSHOT, device_room, site_room, socketio
 from shared.present import call_json
+from shared.sockets import remember_principal
 from shared.timefmt import day_bounds_ms, local_day
 
 from .config import DisplayConfig, parse
@@ -113,16 +114,10 @@ def snapshot(engine, site: dict, config: DisplayConfig) -> dict:
                if zone.counted is None or s["code"] in zone.counted]
     settings = config.to_json()
     settings.update(services=zone.services or [], desks=zone.desks or [],
-                    counted=zone.counted, speech=speech_available())
+                    counted=zone.counted, speech=speech.available())
     return {"site": site["code"], "site_name": site["name"], "display_message": site["display_message"],
             "timezone": tz, "services": waiting, "last_calls": calls, "server_time": now,
             "display": settings}
-
-
-def speech_available() -> bool:
-    """Tell whether the server can render spoken calls (espeak-ng is installed)."""
-    cache = current_app.extensions.get("turnos.speech")
-    return bool(cache and cache.available())
 
 
 def on_display_connect(db, engine, principal, auth: dict) -> bool:
@@ -131,9 +126,9 @@ def on_display_connect(db, engine, principal, auth: dict) -> bool:
         screen = screen_for(db, principal, auth.get("site"), auth.get("device"))
     except DomainError:
         return False
-    request.environ["turnos.principal"] = principal
+    remember_principal(principal)
     join_room(site_room(screen.site["id"]))
     if principal.kind == "device":
-        join_room(f"device:{principal.device_id}")
+        join_room(device_room(principal.device_id))
     socketio.emit(SNAPSHOT, snapshot(engine, screen.site, screen.config), to=request.sid)
     return True

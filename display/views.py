@@ -30,18 +30,17 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from shared import auth, media, store
+from shared import auth, media, sockets, speech, store
+from shared.clock import current_clock
 from shared.db import get_db
 from shared.errors import DomainError, Invalid, Unauthorized, not_found
+from shared.speech import SpeechUnavailable, call_phrase, chime_wav
 
 from . import live
-from .speech import SpeechCache, SpeechUnavailable, call_phrase, chime_wav
 
 bp = Blueprint("display", __name__, url_prefix="/display", template_folder="templates",
                static_folder="static", static_url_path="/static")
 
-SPEECH_VOICE = "es-419"     # espeak-ng's Latin-American Spanish ("cero" with /s/, as in Colombia)
-SPEECH_SPEED = 140          # words per minute: a little slower than espeak's default, for a hall
 CATCH_UP_SECONDS = 120      # calls missed while offline are still announced when this recent
 _TICKET_CODE = re.compile(r"^[A-Z]{1,4}-[0-9]{1,5}$")
 
@@ -49,11 +48,6 @@ _TICKET_CODE = re.compile(r"^[A-Z]{1,4}-[0-9]{1,5}$")
 def audio_folder() -> Path:
     """Return the folder of generated audio (``<instance>/audio``)."""
     return Path(current_app.config["INSTANCE"]) / "audio"
-
-
-def speech_cache() -> SpeechCache:
-    """Return the application's speech cache."""
-    return current_app.extensions["turnos.speech"]
 
 
 def current_screen() -> live.Screen:
@@ -165,8 +159,8 @@ def call_audio():
     """Serve the spoken announcement of a call as a WAV file (made once, kept for every process)."""
     phrase = requested_phrase(current_screen())
     try:
-        path = media.voice_clip(current_app.config["INSTANCE"], get_db(), speech_cache(), phrase,
-                                current_app.extensions["turnos.clock"].now_ms())
+        path = media.voice_clip(current_app.config["INSTANCE"], get_db(), speech.current_cache(), phrase,
+                                current_clock().now_ms())
     except SpeechUnavailable as exc:
         current_app.logger.warning("spoken calls unavailable: %s", exc)
         raise DomainError(_l("La voz del servidor no está disponible; se oirá solo el timbre."),
@@ -182,8 +176,6 @@ def phrase():
 
 
 def init_app(app) -> None:
-    """Register the display pages, its speech cache and its socket admission."""
-    folder = Path(app.config["INSTANCE"]) / "audio"
-    app.extensions["turnos.speech"] = SpeechCache(folder, voice=SPEECH_VOICE, speed=SPEECH_SPEED)
-    app.extensions["turnos.display_connect"] = live.on_display_connect
+    """Register the display pages and its admission of waiting-room sockets."""
+    sockets.admit_screens(app, live.on_display_connect)
     app.register_blueprint(bp)

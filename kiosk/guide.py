@@ -1,4 +1,4 @@
-"""The kiosk's optional spoken guide, in the server's Spanish voice (the waiting room's espeak-ng).
+"""The kiosk's optional spoken guide, in the server's Spanish voice (``shared/speech.py``).
 
 For a citizen who cannot read the screen: each step's instructions, the name
 of a service or category touched once, and the ticket's code. Only known
@@ -11,9 +11,10 @@ from __future__ import annotations
 from flask import current_app, jsonify, send_file
 from flask_babel import lazy_gettext as _l
 
-from display.speech import SpeechUnavailable, call_phrase
-from shared import media, store
+from shared import media, speech, store
+from shared.clock import current_clock
 from shared.errors import DomainError, not_found
+from shared.speech import SpeechUnavailable, call_phrase
 
 from .start import category_label
 
@@ -27,12 +28,6 @@ STEPS = {
     "thanks": "Gracias. Espere a que lo llamen en la pantalla de la sala.",
 }
 NONE_PHRASE = "No, ninguno de estos casos."
-
-
-def available() -> bool:
-    """Tell whether the server can speak (espeak-ng installed)."""
-    cache = current_app.extensions.get("turnos.speech")
-    return bool(cache and cache.available())
 
 
 def phrase(db, site: dict, kind: str, key: str) -> str:
@@ -60,12 +55,12 @@ def phrase(db, site: dict, kind: str, key: str) -> str:
 def wav(db, site: dict, kind: str, key: str):
     """Answer with the WAV of one piece of the guide (503 when the server cannot speak)."""
     sentence = phrase(db, site, kind, key)
-    cache = current_app.extensions.get("turnos.speech")
+    cache = speech.current_cache()
     try:
         if cache is None:
             raise SpeechUnavailable("no speech cache")
         path = media.voice_clip(current_app.config["INSTANCE"], db, cache, sentence,
-                                current_app.extensions["turnos.clock"].now_ms())
+                                current_clock().now_ms())
     except SpeechUnavailable as exc:
         current_app.logger.warning("kiosk guide unavailable: %s", exc)
         error = DomainError(_l("La guía por voz no está disponible en este momento."),

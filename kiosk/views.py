@@ -12,6 +12,7 @@ import io
 import json
 import re
 
+import qrcode
 from flask import Blueprint, current_app, jsonify, render_template, request, send_file
 from flask_babel import force_locale
 from flask_babel import gettext as _
@@ -19,18 +20,19 @@ from flask_babel import lazy_gettext as _l
 from marshmallow import fields
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from api import contract
-from api.contract import Body, Flag, Int, Shape, Text
-from api.views import absolute
-from printer import dispatch
-from shared import auth, ratelimit, store
-from shared.auth import require
+from shared import auth, contract, ratelimit, speech, store
+from shared.checkin import check_in_code
+from shared.contract import Body, Flag, Int, Shape, Text
 from shared.db import get_db, immediate
 from shared.errors import DomainError, Forbidden, Invalid, Unauthorized, not_found
+from shared.events import current_announcer
 from shared.present import site_json, status_path
+from shared.printing import dispatch, jobs, remote
+from shared.printing.settings import AGENT, printer_settings, validate_settings
 from shared.queue import Actor, QueueEngine, current_engine
+from shared.web import MANAGERS, absolute, current_clock, require
 
-from . import guide
+from . import checkin, guide
 from .start import start_screen
 
 bp = Blueprint("kiosk", __name__, url_prefix="/kiosk", template_folder="templates",
@@ -38,7 +40,7 @@ bp = Blueprint("kiosk", __name__, url_prefix="/kiosk", template_folder="template
 api_bp = contract.Blueprint("kiosk_api", __name__, url_prefix="/api/v1",
                             description="Kiosk printer and screen settings")
 
-PREVIEW_ROLES = ("admin", "supervisor")
+PREVIEW_ROLES = MANAGERS  # who may open a kiosk's page to preview a site
 REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 REQUEST_MEMORY_SECONDS = 600
 IDLE_DEFAULT = 30
@@ -173,7 +175,7 @@ def page():
             "idle_seconds": _idle_seconds(principal.config), "more_time_seconds": MORE_TIME_SECONDS,
             "strings": strings,
             # The spoken guide uses the server's Spanish voice: offered on the Spanish page.
-            "guide": lang == "es" and guide.available(),
+            "guide": lang == "es" and speech.available(),
         }
         other = "en" if lang == "es" else "es"
         return render_template("kiosk/kiosk.html", site=site_json(site), data=data, lang=lang,
@@ -204,8 +206,6 @@ def guide_audio(kind, key):
 @require("kiosk", *PREVIEW_ROLES)
 def qr(visit_id):
     """Return the QR code of a ticket's public status address, as a PNG image."""
-    import qrcode
-
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", visit_id):
         raise not_found("ticket", visit_id)
     ticket = store.latest_segment(get_db(), visit_id)
@@ -254,7 +254,7 @@ def issue_ticket():
     principal = auth.current_principal()
     app = current_app._get_current_object()
     db = get_db()
-    clock = app.extensions["turnos.clock"]
+    clock = current_clock()
     site = _site_of(principal, data["site"])
     request_id = data["request_id"]
     if request_id is not None and not REQUEST_ID.match(request_id):
@@ -273,7 +273,7 @@ def issue_ticket():
             return _issued_reply(seen["ticket_id"], seen["job_id"], repeated=True)
     config = principal.config if principal.kind == "device" else {}
     # The engine announces after the commit of the whole unit (ticket, job, request id).
-    engine = QueueEngine(db, clock, app.extensions.get("turnos.announcer"))
+    engine = QueueEngine(db, clock, current_announcer())
     actor = Actor(user_id=principal.user_id, device_id=device_id, role=principal.role)
     with immediate(db):
         store.lock_site(db, site["id"])  # two taps racing: the second one sees the first's ticket
@@ -281,10 +281,10 @@ def issue_ticket():
         if seen is None:
             issued = engine.issue(site, data["service"], data["priority"], actor)
             ticket = store.ticket_by_id(db, issued["id"])
-            content = dispatch.ticket_content(engine, ticket, absolute(status_path(ticket)), config,
+            content = jobs.ticket_content(engine, ticket, absolute(status_path(ticket)), config,
                                               body=issued)
-            job = dispatch.create_job(db, ticket=ticket, device_id=device_id,
-                                      settings=dispatch.printer_settings(config), content=content,
+            job = jobs.create_job(db, ticket=ticket, device_id=device_id,
+                                      settings=printer_settings(config), content=content,
                                       now_ms=clock.now_ms())
             if device_id and request_id:
                 store.remember_kiosk_request(db, device_id, request_id, ticket["id"], job["id"],
@@ -307,9 +307,46 @@ def _issued_reply(ticket_id: int, job_id: int | None, *, repeated: bool, engine=
     reply["qr_url"] = f"/kiosk/qr/{ticket['visit_id']}.png"
     job = store.print_job_by_id(db, job_id) if job_id else None
     tz = engine.lookup.site(ticket["site_id"])["timezone"]
-    reply["print"] = dispatch.job_json(job, tz) if job else None
+    reply["print"] = jobs.job_json(job, tz) if job else None
     reply["repeated"] = repeated
     return jsonify(reply), 200 if repeated else 201
+
+
+@bp.post("/api/checkin")
+@require("kiosk", *PREVIEW_ROLES)
+def check_in():
+    """Check in an appointment (a ticket, printed) or confirm a ticket from a phone, by its code."""
+    data = contract.load(checkin.KioskCheckIn())
+    principal = auth.current_principal()
+    app = current_app._get_current_object()
+    db = get_db()
+    clock = current_clock()
+    site = _site_of(principal, data["site"])
+    engine = QueueEngine(db, clock, current_announcer())
+    actor = Actor(user_id=principal.user_id, device_id=principal.device_id, role=principal.role)
+    config = principal.config if principal.kind == "device" else {}
+    # The appointment's ticket and its print job are one transaction, like a kiosk's ticket;
+    # a refused code rolls back whatever the check-in began.
+    try:
+        with immediate(db):
+            result = check_in_code(engine, site, data["code"], actor)
+            if result["kind"] != "appointment":
+                return jsonify(checkin.arrival_reply(engine, result["ticket"])), 200
+            ticket = result["ticket"]
+            content = jobs.ticket_content(engine, ticket, absolute(status_path(ticket)), config,
+                                          body=result["body"])
+            job = jobs.create_job(db, ticket=ticket, device_id=principal.device_id,
+                                  settings=printer_settings(config), content=content,
+                                  now_ms=clock.now_ms())
+    except DomainError as exc:
+        body, status = checkin.refusal(db, data["code"], exc)
+        return jsonify(body), status
+    response, status = _issued_reply(ticket["id"], job["id"], repeated=False, engine=engine,
+                                     body=result["body"])
+    payload = response.get_json()
+    payload.update(checked_in="appointment", message=str(_l("Cita registrada. Este es su turno.")))
+    dispatch.submit(app, job)
+    return jsonify(payload), 201
 
 
 @bp.get("/api/jobs/<int:job_id>")
@@ -318,12 +355,12 @@ def print_job(job_id):
     """Return the state of one of this kiosk's print jobs (the fallback when the socket is down)."""
     principal = auth.current_principal()
     db = get_db()
-    job = dispatch.find_job(db, job_id)
+    job = jobs.find_job(db, job_id)
     site = store.site_by_id(db, job["site_id"])
     auth.require_site(principal, site)
     if principal.kind == "device" and job["device_id"] != principal.device_id:
         raise not_found("print_job", job_id)
-    return jsonify(dispatch.job_json(job, site["timezone"]))
+    return jsonify(jobs.job_json(job, site["timezone"]))
 
 
 # --- kiosk settings (administrators) ---------------------------------------------------------
@@ -342,14 +379,14 @@ def _kiosk_json(device: dict) -> dict:
     config = json.loads(device["config"] or "{}")
     state = store.printer_state(get_db(), device["id"])
     site = store.site_by_id(get_db(), device["site_id"])
-    settings = dispatch.printer_settings(config)
+    settings = printer_settings(config)
     settings.update(idle_seconds=_idle_seconds(config), language=config.get("language", "es"),
                     footer=config.get("footer", ""))
     return {"id": device["id"], "name": device["name"], "site": site["code"], "settings": settings,
             "printer_status": state["status"] if state else None,
             "printer_message": state["message"] if state else None,
-            "agent_online": dispatch.agent_online(device["id"])
-            if settings["printer"] == dispatch.AGENT else None}
+            "agent_online": remote.agent_online(device["id"])
+            if settings["printer"] == AGENT else None}
 
 
 class KioskSettings(Body):
@@ -395,7 +432,7 @@ class Kiosk(Shape):
 
 
 @api_bp.route("/kiosks/<int:device_id>")
-@require("admin", "supervisor")
+@require(*MANAGERS)
 @api_bp.response(200, Kiosk)
 @api_bp.errors(401, 403, 404)
 def get_kiosk(device_id):
@@ -411,11 +448,12 @@ def get_kiosk(device_id):
 def update_kiosk(data, device_id):
     """Change a kiosk's printer (spec, paper, profile, code page) and screen settings."""
     device = _kiosk_device(device_id)
-    changes = dispatch.validate_settings(data)
+    changes = validate_settings(data)
     if data["idle_seconds"] is not None:
         low, high = IDLE_RANGE
         if not low <= data["idle_seconds"] <= high:
-            raise Invalid(_l("El tiempo de inactividad debe estar entre %(a)s y %(b)s segundos.", a=low, b=high),
+            raise Invalid(_l("El tiempo de inactividad debe estar entre %(a)s y %(b)s segundos.",
+                             a=low, b=high),
                           code="invalid_idle_seconds", field="idle_seconds")
         changes["idle_seconds"] = data["idle_seconds"]
     if data["language"] is not None:
@@ -428,7 +466,7 @@ def update_kiosk(data, device_id):
                           field="footer")
         changes["footer"] = data["footer"]
     db = get_db()
-    clock = current_app.extensions["turnos.clock"]
+    clock = current_clock()
     config = json.loads(device["config"] or "{}")
     config.update(changes)
     with immediate(db):
@@ -440,7 +478,5 @@ def update_kiosk(data, device_id):
 
 def init_app(app) -> None:
     """Register the kiosk page, its ticket and check-in endpoints and the kiosk settings API."""
-    from . import checkin  # noqa: F401  (adds «Tengo cita» to the kiosk's blueprint)
-
     app.register_blueprint(bp)
     contract.register(app, api_bp)

@@ -11,22 +11,22 @@ from flask import current_app, jsonify, request
 from flask_babel import lazy_gettext as _l
 from marshmallow import fields
 
-from api import contract
-from api.contract import Body, Query, Shape, Text
-from shared import appointments, auth, publicwaits, ratelimit, remote, store
+from shared import appointments, auth, contract, publicwaits, ratelimit, remote, store
 from shared.checkin import check_in_code
-from shared.auth import require
+from shared.contract import Body, Query, Shape, Text
 from shared.db import get_db
 from shared.errors import Invalid, not_found
+from shared.present import show_code
 from shared.queue import Actor, current_engine
 from shared.timefmt import iso
+from shared.web import current_clock, now_ms, require
 
-from .common import device_cookie, now_ms, remember_visit, site_or_404
+from .common import device_cookie, remember_visit, site_or_404
 
 bp = contract.Blueprint("portal_api", __name__, url_prefix="/api/v1",
                         description="Public wait times, appointments and tickets from a phone")
 
-S, I, B, N = fields.String, fields.Integer, fields.Boolean, fields.Float
+S, W, B, N = fields.String, fields.Integer, fields.Boolean, fields.Float
 
 
 def maybe(field_class, **kwargs):
@@ -39,8 +39,8 @@ def maybe(field_class, **kwargs):
 class Cell(Shape):
     """The typical wait of one weekday (Monday 0) and hour, from the last eight weeks."""
 
-    weekday = I(required=True)
-    hour = I(required=True)
+    weekday = W(required=True)
+    hour = W(required=True)
     wait_minutes = N(required=True)
     per_day = N(required=True)
 
@@ -52,7 +52,7 @@ class PublicService(Shape):
     name = S(required=True)
     group = S(required=True)
     open = B(required=True)
-    waiting = I(required=True)
+    waiting = W(required=True)
     estimated_wait_minutes = maybe(N)
     estimated_wait_range_minutes = maybe(fields.List, cls_or_instance=N())
     appointments = B(required=True)
@@ -84,8 +84,8 @@ class Slot(Shape):
 
     start = S(required=True, metadata={"format": "date-time"})
     end = S(required=True, metadata={"format": "date-time"})
-    start_ms = I(required=True)
-    free = I(required=True)
+    start_ms = W(required=True)
+    free = W(required=True)
 
 
 class Slots(Shape):
@@ -126,7 +126,7 @@ class RemoteTicket(Shape):
     service_name = S(required=True)
     status_url = S(required=True)
     arrival_code = S(required=True)
-    ahead = I(required=True)
+    ahead = W(required=True)
     estimated_wait_seconds = maybe(N)
 
 
@@ -134,7 +134,7 @@ class CheckedIn(Shape):
     """What a check-in produced: an appointment's ticket, or a ticket from a phone confirmed."""
 
     kind = S(required=True, metadata={"enum": ["appointment", "remote"]})
-    ticket = I(required=True)
+    ticket = W(required=True)
     code = S(required=True)
     service_name = S(required=True)
     status_url = S(required=True)
@@ -195,7 +195,7 @@ class CheckIn(Body):
 def city_waits(city):
     """Return each service point and service of a city: people waiting, the live estimated wait,
     whether it is open and the typical wait by weekday and hour (cached for a few seconds)."""
-    built = publicwaits.cached(get_db(), current_app.extensions["turnos.clock"], city[:64])
+    built = publicwaits.cached(get_db(), current_clock(), city[:64])
     if built is None:
         raise not_found("city", city[:64])
     body, etag = built
@@ -309,7 +309,7 @@ def take_remote(data, site):
     shaped = engine.with_estimate(ticket)
     response = jsonify({"code": ticket["code"], "service": shaped["service"],
                         "service_name": shaped["service_name"], "status_url": shaped["status_url"],
-                        "arrival_code": appointments.show_code(ticket["checkin_code"]),
+                        "arrival_code": show_code(ticket["checkin_code"]),
                         "ahead": shaped["ahead"],
                         "estimated_wait_seconds": shaped["estimated_wait_seconds"]})
     remember_visit(response, ticket["visit_id"], cookie if fresh else None)

@@ -13,11 +13,6 @@ VISITS_COOKIE = "turnos_visits"    # the visits this phone took (the entrance QR
 MAX_VISITS = 5
 
 
-def now_ms() -> int:
-    """Return the application clock's time."""
-    return current_app.extensions["turnos.clock"].now_ms()
-
-
 def site_or_404(ident) -> dict:
     """Return an active site by code or id, or answer 404."""
     site = store.find_site(get_db(), ident) if ident is not None else None

@@ -11,21 +11,26 @@ no account, plain forms that work without JavaScript.
 | ``/espera/<city>`` | the city's service points: waiting, live and typical waits (embeddable) |
 """
 
+import hmac
 import io
+import json
 from datetime import date, timedelta
 
-from flask import (Blueprint, current_app, redirect, render_template, request, send_file,
-                   url_for)
+from flask import Blueprint, current_app, redirect, render_template, request, send_file, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from shared import appointments, channels, publicwaits, ratelimit, remote, store
-from shared.db import get_db, immediate
+from shared import appointments, channels, contract, publicwaits, ratelimit, remote, store
+from shared.db import get_db
 from shared.errors import DomainError, NotFound
+from shared.events import current_announcer
+from shared.present import qr_png
 from shared.queue import Actor, QueueEngine, current_engine
 from shared.timefmt import local_datetime, local_day
+from shared.web import CSP, current_clock, now_ms
 
 from . import api
-from .common import (device_cookie, now_ms, remember_visit, remembered_visits, site_or_404)
+from .common import device_cookie, remember_visit, remembered_visits, site_or_404
 
 bp = Blueprint("portal", __name__, template_folder="templates", static_folder="static",
                static_url_path="/portal/static")
@@ -192,8 +197,6 @@ def appointment_page(code):
 @ratelimit.limit("appointment-code", (60, 60))
 def appointment_qr(code):
     """Return the QR of a booking (its page's address: the kiosk's reader accepts it)."""
-    from shared.present import qr_png
-
     found = _appointment_or_404(code)
     png = qr_png(api_absolute(url_for(".appointment_page", code=found["code"])))
     return _private(send_file(io.BytesIO(png), mimetype="image/png"))
@@ -282,16 +285,13 @@ def remote_take(site):
 @ratelimit.limit("arrival", (30, 60))
 def arrival(site, token):
     """The entrance QR: confirm arrival of the tickets this phone took at the site."""
-    import hmac
-
     s = site_or_404(site)
     db = get_db()
     expected = (store.site_channels(db, s["id"]) or {}).get("entrance_token") or ""
     if not expected or not hmac.compare_digest(expected, token[:64]):
         raise NotFound(_("Este código de llegada no es válido. Use el de la entrada de la sede o "
                          "el kiosco."), code="unknown_entrance")
-    engine = QueueEngine(db, current_app.extensions["turnos.clock"],
-                         current_app.extensions.get("turnos.announcer"))
+    engine = QueueEngine(db, current_clock(), current_announcer())
     mine = []
     for visit in remembered_visits():
         ticket = store.latest_segment(db, visit)
@@ -312,14 +312,10 @@ def arrival(site, token):
 @bp.get("/espera/<city>")
 def waits_page(city):
     """Show a city's service points with people waiting, the live and the typical waits."""
-    import json
-
-    built = publicwaits.cached(get_db(), current_app.extensions["turnos.clock"], city[:64])
+    built = publicwaits.cached(get_db(), current_clock(), city[:64])
     if built is None:
         raise NotFound(_("No hay sedes publicadas para esta ciudad."), code="unknown_city")
     embedded = request.args.get("embed") == "1"
-    from flask_babel import get_locale
-
     # A crowd reads the same copy: the page is rendered once per copy, language and form.
     key = (built[1], str(get_locale()), embedded)
     html = _rendered.get(key)
@@ -335,8 +331,6 @@ def waits_page(city):
         _rendered[key] = html
     response = current_app.make_response(html)
     ancestors = current_app.config.get("PUBLIC_FRAME_ANCESTORS") or "'none'"
-    from server import CSP
-
     # This page only may be framed by the municipality's website (PUBLIC_FRAME_ANCESTORS).
     response.headers["Content-Security-Policy"] = CSP.replace("frame-ancestors 'none'",
                                                               f"frame-ancestors {ancestors}")
@@ -350,22 +344,6 @@ _rendered: dict[tuple, str] = {}  # (copy's ETag, language, embedded) -> the pag
 
 
 def init_app(app) -> None:
-    """Register the public pages, the public API and the end-of-day tidy-up of the channels."""
-    from api import contract
-
+    """Register the public pages and the public API."""
     app.register_blueprint(bp)
     contract.register(app, api.bp)
-    hooks = app.extensions.setdefault("turnos.close_day_hooks", [])
-
-    def tidy(db):
-        """Close missed appointments, delete the contacts of finished visits, forget old phone counts."""
-        from shared import notify
-
-        now = app.extensions["turnos.clock"].now_ms()
-        missed = appointments.mark_no_shows(db, now)
-        purged = notify.purge_contacts(db, now)
-        with immediate(db):
-            store.forget_remote_takers(db, local_day(now - 86_400_000, "UTC"))
-        return f"channels: {missed} missed appointments, {purged} contacts deleted"
-
-    hooks.append(tidy)

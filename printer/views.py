@@ -5,30 +5,29 @@ and the virtual printer's tickets with their previews; plus the reprint and prin
 import json
 import re
 
-from flask import (Blueprint, current_app, jsonify, redirect, render_template, request,
-                   send_from_directory)
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, send_from_directory
 from flask_babel import lazy_gettext as _l
 from marshmallow import fields
 
-from api import contract
-from api.contract import Body, Choice, Id, Int, Query, Shape
-from api.views import absolute
-from shared import auth, store
-from shared.auth import require
+from shared import auth, contract, store
+from shared.contract import Body, Choice, Id, Int, Query, Shape
 from shared.db import get_db
 from shared.errors import DomainError, Forbidden, not_found
 from shared.present import status_path
+from shared.printing import dispatch, jobs, remote
+from shared.printing.settings import AGENT, printer_settings
+from shared.printing.status import state_text
 from shared.queue import current_engine
 from shared.timefmt import ticket_time
+from shared.web import MANAGERS, absolute, require
 
-from . import dispatch
+from . import agent_events
 
 bp = Blueprint("printer", __name__, url_prefix="/printer", template_folder="templates",
                static_folder="static")
 api_bp = contract.Blueprint("printer_api", __name__, url_prefix="/api/v1",
                             description="Print jobs and reprints")
 
-MANAGERS = ("admin", "supervisor")
 _FILE = re.compile(r"^(?P<id>\d{6,})-[A-Za-z0-9_-]+$")
 GALLERY_SIZE = 48
 
@@ -62,12 +61,12 @@ def failures(db, principal, limit: int = 100) -> list[dict]:
     resolved and no longer listed, so nobody reprints it twice.
     """
     app = current_app._get_current_object()
-    out = store.print_problems(db, site_ids=_site_ids(principal), stale_before_ms=dispatch.stale_before(app),
+    out = store.print_problems(db, site_ids=_site_ids(principal), stale_before_ms=jobs.stale_before(app),
                                limit=limit)
     zones = {s["id"]: s["timezone"] for s in store.list_sites(db)}
     for row in out:
         row["when"] = ticket_time(row["updated_at"], zones.get(row["site_id"]))
-        row["reason"] = dispatch.state_text(False, row["error"] or "timeout", row["printer_status"] or "unknown")
+        row["reason"] = state_text(False, row["error"] or "timeout", row["printer_status"] or "unknown")
     return out
 
 
@@ -82,11 +81,11 @@ def index():
     sites = {s["id"]: s for s in store.list_sites(db)}
     printers = []
     for row in store.printer_states(db, site_ids):
-        settings = dispatch.printer_settings(json.loads(row["config"] or "{}"))
+        settings = printer_settings(json.loads(row["config"] or "{}"))
         printers.append(dict(row, printer=settings["printer"], paper=settings["paper"],
                              site=sites[row["site_id"]],
-                             agent_online=dispatch.agent_online(row["device_id"])
-                             if settings["printer"] == dispatch.AGENT else None))
+                             agent_online=remote.agent_online(row["device_id"])
+                             if settings["printer"] == AGENT else None))
     problems = failures(db, principal)
     recent = store.list_print_jobs(db, site_ids=site_ids, limit=30)
     return render_template("printer/index.html", printers=printers,
@@ -103,7 +102,7 @@ def reprint_page(job_id):
     if principal is None:
         return _login()
     db = get_db()
-    job = dispatch.find_job(db, job_id)
+    job = jobs.find_job(db, job_id)
     auth.require_site(principal, store.site_by_id(db, job["site_id"]))
     ticket = store.ticket_by_id(db, job["ticket_id"])
     try:
@@ -124,7 +123,7 @@ def virtual():
     if principal is None:
         return _login()
     db = get_db()
-    folder = dispatch.virtual_dir(current_app)
+    folder = jobs.virtual_dir(current_app)
     files = sorted(folder.glob("*.png"), key=lambda p: p.stat().st_mtime, reverse=True) \
         if folder.is_dir() else []
     tickets = []
@@ -160,7 +159,7 @@ def virtual_file(name, ext):
         raise not_found("ticket", name)
     if _virtual_entry(get_db(), principal, name) is None:
         raise not_found("ticket", name)
-    return send_from_directory(dispatch.virtual_dir(current_app), f"{name}.{ext}",
+    return send_from_directory(jobs.virtual_dir(current_app), f"{name}.{ext}",
                                mimetype="image/png" if ext == "png" else "application/octet-stream",
                                max_age=0)
 
@@ -176,7 +175,7 @@ class Reprint(Body):
 class JobsQuery(Query):
     """Which print jobs to list."""
 
-    status = Choice(dispatch.JOB_STATES, code="invalid_status",
+    status = Choice(jobs.JOB_STATES, code="invalid_status",
                     message=_l("Estado no válido: use pending, printing, printed o failed."))
     limit = Int(minimum=1, maximum=500, text=True, load_default=100, refuse_as=(
         "invalid_limit", _l("El límite debe ser un número entre 1 y 500.")))
@@ -188,7 +187,7 @@ class Job(Shape):
     id = fields.Integer(required=True)
     ticket = fields.Integer(required=True)
     device = fields.Integer(required=True, allow_none=True)
-    status = fields.String(required=True, metadata={"enum": list(dispatch.JOB_STATES)})
+    status = fields.String(required=True, metadata={"enum": list(jobs.JOB_STATES)})
     printer = fields.String(required=True)
     attempts = fields.Integer(required=True)
     error = fields.String(required=True, allow_none=True)
@@ -230,7 +229,7 @@ def reprint_ticket(data, ticket_id):
     job = dispatch.reprint(current_app._get_current_object(), get_db(), engine, ticket,
                            device_id=data["device"], user_id=principal.user_id,
                            status_url=absolute(status_path(ticket)))
-    return jsonify(dispatch.job_json(job, site["timezone"])), 202
+    return jsonify(jobs.job_json(job, site["timezone"])), 202
 
 
 @api_bp.route("/print-jobs")
@@ -246,7 +245,7 @@ def print_jobs(query):
     rows = store.list_print_jobs(db, site_ids=_site_ids(principal), status=status, limit=int(limit))
     out = []
     for row in rows:
-        item = dispatch.job_json(row)
+        item = jobs.job_json(row)
         item.update(code=row["code"], site=row["site"], device_name=row["device_name"],
                     ticket_status=row["ticket_status"])
         out.append(item)
@@ -257,3 +256,4 @@ def init_app(app) -> None:
     """Register the printer pages, the printing API and the printer agent's socket events."""
     app.register_blueprint(bp)
     contract.register(app, api_bp)
+    agent_events.init_app(app)

@@ -1,26 +1,17 @@
 """Report endpoints of the JSON API (under /api/v1): the summary, its charts and the live monitor."""
 
-from flask import current_app, jsonify, request
+from flask import jsonify, request
 from marshmallow import fields
 
-from api import contract
-from api.contract import OpenShape, Query, Shape, Text
-from shared import auth
-from shared.auth import require
+from shared import auth, contract
+from shared.contract import OpenShape, Query, Shape, Text
 from shared.db import get_db
+from shared.web import MANAGERS, current_clock, now_ms, require
 
-from . import monitor, summary
+from . import channels, monitor, summary
 
 bp = contract.Blueprint("reports_api", __name__, url_prefix="/api/v1",
                         description="Evaluation figures, their charts and the live monitor")
-
-MANAGERS = ("admin", "supervisor")
-
-
-def now_ms() -> int:
-    """Return the application clock's time."""
-    return current_app.extensions["turnos.clock"].now_ms()
-
 
 def public(report: dict) -> dict:
     """Drop the internal parts of a report (names starting with an underscore)."""
@@ -192,7 +183,7 @@ def report_monitor(query):
     alerts and the Erlang C staffing hint (admin, supervisor)."""
     db = get_db()
     sites = summary.resolve_sites(db, auth.current_principal(), request.args.get("site"))
-    return jsonify(monitor.state(db, sites[0], current_app.extensions["turnos.clock"]))
+    return jsonify(monitor.state(db, sites[0], current_clock()))
 
 
 class ChannelRow(Shape):
@@ -236,8 +227,6 @@ def report_channels(query):
     """Appointments (booked, cancelled, moved, checked in, no-shows, punctuality, wait from slot
     time) and turns from phones (taken, confirmed, never confirmed, no-shows) of a period
     (admin, supervisor)."""
-    from . import channels
-
     db = get_db()
     query = summary.parse_query(db, auth.current_principal(), request.args, now_ms())
     data = channels.figures(db, query["sites"], query["day_from"], query["day_to"])

@@ -32,6 +32,8 @@ from shared.db import connect
 from shared.queue import STATUS_LABELS
 from shared.timefmt import local_datetime
 
+from .summary import WEEKDAYS
+
 XLSX_MAX_ROWS = 1_048_576
 BATCH = 2000
 DIALECTS = ("es", "intl")
@@ -93,8 +95,6 @@ def summary_table(report: dict) -> tuple[list[str], list[list]]:
 
 def chart_tables(charts: dict) -> dict[str, tuple[list[str], list[list]]]:
     """Return the hourly, wait-band and weekday × hour tables of a period's charts."""
-    from .summary import WEEKDAYS
-
     return {
         "hourly": ([_("Hora"), _("Emitidos"), _("Atendidos"), _("Espera media (s)")],
                    [[h["hour"], h["issued"], h["served"], h["wait_mean"]] for h in charts["hourly"]]),

@@ -9,19 +9,22 @@ its target, once until the line is back on target; the kiosks' printers raise
 their own alerts (``print_failed``, ``paper_near_end``, ...).
 """
 
-import json
-
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from shared import estimate, events, staffing, store
+from shared import estimate, kpi, staffing, store
+from shared.clock import current_clock
+from shared.cluster import current_cluster
+from shared.db import connection
+from shared.events import current_announcer, socketio
+from shared.printing.status import alert_of
 from shared.queue import QueueEngine
 from shared.timefmt import day_bounds_ms, iso, local_day
 
+from . import channels as channel_figures
+
 ALERT_INTERVAL_SECONDS = 20
 HISTORY_WEEKS = 4
-BAD_PRINTER = ("paper_out", "offline")
-WARN_PRINTER = ("near_end",)
 PAUSE_LABELS = {"break": _l("Descanso"), "lunch": _l("Almuerzo"), "training": _l("Capacitación"),
                 "other": _l("Otro")}
 
@@ -129,11 +132,8 @@ def _desk_row(desk: dict, held: dict | None, engine: QueueEngine, tz: str, now_m
 
 def _printer_row(row: dict, tz: str) -> dict:
     """Return one kiosk's printer line on the monitor."""
-    config = json.loads(row["config"] or "{}")
-    printer = config.get("printer") if isinstance(config.get("printer"), dict) else {}
     return {"device": row["device_id"], "name": row["device_name"],
             "status": row["status"] or "unknown", "message": row["message"] or "",
-            "printer": printer.get("spec") or printer.get("printer") or "",
             "updated_at": iso(row["updated_at"], tz), "last_seen_at": iso(row["last_seen_at"], tz)}
 
 
@@ -163,17 +163,13 @@ def wait_alerts(lines: list[dict]) -> list[dict]:
 
 
 def printer_alerts(kiosks: list[dict]) -> list[dict]:
-    """Return an alert for each kiosk whose printer is out of paper, off, or near its end."""
+    """Return an alert for each kiosk whose printer needs a person (``shared.printing.status``)."""
     out = []
     for kiosk in kiosks:
-        if kiosk["status"] in BAD_PRINTER + WARN_PRINTER:
-            level = "error" if kiosk["status"] in BAD_PRINTER else "warning"
-            labels = {"paper_out": _("sin papel"), "offline": _("apagada o desconectada"),
-                      "near_end": _("queda poco papel")}
-            out.append({"kind": "printer", "level": level, "device": kiosk["device"],
-                        "status": kiosk["status"],
-                        "message": _("Impresora de «%(name)s»: %(status)s.", name=kiosk["name"],
-                                     status=labels[kiosk["status"]])})
+        alert = alert_of(kiosk["status"], kiosk["name"])
+        if alert is not None:
+            out.append({"kind": "printer", "level": alert["level"], "device": kiosk["device"],
+                        "status": kiosk["status"], "message": alert["message"]})
     return out
 
 
@@ -191,7 +187,7 @@ def state(db, site: dict, clock) -> dict:
     for t in engine.waiting_in_order(site)[:300]:  # the order of shared.priority
         position = t["position"]
         service = engine.lookup.service(t["service_id"])
-        seconds = round((now - t["queue_at"]) / 1000, 1)
+        seconds = kpi.seconds(kpi.waited_ms(t, now))
         waiting.append({"id": t["id"], "code": t["code"], "service": service["code"],
                         "service_name": service["name"], "priority": t["priority"],
                         "priority_label": engine.lookup.category_label(t["priority"]),
@@ -209,8 +205,6 @@ def state(db, site: dict, clock) -> dict:
         line["desks_open"] = open_by_service.get(line["code"], 0)
         line["over_target"] = bool(line["waiting"]) and \
             line["longest_wait_seconds"] > line["target_wait_seconds"]
-    from . import channels as channel_figures
-
     today = channel_figures.figures(db, [site], day, day)["totals"]
     return {"site": site["code"], "site_name": site["name"], "day": day,
             "channels": dict(today, appointments_pending=sum(
@@ -238,7 +232,7 @@ def check_waits(db, clock, announcer, memory: dict) -> list[dict]:
         for code, alert in over.items():
             if code not in known:
                 payload = dict(alert, site=site["code"], site_id=site["id"])
-                announcer.emit(events.ALERT, payload, events.staff_room(site["id"]))
+                announcer.alert(site["id"], payload)
                 emitted.append(payload)
         memory[site["id"]] = set(over)
     return emitted
@@ -249,8 +243,6 @@ def start_watcher(app) -> None:
     if app.extensions.get("turnos.alert_watcher"):
         return
     app.extensions["turnos.alert_watcher"] = True
-    from shared.db import connection
-    from shared.events import socketio
 
     def watch():
         memory: dict = {}
@@ -258,13 +250,12 @@ def start_watcher(app) -> None:
         while True:
             socketio.sleep(interval)
             # With several server processes one of them raises the alerts: each alert once.
-            if not app.extensions["turnos.cluster"].holds("wait-alerts", ttl=3 * interval):
+            if not current_cluster(app).holds("wait-alerts", ttl=3 * interval):
                 memory.clear()  # should this process take over, it starts from what it sees
                 continue
             try:
                 with app.app_context(), connection(app) as db:
-                    check_waits(db, app.extensions["turnos.clock"],
-                                app.extensions["turnos.announcer"], memory)
+                    check_waits(db, current_clock(app), current_announcer(app), memory)
             except Exception:  # a bad moment must not stop the watcher for the day
                 app.logger.exception("alert watcher")
 

@@ -16,13 +16,13 @@ audit log (``reseal``).
 """
 
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from shared import kpi, store
+from shared import kpi, store, timefmt
 from shared.db import immediate
 from shared.errors import Forbidden, Invalid, not_found
 from shared.timefmt import day_bounds_ms, local_day, zone
@@ -43,7 +43,7 @@ WEEKDAYS = (_l("Lunes"), _l("Martes"), _l("Miércoles"), _l("Jueves"), _l("Viern
 def parse_day(value, field: str) -> date:
     """Parse a YYYY-MM-DD query value or refuse it."""
     try:
-        return date.fromisoformat(value)
+        return timefmt.parse_day(value)
     except (TypeError, ValueError):
         raise Invalid(_l("La fecha «%(f)s» no es válida: use AAAA-MM-DD.", f=field),
                       code="invalid_date", field=field) from None
@@ -119,7 +119,7 @@ def parse_query(db, principal, args, now_ms: int) -> dict:
 
 def _offset_ms(tz: str, ms: int) -> int:
     """Return a zone's UTC offset in ms at an instant."""
-    return round(datetime.fromtimestamp(ms / 1000, timezone.utc).astimezone(zone(tz))
+    return round(datetime.fromtimestamp(ms / 1000, UTC).astimezone(zone(tz))
                  .utcoffset().total_seconds() * 1000)
 
 
@@ -218,11 +218,14 @@ def _serving_pieces(d0: int, d1: int, n: int, sum_start: int, sum_end: int, tz: 
     yield day_of_number(d1), sum_end - n * _bounds(day_of_number(d1), tz)[0]
 
 
-SQL_COUNTERS = kpi.COUNTERS.index("ratings")  # the counters report_counters adds up, in order
-TIME_KEYS = {"service": 2, "desk": 3, "official": 4, "priority": 5, "hour": 6}
+# The counters report_counters adds up (the rest come from ratings and desk time).
+SQL_COUNTERS = kpi.COUNTERS[:kpi.COUNTERS.index("ratings")]
+# The column of report_times that groups each dimension's waits and service times.
+TIME_KEYS = {"service": "service_id", "desk": "desk_id", "official": "user_id",
+             "priority": "priority", "hour": "hour"}
 
 
-def compute_partials(db, sites: list[dict], day_from: str, day_to: str, dimensions,
+def compute_partials(db, sites: list[dict], day_from: str, day_to: str, dimensions,  # noqa: C901
                      now_ms: int) -> dict[str, dict[tuple[int, str], dict]]:
     """Compute, per dimension, the partials of every site and day of a period from the tickets."""
     if isinstance(dimensions, str):
@@ -233,7 +236,7 @@ def compute_partials(db, sites: list[dict], day_from: str, day_to: str, dimensio
     wanted = set(days_between(day_from, day_to))
     out = {dim: {(s, d): {} for s in site_ids for d in wanted} for dim in dimensions}
     bands = [m * 60_000 for m in kpi.WAIT_BANDS_MINUTES]
-    extra = [0] * (len(kpi.COUNTERS) - SQL_COUNTERS)
+    extra = [0] * (len(kpi.COUNTERS) - len(SQL_COUNTERS))
     # The day before the period is read too: its services may run past midnight into it.
     previous = (date.fromisoformat(day_from) - timedelta(days=1)).isoformat()
 
@@ -255,24 +258,24 @@ def compute_partials(db, sites: list[dict], day_from: str, day_to: str, dimensio
     for dim in dimensions:
         parts = out[dim]
 
-        def tally(site_id: int, day: str, key) -> kpi.Tally:
+        def tally(site_id: int, day: str, key, parts=parts) -> kpi.Tally:
             """Return (creating) the tally of a group on a site's day."""
             groups = parts[(site_id, day)]
             if key not in groups:
                 groups[key] = kpi.Tally()
             return groups[key]
 
-        def desk_key(key):
+        def desk_key(key, dim=dim):
             """Return the group desk time belongs to in this dimension."""
             if dim in ("desk", "official"):
                 return key
             return None if dim == "total" else OCCUPANCY_ONLY
 
         for row in store.report_counters(db, site_ids, previous, day_to, dim, plans, now_ms, bands):
-            site_id, day, key, d0, d1 = row[:5]
+            site_id, day, key, d0, d1 = row["site_id"], row["day"], row["k"], row["d0"], row["d1"]
             if day in wanted:
-                tally(site_id, day, key).add_counts(list(row[5:5 + SQL_COUNTERS]) + extra)
-            serve_n, serve_start, serve_end = row[5 + SQL_COUNTERS:]
+                tally(site_id, day, key).add_counts([row[name] for name in SQL_COUNTERS] + extra)
+            serve_n, serve_start, serve_end = row["serve_n"], row["serve_start_sum"], row["serve_end_sum"]
             if serve_n:
                 tz = by_id[site_id]["timezone"]
                 for piece_day, ms in _serving_pieces(d0, d1, serve_n, serve_start, serve_end, tz):
@@ -296,7 +299,7 @@ def compute_partials(db, sites: list[dict], day_from: str, day_to: str, dimensio
     # Waits and service times go into histograms: one read serves every dimension.
     routes = [(out[dim], TIME_KEYS.get(dim)) for dim in dimensions]
     for row in store.report_times(db, site_ids, day_from, day_to, plans):
-        site_id, day, wait, served = row[0], row[1], row[7], row[8]
+        site_id, day, wait, served = row["site_id"], row["day"], row["wait"], row["service"]
         for parts, column in routes:
             groups = parts[(site_id, day)]
             key = row[column] if column is not None else None
@@ -382,7 +385,7 @@ def _uncovered_ranges(day_from: str, day_to: str, months_of: dict[int, set]):
     return ranges
 
 
-def day_partials(db, sites: list[dict], day_from: str, day_to: str, dimension: str,
+def day_partials(db, sites: list[dict], day_from: str, day_to: str, dimension: str,  # noqa: C901
                  now_ms: int, months: bool = True) -> dict[tuple[int, str], dict]:
     """Return the partials of a period: sealed months and days as stored, the rest computed now.
 

@@ -2,23 +2,22 @@
 
 from datetime import date, timedelta
 
-from flask import (Blueprint, Response, current_app, redirect, render_template, request,
-                   send_file, stream_with_context, url_for)
+from flask import Blueprint, Response, current_app, render_template, request, send_file, stream_with_context
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from shared import auth, store
-from shared.auth import require
 from shared.db import get_db
 from shared.errors import Invalid
+from shared.queue import current_engine
 from shared.timefmt import iso, local_day
+from shared.web import ADMINS, MANAGERS, login_first, now_ms, require
 
-from . import api, exports, summary
+from . import api, channels, exports, monitor, summary
 
 bp = Blueprint("reports", __name__, url_prefix="/reports", template_folder="templates",
                static_folder="static", static_url_path="/static")
 
-MANAGERS = ("admin", "supervisor")
 TABLES = ("summary", "tickets", "events", "hourly", "distribution", "heatmap")
 FORMATS = ("csv", "xlsx")
 GROUP_LABELS = {"service": _l("Servicio"), "desk": _l("Módulo"), "official": _l("Servidor"),
@@ -37,19 +36,12 @@ PERIOD_LABELS = {"day": _l("Hoy"), "week": _l("Esta semana"), "month": _l("Este 
                  "quarter": _l("Este trimestre"), "custom": _l("Personalizado")}
 
 
-@bp.before_request
-def login_first():
-    """Send a browser without credentials to the login page (scripts get 401 from the views)."""
-    from server import wants_json
-
-    if auth.current_principal() is None and not wants_json():
-        return redirect(url_for("accounts.login", next=request.full_path.rstrip("?")))
-    return None
+bp.before_request(login_first)
 
 
 def _query() -> dict:
     """Return this request's validated report parameters."""
-    return summary.parse_query(get_db(), auth.current_principal(), request.args, api.now_ms())
+    return summary.parse_query(get_db(), auth.current_principal(), request.args, now_ms())
 
 
 def _sites_for_form() -> list[dict]:
@@ -81,7 +73,7 @@ def _heat_rows(cells: list[dict], targets: list[float]) -> dict:
 def index():
     """Show a period's report: filters, tables, charts and export links."""
     db = get_db()
-    now = api.now_ms()
+    now = now_ms()
     query = _query()
     report = summary.summary(db, query["sites"], query["day_from"], query["day_to"],
                              query["group_by"], now)
@@ -93,8 +85,6 @@ def index():
     comments = [dict(c, at=iso(c["created_at"], c["timezone"])[:16].replace("T", " "))
                 for c in store.rating_comments(db, [s["id"] for s in query["sites"]],
                                                query["day_from"], query["day_to"])]
-    from . import channels
-
     channel_figures = channels.figures(db, query["sites"], query["day_from"], query["day_to"])
     return render_template(
         "reports/index.html", query=query, report=report, charts=chart_data, comments=comments,
@@ -119,7 +109,7 @@ def export(table, fmt):
         raise Invalid(_l("Formato CSV no válido: use es (punto y coma, coma decimal) o intl."),
                       code="invalid_export", field="csv")
     db = get_db()
-    now = api.now_ms()
+    now = now_ms()
     query = _query()
     sites = query["sites"]
     site_part = sites[0]["code"] if len(sites) == 1 else "todas"
@@ -154,7 +144,7 @@ def export(table, fmt):
 def quarterly():
     """Show a printable quarterly summary for control bodies (per service and per month)."""
     db = get_db()
-    now = api.now_ms()
+    now = now_ms()
     principal = auth.current_principal()
     sites = summary.resolve_sites(db, principal, request.args.get("site"))
     today = date.fromisoformat(local_day(now, sites[0]["timezone"]))
@@ -190,11 +180,9 @@ def quarterly():
 
 
 @bp.route("/close-day", methods=["GET", "POST"])
-@require("admin")
+@require(*ADMINS)
 def close_day_page():
     """Show what closing a site's day will change, and close it when the administrator confirms."""
-    from shared.queue import current_engine
-
     engine = current_engine()
     sites = _sites_for_form()
     form = request.form if request.method == "POST" else request.args
@@ -233,8 +221,6 @@ def _start_watcher() -> None:
     """Start the alert watcher with the first request of a serving process (not in tests)."""
     app = current_app._get_current_object()
     if not app.testing:
-        from . import monitor
-
         monitor.start_watcher(app)
 
 
@@ -260,16 +246,8 @@ def _format_filters(app) -> None:
 
 
 def init_app(app) -> None:
-    """Register the report pages, the report API and the close-day sealing hook."""
+    """Register the report pages, the report API, their filters and the alert watcher."""
     app.register_blueprint(bp)
     api.init_app(app)
     _format_filters(app)
     app.before_request(_start_watcher)
-    hooks = app.extensions.setdefault("turnos.close_day_hooks", [])
-
-    def seal(db):
-        """Seal the figures of the days close-day just closed (stored for good; reports read them fast)."""
-        sealed = summary.seal_recent(db, app.extensions["turnos.clock"].now_ms())
-        return f"reports: sealed the figures of {sealed} closed site-days"
-
-    hooks.append(seal)

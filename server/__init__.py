@@ -2,36 +2,39 @@
 
 from pathlib import Path
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, current_app, jsonify, render_template, request
 from flask.sessions import SecureCookieSessionInterface
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
-from werkzeug.routing import IntegerConverter
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from shared import auth, config, db, events, i18n, ratelimit
-from shared.clock import SystemClock
-from shared.errors import DomainError
-from shared.store import MAX_ID
+import admin.views
+import api.views
+import desk.views
+import display.views
+import kiosk.views
+import portal.views
+import printer.views
+import reports.views
+import status.views
+from shared import auth, config, db, i18n, migrations, ratelimit, sockets, speech
+from shared import clock as clocks
+from shared.errors import DomainError, Invalid
+from shared.text import storable
+from shared.web import CSP, IdConverter, json_errors, wants_json
+
+from . import accounts
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Each face registers one blueprint; the core knows none of them.
-FACES = (
-    "api.views",
-    "server.accounts",
-    "kiosk.views",
-    "display.views",
-    "desk.views",
-    "admin.views",
-    "reports.views",
-    "status.views",
-    "printer.views",
-    "portal.views",
-)
-
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "media-src 'self' data: blob:; connect-src 'self' ws: wss:; font-src 'self'; "
-       "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+# Each face registers its blueprints (pages, its part of the API, its socket events);
+# the core knows none of them. Importing them here, before Socket.IO is set up, also
+# declares their @socketio.on handlers for every app, not only the first.
+FACES = (api.views, accounts, kiosk.views, display.views, desk.views, admin.views, reports.views,
+         status.views, printer.views, portal.views)
 
 
 def create_app(test_config: dict | None = None, *, instance=None, clock=None) -> Flask:
@@ -43,22 +46,19 @@ def create_app(test_config: dict | None = None, *, instance=None, clock=None) ->
     # Before any rule is added: every <int:...> in a URL is a row id (see IdConverter).
     app.url_map.converters["int"] = IdConverter
     app.config.from_mapping(config.build(folder, test_config))
-    app.extensions["turnos.clock"] = clock or SystemClock()
-    # Faces are imported before Socket.IO is set up: handlers they declare with
-    # @socketio.on at import time then reach every server, not only the first.
-    faces = _import_faces()
+    clocks.init_app(app, clock)
     app.session_interface = CookieSessions()
     app.wsgi_app = SecurityHeaders(app.wsgi_app, secure=app.config.get("SESSION_COOKIE_SECURE"))
     if app.config.get("BEHIND_PROXY"):
         # Behind nginx: the client's address (rate limits, login throttling) and scheme
         # come from the proxy's X-Forwarded-* headers, trusted for that many proxies only.
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
         hops = int(app.config["BEHIND_PROXY"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     i18n.init_app(app)
     db.init_app(app)
-    events.init_app(app)
+    migrations.init_app(app)
+    sockets.init_app(app)
+    speech.init_app(app)
     ratelimit.init_app(app)
     CSRFProtect(app)  # the one CSRF mechanism; auth.check_csrf says which requests need it
     app.before_request(_refuse_unstorable_text)
@@ -67,52 +67,13 @@ def create_app(test_config: dict | None = None, *, instance=None, clock=None) ->
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
     app.context_processor(_template_globals)
-    for module in faces:
-        module.init_app(app)
+    for face in FACES:
+        face.init_app(app)
     return app
-
-
-def _import_faces() -> list:
-    """Import each face's views module that exists in this checkout."""
-    import importlib
-
-    modules = []
-    for name in FACES:
-        try:
-            modules.append(importlib.import_module(name))
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-    return modules
-
-
-class IdConverter(IntegerConverter):
-    """``<int:...>`` in URLs: a row id in ASCII digits (documented up to 2^63 − 1).
-
-    Werkzeug's own accepts any Unicode decimal digit and any size. A number
-    beyond the largest id either engine stores names no row: it becomes 0
-    (no row has id 0), so the view answers 404 instead of the database
-    overflowing. Refusing it in the converter instead would make werkzeug
-    answer another method's 405 for the same path.
-    """
-
-    regex = r"[0-9]+"
-
-    def __init__(self, map, *args, **kwargs):
-        super().__init__(map, *args, **kwargs)
-        self.max = MAX_ID
-
-    def to_python(self, value: str) -> int:
-        number = int(value)
-        return number if number <= MAX_ID else 0
 
 
 def _refuse_unstorable_text() -> None:
     """Refuse a path, query or form value that no database can store (a NUL byte), before any view runs."""
-    from shared.errors import Invalid
-    from shared.text import storable
-    from flask_babel import lazy_gettext as _l
-
     values = [*(request.view_args or {}).values(), *request.args.values()]
     if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
         values.extend(request.form.values())
@@ -121,30 +82,15 @@ def _refuse_unstorable_text() -> None:
                       code="invalid_characters")
 
 
-def wants_json() -> bool:
-    """Tell whether this request comes from a script (the API, a face's script API, fetch)."""
-    if request.path.startswith("/api/") or "/api/" in request.path:
-        return True
-    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
-    return best == "application/json"
-
-
-def _json_errors() -> bool:
-    """Tell whether a refusal should be JSON: a script asked, or the request itself is JSON."""
-    return wants_json() or request.is_json
-
-
 def _domain_error(exc: DomainError):
     """Render a refusal: JSON {error, message} for the API, a page for browsers."""
-    if _json_errors():
+    if json_errors():
         return jsonify(exc.to_dict()), exc.status
     return render_template("error.html", error=exc.code, message=str(exc.message)), exc.status
 
 
 def _http_error(exc: HTTPException):
     """Render HTTP errors (404, 405, 413, 429, ...) in the client's language, keeping their headers."""
-    from flask_babel import gettext as _
-
     if exc.response is not None:
         # A page prepared for this refusal (the login form of a throttled login).
         return exc.response
@@ -163,7 +109,7 @@ def _http_error(exc: HTTPException):
     error = codes.get(code, "http_error")
     # Allow (405), Retry-After (429) and the like travel with the refusal.
     headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
-    if _json_errors():
+    if json_errors():
         return jsonify({"error": error, "message": message}), code, headers
     return render_template("error.html", error=error, message=message), code, headers
 
@@ -173,9 +119,6 @@ def _unexpected_error(exc: Exception):
 
     A database that went away is not a bug: 503, saying so, and nothing was changed.
     """
-    from flask import current_app
-    from flask_babel import gettext as _
-
     if db.is_unavailable(exc):
         current_app.logger.warning("the database does not answer: %s", exc)
         message = _("No se pueden consultar los datos en este momento; no se cambió nada. "
@@ -185,7 +128,7 @@ def _unexpected_error(exc: Exception):
         return render_template("error.html", error="database_unavailable", message=message), 503
     current_app.logger.exception("unexpected error")
     message = _("Ocurrió un error inesperado. Intente de nuevo; si se repite, avise al administrador.")
-    if _json_errors():
+    if json_errors():
         return jsonify({"error": "internal_error", "message": message}), 500
     return render_template("error.html", error="internal_error", message=message), 500
 
@@ -242,8 +185,6 @@ class CookieSessions(SecureCookieSessionInterface):
 
 def _template_globals() -> dict:
     """Expose the CSRF token, the principal and the language to every template."""
-    from flask_babel import get_locale
-
     principal = None
     try:
         principal = auth.current_principal()

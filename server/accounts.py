@@ -1,11 +1,12 @@
 """Login and logout pages, and the language switch."""
 
-from flask import (Blueprint, current_app, redirect, render_template, request, session,
-                   url_for)
+from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 
-
-from shared import auth, ratelimit
-from shared.db import get_db
+from shared import auth, devices, ratelimit
+from shared.clock import current_clock
+from shared.cluster import current_cluster
+from shared.db import get_db, ping
 from shared.errors import DomainError
 
 bp = Blueprint("accounts", __name__)
@@ -24,8 +25,6 @@ def _safe_next(target: str | None) -> str | None:
 
 def _login_flood(request_limit):
     """Answer a flood of login attempts with the login page and the 429 message."""
-    from flask_babel import gettext as _
-
     message = _("Demasiadas solicitudes seguidas. Espere un momento e intente de nuevo.")
     return current_app.make_response((render_template(
         "login.html", error=message, next=_safe_next(request.args.get("next"))), 429))
@@ -38,7 +37,7 @@ def login():
     error = None
     status = 200
     if request.method == "POST":
-        clock = current_app.extensions["turnos.clock"]
+        clock = current_clock()
         try:
             user = auth.authenticate(get_db(), request.form.get("username", ""),
                                      request.form.get("password", ""), clock)
@@ -85,10 +84,8 @@ def home():
 @bp.route("/pair/<code>", methods=["GET", "POST"])
 def pair(code):
     """Pair this browser as a kiosk, display or survey screen with a one-time code."""
-    from shared import devices
-
     db = get_db()
-    clock = current_app.extensions["turnos.clock"]
+    clock = current_clock()
     if request.method == "GET":
         device = devices.device_for_code(db, code, clock)
         status = 200 if device else 404
@@ -111,8 +108,6 @@ def health():
     that does not) otherwise: the database, and the message queue when several
     processes share events (``"off"`` when one process runs alone).
     """
-    from shared.db import ping
-
     app = current_app._get_current_object()
     checks = {"database": "ok", "queue": "ok"}
     try:
@@ -120,7 +115,7 @@ def health():
     except Exception:  # whatever the engine says, the answer is the same: not answering
         app.logger.warning("health: the database does not answer", exc_info=True)
         checks["database"] = "down"
-    cluster = app.extensions["turnos.cluster"]
+    cluster = current_cluster(app)
     if not cluster.shared:
         checks["queue"] = "off"
     elif not cluster.check_queue():

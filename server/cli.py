@@ -1,10 +1,30 @@
 """The command line: ``python run.py --help``."""
 
 import getpass
+import socket
 import sys
+from datetime import date
 from pathlib import Path
 
 import click
+from gevent import monkey, pywsgi
+
+from reports import summary
+from shared import auth, backups, copydata, devices, layout, migrations, retention, store
+from shared.channel_worker import start_worker as start_channels_worker
+from shared.clock import current_clock
+from shared.cluster import current_cluster
+from shared.config import instance_path
+from shared.db import get_db, resolve, safe_url, start_checkpointer
+from shared.errors import DomainError
+from shared.events import socketio
+from shared.printing.agent import run_agent
+from shared.printing.connections import parse_spec
+from shared.printing.testpage import printer_test as run_test
+from shared.printing.watch import start_printer_watch
+from shared.queue import QueueEngine
+
+from . import create_app
 
 INSTANCE_HELP = "Instance folder (database, secret key, tickets). Default: ./instance"
 
@@ -37,7 +57,6 @@ def instance_option(fn):
 
 def make_app(instance, **config):
     """Create the application for an instance folder (and the --database given, if any)."""
-    from server import create_app
 
     ctx = click.get_current_context(silent=True)
     database = ctx.meta.get("turnos.database") if ctx is not None else None
@@ -64,11 +83,6 @@ def main():
               help="How many reverse proxies (nginx: 1) stand in front; their X-Forwarded-* are trusted.")
 def serve(host, port, instance, demo, public_url, secure_cookies, message_queue, behind_proxy):
     """Start the server (kiosk, display, desk, admin and API)."""
-    from printer.watch import start_printer_watch
-    from shared.db import start_checkpointer
-    from shared.notify import start_worker as start_channels_worker
-    from shared.events import socketio
-
     # Options not given leave the environment's TURNOS_* settings (systemd units use them).
     config = {"PUBLIC_URL": public_url or None, "SESSION_COOKIE_SECURE": secure_cookies or None,
               "SOCKETIO_MESSAGE_QUEUE": message_queue, "DEMO": demo,
@@ -88,12 +102,10 @@ def serve(host, port, instance, demo, public_url, secure_cookies, message_queue,
         f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     _print_addresses(base, links, demo)
     start_checkpointer(app)
-    app.extensions["turnos.cluster"].start_watchdog()
+    current_cluster(app).start_watchdog()
     start_printer_watch(app)
     start_channels_worker(app)
     if config["SOCKETIO_ASYNC_MODE"] == "gevent":
-        from gevent import pywsgi
-
         pywsgi.WSGIServer((host, port), app, handler_class=_no_delay_handler(), log=None,
                           error_log=None).serve_forever()
     else:
@@ -108,10 +120,6 @@ def _no_delay_handler():
     gevent-websocket frames WebSocket messages in fewer Python steps than the
     portable fallback, which matters when one call goes to hundreds of screens.
     """
-    import socket
-
-    from gevent import pywsgi
-
     try:
         from geventwebsocket.handler import WebSocketHandler as Base
     except ImportError:
@@ -132,8 +140,6 @@ def _gevent_ready() -> bool:
     """Tell whether run.py patched the standard library for gevent."""
     if "gevent" not in sys.modules:
         return False
-    from gevent import monkey
-
     return monkey.is_module_patched("socket")
 
 
@@ -160,11 +166,9 @@ def _print_addresses(base: str, links: list[tuple[str, str]], demo: bool) -> Non
 
 def seed_demo(app) -> list[tuple[str, str]]:
     """Seed the demo CAM when the database is empty; return one-time device pairing links."""
-    from shared import auth, layout, store
-    from shared.db import get_db
 
     db = get_db()
-    clock = app.extensions["turnos.clock"]
+    clock = current_clock(app)
     if store.count_sites(db) == 0:
         layout.load_file(db, layout.DEMO_LAYOUT, clock)
     if not store.list_users(db):
@@ -175,11 +179,9 @@ def seed_demo(app) -> list[tuple[str, str]]:
 
 def demo_pairing_links(app) -> list[tuple[str, str]]:
     """Return a pairing link for each demo device (creating the devices the first time)."""
-    from shared import devices, store
-    from shared.db import get_db
 
     db = get_db()
-    clock = app.extensions["turnos.clock"]
+    clock = current_clock(app)
     site = store.find_site(db, "cam-centro")
     if site is None:
         return []
@@ -202,8 +204,6 @@ def demo_pairing_links(app) -> list[tuple[str, str]]:
 @instance_option
 def migrate(instance):
     """Create or upgrade the database schema."""
-    from shared import migrations
-    from shared.db import safe_url
 
     app = make_app(instance)  # applies what is pending
     click.echo(f"Database: {safe_url(app.config['DATABASE'])}")
@@ -221,9 +221,6 @@ def copy_data(source, destination):
     Ids stay as they are, so links, QR codes and exports keep working; stop the
     servers first, copy, then start them on the new database.
     """
-    from shared import copydata
-    from shared.db import resolve, safe_url
-    from shared.errors import DomainError
 
     try:
         source_target = resolve(source, Path.cwd())
@@ -252,7 +249,6 @@ def backup(destination, keep, instance):
     dated file is made). PostgreSQL: pg_dump's custom format (restore with
     pg_restore; see the README).
     """
-    from shared import backups
 
     app = make_app(instance)
     try:
@@ -270,9 +266,6 @@ def backup(destination, keep, instance):
 @instance_option
 def create_user(name, role, password, display_name, instance):
     """Create a staff account."""
-    from shared import auth
-    from shared.db import get_db
-    from shared.errors import DomainError
 
     app = make_app(instance)
     if password is None:
@@ -282,7 +275,7 @@ def create_user(name, role, password, display_name, instance):
     with app.app_context():
         try:
             user_id = auth.create_user(get_db(), name, password, role,
-                                       app.extensions["turnos.clock"], display_name=display_name)
+                                       current_clock(app), display_name=display_name)
         except DomainError as exc:
             raise click.ClickException(str(exc.message)) from exc
     click.echo(f"Created user {name} (id {user_id}, role {role}).")
@@ -293,14 +286,11 @@ def create_user(name, role, password, display_name, instance):
 @instance_option
 def load_layout(file, instance):
     """Create or update sites, services, desks and priority categories from a TOML file."""
-    from shared import layout
-    from shared.db import get_db
-    from shared.errors import DomainError
 
     app = make_app(instance)
     with app.app_context():
         try:
-            counts = layout.load_file(get_db(), file, app.extensions["turnos.clock"])
+            counts = layout.load_file(get_db(), file, current_clock(app))
         except DomainError as exc:
             raise click.ClickException(str(exc.message)) from exc
     click.echo("Loaded: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
@@ -310,8 +300,6 @@ def load_layout(file, instance):
 @instance_option
 def export_layout(instance):
     """Print the current sites, services, desks and categories as a TOML layout."""
-    from shared import layout
-    from shared.db import get_db
 
     app = make_app(instance)
     with app.app_context():
@@ -329,15 +317,11 @@ def close_day(site_code, day, dry_run, yes, instance):
 
     It first says, per site, what will change; then asks (or goes on with --yes).
     """
-    from shared import store
-    from shared.db import get_db
-    from shared.errors import DomainError
-    from shared.queue import QueueEngine
 
     app = make_app(instance)
     with app.app_context():
         db = get_db()
-        engine = QueueEngine(db, app.extensions["turnos.clock"])
+        engine = QueueEngine(db, current_clock(app))
         try:
             sites = [engine.site(site_code)] if site_code else store.list_sites(db)
             plans = [(site, engine.close_day_plan(site, day)) for site in sites]
@@ -358,10 +342,17 @@ def close_day(site_code, day, dry_run, yes, instance):
             click.echo(f"{site['code']}: {summary['abandoned']} abandoned, {summary['no_show']} "
                        f"no-show, {summary['finished']} finished, "
                        f"{summary['sessions_closed']} desk sessions closed (up to {summary['day']})")
-        for hook in app.extensions.get("turnos.close_day_hooks", []):
-            report = hook(db)
-            if report:
-                click.echo(report)
+        for report in after_close_day(app, db):
+            click.echo(report)
+
+
+def after_close_day(app, db) -> list[str]:
+    """Do what follows closing the days: purge what outlived its retention, seal the closed days' figures."""
+    purged = retention.purge_expired(db)
+    tidied = retention.tidy_channels(db)
+    sealed = summary.seal_recent(db, current_clock(app).now_ms())
+    sealed_line = f"reports: sealed the figures of {sealed} closed site-days"
+    return [line for line in (purged, tidied, sealed_line) if line]
 
 
 @main.command("seal")
@@ -371,7 +362,6 @@ def close_day(site_code, day, dry_run, yes, instance):
 @instance_option
 def seal(site_code, day_from, day_to, instance):
     """Store for good the report figures of closed days not sealed yet (close-day seals recent ones)."""
-    from reports import summary
 
     app = make_app(instance)
     with app.app_context():
@@ -389,9 +379,6 @@ def seal(site_code, day_from, day_to, instance):
 @instance_option
 def reseal(site_code, day_from, day_to, reason, username, instance):
     """Compute sealed report figures again from the tickets: an explicit act, written to the audit log."""
-    from reports import summary
-    from shared import store
-    from shared.errors import DomainError
 
     app = make_app(instance)
     with app.app_context():
@@ -411,10 +398,6 @@ def reseal(site_code, day_from, day_to, reason, username, instance):
 
 def _report_scope(app, site_code, day_from, day_to):
     """Return (db, sites, now) for a command over a period, refusing malformed days."""
-    from datetime import date
-
-    from shared import store
-    from shared.db import get_db
 
     for value in (day_from, day_to):
         try:
@@ -427,7 +410,7 @@ def _report_scope(app, site_code, day_from, day_to):
         sites = [s for s in sites if s["code"] == site_code]
         if not sites:
             raise click.ClickException(f"unknown site {site_code}")
-    return db, sites, app.extensions["turnos.clock"].now_ms()
+    return db, sites, current_clock(app).now_ms()
 
 
 @main.command("printer-test")
@@ -438,12 +421,9 @@ def _report_scope(app, site_code, day_from, day_to):
 @instance_option
 def printer_test(spec, paper, profile, instance):
     """Print a test page (Spanish characters, big code, QR) on a printer."""
-    from printer.cli import printer_test as run_test
 
     virtual_dir = None
     if spec.startswith("virtual"):
-        from shared.config import instance_path
-
         virtual_dir = str(Path(instance_path(instance)) / "tickets")
     sys.exit(run_test(spec, paper=paper, profile=profile, virtual_dir=virtual_dir))
 
@@ -463,8 +443,6 @@ def printer_test(spec, paper, profile, instance):
               help="Seconds a print job may take.")
 def printer_agent(server_url, token, spec, state_file, status_interval, timeout):
     """Print a remote kiosk's tickets on the printer attached to this computer."""
-    from printer.agent import run_agent
-    from printer.connections import parse_spec
 
     try:
         parse_spec(spec)

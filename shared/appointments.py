@@ -33,16 +33,18 @@ reads why and, when the policy is ``walk_in``, gets a walk-in ticket. A
 booking not checked in when its window closes is a no-show.
 """
 
+import json
 import secrets
 from datetime import date, datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
 
-from . import auth, channels, store
+from . import auth, channels, notify, store
 from .db import immediate
-from .errors import Closed, Conflict, Invalid, NotFound, not_found
+from .errors import Closed, Conflict, Invalid, NotFound
 from .hours import WEEKDAYS, parse_hours
-from .timefmt import day_bounds_ms, local_datetime, local_day, zone
+from .present import show_code
+from .timefmt import day_bounds_ms, iso, local_datetime, local_day, zone
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 CODE_LENGTH = 8
@@ -65,11 +67,6 @@ def normalize_code(text) -> str | None:
     if len(cleaned) != CODE_LENGTH or any(ch not in ALPHABET for ch in cleaned):
         return None
     return cleaned
-
-
-def show_code(code: str) -> str:
-    """Return a code as citizens read it: ``K7M4-QX2A``."""
-    return f"{code[:4]}-{code[4:]}"
 
 
 # --- slots --------------------------------------------------------------------------
@@ -140,8 +137,6 @@ def day_slots(db, site: dict, service: dict, conf: dict, config: dict, day: date
 
 def store_holidays(site: dict) -> set[str]:
     """Return a site's holidays (local days)."""
-    import json
-
     return set(json.loads(site["holidays"] or "[]"))
 
 
@@ -184,14 +179,13 @@ def book(db, site: dict, service_code: str, start_ms: int, now_ms: int, *, email
             "name": name or None, "id_hash": id_hash, "created_at": now_ms, "updated_at": now_ms})
         if contact:
             store.insert_contact(db, site["id"], now_ms, appointment_id=appointment["id"], **contact)
-            from . import notify
-
             notify.queue_for_appointment(db, site, config, appointment, contact, "booked", now_ms)
     return appointment
 
 
 def _asked(rule: str, value, field: str, missing, limit: int) -> str | None:
-    """Return a personal field the entity asks for, refuse it when required and missing, drop it when not asked."""
+    """Return a personal field the entity asks for: refused when required and missing, dropped when
+    not asked."""
     if rule == "off":
         return None
     if value is not None and not isinstance(value, str):
@@ -373,8 +367,6 @@ def public_json(db, appointment: dict, now_ms: int) -> dict:
     changeable = (appointment["status"] == "booked" and appointment["slot_at"] - now_ms
                   >= config["appointments"]["min_notice_minutes"] * MINUTE)
     ticket = store.ticket_by_id(db, appointment["ticket_id"]) if appointment["ticket_id"] else None
-    from .timefmt import iso
-
     return {"code": show_code(appointment["code"]), "site": site["code"], "site_name": site["name"],
             "address": config["address"], "service": service["code"], "service_name": service["name"],
             "requirements": service["requirements"], "day": appointment["day"],

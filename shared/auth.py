@@ -21,10 +21,17 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from . import store
+from .clock import current_clock
+from .db import get_db
 from .errors import Conflict, Forbidden, Invalid, TooMany, Unauthorized
 
-ROLES = ("admin", "supervisor", "official")
-DEVICE_KINDS = ("kiosk", "display", "survey")
+# Who may do what: the roles, and the groups every view and socket check names.
+ROLES = ("admin", "supervisor", "official")      # staff accounts
+DEVICE_KINDS = ("kiosk", "display", "survey")    # paired devices
+ADMINS = ("admin",)
+MANAGERS = ("admin", "supervisor")               # configuration to read, reports, reprints, any desk
+STAFF = ROLES                                    # anyone logged in at a desk or an office
+ANYONE = (*STAFF, *DEVICE_KINDS)
 STAFF_TOKEN_PREFIX = "tst_"
 DEVICE_TOKEN_PREFIX = "tdv_"
 CSRF_HEADER = "X-CSRF-Token"
@@ -330,10 +337,8 @@ def current_principal() -> Principal | None:
     """Return the principal of this request (bearer token first, then session)."""
     if "principal" in g:
         return g.principal
-    from .db import get_db
-
     db = get_db()
-    clock = current_app.extensions["turnos.clock"]
+    clock = current_clock()
     header = request.headers.get("Authorization", "")
     principal = None
     if header:
@@ -368,7 +373,8 @@ def check_csrf() -> None:
     try:
         current_app.extensions["csrf"].protect()
     except CSRFError:
-        raise Forbidden(_l("La solicitud no trae un token CSRF válido. Recargue la página e intente de nuevo."),
+        raise Forbidden(_l("La solicitud no trae un token CSRF válido. Recargue la página e intente de "
+                           "nuevo."),
                         code="csrf_failed") from None
 
 
@@ -401,7 +407,7 @@ def may_act_for_desk(db, principal: Principal, desk: dict) -> bool:
     """Tell whether a principal may operate a desk: its holder, or a supervisor/admin."""
     if not principal.is_staff or not principal.may_use_site(desk["site_id"]):
         return False
-    if principal.role in ("admin", "supervisor"):
+    if principal.role in MANAGERS:
         return True
     session_row = store.open_session(db, desk["id"])
     return session_row is not None and session_row["user_id"] == principal.user_id

@@ -18,7 +18,7 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from .db import is_postgresql
@@ -31,7 +31,7 @@ def backup(target: str, destination: Path, *, keep: int | None = None) -> Path:
     postgres = is_postgresql(target)
     suffix = ".dump" if postgres else ".sqlite3"
     if destination.is_dir():
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         path = destination / f"{PREFIX}{stamp}{suffix}"
     else:
         path = destination

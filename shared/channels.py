@@ -20,8 +20,8 @@ Shape (every key optional)::
     outside_window = "walk_in"      # early or late: a walk-in ticket ("walk_in") or only a message ("refuse")
     booking_days = 30               # how far ahead a slot can be booked
     min_notice_minutes = 60         # the latest a slot can be booked, moved or cancelled before it
-    ask_name = "off"                # off | optional | required (shown to the official, deleted after the visit)
-    ask_document = "off"            # off | optional | required (kept only as a keyed hash: one booking per person)
+    ask_name = "off"                # off | optional | required (shown to the official; deleted after)
+    ask_document = "off"            # off | optional | required (a keyed hash only: one booking per person)
     closed_days = ["2026-12-24"]    # besides the site's holidays
     hours = { mon = [["08:00", "12:00"]] }   # the site's appointment calendar (a service may have its own)
     services = { A = { slot_minutes = 15, share = 0.5, hours = { mon = [["08:00", "11:00"]] } } }
@@ -176,17 +176,22 @@ def _value(section: str, key: str, value, where: str, service_codes):
             raise _refuse(where, exc.message) from None
     if key == "purpose":
         return _text(value, where, 500)
-    if section == "remote" and key == "services":
+    if key == "services" and section in ("remote", "appointments"):
+        return _services(section, value, where, service_codes)
+    raise _refuse(where, _l("Opción desconocida «%(f)s».", f=where))
+
+
+def _services(section: str, value, where: str, service_codes):
+    """Check the services a section offers: a list of codes (phones) or a table per code (appointments)."""
+    if section == "remote":
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise _refuse(where, _l("«%(f)s» debe ser una lista de códigos de servicio.", f=where))
         _known(value, where, service_codes)
         return list(value)
-    if section == "appointments" and key == "services":
-        if not isinstance(value, dict):
-            raise _refuse(where, _l("«%(f)s» debe ser una tabla por servicio.", f=where))
-        _known(list(value), where, service_codes)
-        return {code: _service(conf, f"{where}.{code}") for code, conf in value.items()}
-    raise _refuse(where, _l("Opción desconocida «%(f)s».", f=where))
+    if not isinstance(value, dict):
+        raise _refuse(where, _l("«%(f)s» debe ser una tabla por servicio.", f=where))
+    _known(list(value), where, service_codes)
+    return {code: _service(conf, f"{where}.{code}") for code, conf in value.items()}
 
 
 def _known(codes: list[str], where: str, service_codes) -> None:

@@ -9,8 +9,10 @@ arrives as its whole address: ``.../citas/c/<code>`` (a booking's page) or
 
 import re
 
+from flask_babel import lazy_gettext as _l
+
 from . import appointments, remote, store
-from .errors import NotFound
+from .errors import Invalid, NotFound
 from .present import status_path
 
 _STATUS_URL = re.compile(r"/t/([A-Za-z0-9_-]{8,64})/?$")
@@ -36,9 +38,6 @@ def check_in_code(engine, site: dict, text, actor) -> dict:
         raise NotFound(appointments.NO_CODE, code="unknown_code", field="code")
     if ticket["site_id"] != site["id"]:
         other = store.site_by_id(db, ticket["site_id"])
-        from flask_babel import lazy_gettext as _l
-        from .errors import Invalid
-
         raise Invalid(_l("Este turno es de %(s)s.", s=other["name"]), code="wrong_site")
     confirmed = remote.confirm(engine, ticket, actor, how="kiosk")
     return {"kind": "remote", "ticket": confirmed, "body": engine.with_estimate(confirmed),

@@ -2,7 +2,12 @@
 
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+
+from flask import current_app
+
+# Where the app keeps its clock (read through ``current_clock``).
+EXTENSION = "turnos.clock"
 
 
 class SystemClock:
@@ -14,7 +19,7 @@ class SystemClock:
 
     def now(self) -> datetime:
         """Return the current time as an aware UTC datetime."""
-        return datetime.fromtimestamp(self.now_ms() / 1000, timezone.utc)
+        return datetime.fromtimestamp(self.now_ms() / 1000, UTC)
 
 
 class FrozenClock(SystemClock):
@@ -54,3 +59,13 @@ def _to_ms(when: datetime | str | int) -> int:
     if when.tzinfo is None:
         raise ValueError("the clock needs an aware datetime (with a UTC offset)")
     return round(when.timestamp() * 1000)
+
+
+def init_app(app, clock: SystemClock | None = None) -> None:
+    """Give an app its clock (the wall clock unless a test brings a frozen one)."""
+    app.extensions[EXTENSION] = clock or SystemClock()
+
+
+def current_clock(app=None) -> SystemClock:
+    """Return the app's clock (this request's app unless given)."""
+    return (app or current_app).extensions[EXTENSION]

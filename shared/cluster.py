@@ -26,17 +26,34 @@ import logging
 import threading
 import uuid
 
+import redis
 import socketio as python_socketio
+from flask import current_app
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "turnos"
 LEASE_PREFIX = "turnos:lease:"
 PRESENCE_PREFIX = "turnos:presence:"
+KEPT_PREFIX = "turnos:kept:"
 
 # Control messages (method names of the batch items that are not python-socketio's own).
 DISCONNECT_ROOM = "turnos:disconnect_room"
 FORGET_ESTIMATES = "turnos:forget_estimates"
+FORGET_CONFIG = "turnos:forget_config"
+
+# Where the app keeps its Cluster (read through ``current_cluster``).
+EXTENSION = "turnos.cluster"
+
+
+def current_cluster(app=None) -> Cluster:
+    """Return what the app shares with other processes (this request's app unless given)."""
+    return (app or current_app).extensions[EXTENSION]
+
+
+def disconnect_room(room: str) -> None:
+    """Disconnect the sockets in a room, on every server process."""
+    current_cluster().control(DISCONNECT_ROOM, room=room)
 
 
 class BatchingRedisManager(python_socketio.RedisManager):
@@ -144,8 +161,6 @@ class Cluster:
     def redis(self):
         """Return a Redis client for leases, presence and health (short timeouts)."""
         if self._redis is None:
-            import redis
-
             self._redis = redis.Redis.from_url(self.redis_url, socket_timeout=2,
                                                socket_connect_timeout=2)
         return self._redis
@@ -187,8 +202,6 @@ class Cluster:
         """
         if not self.shared:
             return True
-        import redis
-
         lock = self._leases.get(name)
         try:
             if lock is not None and lock.owned():
@@ -290,10 +303,25 @@ class Cluster:
                 connection.close(wait=False, abort=True)
         return len(connections)
 
+    # --- copies every process reads (the public wait times) ------------------------------------
+
+    def keep(self, key: str, value: bytes, ttl: float) -> None:
+        """Keep a value for every process for ``ttl`` seconds (nothing without Redis)."""
+        if self.shared:
+            self._redis_call(self.redis.set, KEPT_PREFIX + key, value, px=max(1, int(ttl * 1000)))
+
+    def kept(self, key: str) -> bytes | None:
+        """Return a value kept for every process, or None (absent, expired, Redis unreachable)."""
+        return self._redis_call(self.redis.get, KEPT_PREFIX + key) if self.shared else None
+
+    def drop_kept(self, prefix: str = "") -> None:
+        """Drop the kept values whose key starts with ``prefix`` (a setting changed)."""
+        if self.shared:
+            self._redis_call(lambda: [self.redis.delete(k) for k in
+                                      self.redis.scan_iter(KEPT_PREFIX + prefix + "*")])
+
     def _redis_call(self, fn, *args, **kwargs):
         """Call Redis; on failure log it and return None."""
-        import redis
-
         try:
             return fn(*args, **kwargs)
         except redis.RedisError:

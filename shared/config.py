@@ -4,8 +4,10 @@ import os
 import secrets
 from pathlib import Path
 
+from .db import resolve
+
 DEFAULTS = {
-    "DATABASE_URL": None,                 # postgresql://... or sqlite:PATH; <instance>/turnos.sqlite3 if unset
+    "DATABASE_URL": None,                 # postgresql://... or sqlite:PATH (unset: the instance's file)
     "DATABASE_POOL_SIZE": None,           # connections per process (PostgreSQL default 10)
     "SECRET_KEY": None,                   # signs sessions; from <instance>/secret_key unless set
     "ID_HASH_KEY": None,                  # hex key of citizen ID hashes; <instance>/id_hash_key unless set
@@ -37,12 +39,13 @@ DEFAULTS = {
     "PRINT_TIMEOUT_SECONDS": 5.0,
     "ESTIMATE_CACHE_SECONDS": 60,         # one replay of the room serves a line this long (0: none)
     "QUEUE_EVENT_INTERVAL": 0.2,          # seconds between queue_changed of a site (0: every change)
+    "CONFIG_CACHE_SECONDS": 5,            # sites, services, desks kept per process (0: read every time)
     "ALERT_INTERVAL_SECONDS": 20,         # how often the lines are checked against their targets
     "BEHIND_PROXY": 0,                    # reverse proxies in front (nginx: 1) whose X-Forwarded-* to trust
     "WAL_CHECKPOINT_SECONDS": 1.0,        # serve: checkpoint the WAL from a thread this often
     "COOPERATIVE_SQLITE": False,          # serve (gevent): wait for SQLite locks without blocking the loop
     "MIGRATE_ON_START": True,             # bring the schema up to date when the app starts
-    "PRINTER_POLL_SECONDS": 20.0,         # serve: ask every server-attached kiosk printer this often (0: never)
+    "PRINTER_POLL_SECONDS": 20.0,         # serve: ask every server-attached kiosk printer (0: never)
     "PRINTER_POLL_TIMEOUT_SECONDS": 1.0,  # a printer silent this long reads "unknown"
     "DEMO": False,
     # Appointments, tickets from phones, notifications, public wait times (shared/channels.py).
@@ -104,8 +107,6 @@ def build(folder: Path, overrides: dict | None = None) -> dict:
     Several processes or machines share one secret key: give it to all of them as
     ``TURNOS_SECRET_KEY`` (or let them share the instance folder).
     """
-    from .db import resolve
-
     config = dict(DEFAULTS)
     config["INSTANCE"] = str(folder)
     config.update(from_environment())

@@ -83,7 +83,7 @@ def copy(source_target: str, destination: str, *, echo=None) -> dict[str, int]:
                 counts[table] = _copy_table(source, target, table)
                 echo(f"{table}: {counts[table]} rows")
             if is_postgresql(destination):
-                _continue_sequences(target, tables)
+                continue_sequences(target, tables)
         return counts
     finally:
         source.close()
@@ -116,7 +116,7 @@ def _copy_table(source, target, table: str) -> int:
         total += len(values)
 
 
-def _continue_sequences(db, tables: list[str]) -> None:
+def continue_sequences(db, tables: list[str]) -> None:
     """Make every identity column continue after the highest id copied (PostgreSQL)."""
     identities = {r[0] for r in db.execute(
         "SELECT table_name FROM information_schema.columns WHERE table_schema = current_schema() "

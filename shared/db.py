@@ -382,7 +382,9 @@ class PgPool:
             connection_class=dialect.pg_connection_class(),
             kwargs={"autocommit": True, "row_factory": dialect.pg_row_factory,
                     "connect_timeout": 10},
-            configure=dialect.configure_pg, check=psycopg_pool.ConnectionPool.check_connection)
+            # No check on every loan (a round trip per request): a connection the server
+            # dropped fails its first statement (a 503 that says so) and the pool replaces it.
+            configure=dialect.configure_pg)
 
     def acquire(self, timeout: float | None = None) -> PgDatabase:
         """Return a connection from the pool (waiting at most ``timeout`` seconds for one)."""
@@ -431,7 +433,7 @@ class Checkpointer:
             self.listener(self.last)
         return self.last
 
-    def start(self) -> "Checkpointer":
+    def start(self) -> Checkpointer:
         """Start the native thread (a real OS thread even when gevent patched threading)."""
         start_thread, sleep = _native_thread_tools()
         self._sleep = sleep
@@ -514,12 +516,8 @@ def ping(app, timeout: float | None = None) -> None:
 
 
 def init_app(app) -> None:
-    """Open the connection pool, register its teardown and bring the schema up to date."""
-    from . import migrations
-
+    """Open the connection pool and register its teardown (``migrations.init_app`` brings the schema)."""
     target = app.config["DATABASE"]
     app.teardown_appcontext(close_db)
     app.extensions["turnos.pool"] = make_pool(target, cooperative=app.config.get("COOPERATIVE_SQLITE"),
                                               size=app.config.get("DATABASE_POOL_SIZE"))
-    if app.config.get("MIGRATE_ON_START", True):
-        migrations.apply(target)

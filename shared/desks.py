@@ -5,8 +5,10 @@ import json
 from flask_babel import lazy_gettext as _l
 
 from . import estimate, kpi, priority, store
+from .auth import MANAGERS
 from .db import IntegrityError, immediate
 from .errors import Conflict, Forbidden, Invalid
+from .present import ticket_json
 from .timefmt import day_bounds_ms, iso, local_day
 
 PAUSE_REASONS = ("break", "lunch", "training", "other")
@@ -50,6 +52,26 @@ def open_session(engine, desk: dict, user_id: int) -> dict:
     engine.announce.desk_changed(desk["site_id"], desk["id"], _payload(
         engine, desk, "open", holder=user["username"], holder_name=user["display_name"]))
     return session_row
+
+
+def desk_state(engine, desk: dict) -> dict:
+    """Return a desk with its holder, pause and current ticket."""
+    db = engine.db
+    session_row = store.open_session(db, desk["id"])
+    pause = store.open_pause(db, session_row["id"]) if session_row else None
+    current = store.desk_open_ticket(db, desk["id"])
+    site = engine.lookup.site(desk["site_id"])
+    services = [engine.lookup.service(i)["code"] for i in store.desk_service_ids(db, desk["id"])]
+    return {
+        "id": desk["id"], "code": desk["code"], "name": desk["name"], "site": site["code"],
+        "services": services,
+        "holder": session_row["username"] if session_row else None,
+        "holder_name": session_row["display_name"] if session_row else None,
+        "session_started_at": iso(session_row["started_at"], site["timezone"]) if session_row else None,
+        "paused": pause is not None, "pause_reason": pause["reason"] if pause else None,
+        "paused_since": iso(pause["started_at"], site["timezone"]) if pause else None,
+        "current": ticket_json(current, engine.lookup) if current else None,
+    }
 
 
 def _session_or_refuse(db, desk: dict) -> dict:
@@ -124,7 +146,6 @@ def check_not_paused(engine, desk: dict) -> None:
 CHOSEN_CALL_SETTING = "desk_chosen_call"
 CHOSEN_CALL_RULES = ("any", "preferential", "none")
 DEFAULT_CHOSEN_CALL = "preferential"
-MANAGER_ROLES = ("admin", "supervisor")
 
 
 def last_desk(db, user_id: int) -> dict | None:
@@ -202,7 +223,7 @@ def may_call_chosen(rule: str, role: str, ticket: dict, head_id: int | None) -> 
     ``any`` ticket of the desk's services, only ``preferential`` ones (default:
     the law backs serving them first), or ``none``.
     """
-    if role in MANAGER_ROLES or ticket["id"] == head_id or rule == "any":
+    if role in MANAGERS or ticket["id"] == head_id or rule == "any":
         return True
     return rule == "preferential" and ticket["priority"] is not None
 
@@ -212,7 +233,7 @@ def call_chosen(engine, desk: dict, ticket_id, actor, role: str) -> dict:
     check_not_paused(engine, desk)
     ticket = engine.ticket(ticket_id)
     served = store.desk_service_ids(engine.db, desk["id"])
-    if role not in MANAGER_ROLES and ticket["service_id"] not in served:
+    if role not in MANAGERS and ticket["service_id"] not in served:
         raise Forbidden(_l("%(desk)s no atiende el servicio del turno %(code)s.", desk=desk["name"],
                            code=ticket["code"]), code="service_not_served")
     line = predicted_line(engine, desk, limit=500) if ticket["status"] == "waiting" else []

@@ -2,8 +2,9 @@
 
 import secrets
 
-from . import auth, store
-from .db import immediate
+from . import auth, cluster, store
+from .db import immediate, on_commit
+from .events import device_room, user_room
 
 # No 0/O, 1/I/L: the code may be read aloud or typed on a TV remote.
 _ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -42,12 +43,10 @@ def disconnect_sockets(*, device_id: int | None = None, user_id: int | None = No
     device socket joins ``device:<id>`` and every staff socket ``user:<id>``;
     the message queue carries the order to every process.
     """
-    from .events import device_room, disconnect_room, user_room
-
     if device_id is not None:
-        disconnect_room(device_room(device_id))
+        cluster.disconnect_room(device_room(device_id))
     if user_id is not None:
-        disconnect_room(user_room(user_id))
+        cluster.disconnect_room(user_room(user_id))
 
 
 def revoke(db, device_id: int, clock, by_user_id: int | None) -> None:
@@ -55,7 +54,7 @@ def revoke(db, device_id: int, clock, by_user_id: int | None) -> None:
     with immediate(db):
         store.revoke_device(db, device_id, clock.now_ms())
         store.audit(db, clock.now_ms(), by_user_id, "device.revoke", f"device:{device_id}")
-    disconnect_sockets(device_id=device_id)
+        on_commit(db, lambda: disconnect_sockets(device_id=device_id))
 
 
 def survey_desk(db, site_id: int, config: dict) -> dict | None:

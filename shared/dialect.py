@@ -20,6 +20,7 @@ The store writes its SQL once, in the subset both engines accept: ``RETURNING``,
 from __future__ import annotations
 
 import functools
+import importlib.util
 import re
 from dataclasses import dataclass
 
@@ -113,8 +114,9 @@ class Row(tuple):
 
 
 @functools.lru_cache(maxsize=1024)
-def _row_class(names: tuple) -> type:
+def _row_class(raw_names: tuple) -> type:
     """Return the row class of one result shape (a repeated name reads its first column)."""
+    names = tuple(n.decode("utf-8") for n in raw_names)
     index: dict[str, int] = {}
     for i, name in enumerate(names):
         index.setdefault(name, i)
@@ -122,12 +124,23 @@ def _row_class(names: tuple) -> type:
 
 
 def pg_row_factory(cursor):
-    """psycopg row factory: rows that read by position and by name."""
-    description = cursor.description
-    if description is None:
-        return tuple
-    cls = _row_class(tuple(c.name for c in description))
-    return cls
+    """psycopg row factory: rows that read by position and by name.
+
+    The column names come straight from the result (cached per shape), not from
+    ``cursor.description``, which builds a column object per column per query.
+    """
+    result = cursor.pgresult
+    if result is None or not result.nfields or result.status not in _ROWS:
+        return tuple  # a command, or COPY: no rows to name
+    return _row_class(tuple(result.fname(i) for i in range(result.nfields)))
+
+
+def _row_statuses() -> frozenset:
+    """Return the result statuses that carry rows."""
+    from psycopg.pq import ExecStatus
+
+    return frozenset({ExecStatus.TUPLES_OK, ExecStatus.SINGLE_TUPLE,
+                      getattr(ExecStatus, "TUPLES_CHUNK", ExecStatus.TUPLES_OK)})
 
 
 @functools.lru_cache(maxsize=1)
@@ -179,3 +192,6 @@ def _number_loader():
             return float(text)
 
     return NumberLoader
+
+
+_ROWS = _row_statuses() if importlib.util.find_spec("psycopg") else frozenset()

@@ -46,7 +46,9 @@ import json
 from collections import deque
 from dataclasses import dataclass
 
-from . import priority, store
+from flask import current_app, has_app_context
+
+from . import cluster, priority, store
 from .timefmt import day_bounds_ms, local_datetime, local_day
 
 RECENT_WINDOW_MS = 3 * 3600 * 1000
@@ -482,23 +484,17 @@ _arrivals: dict[int, int] = {}       # site id -> arrivals seen by this process
 
 def _cache_ms() -> float:
     """Return how long a replay serves its line (the app's setting, else the default)."""
-    from flask import current_app, has_app_context
-
     if has_app_context():
         return current_app.config.get("ESTIMATE_CACHE_SECONDS", CACHE_MS / 1000) * 1000
     return 0  # outside a server (simulations, benchmarks) every estimate is replayed
 
 
 def invalidate(site_id: int) -> None:
-    """Forget the cached replays of a site, in every server process: a desk called, finished, paused or left."""
+    """Forget the cached replays of a site, in every server process (a desk called, finished, paused)."""
     forget(site_id)
-    from flask import current_app, has_app_context
-
-    from .cluster import FORGET_ESTIMATES
-
-    cluster = current_app.extensions.get("turnos.cluster") if has_app_context() else None
-    if cluster is not None and cluster.shared:
-        cluster.control(FORGET_ESTIMATES, site_id=site_id)
+    shared = current_app.extensions.get(cluster.EXTENSION) if has_app_context() else None
+    if shared is not None and shared.shared:
+        shared.control(cluster.FORGET_ESTIMATES, site_id=site_id)
 
 
 def forget(site_id: int) -> None:

@@ -1,27 +1,32 @@
-"""Socket.IO events: every event name, its payload, its rooms, and the connection rules.
+"""Socket.IO events: every event name and its payload, every room, and the announcers.
+
+This module answers "what is announced, to whom, and when". Every change is
+announced after the commit of the transaction that made it (``AfterCommit``
+on ``shared.db.on_commit``), and never when it rolls back. Who a socket is
+and which rooms it joins is ``shared/sockets.py``.
 
 Rooms:
 - ``site:<id>``: displays, staff and ticket status pages of a site; receives calls and
   queue counts.
-- ``staff:<id>``: staff of a site; also receives every other ticket change.
+- ``staff:<id>``: staff of a site; also receives every other ticket change, desk changes,
+  print results, printer states and alerts.
 - ``desk:<id>``: the official holding a desk (and other tabs of that desk), and the
   survey screen paired with it (device config ``{"desk": <desk id>}``).
 - ``ticket:<public_id>``: a ticket's public status page (the first segment's id).
 - ``device:<id>``: one paired device's own sockets (a kiosk learns its print results).
 - ``user:<id>``: one staff user's own sockets (dropped when the account is disabled).
 - ``agent:<id>``: the printer agent of a remote kiosk (joined on ``agent_ready``).
-
-A client connects with ``auth={"token": ...}`` (a device or staff token), or
-with the browser's session cookie, or with ``auth={"ticket": public_id}``
-for a ticket's status page. It joins its rooms and first receives
-``snapshot``, then live events. Every event is emitted after its commit.
 """
 
 import threading
 import time
 
-from flask import current_app, request
-from flask_socketio import SocketIO, disconnect, join_room
+from flask import current_app
+from flask_socketio import SocketIO
+
+from . import cluster
+from .db import on_commit
+from .present import ticket_json
 
 socketio = SocketIO()
 
@@ -51,9 +56,16 @@ ERROR = "error"                    # {error, message}
 
 ALL_SERVER_EVENTS = (SNAPSHOT, TICKET_ISSUED, TICKET_CALLED, TICKET_STARTED, TICKET_FINISHED,
                      TICKET_NO_SHOW, TICKET_NO_SHOW_UNDONE, TICKET_TRANSFERRED, TICKET_CANCELLED,
-                     TICKET_ARRIVED, QUEUE_CHANGED,
-                     DAY_CLOSED, DESK_CHANGED, TICKET_STATUS, PRINT_RESULT, PRINTER_STATUS, ALERT,
-                     CONFIG_CHANGED, ERROR)
+                     TICKET_ARRIVED, QUEUE_CHANGED, DAY_CLOSED, DESK_CHANGED, TICKET_STATUS, PRINT_RESULT,
+                     PRINTER_STATUS, ALERT, CONFIG_CHANGED, ERROR)
+
+# Printer agent of a remote kiosk <-> server (shared/printing/remote.py, shared/printing/agent.py).
+# The agent answers each job with PRINT_RESULT and reports PRINTER_STATUS.
+PRINT_JOB = "print_job"            # server -> agent: {job, ticket, code, data (base64 ESC/POS), attempt}
+AGENT_READY = "agent_ready"        # agent -> server: {printer, status}; ack {ok, device, offered}
+
+# Where the app keeps its announcer (read through ``current_announcer``).
+ANNOUNCER = "turnos.announcer"
 
 
 def site_room(site_id: int) -> str:
@@ -86,6 +98,11 @@ def user_room(user_id: int) -> str:
     return f"user:{user_id}"
 
 
+def agent_room(device_id: int) -> str:
+    """Return the room of a kiosk's remote printer agent."""
+    return f"agent:{device_id}"
+
+
 def call_rooms(ticket: dict) -> list[str]:
     """Return the rooms that hear a ticket's call: its site's screens, its staff, its desk."""
     rooms = [site_room(ticket["site_id"]), staff_room(ticket["site_id"])]
@@ -95,7 +112,11 @@ def call_rooms(ticket: dict) -> list[str]:
 
 
 class NullAnnouncer:
-    """Drops every announcement; for the CLI and for code without sockets."""
+    """Drops every announcement; for the CLI and for code without sockets.
+
+    Each method says what one kind of change sends and to which rooms;
+    subclasses only change how a message leaves (``emit``).
+    """
 
     def emit(self, event: str, payload, room: str | list[str]) -> None:
         """Send nothing."""
@@ -108,8 +129,6 @@ class NullAnnouncer:
 
     def ticket_changed(self, event: str, ticket: dict, lookup, extra: dict | None = None) -> None:
         """Announce any other change of a ticket to staff, its desk and its page."""
-        from .present import ticket_json
-
         payload = ticket_json(ticket, lookup)
         if extra:
             payload.update(extra)
@@ -138,6 +157,24 @@ class NullAnnouncer:
         self.emit(TICKET_STATUS, {"status": ticket["status"], "code": ticket["code"]},
                   ticket_room(ticket["visit_id"]))
 
+    def config_changed(self, site: dict, what: str) -> None:
+        """Tell a site's kiosks, screens and desks that its configuration changed."""
+        self.emit(CONFIG_CHANGED, {"site": site["code"], "what": what}, site_room(site["id"]))
+
+    def print_result(self, site_id: int, device_id: int | None, payload: dict) -> None:
+        """Tell the kiosk that printed (its device room) and the site's staff how a print went."""
+        if device_id:
+            self.emit(PRINT_RESULT, payload, device_room(device_id))
+        self.emit(PRINT_RESULT, payload, staff_room(site_id))
+
+    def printer_status(self, site_id: int, payload: dict) -> None:
+        """Tell the site's staff that a kiosk printer's state changed."""
+        self.emit(PRINTER_STATUS, payload, staff_room(site_id))
+
+    def alert(self, site_id: int, payload: dict) -> None:
+        """Raise an alert to the site's staff (a failed print, paper running out, a long wait)."""
+        self.emit(ALERT, payload, staff_room(site_id))
+
 
 class SocketAnnouncer(NullAnnouncer):
     """Emits through Flask-SocketIO (and its message queue when several processes run).
@@ -145,14 +182,16 @@ class SocketAnnouncer(NullAnnouncer):
     ``queue_changed`` is throttled per site: the first change after a quiet
     spell is sent at once, and changes within ``interval`` seconds of the last
     send become one send at the end of the interval, with the counts read
-    then. Screens see the same final counts; a burst (a kiosk queue at
-    opening, fifty desks calling) costs a few counts per second instead of
-    one per ticket, for the server and for every screen listening.
+    then (by ``read_counts(site_id)``, inside the app's context). Screens see
+    the same final counts; a burst (a kiosk queue at opening, fifty desks
+    calling) costs a few counts per second instead of one per ticket, for the
+    server and for every screen listening.
     """
 
-    def __init__(self, app=None, interval: float = 0.0):
+    def __init__(self, app=None, interval: float = 0.0, read_counts=None):
         self.app = app
         self.interval = interval
+        self.read_counts = read_counts
         self._lock = threading.Lock()
         self._last: dict[int, float] = {}    # site id -> monotonic time of the last send
         self._pending: set[int] = set()      # sites with a send scheduled
@@ -161,13 +200,23 @@ class SocketAnnouncer(NullAnnouncer):
         """Emit one event to a room or rooms (each socket once)."""
         socketio.emit(event, payload, to=room)
 
+    def config_changed(self, site: dict, what: str) -> None:
+        """Make every server process read the configuration again, then tell the site's screens.
+
+        Both leave in one batch, in this order: a process has forgotten its copy
+        of sites, services and desks before its screens hear of the change.
+        """
+        if self.app is not None:
+            cluster.current_cluster(self.app).control(cluster.FORGET_CONFIG)
+        super().config_changed(site, what)
+
     def queue_changed(self, site_id: int, services) -> None:
         """Announce a site's waiting counts now, or once at the end of the current interval."""
-        if self.interval <= 0 or self.app is None:
+        if self.interval <= 0 or self.app is None or self.read_counts is None:
             return super().queue_changed(site_id, services)
         with self._lock:
             if site_id in self._pending:
-                return  # the scheduled send will read these counts
+                return None  # the scheduled send will read these counts
             wait = self._last.get(site_id, float("-inf")) + self.interval - time.monotonic()
             if wait > 0:
                 self._pending.add(site_id)
@@ -175,11 +224,11 @@ class SocketAnnouncer(NullAnnouncer):
                 self._last[site_id] = time.monotonic()
         if wait > 0:
             socketio.start_background_task(self._send_later, site_id, wait)
-        else:
-            super().queue_changed(site_id, services)
+            return None
+        return super().queue_changed(site_id, services)
 
     def _send_later(self, site_id: int, wait: float) -> None:
-        """Send a site's counts, read with a connection of its own, after ``wait`` seconds."""
+        """Send a site's counts, read with a connection of their own, after ``wait`` seconds."""
         socketio.sleep(wait)
         with self._lock:
             # Cleared before reading: a change committed from here on schedules another send.
@@ -187,15 +236,9 @@ class SocketAnnouncer(NullAnnouncer):
             self._last[site_id] = time.monotonic()
         try:
             with self.app.app_context():
-                from . import store
-                from .db import get_db
-                from .queue import QueueEngine
-
-                db = get_db()
-                site = store.site_by_id(db, site_id)
-                if site is not None:
-                    engine = QueueEngine(db, self.app.extensions["turnos.clock"])
-                    super().queue_changed(site_id, engine.waiting_summary(site))
+                services = self.read_counts(site_id)
+                if services is not None:
+                    super().queue_changed(site_id, services)
         except Exception:  # a background task has nobody to answer; log and go on
             self.app.logger.exception("sending the waiting counts of site %s failed", site_id)
 
@@ -222,10 +265,10 @@ class SocketAnnouncer(NullAnnouncer):
 class AfterCommit:
     """Sends each announcement once the connection's current transaction commits (at once if none).
 
-    The queue engine announces through one of these: a change made inside a
-    larger unit of work (the kiosk's ticket with its print job and request id,
-    a chosen call with its audit entry) is announced only when the whole unit
-    commits, and never when it rolls back.
+    Everything that announces goes through one of these: a change made inside
+    a larger unit of work (the kiosk's ticket with its print job and request
+    id, a chosen call with its audit entry) is announced only when the whole
+    unit commits, and never when it rolls back.
     """
 
     def __init__(self, db, announcer):
@@ -238,8 +281,6 @@ class AfterCommit:
             return value
 
         def after_commit(*args, **kwargs):
-            from .db import on_commit
-
             on_commit(self.db, lambda: value(*args, **kwargs))
 
         return after_commit
@@ -257,138 +298,11 @@ class RecordingAnnouncer(NullAnnouncer):
             self.sent.append((event, payload, one))
 
 
-def init_app(app) -> None:
-    """Attach Socket.IO to the app with the configured async mode and message queue."""
-    from . import cluster
-
-    queue = app.config.get("SOCKETIO_MESSAGE_QUEUE")
-    manager = cluster.BatchingRedisManager(queue) if queue else None
-    # client_manager is always given: the module-level SocketIO keeps the options of
-    # earlier apps (tests make many), and a queue must never leak into the next one.
-    socketio.init_app(app, async_mode=app.config.get("SOCKETIO_ASYNC_MODE"),
-                      client_manager=manager,
-                      cors_allowed_origins=app.config.get("SOCKETIO_CORS_ORIGINS") or [],
-                      max_http_buffer_size=64 * 1024, ping_interval=10, ping_timeout=10,
-                      manage_session=False)
-    shared = cluster.Cluster(socketio, queue)
-    shared.on(cluster.DISCONNECT_ROOM, lambda message: cluster.disconnect_room_here(
-        socketio, message["room"]))
-    shared.on(cluster.FORGET_ESTIMATES, lambda message: _forget_estimates(message["site_id"]))
-    app.extensions["turnos.cluster"] = shared
-    app.extensions["turnos.announcer"] = SocketAnnouncer(app, app.config["QUEUE_EVENT_INTERVAL"])
+def current_announcer(app=None) -> NullAnnouncer:
+    """Return the app's announcer (this request's app unless given); a NullAnnouncer without sockets."""
+    return (app or current_app).extensions.get(ANNOUNCER) or NullAnnouncer()
 
 
-def _forget_estimates(site_id: int) -> None:
-    """Drop this process's cached estimates of a site (another process saw its line change)."""
-    from . import estimate
-
-    estimate.forget(site_id)
-
-
-def disconnect_room(room: str) -> None:
-    """Disconnect the sockets in a room, on every server process."""
-    from flask import current_app
-
-    from . import cluster
-
-    current_app.extensions["turnos.cluster"].control(cluster.DISCONNECT_ROOM, room=room)
-
-
-@socketio.on("connect")
-def on_connect(auth=None):
-    """Authenticate a socket, join its rooms and send the snapshot; refuse strangers."""
-    from . import auth as authmod
-    from .db import get_db
-    from .queue import QueueEngine
-
-    db = get_db()
-    clock = current_app.extensions["turnos.clock"]
-    auth = auth if isinstance(auth, dict) else {}
-    engine = QueueEngine(db, clock)
-    public_id = auth.get("ticket")
-    if isinstance(public_id, str) and public_id:
-        from . import store
-
-        segment = store.latest_segment(db, public_id)
-        if segment is None:
-            return False
-        join_room(ticket_room(public_id))
-        # The waiting counts (what the waiting-room screen shows) tell the page
-        # when the people ahead of the ticket change.
-        join_room(site_room(segment["site_id"]))
-        return True
-    principal = authmod.principal_for_socket(db, auth.get("token"), clock)
-    if principal is None:
-        return False
-    # A waiting-room screen (or an admin's preview of one, auth {"display": true})
-    # joins only its site's room and gets a snapshot shaped by its zone.
-    display_connect = current_app.extensions.get("turnos.display_connect")
-    if display_connect is not None and (principal.role == "display" or auth.get("display")):
-        return display_connect(db, engine, principal, auth)
-    sites = authmod.sites_for_socket(db, principal, auth.get("site"))
-    if not sites:
-        return False
-    request.environ["turnos.principal"] = principal
-    if principal.kind == "device":
-        join_room(device_room(principal.device_id))
-    if principal.is_staff:
-        join_room(user_room(principal.user_id))
-    if principal.role == "survey":
-        # A satisfaction screen follows its desk, to ask as soon as a service ends there.
-        from .devices import survey_desk
-
-        desk = survey_desk(db, principal.site_id, principal.config)
-        if desk is not None:
-            join_room(desk_room(desk["id"]))
-    for site in sites:
-        join_room(site_room(site["id"]))
-        if principal.is_staff:
-            join_room(staff_room(site["id"]))
-    if principal.is_staff:
-        from . import store
-
-        session = store.session_of_user(db, principal.user_id)
-        if session is not None:
-            join_room(desk_room(session["desk_id"]))
-    limit = principal.history_length()
-    for site in sites:
-        socketio.emit(SNAPSHOT, engine.snapshot(site, limit), to=request.sid)
-    return True
-
-
-# Called (in the socket's request context) when a socket disconnects; faces add theirs.
-disconnect_hooks: list = []
-
-
-@socketio.on("disconnect")
-def on_disconnect(*_reason):
-    """Let the faces forget what a leaving socket held (a printer agent's presence)."""
-    for hook in disconnect_hooks:
-        hook()
-
-
-@socketio.on("join_desk")
-def on_join_desk(data=None):
-    """Let a staff socket follow a desk it holds (a second tab of the same desk)."""
-    from . import auth as authmod
-    from . import store
-    from .db import get_db
-
-    principal = request.environ.get("turnos.principal")
-    if principal is None or not principal.is_staff:
-        disconnect()
-        return {"error": "forbidden"}
-    db = get_db()
-    desk = store.find_desk(db, (data or {}).get("desk", "")) if isinstance(data, dict) else None
-    if desk is None:
-        return {"error": "unknown_desk"}
-    if not authmod.may_act_for_desk(db, principal, desk):
-        return {"error": "forbidden"}
-    join_room(desk_room(desk["id"]))
-    return {"ok": True}
-
-
-# Printer agent of a remote kiosk <-> server (printer/dispatch.py, printer/agent.py).
-# The agent answers each job with PRINT_RESULT and reports PRINTER_STATUS.
-PRINT_JOB = "print_job"            # server -> agent: {job, ticket, code, data (base64 ESC/POS), attempt}
-AGENT_READY = "agent_ready"        # agent -> server: {printer, status}; ack {ok, device, offered}
+def announcer_for(db, app=None) -> AfterCommit:
+    """Return the app's announcer bound to a connection: it speaks after that connection commits."""
+    return AfterCommit(db, current_announcer(app))

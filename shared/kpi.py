@@ -66,6 +66,25 @@ INDEX = {name: i for i, name in enumerate(COUNTERS)}
 MAX_INDEX = INDEX["wait_max_ms"]
 
 
+# Each duration is written once here, in SQL over a ticket row and in Python below; the
+# storage module builds its report statements from these (``sql``), so no formula has two answers.
+WAIT_SQL = "{t}.called_at - {t}.queue_at"              # first call − the citizen's arrival
+SEGMENT_WAIT_SQL = "{t}.called_at - {t}.issued_at"     # first call − the segment's issue
+WALK_SQL = "{t}.started_at - {t}.called_at"            # start − first call
+SERVICE_SQL = "{t}.finished_at - {t}.started_at"       # finish − start
+CENTRE_SQL = "{t}.finished_at - {t}.queue_at"          # finish − the visit's first issue
+
+
+def sql(formula: str, table: str = "t") -> str:
+    """Return a duration's SQL expression over the ticket row named ``table`` (in parentheses)."""
+    return "(" + formula.format(t=table) + ")"
+
+
+def waited_ms(ticket: dict, now_ms: int) -> int:
+    """Return how long a waiting citizen has waited so far (now − arrival) in ms."""
+    return now_ms - ticket["queue_at"]
+
+
 def wait_ms(ticket: dict) -> int | None:
     """Return a segment's wait (first call − the citizen's arrival) in ms, or None before its call."""
     if ticket.get("called_at") is None:

@@ -5,19 +5,16 @@
 """
 
 import json
-import re
 import tomllib
 from pathlib import Path
 
-from . import priority, store
+from . import channels, priority, rules, store
 from .db import immediate
-from .errors import Invalid
+from .errors import DomainError, Invalid
 from .hours import parse_hours
 from .timefmt import is_valid_zone
 
 DEMO_LAYOUT = Path(__file__).parent / "layouts" / "demo.toml"
-_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
-_PREFIX = re.compile(r"^[A-Z]{1,3}$")
 
 
 class LayoutError(Invalid):
@@ -38,7 +35,7 @@ def _need(table: dict, key: str, kind, where: str, default=...):
     return value
 
 
-def parse(text: str) -> dict:
+def parse(text: str) -> dict:  # noqa: C901
     """Parse and validate a layout document; return it normalised."""
     try:
         doc = tomllib.loads(text)
@@ -48,7 +45,7 @@ def parse(text: str) -> dict:
     for i, cat in enumerate(doc.get("priority_categories", [])):
         where = f"priority_categories[{i}]"
         code = _need(cat, "code", str, where)
-        if not _CODE.match(code):
+        if not rules.is_code(code):
             raise LayoutError(f"{where}.code: «{code}» no es un código válido")
         categories.append({
             "code": code, "label": _need(cat, "label", str, where),
@@ -64,7 +61,7 @@ def parse(text: str) -> dict:
     for i, raw in enumerate(doc.get("sites", [])):
         where = f"sites[{i}]"
         code = _need(raw, "code", str, where)
-        if not _CODE.match(code):
+        if not rules.is_code(code):
             raise LayoutError(f"{where}.code: «{code}» no es un código válido")
         tz = _need(raw, "timezone", str, where, "America/Bogota")
         if not is_valid_zone(tz):
@@ -86,16 +83,12 @@ def parse(text: str) -> dict:
             if not 0 <= minutes <= 600:
                 raise LayoutError(f"{where}.max_wait_minutes: use de 0 (sin espera máxima) a 600")
             site["max_wait_seconds"] = minutes * 60 or None
-        prefixes = set()
         for j, sv in enumerate(raw.get("services", [])):
             w = f"{where}.services[{j}]"
             scode = _need(sv, "code", str, w)
             prefix = _need(sv, "prefix", str, w, scode.upper())
-            if not _CODE.match(scode) or not _PREFIX.match(prefix):
+            if not rules.is_code(scode) or not rules.is_prefix(prefix):
                 raise LayoutError(f"{w}: código o prefijo no válido (prefijo: 1 a 3 letras mayúsculas)")
-            if prefix in prefixes:
-                raise LayoutError(f"{w}.prefix: «{prefix}» repetido en la sede")
-            prefixes.add(prefix)
             cap = _need(sv, "daily_cap", int, w, 0)
             site["services"].append({
                 "code": scode, "prefix": prefix, "name": _need(sv, "name", str, w),
@@ -111,6 +104,7 @@ def parse(text: str) -> dict:
                 "sort_order": _need(sv, "order", int, w, j + 1),
                 "active": int(_need(sv, "active", bool, w, True)),
             })
+        _check_prefixes(code, site["services"])
         service_codes = {s["code"] for s in site["services"]}
         for j, dk in enumerate(raw.get("desks", [])):
             w = f"{where}.desks[{j}]"
@@ -130,12 +124,30 @@ def parse(text: str) -> dict:
 
 def _channels(raw, service_codes: set[str], where: str) -> dict:
     """Check a site's ``[sites.channels]`` table (appointments, phones, notifications, public page)."""
-    from . import channels
-
     try:
         return channels.validate(raw, service_codes)
     except Invalid as exc:
         raise LayoutError(f"{where}.channels.{exc.details.get('field', '')}: {exc.message}") from None
+
+
+def _check_prefixes(site_code: str, services: list[dict]) -> None:
+    """Refuse services of one site whose ticket codes would clash (the rule of ``shared.rules``)."""
+    try:
+        rules.check_site_prefixes(site_code, services)
+    except DomainError as exc:
+        raise LayoutError(exc.message) from None
+
+
+def check_against(db, layout: dict) -> None:
+    """Refuse a parsed layout whose services would clash with those a site already has (by code)."""
+    for site in layout["sites"]:
+        existing = store.find_site(db, site["code"])
+        if existing is None:
+            continue
+        merged = {s["code"]: {"code": s["code"], "prefix": s["prefix"]}
+                  for s in store.list_services(db, existing["id"])}
+        merged.update({s["code"]: s for s in site["services"]})
+        _check_prefixes(site["code"], list(merged.values()))
 
 
 def apply(db, layout: dict, clock) -> dict:
@@ -158,16 +170,16 @@ def apply(db, layout: dict, clock) -> dict:
                 store.set_desk_services(db, desk_id, [ids[c] for c in desk["services"]])
                 counts["desks"] += 1
             if "channels" in site:
-                from . import channels
-
                 channels.save(db, store.site_by_id(db, site_id), site["channels"],
                               site["channels"]["appointments"].get("queue_class", "slot"))
     return counts
 
 
 def load_file(db, path: str | Path, clock) -> dict:
-    """Read, validate and apply a layout file."""
-    return apply(db, parse(Path(path).read_text(encoding="utf-8")), clock)
+    """Read, validate (the file, then against what is stored) and apply a layout file."""
+    layout = parse(Path(path).read_text(encoding="utf-8"))
+    check_against(db, layout)
+    return apply(db, layout, clock)
 
 
 def _toml_value(value) -> str:
@@ -183,6 +195,15 @@ def _toml_value(value) -> str:
     if isinstance(value, dict):
         return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
     raise TypeError(type(value))
+
+
+def _channels_lines(db, site: dict) -> list[str]:
+    """Return a site's ``channels`` line when it has channel settings of its own."""
+    row = store.site_channels(db, site["id"])
+    if row is None and site.get("appointment_class", "slot") == "slot":
+        return []
+    table = channels.to_layout(channels.settings(db, site))
+    return [f"channels = {_toml_value(table)}"] if table else []
 
 
 def export(db) -> str:
@@ -211,13 +232,7 @@ def export(db) -> str:
             if site.get(key):
                 value = bool(site[key]) if key == "id_capture" else site[key]
                 lines.append(f"{key} = {_toml_value(value)}")
-        row = store.site_channels(db, site["id"])
-        if row is not None or site.get("appointment_class", "slot") != "slot":
-            from . import channels
-
-            table = channels.to_layout(channels.settings(db, site))
-            if table:
-                lines.append(f"channels = {_toml_value(table)}")
+        lines += _channels_lines(db, site)
         lines.append("")
         for sv in store.list_services(db, site["id"]):
             lines.append("[[sites.services]]")

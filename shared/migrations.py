@@ -13,10 +13,15 @@ Times are stored as integer milliseconds since the epoch, UTC. A local day
 numbering restarts every local day. Never edit an applied migration: add one.
 """
 
+import json
 import sqlite3
 from pathlib import Path
 
 from sqlite_utils.migrations import Migrations
+from yoyo import get_backend, read_migrations
+
+from . import store
+from .db import connect, is_postgresql
 
 migrations = Migrations("turnos")
 POSTGRESQL_DIR = Path(__file__).resolve().parent / "migrations_postgresql"
@@ -391,6 +396,19 @@ CREATE UNIQUE INDEX tickets_one_open_per_desk ON tickets (desk_id)
 """)
 
 
+@migrations(name="0011a_media")
+def m0011a_media(db):
+    """Files any server process can serve (site logos, spoken-call clips), by a key naming their content."""
+    _run(db, """
+CREATE TABLE media (
+    key TEXT PRIMARY KEY,
+    content_type TEXT NOT NULL,
+    data BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+);
+""")
+
+
 @migrations(name="0012a_evaluation_integrity")
 def m0012a_evaluation_integrity(db):
     """What a control body needs to trust the reports, and bounded per-ticket estimate queries.
@@ -535,10 +553,6 @@ def m0014b_survey_desk_ids(db):
     Data only (no PostgreSQL twin: copy-data migrates its SQLite source first,
     so a PostgreSQL database never holds the old form).
     """
-    import json
-
-    from . import store
-
     for device in store.list_devices(db):
         config = json.loads(device["config"] or "{}")
         code = config.get("desk")
@@ -547,18 +561,6 @@ def m0014b_survey_desk_ids(db):
         desk = store.find_desk(db, code, device["site_id"])
         store.set_device_config(db, device["id"], dict(config, desk=desk["id"] if desk else None))
 
-
-@migrations(name="0011a_media")
-def m0011a_media(db):
-    """Files any server process can serve (site logos, spoken-call clips), by a key naming their content."""
-    _run(db, """
-CREATE TABLE media (
-    key TEXT PRIMARY KEY,
-    content_type TEXT NOT NULL,
-    data BLOB NOT NULL,
-    created_at INTEGER NOT NULL
-);
-""")
 
 
 TICKET_EVENT_KINDS_0016A = TICKET_EVENT_KINDS_0013A + ", 'arrived'"
@@ -703,8 +705,6 @@ DEFAULT_CATEGORIES = [
 
 def apply(target) -> list[str]:
     """Bring a database (a SQLite file path or a PostgreSQL URL) up to date; return the steps applied."""
-    from .db import connect, is_postgresql
-
     if is_postgresql(str(target)):
         return _apply_postgresql(str(target))
     db = connect(target)
@@ -718,8 +718,6 @@ def apply(target) -> list[str]:
 
 def applied(target) -> list[str]:
     """Return the names of the steps already applied to a database."""
-    from .db import connect, is_postgresql
-
     if is_postgresql(str(target)):
         backend = _yoyo_backend(str(target))
         try:
@@ -735,15 +733,11 @@ def applied(target) -> list[str]:
 
 def _yoyo_migrations():
     """Return the PostgreSQL migration files, in order."""
-    from yoyo import read_migrations
-
     return read_migrations(str(POSTGRESQL_DIR))
 
 
 def _yoyo_backend(url: str):
     """Return yoyo's backend for a PostgreSQL URL (psycopg 3)."""
-    from yoyo import get_backend
-
     rest = url.split("://", 1)[1]
     return get_backend(f"postgresql+psycopg://{rest}")
 
@@ -758,3 +752,9 @@ def _apply_postgresql(url: str) -> list[str]:
         return [m.id for m in pending]
     finally:
         backend.connection.close()
+
+
+def init_app(app) -> None:
+    """Bring the app's database up to date at start-up (unless ``MIGRATE_ON_START`` is off)."""
+    if app.config.get("MIGRATE_ON_START", True):
+        apply(app.config["DATABASE"])

@@ -16,7 +16,7 @@ notification): that needs no contact at all.
 **How.** Messages are rows of an outbox (``notifications``), written in the
 same transaction as the booking (so a rollback sends nothing) or by the
 worker; each has a ``dedupe`` key, so it is queued once. The worker
-(``run_once``, every ``CHANNELS_INTERVAL_SECONDS`` in ``serve``) runs on the one
+(``shared.channel_worker``, every ``CHANNELS_INTERVAL_SECONDS`` in ``serve``) runs on the one
 server process holding the ``channels`` lease (``shared.cluster``): it closes
 appointments whose check-in window passed (no-shows) and unconfirmed tickets
 from phones past their grace, queues reminders and "near"/"called" messages,
@@ -52,8 +52,9 @@ from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
 
-from . import appointments, channels, estimate, store
+from . import channels, estimate, store
 from .db import immediate
+from .present import show_code
 from .timefmt import iso, local_datetime
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,6 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 6
 FIRST_RETRY_MS = 30_000
 SEND_BATCH = 50
-INTERVAL_SECONDS = 10
 CLOSED = ("finished", "no_show", "cancelled", "abandoned", "transferred")
 
 
@@ -84,7 +84,7 @@ def _link(path: str) -> str:
 def _appointment_text(kind: str, site: dict, service: dict, appointment: dict) -> tuple[str, str]:
     """Return (subject, body) of a message about a booking."""
     when = local_datetime(appointment["slot_at"], site["timezone"]).strftime("%d/%m/%Y %H:%M")
-    code = appointments.show_code(appointment["code"])
+    code = show_code(appointment["code"])
     link = _link(f"/citas/c/{appointment['code']}")
     if kind == "booked":
         subject = _("Su cita en %(site)s: %(when)s", site=site["name"], when=when)
@@ -146,17 +146,20 @@ def queue_for_appointment(db, site: dict, config: dict, appointment: dict, conta
         subject, body = _appointment_text(kind, site, service, appointment)
     stamp = appointment["slot_at"]
     return _enqueue(db, app, site, config, contact, f"a{appointment['id']}:{kind}:{stamp}", kind,
-                    subject, body, appointments.show_code(appointment["code"]), now_ms)
+                    subject, body, show_code(appointment["code"]), now_ms)
 
 
 # --- the worker ---------------------------------------------------------------------------
 
 def run_once(app, engine) -> dict:
-    """Do one round of the background work of the channels; return what it did."""
+    """Queue what is due, delete the contacts of visits over, send; return what it did.
+
+    One round of the worker (``shared.channel_worker``), after it closed missed
+    appointments and unconfirmed tickets from phones.
+    """
     db = engine.db
     now = engine.clock.now_ms()
-    done = {"no_shows": appointments.mark_no_shows(db, now), "expired": 0, "queued": 0,
-            "sent": 0, "failed": 0, "purged": 0}
+    done = {"queued": 0, "sent": 0, "failed": 0, "purged": 0}
     configs = {}
 
     def config_of(site_id: int) -> tuple[dict, dict]:
@@ -165,12 +168,6 @@ def run_once(app, engine) -> dict:
             configs[site_id] = (site, channels.settings(db, site))
         return configs[site_id]
 
-    from . import remote
-
-    for row in store.sites_with_channels(db):
-        site, config = config_of(row["id"])
-        if config["remote"]["enabled"]:
-            done["expired"] += remote.expire_unconfirmed(engine, site)
     with force_locale("es"):
         done["queued"] += _queue_reminders(db, app, config_of, now)
         done["queued"] += _queue_ticket_messages(db, app, engine, config_of, now)
@@ -315,28 +312,3 @@ def send_webhook(app, row: dict) -> None:
     with urllib.request.urlopen(request, timeout=10) as answer:
         if not 200 <= answer.status < 300:
             raise urllib.error.HTTPError(request.full_url, answer.status, "not delivered", None, None)
-
-
-def start_worker(app):
-    """Start the channels' background worker (``serve`` does this); one process of several works."""
-    interval = app.config.get("CHANNELS_INTERVAL_SECONDS", INTERVAL_SECONDS)
-    if not interval or interval <= 0:
-        return None
-    from .db import connection
-    from .events import socketio
-    from .queue import QueueEngine
-
-    def loop():
-        while True:
-            socketio.sleep(interval)
-            if not app.extensions["turnos.cluster"].holds("channels", ttl=3 * interval):
-                continue
-            try:
-                with app.app_context(), connection(app) as db:
-                    engine = QueueEngine(db, app.extensions["turnos.clock"],
-                                         app.extensions.get("turnos.announcer"))
-                    run_once(app, engine)
-            except Exception:  # a bad moment must not stop the worker for the day
-                log.exception("channels worker")
-
-    return socketio.start_background_task(loop)

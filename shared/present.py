@@ -4,7 +4,7 @@ Nothing personal is ever in these shapes: a ticket has a code, a service and
 at most a priority *category*.
 """
 
-from . import store
+from . import catalog
 from .timefmt import iso
 
 STATUS_PATH = "/t/{visit_id}"
@@ -23,13 +23,13 @@ class Lookup:
     def site(self, site_id: int) -> dict:
         """Return a site by id (cached)."""
         if site_id not in self._sites:
-            self._sites[site_id] = store.site_by_id(self.db, site_id)
+            self._sites[site_id] = catalog.site_by_id(self.db, site_id)
         return self._sites[site_id]
 
     def service(self, service_id: int) -> dict:
         """Return a service by id (cached)."""
         if service_id not in self._services:
-            self._services[service_id] = store.service_by_id(self.db, service_id)
+            self._services[service_id] = catalog.service_by_id(self.db, service_id)
         return self._services[service_id]
 
     def desk(self, desk_id: int | None) -> dict | None:
@@ -37,7 +37,7 @@ class Lookup:
         if desk_id is None:
             return None
         if desk_id not in self._desks:
-            self._desks[desk_id] = store.desk_by_id(self.db, desk_id)
+            self._desks[desk_id] = catalog.desk_by_id(self.db, desk_id)
         return self._desks[desk_id]
 
     def category_label(self, code: str | None) -> str | None:
@@ -45,7 +45,7 @@ class Lookup:
         if code is None:
             return None
         if self._categories is None:
-            self._categories = {c["code"]: c for c in store.list_categories(self.db)}
+            self._categories = {c["code"]: c for c in catalog.categories(self.db)}
         category = self._categories.get(code)
         return category["label"] if category else code
 
@@ -62,6 +62,11 @@ class Lookup:
 def status_path(ticket: dict) -> str:
     """Return the path of a ticket's public status page (the QR target)."""
     return STATUS_PATH.format(visit_id=ticket["visit_id"])
+
+
+def show_code(code: str) -> str:
+    """Return a booking's or an arrival's code as citizens read it: ``K7M4-QX2A``."""
+    return f"{code[:4]}-{code[4:]}"
 
 
 def ticket_json(ticket: dict, lookup: Lookup) -> dict:

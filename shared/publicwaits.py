@@ -29,18 +29,19 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import current_app
 
-from . import channels, store
+from . import channels, estimate, remote, store
+from .cluster import current_cluster
 from .queue import QueueEngine
 from .timefmt import iso, zone
 
 HISTORY_DAYS = 56
 MIN_TICKETS = 3
 TYPICAL_SECONDS = 3600
-REDIS_PREFIX = "turnos:public:"
+KEPT_PREFIX = "public:"
 
 _memory: dict[str, tuple[float, bytes, str]] = {}   # key -> (built at, body, etag)
 _building: dict[str, threading.Lock] = {}
@@ -49,7 +50,7 @@ _guard = threading.Lock()
 
 def typical(db, site: dict, now_ms: int) -> dict[int, list[dict]]:
     """Return per service id the typical wait cells ``{weekday, hour, wait_minutes, per_day}``."""
-    offset = round(datetime.fromtimestamp(now_ms / 1000, timezone.utc).astimezone(
+    offset = round(datetime.fromtimestamp(now_ms / 1000, UTC).astimezone(
         zone(site["timezone"])).utcoffset().total_seconds() * 1000)
     out: dict[int, list[dict]] = {}
     for service_id, weekday, hour, count, mean, days in store.typical_waits(
@@ -67,8 +68,6 @@ def typical(db, site: dict, now_ms: int) -> dict[int, list[dict]]:
 
 def build(db, clock, city: str) -> dict | None:
     """Return the public wait times of a city now (None: no site lists this city)."""
-    from . import remote
-
     pairs = channels.city_sites(db, city)
     if not pairs:
         return None
@@ -82,8 +81,6 @@ def build(db, clock, city: str) -> dict | None:
         offered = channels.appointment_services(config)
         services = []
         for service in store.list_services(db, site["id"], only_active=True):
-            from . import estimate
-
             is_open = engine.is_open(site, service)
             outlook = estimate.new_ticket(db, site, service, False, now) if is_open else None
             services.append({
@@ -121,8 +118,8 @@ def cached(db, clock, city: str) -> tuple[bytes, str] | None:
     app = current_app
     ttl = float(app.config.get("PUBLIC_CACHE_SECONDS") or 0)
     key = f"{db.path}:{city}"
-    cluster = app.extensions.get("turnos.cluster")
-    shared = cluster is not None and cluster.shared
+    cluster = current_cluster(app)
+    shared = cluster.shared
     now = clock.now_ms() / 1000
 
     def fresh(entry) -> bool:
@@ -158,7 +155,7 @@ def cached(db, clock, city: str) -> tuple[bytes, str] | None:
 
 def _read_shared(cluster, key: str):
     """Return the copy kept in Redis (built at, body, etag), or None when absent or unreachable."""
-    raw = cluster._redis_call(cluster.redis.get, REDIS_PREFIX + key)
+    raw = cluster.kept(KEPT_PREFIX + key)
     if not raw:
         return None
     etag, _, body = raw.partition(b"\n")
@@ -167,10 +164,12 @@ def _read_shared(cluster, key: str):
 
 def _write_shared(cluster, key: str, body: bytes, etag: str, ttl: float) -> None:
     """Keep a copy in Redis for every process, for ``ttl`` seconds."""
-    cluster._redis_call(cluster.redis.set, REDIS_PREFIX + key, etag.encode() + b"\n" + body,
-                        px=max(1, int(ttl * 1000)))
+    cluster.keep(KEPT_PREFIX + key, etag.encode() + b"\n" + body, ttl)
 
 
-def forget() -> None:
-    """Drop this process's copies (tests, and a site's settings changed)."""
+def forget(cluster=None) -> None:
+    """Drop this process's copies, and the copy every process reads when given the cluster
+    (a site's settings changed)."""
     _memory.clear()
+    if cluster is not None:
+        cluster.drop_kept(KEPT_PREFIX)

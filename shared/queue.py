@@ -20,17 +20,17 @@ import json
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import date
 
-from flask import current_app, g
+from flask import g
 from flask_babel import lazy_gettext as _l
 
-from . import estimate, events, priority, store
+from . import catalog, estimate, events, kpi, priority, store
+from .clock import current_clock
 from .db import get_db, immediate
 from .errors import Closed, Conflict, IllegalTransition, Invalid, not_found
 from .hours import is_open
 from .present import Lookup, call_json, ticket_json
-from .timefmt import local_datetime, local_day
+from .timefmt import local_datetime, local_day, parse_day
 
 STATUS_LABELS = {
     "waiting": _l("en espera"), "called": _l("llamado"), "serving": _l("en atención"),
@@ -73,7 +73,7 @@ class QueueEngine:
         """Return a site by code or id, or raise unknown_site (a site row is returned as is)."""
         if isinstance(ident, dict):
             return ident
-        site = store.find_site(self.db, ident)
+        site = catalog.find_site(self.db, ident)
         if site is None:
             raise not_found("site", ident)
         self.lookup.remember(site=site)
@@ -81,7 +81,7 @@ class QueueEngine:
 
     def service(self, site: dict, ident) -> dict:
         """Return a service of a site by code or id, or raise unknown_service."""
-        service = store.find_service(self.db, site["id"], ident)
+        service = catalog.find_service(self.db, site["id"], ident)
         if service is None:
             raise not_found("service", ident)
         self.lookup.remember(service=service)
@@ -89,7 +89,7 @@ class QueueEngine:
 
     def desk(self, ident, site: dict | None = None) -> dict:
         """Return a desk by id, ``site:code`` or code within a site, or raise unknown_desk."""
-        desk = store.find_desk(self.db, ident, site["id"] if site else None)
+        desk = catalog.find_desk(self.db, ident, site["id"] if site else None)
         if desk is None:
             raise not_found("desk", ident)
         self.lookup.remember(desk=desk)
@@ -212,7 +212,8 @@ class QueueEngine:
         with immediate(db):
             store.lock_site(db, site["id"])
             self._check_desk_free(desk)
-            state = store.policy_state(db, site["id"])
+            # Only the ratio rule keeps a state (its streak): no read on every call otherwise.
+            state = store.policy_state(db, site["id"]) if site["policy"] == "ratio" else {}
             appointments = site.get("appointment_class") or "slot"
             plan = priority.plan(site["policy"], json.loads(site["policy_params"] or "{}"),
                                  state, now, site.get("max_wait_seconds"), appointments)
@@ -314,7 +315,8 @@ class QueueEngine:
                        status=STATUS_LABELS[fresh["status"]], n=UNDO_NO_SHOW_SECONDS),
                     code="undo_too_late", status_now=fresh["status"])
             self._check_desk_free(self.lookup.desk(fresh["desk_id"]))
-            restored = store.transition(db, fresh["id"], ("no_show",), {"status": "called", "closed_at": None})
+            restored = store.transition(db, fresh["id"], ("no_show",),
+                                        {"status": "called", "closed_at": None})
             if restored is None:
                 raise self._illegal(fresh, "undo_no_show")
             store.insert_event(db, restored, "no_show_undone", now, desk_id=restored["desk_id"],
@@ -388,7 +390,7 @@ class QueueEngine:
             raise Invalid(_l("El día «%(d)s» no es una fecha válida: use AAAA-MM-DD.", d=str(day)[:40]),
                           code="invalid_day", field="day")
         try:
-            date.fromisoformat(day)
+            parse_day(day)
         except ValueError:
             raise Invalid(_l("El día «%(d)s» no existe en el calendario.", d=day),
                           code="invalid_day", field="day") from None
@@ -451,7 +453,7 @@ class QueueEngine:
                 "group": service["group_name"],
                 "waiting_general": c.get("general", 0), "waiting_preferential": c.get("preferential", 0),
                 "waiting": c.get("general", 0) + c.get("preferential", 0),
-                "longest_wait_seconds": round((now - oldest) / 1000, 3) if oldest else 0.0,
+                "longest_wait_seconds": kpi.seconds(now - oldest) if oldest else 0.0,
                 "target_wait_seconds": service["target_wait_seconds"],
             })
         return rows
@@ -575,7 +577,5 @@ def current_engine() -> QueueEngine:
     """Return this request's engine, bound to its connection, clock and announcer."""
     engine = g.get("engine")
     if engine is None:
-        extensions = current_app.extensions
-        engine = g.engine = QueueEngine(get_db(), extensions["turnos.clock"],
-                                        extensions.get("turnos.announcer"))
+        engine = g.engine = QueueEngine(get_db(), current_clock(), events.current_announcer())
     return engine

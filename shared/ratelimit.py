@@ -8,10 +8,12 @@ error handler). Windows are fixed and follow the application's clock (a key
 names its window), so a frozen clock in tests moves them as it moves time.
 """
 
-from typing import Callable
+from collections.abc import Callable
 
 from flask import current_app, request
 from flask_limiter import Limiter
+
+from .clock import current_clock
 
 limiter = Limiter(key_func=lambda: request.remote_addr or "", strategy="fixed-window")
 
@@ -42,7 +44,7 @@ def limit(name: str, rate, key: Callable[[], str] = lambda: request.remote_addr 
 
     def key_func() -> str:
         seconds = window()[1]
-        now = current_app.extensions["turnos.clock"].now_ms()
+        now = current_clock().now_ms()
         return f"{name}:{key()}:{now // (seconds * 1000)}"
 
     return limiter.limit(limit_value, key_func=key_func, exempt_when=exempt_when, methods=methods,

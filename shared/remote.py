@@ -29,7 +29,7 @@ from . import appointments, channels, estimate, events, store
 from .db import immediate
 from .errors import Closed, Conflict, Forbidden, NotFound
 from .hours import WEEKDAYS, parse_hours
-from .queue import Actor, QueueEngine
+from .queue import STATUS_LABELS, Actor, QueueEngine
 from .timefmt import local_datetime
 
 MINUTE = 60_000
@@ -140,8 +140,6 @@ def confirm(engine: QueueEngine, ticket: dict, actor: Actor | None = None, how: 
 
 def _status_label(status: str) -> str:
     """Return a ticket status in words."""
-    from .queue import STATUS_LABELS
-
     return str(STATUS_LABELS[status])
 
 

@@ -9,6 +9,8 @@ import json
 
 from sqlite_utils import Database
 
+from . import kpi
+
 # Flag columns: booleans on PostgreSQL, 0/1 on SQLite; written as Python booleans.
 BOOLEAN_COLUMNS = frozenset({"active", "automatic", "id_capture", "kiosk_visible", "native_qr",
                              "arrived"})
@@ -251,18 +253,6 @@ def set_password(db: Database, user_id: int, password_hash: str) -> None:
                "WHERE id = ?", [password_hash, user_id])
 
 
-def record_login_failure(db: Database, user_id: int, locked_until: int | None) -> int:
-    """Count a failed login (locking the account when told) and return the count."""
-    return db.execute("UPDATE users SET failed_logins = failed_logins + 1, "
-                      "locked_until = coalesce(?, locked_until) WHERE id = ? RETURNING failed_logins",
-                      [locked_until, user_id]).fetchone()[0]
-
-
-def record_login_success(db: Database, user_id: int) -> None:
-    """Reset the failed-login count after a good login."""
-    db.execute("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?", [user_id])
-
-
 def user_site_ids(db: Database, user_id: int) -> list[int]:
     """Return the ids of the sites a user works in (empty: all sites)."""
     return [r[0] for r in db.execute("SELECT site_id FROM user_sites WHERE user_id = ?", [user_id])]
@@ -387,11 +377,6 @@ def ticket_by_id(db: Database, ticket_id: int) -> dict | None:
     return _one(db, "SELECT * FROM tickets WHERE id = ?", [ticket_id])
 
 
-def ticket_by_public_id(db: Database, public_id: str) -> dict | None:
-    """Return a ticket by its unguessable public id."""
-    return _one(db, "SELECT * FROM tickets WHERE public_id = ?", [public_id])
-
-
 def latest_segment(db: Database, visit_id: str) -> dict | None:
     """Return the newest segment of a visit (the ticket itself when never transferred)."""
     return _one(db, "SELECT * FROM tickets WHERE visit_id = ? ORDER BY id DESC LIMIT 1", [visit_id])
@@ -408,25 +393,34 @@ def claim_next(db: Database, *, site_id: int, desk_id: int, day: str, order_by: 
 
     The UPDATE picks and changes the row in one statement, so two desks can
     never claim the same ticket even across processes. Candidates are only the
-    head of each (service, preferential/general) line of the desk: every policy
-    orders within such a line by arrival, so the winner is always one of them.
+    head of each (service, preferential/general/appointment) line of the desk, among
+    tickets whose citizen is there (``arrived``): every policy orders within such a
+    line by ``queue_at``, so the winner is always one of them.
     """
     params = {"site": site_id, "desk": desk_id, "day": day, "now": now_ms, "user": user_id}
     params.update(order_params)
+    # The heads are picked first (two index probes per service of the desk), then joined to
+    # their rows: the plan cannot turn into a scan of the day's tickets with a probe per row,
+    # whatever the planner believes of the table's size (PostgreSQL on a fresh table did so).
     row = db.execute(
         "UPDATE tickets SET status = 'called', called_at = :now, last_called_at = :now, "
         "desk_id = :desk, user_id = :user "
-        "WHERE id = (SELECT t.id FROM desk_services ds JOIN tickets t ON t.id IN ("
-        "    (SELECT h.id FROM tickets h WHERE h.service_id = ds.service_id AND h.day = :day "
+        "WHERE id = (SELECT t.id FROM ("
+        "    SELECT (SELECT h.id FROM tickets h WHERE h.service_id = d.service_id AND h.day = :day "
         "     AND h.status = 'waiting' AND h.priority IS NOT NULL AND h.arrived "
-        "     ORDER BY h.queue_at, h.id LIMIT 1), "
-        "    (SELECT h.id FROM tickets h WHERE h.service_id = ds.service_id AND h.day = :day "
+        "     ORDER BY h.queue_at, h.id LIMIT 1) "
+        "     AS head, d.position FROM desk_services d WHERE d.desk_id = :desk "
+        "    UNION ALL "
+        "    SELECT (SELECT h.id FROM tickets h WHERE h.service_id = d.service_id AND h.day = :day "
         "     AND h.status = 'waiting' AND h.priority IS NULL AND h.channel <> 'appointment' "
         "     AND h.arrived ORDER BY h.queue_at, h.id LIMIT 1), "
-        "    (SELECT h.id FROM tickets h WHERE h.service_id = ds.service_id AND h.day = :day "
+        "     d.position FROM desk_services d WHERE d.desk_id = :desk "
+        "    UNION ALL "
+        "    SELECT (SELECT h.id FROM tickets h WHERE h.service_id = d.service_id AND h.day = :day "
         "     AND h.status = 'waiting' AND h.priority IS NULL AND h.channel = 'appointment' "
-        "     AND h.arrived ORDER BY h.queue_at, h.id LIMIT 1)) "
-        "  WHERE ds.desk_id = :desk AND t.site_id = :site "
+        "     AND h.arrived ORDER BY h.queue_at, h.id LIMIT 1), "
+        "     d.position FROM desk_services d WHERE d.desk_id = :desk) ds "
+        "  JOIN tickets t ON t.id = ds.head WHERE t.site_id = :site "
         f"  ORDER BY {order_by} LIMIT 1) "
         "AND status = 'waiting' RETURNING *", params).fetchone()
     return dict(row) if row is not None else None
@@ -524,7 +518,7 @@ def ahead_of(db: Database, ticket: dict) -> int:
 
 def passed_over(db: Database, site_id: int, day: str,
                 ticket_id: int | None = None) -> dict[int, tuple[int, int, int]]:
-    """Return per waiting ticket: later arrivals called first by desks serving it, how many preferential, since.
+    """Return per waiting ticket: later arrivals called first by its desks, how many preferential, since.
 
     A ticket is passed over when a desk that serves its service calls a
     ticket that arrived after it, while it waits.
@@ -959,7 +953,7 @@ def printer_states(db: Database, site_ids: list[int] | None = None) -> list[dict
 
 def print_problems(db: Database, *, site_ids: list[int] | None, stale_before_ms: int,
                    limit: int = 100) -> list[dict]:
-    """Return failed, unconfirmed and stalled print jobs that no later printed job of their ticket resolved."""
+    """Return failed, unconfirmed and stalled print jobs no later printed job of their ticket resolved."""
     where, params = "", []
     if site_ids is not None:
         where = f"AND j.site_id IN ({', '.join('?' for _ in site_ids) or 'NULL'}) "
@@ -1077,14 +1071,12 @@ def report_counters(db: Database, site_ids: list[int], day_from: str, day_to: st
                     dimension: str, plans: dict, now_ms: int, bands_ms: list[int]):
     """Yield per site, issue day, group key and service days: the additive counters of kpi.COUNTERS.
 
-    Each row: site_id, day, k, d0, d1 (local day numbers, days since
-    1970-01-01, of the start and end of service; NULL when not started), then
-    issued, visits, transferred_in, called, served, no_shows, abandoned,
-    cancelled, transferred, recalls, automatic_finished, automatic_no_shows,
-    walk_ms, walk_n, centre_ms, centre_n, wait_ms, segment_wait_ms, wait_met,
-    wait_max_ms, service_ms, service_n, one count of waits below each band edge,
-    then serve_n, serve_start_sum, serve_end_sum (desk time of services that are
-    not automatic closes; a service in progress ends now).
+    Each row reads by name: site_id, day, k, d0, d1 (local day numbers, days
+    since 1970-01-01, of the start and end of service; NULL when not started),
+    then every counter of ``kpi.COUNTERS`` up to ``wait_max_ms`` and the
+    service times, one ``wait_below_<minutes>`` per band edge, then serve_n,
+    serve_start_sum, serve_end_sum (desk time of services that are not
+    automatic closes; a service in progress ends now).
     """
     key, params = report_key_sql(dimension, plans)
     start_off, start_params = _offset_sql("t.started_at", plans)
@@ -1092,39 +1084,48 @@ def report_counters(db: Database, site_ids: list[int], day_from: str, day_to: st
     sites, site_params = _in_list("site", site_ids)
     params.update(start_params, **end_params, **site_params, day_from=day_from, day_to=day_to,
                   now=now_ms)
-    bands = []
+    real = "NOT t.automatic"
+    walk, centre, service = kpi.sql(kpi.WALK_SQL), kpi.sql(kpi.CENTRE_SQL), kpi.sql(kpi.SERVICE_SQL)
+    counters = [
+        ("issued", "count(*)"),
+        ("visits", "count(*) FILTER (WHERE t.origin_id IS NULL)"),
+        ("transferred_in", "count(*) FILTER (WHERE t.previous_id IS NOT NULL)"),
+        ("called", "count(*) FILTER (WHERE t.called_at IS NOT NULL)"),
+        ("served", f"count(*) FILTER (WHERE t.status = 'finished' AND {real})"),
+        ("no_shows", f"count(*) FILTER (WHERE t.status = 'no_show' AND {real})"),
+        ("abandoned", "count(*) FILTER (WHERE t.status = 'abandoned')"),
+        ("cancelled", "count(*) FILTER (WHERE t.status = 'cancelled')"),
+        ("transferred", "count(*) FILTER (WHERE t.status = 'transferred')"),
+        ("recalls", "coalesce(sum(t.recalls), 0)"),
+        ("automatic_finished", "count(*) FILTER (WHERE t.status = 'finished' AND t.automatic)"),
+        ("automatic_no_shows", "count(*) FILTER (WHERE t.status = 'no_show' AND t.automatic)"),
+        ("walk_ms", f"coalesce(sum({walk}) FILTER (WHERE {real}), 0)"),
+        ("walk_n", f"count({walk}) FILTER (WHERE {real})"),
+        ("centre_ms", f"coalesce(sum({centre}) FILTER (WHERE t.status = 'finished' AND {real}), 0)"),
+        ("centre_n", f"count(t.finished_at) FILTER (WHERE t.status = 'finished' AND {real})"),
+        ("wait_ms", "coalesce(sum(t.wait), 0)"),
+        ("segment_wait_ms", f"coalesce(sum({kpi.sql(kpi.SEGMENT_WAIT_SQL)}), 0)"),
+        ("wait_met", "count(*) FILTER (WHERE t.wait <= 1000 * t.target)"),
+        ("wait_max_ms", "coalesce(max(t.wait), 0)"),
+        ("service_ms", f"coalesce(sum({service}) FILTER (WHERE {real}), 0)"),
+        ("service_n", f"count({service}) FILTER (WHERE {real})"),
+    ]
     for i, edge in enumerate(bands_ms):
         params[f"band{i}"] = edge
-        bands.append(f"count(*) FILTER (WHERE t.wait < :band{i}), ")
-    real = "NOT t.automatic"
+        counters.append((f"wait_below_{edge // 60_000}", f"count(*) FILTER (WHERE t.wait < :band{i})"))
+    counters += [
+        ("serve_n", f"count(t.ended) FILTER (WHERE {real})"),
+        ("serve_start_sum", f"coalesce(sum(t.started_at) FILTER (WHERE t.ended IS NOT NULL AND {real}), 0)"),
+        ("serve_end_sum", f"coalesce(sum(t.ended) FILTER (WHERE {real}), 0)"),
+    ]
+    columns = ", ".join(f"{expression} AS {name}" for name, expression in counters)
     return db.execute(
         f"SELECT t.site_id, t.day, {key} AS k, "
         f"(t.started_at + {start_off}) / 86400000 AS d0, (t.ended + {end_off}) / 86400000 AS d1, "
-        "count(*), count(*) FILTER (WHERE t.origin_id IS NULL), "
-        "count(*) FILTER (WHERE t.previous_id IS NOT NULL), "
-        "count(*) FILTER (WHERE t.called_at IS NOT NULL), "
-        f"count(*) FILTER (WHERE t.status = 'finished' AND {real}), "
-        f"count(*) FILTER (WHERE t.status = 'no_show' AND {real}), "
-        "count(*) FILTER (WHERE t.status = 'abandoned'), "
-        "count(*) FILTER (WHERE t.status = 'cancelled'), "
-        "count(*) FILTER (WHERE t.status = 'transferred'), coalesce(sum(t.recalls), 0), "
-        "count(*) FILTER (WHERE t.status = 'finished' AND t.automatic), "
-        "count(*) FILTER (WHERE t.status = 'no_show' AND t.automatic), "
-        f"coalesce(sum(t.started_at - t.called_at) FILTER (WHERE {real}), 0), "
-        f"count(t.started_at - t.called_at) FILTER (WHERE {real}), "
-        f"coalesce(sum(t.finished_at - t.queue_at) FILTER (WHERE t.status = 'finished' AND {real}), 0), "
-        f"count(t.finished_at) FILTER (WHERE t.status = 'finished' AND {real}), "
-        "coalesce(sum(t.wait), 0), coalesce(sum(t.called_at - t.issued_at), 0), "
-        "count(*) FILTER (WHERE t.wait <= 1000 * t.target), coalesce(max(t.wait), 0), "
-        f"coalesce(sum(t.finished_at - t.started_at) FILTER (WHERE {real}), 0), "
-        f"count(t.finished_at - t.started_at) FILTER (WHERE {real}), "
-        + "".join(bands) +
-        f"count(t.ended) FILTER (WHERE {real}), "
-        f"coalesce(sum(t.started_at) FILTER (WHERE t.ended IS NOT NULL AND {real}), 0), "
-        f"coalesce(sum(t.ended) FILTER (WHERE {real}), 0) "
+        f"{columns} "
         "FROM (SELECT x.site_id, x.day, x.service_id, x.desk_id, x.user_id, x.priority, x.status, "
         "x.automatic, x.origin_id, x.previous_id, x.recalls, x.queue_at, x.issued_at, x.called_at, "
-        "x.started_at, x.finished_at, x.called_at - x.queue_at AS wait, "
+        f"x.started_at, x.finished_at, {kpi.sql(kpi.WAIT_SQL, 'x')} AS wait, "
         "coalesce(x.target_wait_seconds, sv.target_wait_seconds) AS target, "
         "CASE WHEN x.started_at IS NOT NULL THEN coalesce(x.finished_at, "
         "CASE WHEN x.status = 'serving' THEN :now END) END AS ended "
@@ -1144,8 +1145,9 @@ def report_times(db: Database, site_ids: list[int], day_from: str, day_to: str, 
     sites, site_params = _in_list("site", site_ids)
     params.update(site_params, day_from=day_from, day_to=day_to)
     return db.execute(
-        f"SELECT t.site_id, t.day, t.service_id, t.desk_id, t.user_id, t.priority, {hour}, "
-        "t.called_at - t.queue_at, CASE WHEN NOT t.automatic THEN t.finished_at - t.started_at END "
+        f"SELECT t.site_id, t.day, t.service_id, t.desk_id, t.user_id, t.priority, {hour} AS hour, "
+        f"{kpi.sql(kpi.WAIT_SQL)} AS wait, "
+        f"CASE WHEN NOT t.automatic THEN {kpi.sql(kpi.SERVICE_SQL)} END AS service "
         f"FROM tickets t WHERE t.site_id IN ({sites}) AND t.day BETWEEN :day_from AND :day_to "
         "AND t.called_at IS NOT NULL", params)
 
@@ -1394,7 +1396,8 @@ def recent_estimate_outcomes(db: Database, site_id: int, since_ms: int,
                              limit: int) -> list[tuple[int, int]]:
     """Return (estimate at issue, real wait) in ms of a site's latest called tickets."""
     return [(r[0], r[1]) for r in db.execute(
-        "SELECT estimated_wait_ms, called_at - issued_at FROM tickets WHERE site_id = ? "
+        f"SELECT estimated_wait_ms, {kpi.sql(kpi.SEGMENT_WAIT_SQL, 'tickets')} FROM tickets "
+        "WHERE site_id = ? "
         "AND called_at IS NOT NULL AND estimated_wait_ms IS NOT NULL AND called_at >= ? "
         "ORDER BY called_at DESC LIMIT ?", [site_id, since_ms, limit])]
 

@@ -1,10 +1,21 @@
 """Conversions between stored UTC milliseconds and a site's local time."""
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_TIMEZONE = "America/Bogota"
+# The days Turnos can hold: any question about a day outside them is refused as not a day
+# (date arithmetic a few days either side must stay inside what Python and both engines store).
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2999, 12, 31)
+
+
+def parse_day(value: str) -> date:
+    """Parse a YYYY-MM-DD day within FIRST_DAY..LAST_DAY; raise ValueError otherwise."""
+    day = date.fromisoformat(value)
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValueError(value)
+    return day
 
 
 @lru_cache(maxsize=64)
@@ -24,7 +35,7 @@ def is_valid_zone(name: str) -> bool:
 
 def local_datetime(ms: int, tz: str | None) -> datetime:
     """Return the aware local datetime of a UTC millisecond timestamp."""
-    return datetime.fromtimestamp(ms / 1000, timezone.utc).astimezone(zone(tz))
+    return datetime.fromtimestamp(ms / 1000, UTC).astimezone(zone(tz))
 
 
 def iso(ms: int | None, tz: str | None = None) -> str | None:

@@ -48,6 +48,21 @@
     return (h ? h + ":" : "") + mm + ":" + String(s).padStart(2, "0");
   }
 
+  /**
+   * Make an element: its text (set as text, never HTML: no injection), its class, and
+   * properties such as type, href or disabled (``dataset`` is merged into the element's).
+   */
+  function el(tag, text, cls, props) {
+    var node = document.createElement(tag);
+    if (text != null) { node.textContent = String(text); }
+    if (cls) { node.className = cls; }
+    Object.keys(props || {}).forEach(function (key) {
+      if (key === "dataset") { Object.assign(node.dataset, props.dataset); }
+      else { node[key] = props[key]; }
+    });
+    return node;
+  }
+
   /** Replace an element's children with text (never HTML: no injection). */
   function setText(el, text) { if (el) { el.textContent = text == null ? "" : String(text); } }
 
@@ -62,6 +77,6 @@
     }
   }
 
-  window.Turnos = { api: api, connect: connect, duration: duration, setText: setText, csrf: csrf,
-                    fitText: fitText };
+  window.Turnos = { api: api, connect: connect, duration: duration, el: el, setText: setText,
+                    csrf: csrf, fitText: fitText };
 })();

@@ -12,20 +12,21 @@ configuration ``{"desk": <desk id>}``; it listens to its desk's room and asks
 for a rating as soon as the official finishes a service.
 """
 
+import io
 import re
 
-from flask import (Blueprint, current_app, jsonify, redirect, render_template, request,
-                   url_for)
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-
 from marshmallow import fields
 
-from api import contract
-from api.contract import Body, Id, Int, Shape, Text
-from shared import auth, ratelimit, store
-from shared.errors import DomainError, Forbidden, NotFound, Unauthorized, not_found
+from shared import auth, channels, contract, kpi, ratelimit, remote, store
+from shared.clock import current_clock
+from shared.contract import Body, Id, Int, Shape, Text
 from shared.db import get_db
+from shared.devices import survey_desk
+from shared.errors import DomainError, Forbidden, NotFound, Unauthorized, not_found
+from shared.present import qr_png, show_code
 from shared.queue import STATUS_LABELS, QueueEngine
 from shared.timefmt import local_datetime
 
@@ -40,16 +41,11 @@ VISIT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 MASCULINE_DESKS = ("módulo", "modulo", "puesto", "punto")
 
 
-def _clock():
-    """Return the application clock."""
-    return current_app.extensions["turnos.clock"]
-
-
 def _visit(visit_id: str) -> tuple[QueueEngine, dict]:
     """Return an engine and the latest segment of a visit, or a 404."""
     if not VISIT_ID.match(visit_id or ""):
         raise NotFound(_l("Este turno no existe o ya no está disponible."), code="unknown_ticket")
-    engine = QueueEngine(get_db(), _clock())
+    engine = QueueEngine(get_db(), current_clock())
     ticket = store.latest_segment(engine.db, visit_id)
     if ticket is None:
         raise NotFound(_l("Este turno no existe o ya no está disponible."), code="unknown_ticket")
@@ -101,7 +97,7 @@ def status_json(engine: QueueEngine, ticket: dict) -> dict:
         "recalls": ticket["recalls"] if status == "called" else 0,
         "transferred_from": engine.lookup.service(previous["service_id"])["name"] if previous else None,
         "rated": rated, "can_rate": status == "finished" and not rated,
-        "server_time": _clock().now_ms(),
+        "server_time": current_clock().now_ms(),
         **_channel_state(engine, ticket, shaped, awaiting),
     }
 
@@ -114,16 +110,14 @@ def _channel_state(engine: QueueEngine, ticket: dict, shaped: dict, awaiting: bo
     ``arrival_deadline``: when an unconfirmed ticket is closed, once its turn
     has come; ``near_ahead``: from how many people ahead the page alerts.
     """
-    from shared import appointments, channels, remote
-
     site = engine.lookup.site(ticket["site_id"])
     config = channels.settings(engine.db, site)
     span = shaped.get("estimated_wait_range_seconds") if ticket["status"] == "waiting" else None
-    now = _clock().now_ms()
+    now = current_clock().now_ms()
     deadline = remote.deadline(engine.db, site, ticket) if awaiting else None
     return {
         "channel": ticket["channel"], "awaiting_arrival": awaiting,
-        "arrival_code": appointments.show_code(ticket["checkin_code"])
+        "arrival_code": show_code(ticket["checkin_code"])
         if awaiting and ticket["checkin_code"] else None,
         "earliest_call_at": now + int(span[0] * 1000) if span else None,
         "arrival_deadline": deadline,
@@ -136,12 +130,6 @@ def _channel_state(engine: QueueEngine, ticket: dict, shaped: dict, awaiting: bo
 @bp.get("/t/<visit_id>/qr.png")
 def ticket_qr(visit_id):
     """Return the QR of a ticket's own page: the kiosk's reader confirms arrival with it."""
-    import io
-
-    from flask import send_file
-
-    from shared.present import qr_png
-
     _engine, ticket = _visit(visit_id)
     base = current_app.config.get("PUBLIC_URL") or request.host_url
     response = send_file(io.BytesIO(qr_png(base.rstrip("/") + f"/t/{ticket['visit_id']}")),
@@ -155,7 +143,7 @@ def _waiting_since(engine: QueueEngine, ticket: dict) -> dict:
     if ticket["status"] != "waiting":
         return {"waited_seconds": None, "passed_over": 0}
     row = store.passed_over(engine.db, ticket["site_id"], ticket["day"], ticket["id"])
-    return {"waited_seconds": round((_clock().now_ms() - ticket["queue_at"]) / 1000),
+    return {"waited_seconds": kpi.seconds(kpi.waited_ms(ticket, current_clock().now_ms())),
             "passed_over": row.get(ticket["id"], (0,))[0]}
 
 
@@ -217,7 +205,7 @@ def rate_visit(visit_id):
         else:
             data = contract.load(Rating())
             score, comment = data["score"], data["comment"]
-        rating = ratings.rate(engine.db, ticket, score, comment, "status", None, _clock().now_ms())
+        rating = ratings.rate(engine.db, ticket, score, comment, "status", None, current_clock().now_ms())
     except DomainError as exc:
         if from_form:
             raise
@@ -231,8 +219,6 @@ def rate_visit(visit_id):
 
 def _survey_desk(principal) -> dict | None:
     """Return the desk a survey device is paired with (its configuration), or None."""
-    from shared.devices import survey_desk
-
     return survey_desk(get_db(), principal.site_id, principal.config)
 
 
@@ -279,7 +265,7 @@ def create_rating(data):
         raise Forbidden(_l("Este turno no fue atendido en el módulo de esta pantalla."),
                         code="not_your_desk")
     rating = ratings.rate(get_db(), ticket, data["score"], data["comment"], "survey",
-                          principal.device_id, _clock().now_ms())
+                          principal.device_id, current_clock().now_ms())
     return jsonify({"ticket": ticket["id"], "score": rating["score"], "rated": True}), 201
 
 

@@ -168,7 +168,7 @@ def app(tmp_path, clock, database):
     # bursts in production have their own stories in tests/core.
     app = create_app({"TESTING": True, "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
                       "SOCKETIO_ASYNC_MODE": "threading", "ESTIMATE_CACHE_SECONDS": 0,
-                      "QUEUE_EVENT_INTERVAL": 0, "DATABASE_URL": database},
+                      "QUEUE_EVENT_INTERVAL": 0, "CONFIG_CACHE_SECONDS": 0, "DATABASE_URL": database},
                      instance=tmp_path / "instance", clock=clock)
     with app.app_context():
         db = get_db()

@@ -32,6 +32,7 @@
 
   var $ = function (id) { return document.getElementById(id); };
   var setText = window.Turnos.setText;
+  var el = window.Turnos.el;
   var duration = window.Turnos.duration;
 
   function fmt(template, values) {
@@ -51,10 +52,10 @@
   // --- messages and connection -------------------------------------------------------
 
   function say(text, isError) {
-    var el = $("message");
-    setText(el, text);
-    el.classList.toggle("error", !!isError);
-    el.setAttribute("role", isError ? "alert" : "status");
+    var box = $("message");
+    setText(box, text);
+    box.classList.toggle("error", !!isError);
+    box.setAttribute("role", isError ? "alert" : "status");
   }
 
   function refusal(result) {
@@ -63,13 +64,10 @@
   }
 
   function showLogin() {
-    var el = $("message");
-    el.textContent = "";
-    el.classList.add("error");
-    var link = document.createElement("a");
-    link.href = "/login?next=/desk/";
-    link.textContent = T.login_again;
-    el.appendChild(link);
+    var box = $("message");
+    box.textContent = "";
+    box.classList.add("error");
+    box.appendChild(el("a", T.login_again, null, {href: "/login?next=/desk/"}));
   }
 
   function setOnline(online) {
@@ -113,30 +111,16 @@
     var holder = $("sites");
     holder.textContent = "";
     data.sites.forEach(function (site) {
-      var section = document.createElement("section");
-      section.className = "site";
-      var h = document.createElement("h2");
-      setText(h, site.name);
-      section.appendChild(h);
-      var grid = document.createElement("div");
-      grid.className = "desk-choices";
+      var section = el("section", null, "site");
+      section.appendChild(el("h2", site.name));
+      var grid = el("div", null, "desk-choices");
       site.desks.forEach(function (d) {
-        var b = document.createElement("button");
-        b.type = "button";
-        b.className = "desk-choice";
-        b.dataset.desk = d.id;
-        var name = document.createElement("strong");
-        setText(name, d.name);
-        var services = document.createElement("span");
-        services.className = "muted";
-        setText(services, d.services.join(" · "));
-        var who = document.createElement("span");
-        who.className = "who-holds";
-        setText(who, d.holder ? T.taken_by + " " + (d.holder_name || d.holder) : T.free);
-        b.appendChild(name);
-        b.appendChild(services);
-        b.appendChild(who);
-        b.disabled = !d.active || !!d.holder;
+        var b = el("button", null, "desk-choice", {type: "button", dataset: {desk: d.id},
+                                                   disabled: !d.active || !!d.holder});
+        b.appendChild(el("strong", d.name));
+        b.appendChild(el("span", d.services.join(" · "), "muted"));
+        b.appendChild(el("span", d.holder ? T.taken_by + " " + (d.holder_name || d.holder) : T.free,
+                         "who-holds"));
         b.addEventListener("click", function () { takeDesk(d.id); });
         grid.appendChild(b);
       });
@@ -296,11 +280,9 @@
     var body = document.querySelector("#services tbody");
     body.textContent = "";
     ((S.queue && S.queue.services) || []).forEach(function (s) {
-      var tr = document.createElement("tr");
-      tr.dataset.service = s.code;
+      var tr = el("tr", null, null, {dataset: {service: s.code}});
       [s.name + " (" + s.code + ")", s.waiting_preferential, s.waiting_general, ""].forEach(function (v, i) {
-        var td = document.createElement("td");
-        setText(td, v);
+        var td = el("td", v);
         if (i === 1) { td.dataset.field = "preferential"; }
         if (i === 2) { td.dataset.field = "general"; }
         if (i === 3) {
@@ -321,57 +303,27 @@
     var q = S.queue;
     setText($("line-total"), q ? "(" + q.waiting_total + ")" : "");
     if (!q || !q.line.length) {
-      var empty = document.createElement("li");
-      empty.className = "muted empty";
-      setText(empty, T.empty_line);
-      list.appendChild(empty);
+      list.appendChild(el("li", T.empty_line, "muted empty"));
       return;
     }
     var canCall = stateOf() === "idle";
     q.line.forEach(function (t) {
-      var li = document.createElement("li");
-      li.dataset.ticket = t.id;
-      li.dataset.code = t.code;
-      var code = document.createElement("strong");
-      code.className = "code";
-      setText(code, t.code);
-      li.appendChild(code);
-      var svc = document.createElement("span");
-      svc.className = "svc";
-      setText(svc, t.service_name);
-      li.appendChild(svc);
-      if (t.priority) {
-        var badge = document.createElement("span");
-        badge.className = "badge-pref";
-        setText(badge, t.priority_label);
-        li.appendChild(badge);
-      }
+      var li = el("li", null, null, {dataset: {ticket: t.id, code: t.code}});
+      li.appendChild(el("strong", t.code, "code"));
+      li.appendChild(el("span", t.service_name, "svc"));
+      if (t.priority) { li.appendChild(el("span", t.priority_label, "badge-pref")); }
       if (t.transferred) {
-        var tr = document.createElement("span");
-        tr.className = "muted";
-        setText(tr, T.result_transferred + (t.note ? ": " + t.note : ""));
-        li.appendChild(tr);
+        li.appendChild(el("span", T.result_transferred + (t.note ? ": " + t.note : ""), "muted"));
       }
-      var wait = document.createElement("span");
-      wait.className = "wait";
-      wait.dataset.base = t.waiting_seconds;
-      li.appendChild(wait);
+      li.appendChild(el("span", null, "wait", {dataset: {base: t.waiting_seconds}}));
       if (t.may_call) {
-        var b = document.createElement("button");
-        b.type = "button";
-        b.className = "small-btn";
-        b.dataset.lineAction = "call";
-        b.disabled = !canCall;
-        setText(b, T.call);
+        var b = el("button", T.call, "small-btn", {type: "button", disabled: !canCall,
+                                                   dataset: {lineAction: "call"}});
         b.addEventListener("click", function () { callChosen(t); });
         li.appendChild(b);
       }
       if (!t.priority) {
-        var m = document.createElement("button");
-        m.type = "button";
-        m.className = "small-btn";
-        m.dataset.lineAction = "mark";
-        setText(m, T.mark);
+        var m = el("button", T.mark, "small-btn", {type: "button", dataset: {lineAction: "mark"}});
         m.addEventListener("click", function () { openMark(t); });
         li.appendChild(m);
       }
@@ -392,12 +344,10 @@
     var list = $("today-tickets");
     list.textContent = "";
     t.tickets.slice(0, 5).forEach(function (row) {
-      var li = document.createElement("li");
       var text = clockTime(row.at) + " " + row.code + " · " + T["result_" + row.result];
       if (row.outcome) { text += " (" + T["outcome_" + row.outcome] + ")"; }
       if (row.service_seconds != null) { text += " · " + duration(row.service_seconds); }
-      setText(li, text);
-      list.appendChild(li);
+      list.appendChild(el("li", text));
     });
   }
 
@@ -427,8 +377,8 @@
       setText(td, waiting ? duration(secs) : T.none);
       td.classList.toggle("late", waiting > 0 && secs > Number(td.dataset.target));
     });
-    Array.prototype.forEach.call(document.querySelectorAll("#line .wait"), function (el) {
-      setText(el, duration(Number(el.dataset.base) + elapsed));
+    Array.prototype.forEach.call(document.querySelectorAll("#line .wait"), function (cell) {
+      setText(cell, duration(Number(cell.dataset.base) + elapsed));
     });
     if (S.desk.paused) {
       var st = $("desk-state");
@@ -475,10 +425,7 @@
       var here = S.desk.current.service;
       S.services.forEach(function (s) {
         if (s.code === here) { return; }
-        var o = document.createElement("option");
-        o.value = s.code;
-        setText(o, s.name + " (" + s.code + ")");
-        select.appendChild(o);
+        select.appendChild(el("option", s.name + " (" + s.code + ")", null, {value: s.code}));
       });
       openDialog("transfer-dialog");
     },

@@ -10,12 +10,7 @@
   var serviceCodes = JSON.parse(document.getElementById("monitor-services").textContent);
   var state = null, fetchedAt = 0, timer = null, liveAlerts = [];
 
-  function el(tag, text, cls) {
-    var node = document.createElement(tag);
-    if (text != null) { node.textContent = String(text); }
-    if (cls) { node.className = cls; }
-    return node;
-  }
+  var el = Turnos.el;
   function td(text, cls) { return el("td", text, cls); }
   function fill(tbody, rows) {
     while (tbody.firstChild) { tbody.removeChild(tbody.firstChild); }

@@ -25,8 +25,11 @@ def serious_findings(page) -> list[str]:
     """Run axe-core on the page; return its serious and critical findings, readable."""
     page.add_script_tag(path=str(AXE))
     result = page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
-    return [f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']][:4]}"
-            for v in result["violations"] if v["impact"] in ("serious", "critical")]
+    return [
+        f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']][:4]}"
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
 
 
 def focus_is_visible(page, presses: int = 25) -> list[str]:
@@ -39,9 +42,11 @@ def focus_is_visible(page, presses: int = 25) -> list[str]:
             const el = document.activeElement;
             if (!el || el === document.body) return null;
             const marked = e => { const s = getComputedStyle(e);
-                return (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2) || s.boxShadow !== 'none'; };
+                return (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2)
+                    || s.boxShadow !== 'none'; };
             const holder = el.closest('label') || el;
-            return marked(el) || marked(holder) ? '' : (el.id || el.tagName + ':' + (el.textContent || el.name || '').trim().slice(0, 30));
+            const name = el.id || el.tagName + ':' + (el.textContent || el.name || '').trim().slice(0, 30);
+            return marked(el) || marked(holder) ? '' : name;
         }""")
         if verdict:
             hidden.append(verdict)
@@ -77,7 +82,9 @@ def staff(live_server):
 
         @staticmethod
         def device(kind):
-            r = live_server.call(admin, "POST", "/api/v1/devices", {"site": "cam-centro", "kind": kind, "name": kind})
+            r = live_server.call(
+                admin, "POST", "/api/v1/devices", {"site": "cam-centro", "kind": kind, "name": kind}
+            )
             return r.json()
 
         @staticmethod
@@ -91,8 +98,9 @@ def staff(live_server):
 
 
 def test_the_kiosk_has_no_serious_finding_on_any_step(browser, live_server, staff):
-    context = _context(browser, live_server, {"width": 1080, "height": 1920}, staff.device("kiosk")["token"],
-                       has_touch=True)
+    context = _context(
+        browser, live_server, {"width": 1080, "height": 1920}, staff.device("kiosk")["token"], has_touch=True
+    )
     try:
         page = context.new_page()
         page.goto(live_server.url + "/kiosk/")
@@ -111,7 +119,9 @@ def test_the_kiosk_has_no_serious_finding_on_any_step(browser, live_server, staf
 
 
 def test_the_tv_has_no_serious_finding_at_rest_or_calling(browser, live_server, staff):
-    context = _context(browser, live_server, {"width": 1920, "height": 1080}, staff.device("display")["token"])
+    context = _context(
+        browser, live_server, {"width": 1920, "height": 1080}, staff.device("display")["token"]
+    )
     try:
         page = context.new_page()
         page.goto(live_server.url + "/display/")
@@ -154,7 +164,9 @@ def test_the_status_page_and_the_survey_show_the_focus_on_their_ratings(browser,
     live_server.call(staff.official, "POST", "/api/v1/desks/cam-centro:1/session")
     survey = staff.device("survey")
     db = connect(live_server.database)
-    store.set_device_config(db, survey["id"], {"desk": store.find_desk(db, "1", store.find_site(db, "cam-centro")["id"])["id"]})
+    store.set_device_config(
+        db, survey["id"], {"desk": store.find_desk(db, "1", store.find_site(db, "cam-centro")["id"])["id"]}
+    )
     db.conn.close()
     phone = _context(browser, live_server, {"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     tablet = _context(browser, live_server, {"width": 1024, "height": 768}, survey["token"])
@@ -163,8 +175,11 @@ def test_the_status_page_and_the_survey_show_the_focus_on_their_ratings(browser,
         screen.goto(live_server.url + "/survey/")
         expect(screen.locator("#live-mark")).to_have_class("live-mark on", timeout=WAIT)
         found = serious_findings(screen)
-        for action in ("/api/v1/desks/cam-centro:1/next", f"/api/v1/tickets/{ticket['id']}/start",
-                       f"/api/v1/tickets/{ticket['id']}/finish"):
+        for action in (
+            "/api/v1/desks/cam-centro:1/next",
+            f"/api/v1/tickets/{ticket['id']}/start",
+            f"/api/v1/tickets/{ticket['id']}/finish",
+        ):
             assert live_server.call(staff.official, "POST", action).status_code == 200
         expect(screen.locator("#survey-ask")).to_be_visible(timeout=WAIT)
         found += serious_findings(screen)
@@ -213,9 +228,11 @@ def test_the_monitor_fits_1366_px_and_every_action_is_on_screen(browser, live_se
             t.getBoundingClientRect().right <= t.closest('.card').getBoundingClientRect().right + 1)""")
         # The preferential code and its mark stand apart, each on one line.
         row = page.locator("#waiting tr[data-code='PB-001'] th")
-        apart = row.evaluate("""th => { const code = th.querySelector('.code'), badge = th.querySelector('.badge-pref');
+        apart = row.evaluate("""th => {
+            const code = th.querySelector('.code'), badge = th.querySelector('.badge-pref');
             const a = code.getBoundingClientRect(), b = badge.getBoundingClientRect();
-            return [code.getClientRects().length, Math.round(b.left - a.right), Math.round(b.top - a.bottom)]; }""")
+            return [code.getClientRects().length, Math.round(b.left - a.right),
+                    Math.round(b.top - a.bottom)]; }""")
         lines, gap_beside, gap_below = apart
         assert lines == 1 and (gap_beside >= 4 or gap_below >= 0), apart
         assert serious_findings(page) == []
@@ -247,7 +264,9 @@ def test_the_reports_fit_1366_px_and_their_wide_tables_scroll_by_keyboard(browse
         context.close()
 
 
-@pytest.mark.parametrize("path", ["/admin/", "/admin/services?site=cam-centro", "/admin/devices", "/printer/"])
+@pytest.mark.parametrize(
+    "path", ["/admin/", "/admin/services?site=cam-centro", "/admin/devices", "/printer/"]
+)
 def test_the_administration_pages_have_no_serious_finding(browser, live_server, path):
     context = _context(browser, live_server, {"width": 1366, "height": 768})
     try:

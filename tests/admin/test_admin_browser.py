@@ -109,7 +109,8 @@ def test_a_new_service_and_desk_reach_the_kiosk_and_the_desk_without_a_restart(
         expect(button).to_contain_text("Certificados de residencia")
         kiosk.screenshot(path=str(artifacts / "kiosk-new-service.png"), full_page=True)
         button.click()
-        expect(kiosk.locator("#chosen-req")).to_contain_text("Documento de identidad y recibo de servicio público.")
+        expect(kiosk.locator("#chosen-req")).to_contain_text(
+            "Documento de identidad y recibo de servicio público.")
 
         # The official's desk picker offers the new desk.
         desk = _login(desk_ctx, base, *DEMO_OFFICIAL)

@@ -86,7 +86,8 @@ def test_ids_are_refused_where_the_site_does_not_ask_or_from_another_kiosk(app, 
 
 
 def _close_day(app, clock) -> str:
-    """Do what ``close-day`` does: close every site's day, then run its hooks; return their report."""
+    """Do what ``close-day`` does: close every site's day, then what follows it; return its report."""
+    from server.cli import after_close_day
     from shared import store
     from shared.db import get_db
     from shared.queue import QueueEngine
@@ -96,8 +97,7 @@ def _close_day(app, clock) -> str:
         engine = QueueEngine(db, clock)
         for site in store.list_sites(db):
             engine.close_day(site)
-        hooks = app.extensions["turnos.close_day_hooks"]
-        return "\n".join(filter(None, (hook(db) for hook in hooks)))
+        return "\n".join(after_close_day(app, db))
 
 
 def test_close_day_purges_tickets_older_than_the_retention_and_keeps_the_rest(app, api, clock):

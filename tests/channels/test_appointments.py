@@ -73,7 +73,8 @@ def test_the_entity_asks_only_what_it_configures_and_a_document_is_kept_as_a_has
     quiet = book(room, "10:00", name="Nadie", document="99")
     assert quiet["name"] is None and quiet["id_hash"] is None  # not asked: not kept
     # The official serving the visit greets the citizen by the name given; then it is gone.
-    from shared import appointments as ap, notify
+    from shared import appointments as ap
+    from shared import notify
 
     at(room.clock, "08:40:00")
     ticket = ap.check_in(room, room.site("cam-centro"), made, Actor())

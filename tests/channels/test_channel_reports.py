@@ -1,7 +1,7 @@
 """Reports and the live monitor count appointments, check-ins, turns from phones and their
 no-shows, with punctuality and the wait from slot time; the staffing hint counts the bookings."""
 
-from shared import appointments, store
+from shared import appointments
 from shared.queue import Actor
 from tests.channels.conftest import at, configure, open_desk
 from tests.channels.test_appointments import book, slot

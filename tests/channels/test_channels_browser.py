@@ -13,7 +13,8 @@ from playwright.sync_api import expect
 from tests.channels.peers import MailServer
 from tests.conftest import DEMO_ADMIN, DEMO_OFFICIAL, LiveServer, login  # noqa: F401
 
-pytestmark = pytest.mark.browser
+# The storage paths are the API stories' (tests/channels, both engines): one engine here.
+pytestmark = [pytest.mark.browser, pytest.mark.engines("sqlite")]
 
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True,
          "locale": "es-CO"}

@@ -4,7 +4,7 @@ and the channels' settings on the administration page and in the layout file."""
 import re
 
 from shared import channels, layout, store
-from tests.channels.conftest import at, configure
+from tests.channels.conftest import at
 from tests.conftest import login
 
 

@@ -18,7 +18,6 @@ def test_both_processes_answer_the_same_copy_and_nginx_serves_the_crowd_from_its
     # Behind nginx the crowd reads its cache: one request through to Turnos, the others hits.
     statuses = [requests.get(nginx.url + "/espera/villa-esperanza", timeout=10).headers.get("X-Cache")
                 for _ in range(10)]
-    assert statuses[0] in ("MISS", "EXPIRED", "STALE", "UPDATING") or statuses[0] == "HIT"
     assert statuses[1:].count("HIT") >= 8
     # A staff member with a session goes through (never someone else's cached page).
     staff = requests.get(nginx.url + "/espera/villa-esperanza", cookies={"session": "x"}, timeout=10)

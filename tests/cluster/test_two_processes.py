@@ -288,3 +288,34 @@ def test_behind_nginx_a_screen_whose_process_dies_reconnects_to_the_other(pair, 
         assert screen.wait_for(lambda s: ticket["code"] in [c["code"] for c in s.calls])
     finally:
         screen.close()
+
+
+def test_a_desk_renamed_through_one_process_is_called_by_its_new_name_on_the_other(pair):
+    token = admin_token(pair.a)
+    first = issue(pair.b, token)
+    called = pair.b.call(token, "POST", "/api/v1/desks/cam-centro:1/next").json()
+    assert called["id"] == first["id"] and called["desk_name"] == "Módulo 1"  # B keeps the desk now
+    db = connect(pair.database)
+    desk = store.find_desk(db, "1", store.find_site(db, "cam-centro")["id"])
+    services = store.desk_service_ids(db, desk["id"])
+    db.close()
+    # A screen on B hears the change after B forgot its copy of the configuration (one batch, in order).
+    changed = threading.Event()
+    screen = socketio.Client(reconnection=False)
+    screen.on("config_changed", lambda data: changed.set())
+    screen.connect(pair.b.url, auth={"token": new_display(pair.a, token)["token"]},
+                   transports=["websocket"], wait_timeout=WAIT)
+    try:
+        session, csrf = admin_session(pair.a.url)
+        form = {"csrf_token": csrf, "name": "Ventanilla Uno", "active": "on",
+                **{f"order_{sid}": str(n) for n, sid in enumerate(services, start=1)}}
+        r = session.post(f"{pair.a.url}/admin/sites/cam-centro/desks/{desk['id']}", data=form,
+                         timeout=WAIT, allow_redirects=False)
+        assert r.status_code == 302, r.text[:500]
+        assert changed.wait(WAIT), "the change never reached process B"
+    finally:
+        screen.disconnect()
+    pair.b.call(token, "POST", f"/api/v1/tickets/{called['id']}/no-show")
+    issue(pair.b, token)
+    again = pair.b.call(token, "POST", "/api/v1/desks/cam-centro:1/next").json()
+    assert again.get("desk_name") == "Ventanilla Uno", again

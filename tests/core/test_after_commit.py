@@ -15,10 +15,9 @@ def test_a_ticket_issued_inside_a_larger_unit_is_announced_when_the_whole_unit_c
 
 
 def test_a_ticket_of_a_unit_that_rolls_back_is_never_announced_nor_kept(engine):
-    with pytest.raises(RuntimeError):
-        with immediate(engine.db):
-            engine.issue("cam-centro", "A")
-            raise RuntimeError("the print job could not be recorded")
+    with pytest.raises(RuntimeError), immediate(engine.db):
+        engine.issue("cam-centro", "A")
+        raise RuntimeError("the print job could not be recorded")
     assert engine.announce.sent == []
     assert engine.db.execute("SELECT count(*) FROM tickets").fetchone()[0] == 0
 
@@ -33,3 +32,92 @@ def test_work_after_commit_runs_once_in_order_after_the_outermost_commit(engine)
     assert done == ["first", "nested"]
     on_commit(engine.db, lambda: done.append("no transaction: at once"))
     assert done[-1] == "no transaction: at once"
+
+
+# --- everything else that announces goes through the same queue -----------------------------
+
+@pytest.fixture
+def heard(app, monkeypatch):
+    """What the app's announcer sends, in order: (event, payload, room)."""
+    from shared.events import ANNOUNCER, RecordingAnnouncer
+
+    recorder = RecordingAnnouncer()
+    monkeypatch.setitem(app.extensions, ANNOUNCER, recorder)
+    return recorder.sent
+
+
+def _kiosk_job(engine) -> tuple[dict, dict]:
+    """Return a kiosk and a pending print job of a ticket it issued."""
+    from shared import store
+    from shared.printing import jobs
+    from shared.printing.settings import printer_settings
+
+    db, now = engine.db, engine.clock.now_ms()
+    site = engine.site("cam-centro")
+    with immediate(db):
+        device = store.device_by_id(db, store.insert_device(db, site["id"], "kiosk", "Kiosco entrada",
+                                                            None, {}, now))
+    issued = engine.issue(site, "A")
+    ticket = store.ticket_by_id(db, issued["id"])
+    with immediate(db):
+        job = jobs.create_job(db, ticket=ticket, device_id=device["id"], settings=printer_settings({}),
+                              content={"code": ticket["code"]}, now_ms=now)
+    return device, job
+
+
+def test_a_print_outcome_is_told_once_its_unit_commits_and_never_when_it_rolls_back(app, engine, heard):
+    from shared import store
+    from shared.printing import jobs
+
+    _device, job = _kiosk_job(engine)
+    paper_out = jobs.failure("paper_out", "Sin papel", status="paper_out")
+    with pytest.raises(RuntimeError), immediate(engine.db):
+        jobs.record_outcome(app, engine.db, job, paper_out)
+        assert heard == [], "told before the unit committed"
+        raise RuntimeError("the unit failed after recording the outcome")
+    assert heard == []
+    assert store.print_job_by_id(engine.db, job["id"])["status"] == "pending"
+    assert store.printer_state(engine.db, job["device_id"]) is None
+
+    with immediate(engine.db):
+        jobs.record_outcome(app, engine.db, job, paper_out)
+        assert heard == []
+    # The kiosk and the staff hear the result; one alert says why; the printer's new state follows.
+    assert [(event, room.split(":")[0]) for event, _payload, room in heard] == [
+        ("print_result", "device"), ("print_result", "staff"), ("alert", "staff"),
+        ("printer_status", "staff")]
+
+
+def test_a_printer_state_is_told_once_committed_with_its_one_alert(app, engine, heard):
+    from shared import store
+    from shared.printing import status
+
+    device, _job = _kiosk_job(engine)
+    with pytest.raises(RuntimeError), immediate(engine.db):
+        status.note_reported(app, engine.db, device, "cover_open")
+        assert heard == []
+        raise RuntimeError("rolled back")
+    assert heard == [] and store.printer_state(engine.db, device["id"]) is None
+    status.note_reported(app, engine.db, device, "cover_open")
+    status.note_reported(app, engine.db, device, "cover_open")  # no change: nothing more
+    assert [(event, payload.get("kind")) for event, payload, _room in heard] == [
+        ("printer_status", None), ("alert", "printer_problem")]
+
+
+def test_a_revocation_that_rolls_back_leaves_the_kiosk_connected(app, api):
+    from shared import devices
+    from shared.db import get_db
+    from shared.events import socketio
+
+    token = api.device("kiosk")
+    device_id = api.call(token, "GET", "/api/v1/me").get_json()["device"]
+    kiosk = socketio.test_client(app, auth={"token": token})
+    assert kiosk.is_connected()
+    with app.app_context():
+        db = get_db()
+        with pytest.raises(RuntimeError), immediate(db):
+            devices.revoke(db, device_id, app.extensions["turnos.clock"], None)
+            raise RuntimeError("rolled back")
+        assert kiosk.is_connected()
+        devices.revoke(db, device_id, app.extensions["turnos.clock"], None)
+    assert not kiosk.is_connected()

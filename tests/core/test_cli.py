@@ -70,6 +70,28 @@ def test_a_broken_layout_names_the_problem_and_changes_nothing(instance, tmp_pat
     assert db.execute("SELECT count(*) FROM sites").fetchone()[0] == 0
 
 
+def test_a_layout_whose_prefixes_would_print_one_code_twice_is_refused(instance, tmp_path, where,
+                                                                       database):
+    # A preferential "A" ticket prints PA-001: a service "PA" beside "A" would print another PA-001.
+    clash = tmp_path / "clash.toml"
+    clash.write_text('[[sites]]\ncode = "x"\nname = "X"\n'
+                     '[[sites.services]]\ncode = "A"\nname = "Predial"\n'
+                     '[[sites.services]]\ncode = "PA"\nname = "Pagos"\n', encoding="utf-8")
+    result = CliRunner().invoke(main, ["load-layout", str(clash), *where])
+    assert result.exit_code != 0
+    assert "«A» y «PA» se confundirían" in result.output
+    assert connect(database).execute("SELECT count(*) FROM sites").fetchone()[0] == 0
+    # Nor against the services a site already has: the demo centre has a service "A".
+    run("load-layout", str(layout.DEMO_LAYOUT), *where)
+    later = tmp_path / "later.toml"
+    later.write_text('[[sites]]\ncode = "cam-centro"\nname = "CAM Centro"\n'
+                     '[[sites.services]]\ncode = "PAGOS"\nprefix = "PA"\nname = "Pagos"\n',
+                     encoding="utf-8")
+    result = CliRunner().invoke(main, ["load-layout", str(later), *where])
+    assert result.exit_code != 0 and "se confundirían" in result.output
+    assert connect(database).execute("SELECT count(*) FROM services WHERE prefix = 'PA'").fetchone()[0] == 0
+
+
 def test_an_exported_layout_loads_back_the_same(instance, tmp_path, where):
     run("load-layout", str(layout.DEMO_LAYOUT), *where)
     exported = run("export-layout", *where).output

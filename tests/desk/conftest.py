@@ -46,3 +46,27 @@ def browser_login(app):
         return client, csrf
 
     return login_at_desk
+
+
+@pytest.fixture
+def hall(live_server, demo_logins):
+    """The live demo CAM with an admin token and a kiosk device that issues tickets."""
+    admin = live_server.token(*demo_logins["admin"])
+    kiosk = live_server.call(admin, "POST", "/api/v1/devices",
+                             {"site": "cam-centro", "kind": "kiosk", "name": "Kiosco prueba"}).json()
+
+    class Hall:
+        server = live_server
+        admin_token = admin
+
+        @staticmethod
+        def issue(service, priority=None):
+            """Take a ticket at the kiosk (its device token), as a citizen would."""
+            body = {"site": "cam-centro", "service": service}
+            if priority:
+                body["priority"] = priority
+            r = live_server.call(kiosk["token"], "POST", "/api/v1/tickets", body)
+            assert r.status_code == 201, r.text
+            return r.json()
+
+    return Hall

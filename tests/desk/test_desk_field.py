@@ -5,7 +5,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.desk.test_desk_browser import button, hall, log_in  # noqa: F401  (hall is a fixture)
+from tests.desk.test_desk_browser import button, log_in
 
 pytestmark = pytest.mark.browser
 

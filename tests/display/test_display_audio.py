@@ -8,7 +8,7 @@ import wave
 
 import pytest
 
-from display.speech import SpeechCache, call_phrase
+from shared.speech import SpeechCache, call_phrase
 from tests.conftest import require_program
 
 

@@ -21,8 +21,8 @@ _ROOT = Path(__file__).resolve().parents[2]
 if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
-from display import speech  # noqa: E402
-from display.speech import (  # noqa: E402
+from shared import speech  # noqa: E402
+from shared.speech import (  # noqa: E402
     SpeechCache,
     SpeechUnavailable,
     call_phrase,
@@ -56,7 +56,7 @@ def require_program(name: str, hint: str) -> str:
 def require_sox() -> None:
     """Skip a sox cross-check when sox is not installed (it is optional, even under CI)."""
     if shutil.which("sox") is None:
-        pytest.skip("sox is not installed, so the optional cross-check is skipped (Debian: apt-get install sox)")
+        pytest.skip("sox is not installed: the optional cross-check is skipped (apt-get install sox)")
 
 
 @pytest.fixture

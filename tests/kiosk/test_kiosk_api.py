@@ -8,9 +8,9 @@ import threading
 import pytest
 from PIL import Image
 
-from printer.dispatch import wait_idle
 from shared import store
 from shared.db import get_db
+from shared.printing.dispatch import wait_idle
 
 
 def _count_tickets(app) -> int:

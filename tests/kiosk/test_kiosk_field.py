@@ -135,7 +135,8 @@ def test_an_older_adults_preferential_code_never_breaks_across_two_lines(browser
             const lines = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
             return lines.size === 1 && code.scrollWidth <= code.clientWidth
                 && parseFloat(getComputedStyle(code).fontSize) >= 80; }""")
-        page.screenshot(path=str(artifacts / f"kiosk-{'portrait' if viewport is PORTRAIT else 'landscape'}-PB-001.png"))
+        shape = "portrait" if viewport is PORTRAIT else "landscape"
+        page.screenshot(path=str(artifacts / f"kiosk-{shape}-PB-001.png"))
     finally:
         context.close()
 

@@ -45,7 +45,8 @@ def test_each_service_has_a_pictogram_its_own_or_one_chosen_from_its_words(kiosk
     assert labels["gestante"] == "Mujer gestante"
     assert "vulnerabilidad" not in labels       # judged by an official, never offered at the kiosk
     english = kiosk_browser.get("/kiosk/api/start?lang=en").get_json()
-    assert {c["code"]: c["label"] for c in english["categories"]}["adulto_mayor"] == "Older adult (60 years or older)"
+    labels = {c["code"]: c["label"] for c in english["categories"]}
+    assert labels["adulto_mayor"] == "Older adult (60 years or older)"
 
 
 def test_the_age_of_a_category_comes_from_its_configuration(app, kiosk_browser):
@@ -55,7 +56,8 @@ def test_the_age_of_a_category_comes_from_its_configuration(app, kiosk_browser):
     with app.app_context():
         db = get_db()
         layout.apply(db, layout.parse(
-            '[[priority_categories]]\ncode = "adulto_mayor"\nlabel = "Adulto mayor"\nmin_age = 62\n'), app.extensions["turnos.clock"])
+            '[[priority_categories]]\ncode = "adulto_mayor"\nlabel = "Adulto mayor"\nmin_age = 62\n'),
+            app.extensions["turnos.clock"])
         assert "min_age = 62" in layout.export(db)
     labels = {c["code"]: c["label"] for c in kiosk_browser.get("/kiosk/api/start").get_json()["categories"]}
     assert labels["adulto_mayor"] == "Adulto mayor (62 años o más)"

@@ -42,8 +42,8 @@ def run(*args) -> object:
 @pytest.fixture
 def busy_instance(app, api, clock, known_day):  # noqa: F811
     """The known day on SQLite with its figures sealed, plus a kiosk's ticket and its print job."""
-    from printer.dispatch import wait_idle
     from reports import summary
+    from shared.printing.dispatch import wait_idle
     from tests.printing.helpers import Kiosk
 
     db = connect(app.config["DATABASE"])

@@ -16,7 +16,7 @@ _ROOT = Path(__file__).resolve().parents[2]
 if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
-from printer.layout import TicketContent  # noqa: E402
+from shared.printing.layout import TicketContent  # noqa: E402
 from tests.printer.fakes import SerialFakePrinter, TcpFakePrinter  # noqa: E402
 
 SOCAT_READY = "starting data transfer loop"

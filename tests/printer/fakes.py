@@ -13,7 +13,7 @@ import socketserver
 import struct
 import threading
 import uuid
-from typing import Callable
+from collections.abc import Callable
 
 import serial
 
@@ -32,7 +32,7 @@ _RCVBUF = 2048
 class StatusResponder:
     """Finds DLE EOT n in a byte stream, even split across reads, and returns the printer's answers."""
 
-    def __init__(self, printer: "FakePrinterState"):
+    def __init__(self, printer: FakePrinterState):
         self.printer = printer
         self._tail = b""
         self.queries: list[int] = []
@@ -56,8 +56,16 @@ class StatusResponder:
 class FakePrinterState:
     """The condition a fake printer is in: paper, online, silent, and when to drop the link."""
 
-    def __init__(self, *, paper: int = PAPER_OK, online: bool = True, silent: bool = False, drop_after: int | None = None,
-                 cover_open: bool = False, cutter_error: bool = False):
+    def __init__(
+        self,
+        *,
+        paper: int = PAPER_OK,
+        online: bool = True,
+        silent: bool = False,
+        drop_after: int | None = None,
+        cover_open: bool = False,
+        cutter_error: bool = False,
+    ):
         self.paper = paper
         self.online = online
         self.silent = silent
@@ -117,7 +125,7 @@ class TcpFakePrinter(FakePrinterState):
 
     # -- life cycle --
 
-    def start(self) -> "TcpFakePrinter":
+    def start(self) -> TcpFakePrinter:
         """Start listening in a background thread."""
         fake = self
 
@@ -137,7 +145,9 @@ class TcpFakePrinter(FakePrinterState):
                 super().server_bind()
 
         self._server = Server(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         # A bound socket that never listens: connecting to its port is refused,
         # and holding it keeps the port from being reused meanwhile.
@@ -234,7 +244,9 @@ class TcpFakePrinter(FakePrinterState):
 class SerialFakePrinter(FakePrinterState):
     """The printer end of a pty pair: reads with pyserial, records bytes, answers status queries."""
 
-    def __init__(self, printer_path: str, host_path: str, *, on_drop: Callable[[], None] | None = None, **state):
+    def __init__(
+        self, printer_path: str, host_path: str, *, on_drop: Callable[[], None] | None = None, **state
+    ):
         super().__init__(**state)
         self.printer_path = printer_path
         self.host_path = host_path
@@ -257,7 +269,7 @@ class SerialFakePrinter(FakePrinterState):
         """Return the DLE EOT queries received, in order."""
         return list(self._responder.queries)
 
-    def start(self) -> "SerialFakePrinter":
+    def start(self) -> SerialFakePrinter:
         """Open the printer end and start reading in a background thread."""
         # The read timeout only bounds how long stop() waits for the thread.
         self._port = serial.Serial(self.printer_path, timeout=0.05)

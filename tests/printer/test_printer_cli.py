@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from printer.cli import printer_test
+from shared.printing.testpage import printer_test
 from tests.printer.escpos_decode import decode
 from tests.printer.fakes import PAPER_OUT
 

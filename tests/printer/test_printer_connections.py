@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from printer.connections import (
+from shared.printing.connections import (
     FileTransport,
     PrinterSpec,
     PrinterStatus,
@@ -14,7 +14,7 @@ from printer.connections import (
     decode_status,
     parse_spec,
 )
-from printer.jobs import check_status
+from shared.printing.delivery import check_status
 from tests.printer.fakes import PAPER_NEAR_END, PAPER_OK, PAPER_OUT, PRINTER_OFFLINE, PRINTER_ONLINE
 
 

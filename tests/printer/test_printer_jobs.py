@@ -8,9 +8,9 @@ import io
 import pytest
 from PIL import Image
 
-from printer.connections import PrinterStatus
-from printer.jobs import deliver
-from printer.layout import render_escpos, render_png
+from shared.printing.connections import PrinterStatus
+from shared.printing.delivery import deliver
+from shared.printing.layout import render_escpos, render_png
 from tests.printer.escpos_decode import decode
 from tests.printer.fakes import PAPER_NEAR_END, PAPER_OUT, TcpFakePrinter
 

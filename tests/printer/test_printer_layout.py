@@ -9,7 +9,7 @@ import re
 import pytest
 from PIL import Image
 
-from printer.layout import (
+from shared.printing.layout import (
     PAPER,
     TEST_SENTENCE,
     TEST_SPANISH,

@@ -6,7 +6,6 @@ import pytest
 
 # The fake printers (TCP server, socat pty pair) belong to the printer library's tests.
 from tests.printer.conftest import content, pty_pair, serial_printer, tcp_printer  # noqa: F401
-
 from tests.printing.helpers import Kiosk
 
 

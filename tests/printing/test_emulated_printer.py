@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from printer.dispatch import wait_idle
+from shared.printing.dispatch import wait_idle
 from tests.conftest import ROOT, in_ci
 from tests.printing.helpers import received, staff_socket
 
@@ -119,7 +119,8 @@ class Emupos:
         """Open or clear a fault of the printer (paper-out, cover-open, ...)."""
         import requests
 
-        r = requests.request("PUT" if on else "DELETE", f"{self.base}/devices/{DEVICE}/faults/{name}", timeout=5)
+        r = requests.request("PUT" if on else "DELETE", f"{self.base}/devices/{DEVICE}/faults/{name}",
+                             timeout=5)
         assert r.status_code == 204, r.text
 
     def receipts(self, count: int, timeout: float = 15) -> list[dict]:
@@ -185,7 +186,7 @@ def _qr_text(png: bytes) -> list[str]:
 def test_a_citizens_ticket_on_a_real_printer_through_paper_out_and_a_reprint(kiosk, api, app,
                                                                             emulated_printer, artifacts,
                                                                             native_qr):
-    from printer.watch import poll_once
+    from shared.printing.watch import poll_once
 
     kiosk.configure(printer=emulated_printer.spec, profile="TM-T20II", native_qr=native_qr)
 
@@ -210,7 +211,8 @@ def test_a_citizens_ticket_on_a_real_printer_through_paper_out_and_a_reprint(kio
     job = kiosk.job(second["print"]["id"])
     assert job["status"] == "failed" and job["error"] == "paper_out"
     assert [a["kind"] for a in received(staff, "alert")] == ["print_failed"]
-    assert api.call("supervisor", "GET", f"/api/v1/kiosks/{kiosk.id}").get_json()["printer_status"] == "paper_out"
+    state = api.call("supervisor", "GET", f"/api/v1/kiosks/{kiosk.id}").get_json()
+    assert state["printer_status"] == "paper_out"
 
     # A new roll: the status clears by itself at the next check, without a ticket.
     emulated_printer.fault("paper-out", False)

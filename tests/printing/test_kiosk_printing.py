@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from printer.dispatch import wait_idle
+from shared.printing.dispatch import wait_idle
+from tests.conftest import login
 from tests.printer.escpos_decode import decode
 from tests.printer.fakes import PAPER_NEAR_END, PAPER_OUT, TcpFakePrinter
-from tests.conftest import login
 from tests.printing.helpers import received, staff_socket
 
 CP858 = 19  # ESC t 19 on Epson-numbered printers
@@ -164,13 +164,14 @@ def test_a_reprint_that_prints_resolves_the_failure_it_replaces(kiosk, api, app,
 
 
 def test_paper_out_clears_by_itself_once_the_roll_is_changed(kiosk, api, app, tcp_printer):
-    from printer.watch import poll_once
+    from shared.printing.watch import poll_once
 
     tcp_printer.configure(paper=PAPER_OUT)
     kiosk.configure(printer=tcp_printer.spec)
     kiosk.issue("A")
     assert wait_idle(10)
-    assert api.call("supervisor", "GET", f"/api/v1/kiosks/{kiosk.id}").get_json()["printer_status"] == "paper_out"
+    state = api.call("supervisor", "GET", f"/api/v1/kiosks/{kiosk.id}").get_json()
+    assert state["printer_status"] == "paper_out"
 
     staff = staff_socket(api)
     tcp_printer.configure(paper=0x12)
@@ -190,7 +191,8 @@ def test_paper_out_clears_by_itself_once_the_roll_is_changed(kiosk, api, app, tc
 
     tcp_printer.configure(silent=True, cover_open=False)
     poll_once(app)
-    assert api.call("supervisor", "GET", f"/api/v1/kiosks/{kiosk.id}").get_json()["printer_status"] == "unknown"
+    state = api.call("supervisor", "GET", f"/api/v1/kiosks/{kiosk.id}").get_json()
+    assert state["printer_status"] == "unknown"
 
 
 def test_every_kiosk_api_error_is_json_whatever_the_client_accepts(kiosk, api):

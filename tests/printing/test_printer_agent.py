@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import base64
 
-from printer.agent import JobRecord, PrinterAgent
-from printer.dispatch import wait_idle
 from shared.db import connect
 from shared.events import socketio
+from shared.printing.agent import JobRecord, PrinterAgent
+from shared.printing.dispatch import wait_idle
 from tests.conftest import DEMO_ADMIN
 from tests.printer.escpos_decode import decode
 from tests.printing.helpers import received, staff_socket
@@ -81,7 +81,7 @@ def _agent(printer, state_file, monkeypatch) -> tuple[PrinterAgent, _Answers]:
 
 def test_a_restarted_agent_answers_a_job_offered_again_without_printing_it(tcp_printer, content,
                                                                           tmp_path, monkeypatch):
-    from printer.layout import render_escpos
+    from shared.printing.layout import render_escpos
 
     job = {"job": "a1b2c3", "name": "000007-PA-007", "ticket": 7, "code": "PA-007", "attempt": 1,
            "data": base64.b64encode(render_escpos(content)).decode()}
@@ -99,7 +99,7 @@ def test_a_restarted_agent_answers_a_job_offered_again_without_printing_it(tcp_p
 
 def test_a_job_the_agent_was_printing_when_it_died_is_not_printed_again(tcp_printer, content, tmp_path,
                                                                         monkeypatch):
-    from printer.layout import render_escpos
+    from shared.printing.layout import render_escpos
 
     JobRecord(tmp_path / "agent.json").started("d4e5f6", "000008-A-008")
     agent, answers = _agent(tcp_printer, tmp_path / "agent.json", monkeypatch)
@@ -240,7 +240,8 @@ def test_the_printer_agent_command_refuses_a_bad_printer_or_server():
     from server.cli import main
 
     runner = CliRunner()
-    bad_printer = runner.invoke(main, ["printer-agent", "--server", "http://127.0.0.1:5000", "--token", "tdv_x",
+    bad_printer = runner.invoke(main, ["printer-agent", "--server", "http://127.0.0.1:5000",
+                                       "--token", "tdv_x",
                                        "--printer", "lpt1"])
     assert bad_printer.exit_code == 2 and "Accepted forms" in bad_printer.output
     bad_server = runner.invoke(main, ["printer-agent", "--server", "127.0.0.1:5000", "--token", "tdv_x",

@@ -1,6 +1,6 @@
 """At the end of the day, close-day seals each closed day's report figures (stored for good)."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from click.testing import CliRunner
 
@@ -18,7 +18,7 @@ def test_close_day_stores_the_figures_of_the_days_it_closed(tmp_path, database):
     instance = str(tmp_path / "instance")
     where = ["--instance", instance, "--database", database]
     CliRunner().invoke(main, ["load-layout", str(layout.DEMO_LAYOUT), *where])
-    yesterday = datetime.now(timezone.utc) - timedelta(days=1)
+    yesterday = datetime.now(UTC) - timedelta(days=1)
     app = create_app({"DATABASE_URL": database}, instance=instance, clock=FrozenClock(yesterday))
     with app.app_context():
         QueueEngine(get_db(), app.extensions["turnos.clock"]).issue("cam-centro", "A")

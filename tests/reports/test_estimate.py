@@ -120,8 +120,8 @@ def test_the_usual_arrivals_of_past_weeks_shape_todays_estimate(room, desks, clo
 def test_the_estimate_is_a_range_on_the_printed_ticket_too(room, desks, clock):
     import math
 
-    from printer.dispatch import ticket_content
-    from printer.layout import TicketContent, render_escpos
+    from shared.printing.jobs import ticket_content
+    from shared.printing.layout import TicketContent, render_escpos
 
     desks(("1", "ana"))
     for _ in range(3):

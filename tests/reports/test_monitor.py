@@ -2,8 +2,8 @@
 
 import pytest
 
-from tests.reports.known_day import at
 from shared.events import socketio
+from tests.reports.known_day import at
 
 
 def events(client, name):

@@ -23,6 +23,8 @@ def stored_partials(app) -> int:
     ("from=yesterday", 400, "invalid_date"),
     ("from=2026-11-25&to=2026-11-24", 400, "invalid_range"),
     ("from=2020-01-01&to=2026-11-25", 400, "invalid_range"),
+    ("from=0001-01-01&to=0001-01-01", 400, "invalid_date"),
+    ("from=9999-12-31&to=9999-12-31", 400, "invalid_date"),
     ("group_by=colour", 400, "invalid_group_by"),
     ("period=decade", 400, "invalid_period"),
     ("site=nowhere", 404, "unknown_site"),

@@ -54,6 +54,8 @@ def test_the_supervisor_reads_todays_report_with_its_charts(browser, live_server
         page.select_option("#group_by", "desk")
         page.get_by_role("button", name="Ver informe").click()
         expect(page.locator('#summary-table tr[data-key="cam-centro:1"]')).to_be_visible(timeout=WAIT)
+        # The page's script is running (it marks the charts ready): the period's change reaches it.
+        expect(page.locator("body")).to_have_attribute("data-charts", "ready", timeout=WAIT)
         page.select_option("#period", "month")
         expect(page).to_have_url(re.compile(r"period=month"), timeout=WAIT)
         with page.expect_download() as download:

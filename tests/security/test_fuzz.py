@@ -55,7 +55,8 @@ def test_no_caller_gets_a_server_error_or_an_undocumented_answer(live_server, tm
     for who, token in (("nobody", None), ("kiosk", kiosk), ("official", official), ("admin", admin)):
         run = fuzz(live_server.url, token, tmp_path, who)
         if run.returncode != 0:
-            failures.append(f"--- as {who} (exit {run.returncode}) ---\n{run.stdout[-12000:]}\n{run.stderr[-2000:]}")
+            failures.append(f"--- as {who} (exit {run.returncode}) ---\n"
+                            f"{run.stdout[-12000:]}\n{run.stderr[-2000:]}")
     server_log = live_server.log.read_text(errors="replace")
     assert "Traceback" not in server_log, server_log[-4000:]
     assert not failures, "\n".join(failures)

@@ -1,4 +1,4 @@
-"""Logging in: failed attempts held back where they come from, sessions that expire, and cookies a script cannot read."""
+"""Logging in: failures held back where they come from, sessions that expire, cookies no script reads."""
 
 import re
 
@@ -6,7 +6,7 @@ from tests.admin.pages import StaffBrowser, audit_actions
 
 
 def test_five_wrong_passwords_hold_back_that_place_and_the_login_page_says_so(app, clock):
-    for attempt in range(5):
+    for _attempt in range(5):
         r = StaffBrowser(app).login("ana", "not-her-password")
         assert r.status_code == 401
         assert "Usuario o contraseña incorrectos." in r.text

@@ -70,6 +70,6 @@ def test_the_counters_live_where_ratelimit_storage_uri_says(tmp_path, clock):
                       "RATELIMIT_STORAGE_URI": "memory://"}, instance=tmp_path / "i", clock=clock)
     assert app.config["RATELIMIT_STORAGE_URI"] == "memory://"
     assert type(limiter.storage).__name__ == "MemoryStorage"
-    with pytest.raises(Exception):
+    with pytest.raises(Exception, match="nosuchstore"):
         create_app({"TESTING": True, "SOCKETIO_ASYNC_MODE": "threading",
                     "RATELIMIT_STORAGE_URI": "nosuchstore://x"}, instance=tmp_path / "j", clock=clock)

@@ -9,7 +9,7 @@ is let in gets a validation error, not a change.
 import pytest
 
 from shared.events import socketio
-from tests.security.inventory import ROLES, WHO, Principals, probe, verdict
+from tests.security.inventory import WHO, Principals, probe, verdict
 
 STAFF = ("admin", "supervisor", "official")
 MANAGERS = ("admin", "supervisor")

@@ -204,10 +204,7 @@ def _wrap(text: str, columns: int) -> list[str]:
     for paragraph in text.splitlines() or [""]:
         # Codes like "PA-007" must stay whole, so hyphens are not break points;
         # a single word longer than the line is the only thing ever cut.
-        lines.extend(
-            textwrap.wrap(paragraph, columns, break_on_hyphens=False, break_long_words=True)
-            or [""]
-        )
+        lines.extend(textwrap.wrap(paragraph, columns, break_on_hyphens=False, break_long_words=True) or [""])
     return [line.replace(_GLUE, " ") for line in lines]
 
 
@@ -267,7 +264,9 @@ def _printer(profile: str, codepage: str) -> Dummy:
         raise ValueError(f"Unknown printer profile {profile!r}") from None
     pages = p.profile.get_code_pages()
     if codepage not in pages:
-        raise ValueError(f"Code page {codepage!r} is not known for profile {profile!r}; known: {', '.join(pages)}")
+        raise ValueError(
+            f"Code page {codepage!r} is not known for profile {profile!r}; known: {', '.join(pages)}"
+        )
     p.hw("INIT")
     # python-escpos 3.1 does not forget its code page on INIT, so without this
     # reset it would skip ESC t and the printer would stay on its default page.
@@ -328,7 +327,6 @@ def _emit_image(p: Dummy, padded: Image.Image) -> None:
     p.set(align="left")
     p.image(padded)
     p.set(align="center")
-
 
 
 def render_escpos(
@@ -425,9 +423,7 @@ def render_png(content: TicketContent, *, paper: str = "80mm") -> bytes:
     return _to_png(_png_rows(_ticket_blocks(content, page), page), page.dots)
 
 
-def render_test_page_png(
-    *, paper: str = "80mm", profile: str = "TM-T20II", codepage: str = "CP858"
-) -> bytes:
+def render_test_page_png(*, paper: str = "80mm", profile: str = "TM-T20II", codepage: str = "CP858") -> bytes:
     """Return a PNG preview of the printer test page."""
     page = _page(paper)
     return _to_png(_png_rows(_test_page_blocks(page, profile, codepage), page), page.dots)

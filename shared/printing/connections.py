@@ -123,7 +123,7 @@ def _parse_hex_id(spec: str, text: str, what: str) -> int:
     return int(digits, 16)
 
 
-def parse_spec(spec: str) -> PrinterSpec:
+def parse_spec(spec: str) -> PrinterSpec:  # noqa: C901
     """Return the PrinterSpec for a printer address string, or raise ValueError naming the accepted forms."""
     if not isinstance(spec, str) or not spec.strip():
         raise _bad_spec(str(spec), "empty")
@@ -197,8 +197,12 @@ def is_status_answer(byte: int) -> bool:
 STOPPED = frozenset({"paper_out", "cover_open", "cutter_error", "error", "offline"})
 
 
-def decode_status(printer_byte: int | None, paper_byte: int | None,
-                  cause_byte: int | None = None, error_byte: int | None = None) -> PrinterStatus:
+def decode_status(
+    printer_byte: int | None,
+    paper_byte: int | None,
+    cause_byte: int | None = None,
+    error_byte: int | None = None,
+) -> PrinterStatus:
     """Return the status from the answers to DLE EOT 1, 4, 2 and 3 (None where unanswered).
 
     DLE EOT 2 (offline cause) and 3 (error cause) name why an offline printer
@@ -264,7 +268,7 @@ class Transport:
         """Name the job about to be written (only the virtual printer keeps the name and preview)."""
 
     def write(self, data: bytes, *, timeout: float | None = None) -> int:
-        """Send data to the printer and return how many bytes the link accepted; raise LinkError on failure."""
+        """Send data; return how many bytes the link accepted; raise LinkError on failure."""
         raise NotImplementedError
 
     def status(self, timeout: float = 1.0) -> PrinterStatus:
@@ -274,7 +278,7 @@ class Transport:
     def close(self) -> None:
         """Close the link; safe to call twice."""
 
-    def __enter__(self) -> "Transport":
+    def __enter__(self) -> Transport:
         """Open the link for a with-block."""
         self.open()
         return self
@@ -334,7 +338,7 @@ class TcpTransport(_QueryingTransport):
             self._sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
         except ConnectionRefusedError as exc:
             raise LinkError("refused", f"connection refused by {where}") from exc
-        except (socket.timeout, TimeoutError) as exc:
+        except TimeoutError as exc:
             raise LinkError("timeout", f"no answer from {where} within {self.timeout:.1f} s") from exc
         except socket.gaierror as exc:
             raise LinkError("offline", f"cannot resolve {self.host}: {exc}") from exc
@@ -353,25 +357,31 @@ class TcpTransport(_QueryingTransport):
         return self._sock
 
     def _send(self, data: bytes, deadline: float) -> int:
-        """Send all of data before the deadline and return the byte count; raise LinkError with the count sent."""
+        """Send all data by the deadline; return the byte count; raise LinkError with the count sent."""
         sock = self._socket()
         view = memoryview(data)
         sent = 0
         while sent < len(view):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise LinkError("timeout", f"printer stopped taking data after {sent} of {len(data)} bytes", sent)
+                raise LinkError(
+                    "timeout", f"printer stopped taking data after {sent} of {len(data)} bytes", sent
+                )
             sock.settimeout(remaining)
             try:
                 sent += sock.send(view[sent : sent + 65536])
-            except (socket.timeout, TimeoutError) as exc:
-                raise LinkError("timeout", f"printer stopped taking data after {sent} of {len(data)} bytes", sent) from exc
+            except TimeoutError as exc:
+                raise LinkError(
+                    "timeout", f"printer stopped taking data after {sent} of {len(data)} bytes", sent
+                ) from exc
             except OSError as exc:
-                raise LinkError("link_lost", f"link dropped after {sent} of {len(data)} bytes: {exc}", sent) from exc
+                raise LinkError(
+                    "link_lost", f"link dropped after {sent} of {len(data)} bytes: {exc}", sent
+                ) from exc
         return sent
 
     def write(self, data: bytes, *, timeout: float | None = None) -> int:
-        """Send data to the printer and return how many bytes the link accepted; raise LinkError on failure."""
+        """Send data; return how many bytes the link accepted; raise LinkError on failure."""
         return self._send(data, time.monotonic() + (self.timeout if timeout is None else timeout))
 
     def _drain(self) -> None:
@@ -404,7 +414,7 @@ class TcpTransport(_QueryingTransport):
         sock.settimeout(remaining)
         try:
             chunk = sock.recv(1)
-        except (socket.timeout, TimeoutError):
+        except TimeoutError:
             return None
         except OSError as exc:
             raise LinkError("link_lost", f"link dropped: {exc}") from exc
@@ -463,7 +473,7 @@ class SerialTransport(_QueryingTransport):
         return self._port
 
     def _send(self, data: bytes, deadline: float) -> int:
-        """Send all of data before the deadline and return the byte count; raise LinkError with the count sent."""
+        """Send all data by the deadline; return the byte count; raise LinkError with the count sent."""
         import serial
 
         port = self._serial()
@@ -472,18 +482,24 @@ class SerialTransport(_QueryingTransport):
         while sent < len(data):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise LinkError("timeout", f"printer stopped taking data after {sent} of {len(data)} bytes", sent)
+                raise LinkError(
+                    "timeout", f"printer stopped taking data after {sent} of {len(data)} bytes", sent
+                )
             try:
                 port.write_timeout = remaining
                 sent += port.write(data[sent : sent + _CHUNK]) or 0
             except serial.SerialTimeoutException as exc:
-                raise LinkError("timeout", f"printer stopped taking data after {sent} of {len(data)} bytes", sent) from exc
+                raise LinkError(
+                    "timeout", f"printer stopped taking data after {sent} of {len(data)} bytes", sent
+                ) from exc
             except _serial_errors() as exc:
-                raise LinkError("link_lost", f"link dropped after {sent} of {len(data)} bytes: {exc}", sent) from exc
+                raise LinkError(
+                    "link_lost", f"link dropped after {sent} of {len(data)} bytes: {exc}", sent
+                ) from exc
         return sent
 
     def write(self, data: bytes, *, timeout: float | None = None) -> int:
-        """Send data to the printer and return how many bytes the link accepted; raise LinkError on failure."""
+        """Send data; return how many bytes the link accepted; raise LinkError on failure."""
         return self._send(data, time.monotonic() + (self.timeout if timeout is None else timeout))
 
     def _drain(self) -> None:
@@ -551,7 +567,7 @@ class UsbTransport(Transport):
         self._printer = printer
 
     def write(self, data: bytes, *, timeout: float | None = None) -> int:
-        """Send data to the printer and return how many bytes the link accepted; raise LinkError on failure."""
+        """Send data; return how many bytes the link accepted; raise LinkError on failure."""
         import usb.core
 
         if self._printer is None:
@@ -562,9 +578,13 @@ class UsbTransport(Transport):
             while sent < len(data):
                 sent += self._printer.device.write(self._printer.out_ep, data[sent : sent + _CHUNK], ms)
         except usb.core.USBTimeoutError as exc:
-            raise LinkError("timeout", f"printer stopped taking data after {sent} of {len(data)} bytes", sent) from exc
+            raise LinkError(
+                "timeout", f"printer stopped taking data after {sent} of {len(data)} bytes", sent
+            ) from exc
         except usb.core.USBError as exc:
-            raise LinkError("link_lost", f"link dropped after {sent} of {len(data)} bytes: {exc}", sent) from exc
+            raise LinkError(
+                "link_lost", f"link dropped after {sent} of {len(data)} bytes: {exc}", sent
+            ) from exc
         return sent
 
     def status(self, timeout: float = 1.0) -> PrinterStatus:
@@ -612,7 +632,7 @@ class FileTransport(Transport):
             raise LinkError("offline", f"cannot open {self.path}: {exc}") from exc
 
     def write(self, data: bytes, *, timeout: float | None = None) -> int:
-        """Send data to the printer and return how many bytes the link accepted; raise LinkError on failure."""
+        """Send data; return how many bytes the link accepted; raise LinkError on failure."""
         if self._fd is None:
             raise LinkError("link_lost", "the link is not open")
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
@@ -620,7 +640,9 @@ class FileTransport(Transport):
         while sent < len(data):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise LinkError("timeout", f"printer stopped taking data after {sent} of {len(data)} bytes", sent)
+                raise LinkError(
+                    "timeout", f"printer stopped taking data after {sent} of {len(data)} bytes", sent
+                )
             try:
                 sent += os.write(self._fd, data[sent : sent + 65536])
             except BlockingIOError:
@@ -646,7 +668,8 @@ def check_job_id(job_id: str) -> str:
     """Return job_id if it is safe as a file name, else raise ValueError."""
     if not isinstance(job_id, str) or not _SAFE_JOB_ID.fullmatch(job_id):
         raise ValueError(
-            f"Invalid job id {job_id!r}: use letters, digits, '.', '_' or '-' (up to 128, not starting with '.')"
+            f"Invalid job id {job_id!r}: use letters, digits, '.', '_' or '-' "
+            "(up to 128, not starting with '.')"
         )
     return job_id
 
@@ -702,7 +725,7 @@ class VirtualPrinter(Transport):
 
 
 def open_transport(spec: PrinterSpec, *, timeout: float = 5.0, virtual_dir: str | None = None) -> Transport:
-    """Return an unopened transport for a spec; raise ValueError for `none` or a virtual printer without a directory."""
+    """Return an unopened transport for a spec; raise ValueError for `none` or a folderless virtual one."""
     if spec.kind == "tcp":
         return TcpTransport(spec.host, spec.port, timeout=timeout)
     if spec.kind == "serial":

@@ -20,10 +20,12 @@ from flask_smorest import Api
 from flask_smorest import Blueprint as SmorestBlueprint
 from flask_smorest.spec.plugins import FlaskPlugin
 from webargs.flaskparser import FlaskParser
+from werkzeug.exceptions import RequestEntityTooLarge
 
-from shared import text
-from shared.errors import DomainError, Invalid
-from shared.store import MAX_ID
+from . import text, timefmt
+from .errors import DomainError, Invalid
+from .store import MAX_ID
+from .web import IdConverter
 
 PREFIX = "/api/v1"
 _DIGITS = re.compile(r"-?[0-9]{1,19}")
@@ -75,8 +77,6 @@ def refusal(error: ma.ValidationError, schema: ma.Schema) -> DomainError:
 def read_json() -> dict:
     """Return the request's JSON object ({} when the body is empty), or refuse it clearly."""
     if request.content_length and request.content_length > current_app.config["MAX_CONTENT_LENGTH"]:
-        from werkzeug.exceptions import RequestEntityTooLarge
-
         raise RequestEntityTooLarge()
     raw = request.get_data(cache=True)
     if not raw.strip():
@@ -215,13 +215,11 @@ class Day(Text):
             "invalid_day": _l("Día no válido: use el formato AAAA-MM-DD.")}, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
-        from datetime import date
-
         value = super()._deserialize(value, attr, data, **kwargs)
         try:
             if not _DAY.fullmatch(value):
                 raise ValueError(value)
-            date.fromisoformat(value)
+            timefmt.parse_day(value)
         except ValueError:
             raise ma.ValidationError("invalid_day") from None
         return value
@@ -327,7 +325,8 @@ class Error(OpenShape):
     """Every refusal: a stable code and a message in the caller's language (plus details)."""
 
     error = ma.fields.String(required=True, metadata={"description": "Stable code, e.g. unknown_site"})
-    message = ma.fields.String(required=True, metadata={"description": "Spanish or English (Accept-Language)"})
+    message = ma.fields.String(required=True,
+                               metadata={"description": "Spanish or English (Accept-Language)"})
     field = ma.fields.String(metadata={"description": "The field refused, when there is one"})
 
 
@@ -370,8 +369,6 @@ DESCRIPTION = (
 
 def init_app(app) -> TurnosApi:
     """Create this application's API document (one per app) and the routes that serve it."""
-    from server import IdConverter
-
     app.config.setdefault("API_TITLE", "Turnos API")
     app.config.setdefault("API_VERSION", "1")
     app.config.setdefault("OPENAPI_VERSION", "3.0.3")

@@ -1,9 +1,9 @@
-"""The printer agent of a remote kiosk: ``python run.py printer-agent --server URL --token TOKEN --printer SPEC``.
+"""The printer agent of a remote kiosk: ``run.py printer-agent --server URL --token TOKEN --printer SPEC``.
 
 A kiosk PC whose printer is attached to it (serial, USB, a device file, or a
 network printer only it can reach) runs this agent. It connects to the
 server over Socket.IO with the kiosk's device token, receives that kiosk's
-print jobs (``print_job``), prints each through ``printer.jobs.deliver`` and
+print jobs (``print_job``), prints each through ``shared.printing.delivery.deliver`` and
 answers with ``print_result``; between jobs it reports ``printer_status``.
 It reconnects by itself after a server restart.
 
@@ -26,10 +26,9 @@ import threading
 import time
 from pathlib import Path
 
-from shared import events
-
+from .. import events
 from .connections import PrinterStatus, parse_spec
-from .jobs import MESSAGES, check_status, deliver
+from .delivery import MESSAGES, check_status, deliver
 
 log = logging.getLogger("turnos.printer_agent")
 
@@ -98,8 +97,16 @@ class JobRecord:
 class PrinterAgent:
     """Prints a remote kiosk's jobs on its local printer and answers the server."""
 
-    def __init__(self, server: str, token: str, printer: str, *, state_file=DEFAULT_STATE_FILE,
-                 status_interval: float = 30.0, timeout: float = 5.0):
+    def __init__(
+        self,
+        server: str,
+        token: str,
+        printer: str,
+        *,
+        state_file=DEFAULT_STATE_FILE,
+        status_interval: float = 30.0,
+        timeout: float = 5.0,
+    ):
         import socketio
 
         self.server = server.rstrip("/")
@@ -116,15 +123,20 @@ class PrinterAgent:
         self._stop = threading.Event()
         self._printer_lock = threading.Lock()
         self._last_status: str | None = None
-        self.sio = socketio.Client(reconnection=True, reconnection_attempts=0, reconnection_delay=0.5,
-                                   reconnection_delay_max=5, randomization_factor=0.3)
+        self.sio = socketio.Client(
+            reconnection=True,
+            reconnection_attempts=0,
+            reconnection_delay=0.5,
+            reconnection_delay_max=5,
+            randomization_factor=0.3,
+        )
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
         self.sio.on(events.PRINT_JOB, self._on_job)
 
     # --- life cycle ---------------------------------------------------------------------
 
-    def start(self) -> "PrinterAgent":
+    def start(self) -> PrinterAgent:
         """Connect (retrying until the server answers) and run in background threads."""
         threading.Thread(target=self._connect_loop, name="agent-connect", daemon=True).start()
         threading.Thread(target=self._status_loop, name="agent-status", daemon=True).start()
@@ -145,7 +157,8 @@ class PrinterAgent:
         """Wait until the server accepted the agent and confirmed answers that many times in all."""
         with self._changed:
             return self._changed.wait_for(
-                lambda: self.accepted >= accepted and self.confirmed >= confirmed, timeout)
+                lambda: self.accepted >= accepted and self.confirmed >= confirmed, timeout
+            )
 
     def stop(self) -> None:
         """Disconnect and stop every loop."""
@@ -160,8 +173,12 @@ class PrinterAgent:
         delay = 0.5
         while not self._stop.is_set():
             try:
-                self.sio.connect(self.server, auth={"token": self.token},
-                                 transports=["websocket", "polling"], wait_timeout=10)
+                self.sio.connect(
+                    self.server,
+                    auth={"token": self.token},
+                    transports=["websocket", "polling"],
+                    wait_timeout=10,
+                )
                 return
             except Exception as exc:  # server down, refused token, network: try again
                 log.warning("cannot connect to %s (%s); retrying in %.1f s", self.server, exc, delay)
@@ -175,14 +192,16 @@ class PrinterAgent:
         """Introduce the agent: the server then offers the jobs it has no answer for."""
         log.info("connected to %s", self.server)
         status = self._status()
-        self.sio.emit(events.AGENT_READY, {"printer": self.printer, "status": status},
-                      callback=self._on_ready)
+        self.sio.emit(
+            events.AGENT_READY, {"printer": self.printer, "status": status}, callback=self._on_ready
+        )
 
     def _on_ready(self, answer=None) -> None:
         """Note the server's answer to the introduction."""
         if isinstance(answer, dict) and answer.get("ok"):
-            log.info("agent accepted for kiosk %s (%s job(s) offered)", answer.get("device"),
-                     answer.get("offered"))
+            log.info(
+                "agent accepted for kiosk %s (%s job(s) offered)", answer.get("device"), answer.get("offered")
+            )
             self.ready.set()
             with self._changed:
                 self.accepted += 1
@@ -209,9 +228,16 @@ class PrinterAgent:
                 outcome = known["outcome"]
             else:
                 log.warning("job %s was being printed when the agent stopped: not printing it again", uid)
-                outcome = {"ok": False, "status": PrinterStatus.UNKNOWN.value, "error": "interrupted",
-                           "message": MESSAGES["offline_during"], "warning": None, "bytes_sent": 0,
-                           "elapsed_ms": None, "detail": "the agent stopped while printing this job"}
+                outcome = {
+                    "ok": False,
+                    "status": PrinterStatus.UNKNOWN.value,
+                    "error": "interrupted",
+                    "message": MESSAGES["offline_during"],
+                    "warning": None,
+                    "bytes_sent": 0,
+                    "elapsed_ms": None,
+                    "detail": "the agent stopped while printing this job",
+                }
                 self.record.finished(uid, outcome)
         self._answer(uid, outcome)
 
@@ -222,15 +248,28 @@ class PrinterAgent:
         try:
             data = base64.b64decode(job.get("data") or "", validate=True)
         except ValueError:
-            outcome = {"ok": False, "status": PrinterStatus.UNKNOWN.value, "error": "unknown_error",
-                       "message": MESSAGES["unknown_error"], "warning": None, "bytes_sent": 0,
-                       "elapsed_ms": None, "detail": "the job's data is not valid base64"}
+            outcome = {
+                "ok": False,
+                "status": PrinterStatus.UNKNOWN.value,
+                "error": "unknown_error",
+                "message": MESSAGES["unknown_error"],
+                "warning": None,
+                "bytes_sent": 0,
+                "elapsed_ms": None,
+                "detail": "the job's data is not valid base64",
+            }
         else:
             result = deliver(self.printer, data, job_id=name, timeout=self.timeout)
-            outcome = {"ok": result.ok, "status": str(result.status), "error": result.error,
-                       "message": result.message, "warning": result.warning,
-                       "bytes_sent": result.bytes_sent, "elapsed_ms": round(result.elapsed_ms, 1),
-                       "detail": result.detail}
+            outcome = {
+                "ok": result.ok,
+                "status": str(result.status),
+                "error": result.error,
+                "message": result.message,
+                "warning": result.warning,
+                "bytes_sent": result.bytes_sent,
+                "elapsed_ms": round(result.elapsed_ms, 1),
+                "detail": result.detail,
+            }
             self._last_status = str(result.status)
         self.record.finished(uid, outcome)
         log.info("job %s (%s): %s", uid, job.get("code"), "printed" if outcome["ok"] else outcome["error"])
@@ -238,6 +277,7 @@ class PrinterAgent:
 
     def _answer(self, uid: str, outcome: dict) -> None:
         """Send a job's outcome; the record notes it once the server confirms."""
+
         def confirmed(answer=None):
             self.record.acknowledged(uid)
             with self._changed:
@@ -273,11 +313,24 @@ class PrinterAgent:
                 log.warning("could not report the printer status: %s", exc)
 
 
-def run_agent(server: str, token: str, printer: str, *, state_file=None, status_interval: float = 30.0,
-              timeout: float = 5.0) -> None:
+def run_agent(
+    server: str,
+    token: str,
+    printer: str,
+    *,
+    state_file=None,
+    status_interval: float = 30.0,
+    timeout: float = 5.0,
+) -> None:
     """Run the printer agent until interrupted (the ``printer-agent`` command)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    agent = PrinterAgent(server, token, printer, state_file=state_file or DEFAULT_STATE_FILE,
-                         status_interval=status_interval, timeout=timeout)
+    agent = PrinterAgent(
+        server,
+        token,
+        printer,
+        state_file=state_file or DEFAULT_STATE_FILE,
+        status_interval=status_interval,
+        timeout=timeout,
+    )
     log.info("printer agent for %s on %s (job record: %s)", server, agent.printer, agent.record.path)
     agent.run()

@@ -19,8 +19,9 @@ Pronunciation choices (the listener must match what is printed on the ticket):
 * Commas in the phrase make espeak-ng pause, which keeps "a, cero" from
   running together into "acero".
 
-This module has no Flask dependency; the web layer decides where the cache
-lives and how the files are served.
+The waiting-room screen and the kiosk's spoken guide share one voice and
+one cache per app (``init_app``, ``current_cache``); the faces decide how the
+files are served.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ import tempfile
 import threading
 import wave
 from pathlib import Path
+
+from flask import current_app
 
 __all__ = [
     "LETTER_NAMES",
@@ -162,7 +165,7 @@ def _desk_words(desk_name: str) -> str:
 
 
 def call_phrase(code: str, desk_name: str, *, preferential: bool = False) -> str:
-    """Return the Spanish sentence that announces a called ticket, such as "Turno a, cero cero siete, módulo tres"."""
+    """Return the Spanish sentence announcing a call, such as "Turno a, cero cero siete, módulo tres"."""
     match = _CODE_RE.match(code or "")
     if not match:
         raise ValueError(f"not a ticket code: {code!r}")
@@ -250,7 +253,8 @@ class SpeechCache:
         """Render ``phrase`` into ``target`` through a temporary file; raise SpeechUnavailable on failure."""
         program = shutil.which(self.espeak)
         if program is None:
-            raise SpeechUnavailable(f"{self.espeak!r} not found; install espeak-ng (Debian: apt-get install espeak-ng)")
+            raise SpeechUnavailable(f"{self.espeak!r} not found; install espeak-ng "
+                                    "(Debian: apt-get install espeak-ng)")
         self.directory.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(dir=self.directory, prefix=f".{target.stem}.", suffix=".tmp")
         os.close(fd)
@@ -346,3 +350,25 @@ def chime_wav(directory: str | os.PathLike[str]) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return target
+
+
+VOICE = "es-419"  # espeak-ng's Latin-American Spanish ("cero" with /s/, as in Colombia)
+SPEED = 140       # words per minute: a little slower than espeak's default, for a hall
+EXTENSION = "turnos.speech"
+
+
+def init_app(app) -> None:
+    """Give an app its speech cache (``<instance>/audio``), shared by the screens and the kiosk."""
+    app.extensions[EXTENSION] = SpeechCache(Path(app.config["INSTANCE"]) / "audio", voice=VOICE,
+                                            speed=SPEED)
+
+
+def current_cache(app=None) -> SpeechCache | None:
+    """Return the app's speech cache (this request's app unless given), or None."""
+    return (app or current_app).extensions.get(EXTENSION)
+
+
+def available() -> bool:
+    """Tell whether the server can speak (espeak-ng installed)."""
+    cache = current_cache()
+    return bool(cache and cache.available())

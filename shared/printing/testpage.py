@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from .connections import parse_spec
-from .jobs import deliver
+from .delivery import deliver
 from .layout import render_test_page, render_test_page_png
 
 EXIT_OK = 0

@@ -20,13 +20,14 @@ import logging
 
 from flask_babel import force_locale
 
-from shared import store
-from shared.db import connection
-from shared.events import socketio
-
-from . import dispatch
+from .. import store
+from ..cluster import current_cluster
+from ..db import connection
+from ..events import socketio
+from . import status as printer_status
 from .connections import parse_spec
-from .jobs import check_status
+from .delivery import check_status
+from .settings import AGENT, printer_settings
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +42,9 @@ def poll_once(app) -> int:
     asked = 0
     with app.app_context(), force_locale("es"), connection(app) as db:
         for row in store.printer_states(db):
-            spec = dispatch.printer_settings(json.loads(row["config"] or "{}"))["printer"]
+            spec = printer_settings(json.loads(row["config"] or "{}"))["printer"]
             try:
-                parsed = parse_spec(spec) if spec != dispatch.AGENT else None
+                parsed = parse_spec(spec) if spec != AGENT else None
             except ValueError:
                 continue
             if parsed is None or parsed.kind not in POLLED_KINDS:
@@ -51,7 +52,7 @@ def poll_once(app) -> int:
             status = check_status(parsed, timeout, wait=False)
             if status is None:  # printing a ticket right now: its job reports the status
                 continue
-            dispatch.note_status(app, db, store.device_by_id(db, row["device_id"]), status.value)
+            printer_status.note_reported(app, db, store.device_by_id(db, row["device_id"]), status.value)
             asked += 1
     return asked
 
@@ -60,7 +61,7 @@ def _loop(app, interval: float) -> None:
     """Poll the printers forever, one round every ``interval`` seconds (one process of several does)."""
     while True:
         try:
-            if app.extensions["turnos.cluster"].holds("printer-status", ttl=3 * interval):
+            if current_cluster(app).holds("printer-status", ttl=3 * interval):
                 poll_once(app)
         except Exception:  # a background loop has nobody to answer; log and try again later
             log.exception("checking the kiosk printers failed")

@@ -1,4 +1,5 @@
-"""The shapes the API answers with (documented in the OpenAPI document and checked by the fuzzer).
+"""The shapes the API answers with (documented in the OpenAPI document and checked by the fuzzer),
+and the request parts several faces' endpoints share.
 
 They mirror ``shared.present`` (which builds them) and the views; a key added
 there without a line here makes the fuzzer's schema check fail.
@@ -6,15 +7,21 @@ there without a line here makes the fuzzer's schema check fail.
 
 from marshmallow import fields, validate
 
-from shared.queue import STATUS_LABELS
-
-from .contract import Shape
+from .contract import Query, Shape, Text
+from .queue import STATUS_LABELS
 
 STATUSES = list(STATUS_LABELS)
 S = fields.String
 I = fields.Integer  # noqa: E741
 N = fields.Float
 B = fields.Boolean
+
+
+class DeskQuery(Query):
+    """Makes ``{desk}`` a desk code within this site."""
+
+    site = Text(max_length=64, name=True, metadata={
+        "description": "Site code: makes {desk} a desk code within that site"})
 
 
 def maybe(field_class, **kwargs):

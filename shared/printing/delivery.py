@@ -35,7 +35,7 @@ _KEEP_TURN = "Su turno es válido: tome una foto del código QR o anote su turno
 MESSAGES = {
     "sent": "Turno enviado a la impresora.",
     "unconfirmed": "Turno enviado a la impresora, pero la impresora no confirmó que lo imprimió. "
-                   "Revise que el tiquete haya salido; si no salió, su turno en pantalla es válido.",
+    "Revise que el tiquete haya salido; si no salió, su turno en pantalla es válido.",
     "sent_near_end": "Turno enviado a la impresora. Queda poco papel: avise al personal.",
     "paper_out": f"La impresora no tiene papel. {_KEEP_TURN}",
     "paper_out_during": f"La impresora se quedó sin papel; el tiquete puede estar incompleto. {_KEEP_TURN}",
@@ -45,13 +45,15 @@ MESSAGES = {
     "printer_error": f"La impresora reporta un error. {_KEEP_TURN}",
     "printer_error_during": f"La impresora reportó un error; el tiquete puede estar incompleto. {_KEEP_TURN}",
     "busy": f"La impresora está ocupada. {_KEEP_TURN}",
-    "offline_during": f"La impresora dejó de estar disponible; el tiquete puede no haberse impreso. {_KEEP_TURN}",
+    "offline_during": "La impresora dejó de estar disponible; el tiquete puede no haberse impreso. "
+    + _KEEP_TURN,
     "no_printer": f"Este punto no tiene impresora. {_KEEP_TURN}",
     "timeout": f"La impresora no respondió a tiempo. {_KEEP_TURN}",
     "timeout_during": f"La impresora no respondió a tiempo; el tiquete puede estar incompleto. {_KEEP_TURN}",
     "refused": f"No se pudo conectar con la impresora. {_KEEP_TURN}",
     "link_lost": f"Se perdió la conexión con la impresora. {_KEEP_TURN}",
-    "link_lost_during": f"Se perdió la conexión con la impresora; el tiquete puede estar incompleto. {_KEEP_TURN}",
+    "link_lost_during": "Se perdió la conexión con la impresora; el tiquete puede estar incompleto. "
+    + _KEEP_TURN,
     "bad_spec": f"La impresora no está bien configurada. {_KEEP_TURN}",
     "unknown_error": f"Error inesperado de la impresora. {_KEEP_TURN}",
 }
@@ -146,7 +148,7 @@ def deliver(
     virtual_dir: str | None = None,
     timeout: float = 5.0,
 ) -> PrintOutcome:
-    """Send one rendered ticket to a printer and return what is known of the result; never raises for printer faults."""
+    """Send one rendered ticket to a printer, return what is known of the result ; never raises."""
     started = time.monotonic()
     deadline = started + timeout
     check_job_id(job_id)
@@ -155,7 +157,9 @@ def deliver(
     except ValueError as exc:
         return _failure("bad_spec", PrinterStatus.UNKNOWN, "bad_spec", started, detail=str(exc))
     if parsed.kind == "none":
-        return _failure("offline", PrinterStatus.UNKNOWN, "no_printer", started, detail="no printer configured")
+        return _failure(
+            "offline", PrinterStatus.UNKNOWN, "no_printer", started, detail="no printer configured"
+        )
     try:
         link = open_transport(parsed, timeout=timeout, virtual_dir=virtual_dir)
     except ValueError as exc:
@@ -163,13 +167,32 @@ def deliver(
 
     with printer_in_use(parsed, max(0.0, deadline - time.monotonic())) as free:
         if not free:
-            return _failure("busy", PrinterStatus.UNKNOWN, "busy", started, detail="printer busy with another job")
-        return _deliver(link, data, job_id=job_id, png=png, started=started, deadline=deadline,
-                        budget=_status_budget(timeout), parsed=parsed)
+            return _failure(
+                "busy", PrinterStatus.UNKNOWN, "busy", started, detail="printer busy with another job"
+            )
+        return _deliver(
+            link,
+            data,
+            job_id=job_id,
+            png=png,
+            started=started,
+            deadline=deadline,
+            budget=_status_budget(timeout),
+            parsed=parsed,
+        )
 
 
-def _deliver(link, data: bytes, *, job_id: str, png: bytes | None, started: float, deadline: float,
-             budget: float, parsed: PrinterSpec) -> PrintOutcome:
+def _deliver(
+    link,
+    data: bytes,
+    *,
+    job_id: str,
+    png: bytes | None,
+    started: float,
+    deadline: float,
+    budget: float,
+    parsed: PrinterSpec,
+) -> PrintOutcome:
     """Send one job on an unopened link and ask the printer to confirm it (see deliver)."""
     sent = 0
     before = after = PrinterStatus.UNKNOWN
@@ -211,8 +234,14 @@ def _deliver(link, data: bytes, *, job_id: str, png: bytes | None, started: floa
     if after is PrinterStatus.UNKNOWN:
         # Sending bytes is not printing: a stalled or reset printer takes a whole
         # ticket into the socket buffers. Only an answer after the job confirms it.
-        return _failure("unconfirmed", after, "unconfirmed", started, sent,
-                        "the printer gave no status after the job; delivery not confirmed")
+        return _failure(
+            "unconfirmed",
+            after,
+            "unconfirmed",
+            started,
+            sent,
+            "the printer gave no status after the job; delivery not confirmed",
+        )
     if after is PrinterStatus.NEAR_END:
         message, warning = MESSAGES["sent_near_end"], "near_end"
     else:
