@@ -18,7 +18,7 @@ from shared.db import get_db
 from shared.errors import Invalid, not_found
 from shared.present import show_code
 from shared.queue import Actor, current_engine
-from shared.timefmt import iso
+from shared.timefmt import iso, parse_day
 from shared.web import current_clock, now_ms, require
 
 from .common import device_cookie, remember_visit, site_or_404
@@ -228,7 +228,7 @@ def slots(query, site):
     """List the free appointment slots of a service on a day."""
     s = site_or_404(site)
     service, conf, config = appointments.bookable(get_db(), s, query["service"])
-    day = date.fromisoformat(query["day"])
+    day = parse_day(query["day"])
     return jsonify({"site": s["code"], "service": service["code"], "day": day.isoformat(),
                     "slots": slots_json(s, service, conf, config, day)})
 

@@ -26,7 +26,7 @@ from shared.errors import DomainError, NotFound
 from shared.events import current_announcer
 from shared.present import qr_png
 from shared.queue import Actor, QueueEngine, current_engine
-from shared.timefmt import local_datetime, local_day
+from shared.timefmt import local_datetime, local_day, parse_day
 from shared.web import CSP, current_clock, now_ms
 
 from . import api
@@ -85,7 +85,7 @@ def _day_choices(site, service, conf, config) -> list[dict]:
 def _slot_choices(site, service, conf, config, day_text: str | None) -> tuple[str | None, list]:
     """Return the chosen day and its free slots."""
     try:
-        day = date.fromisoformat(day_text) if day_text else None
+        day = parse_day(day_text) if day_text else None
     except ValueError:
         day = None
     if day is None:

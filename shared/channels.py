@@ -45,13 +45,13 @@ import json
 import re
 import secrets
 from copy import deepcopy
-from datetime import date
 
 from flask_babel import lazy_gettext as _l
 
 from . import priority, store
 from .errors import Invalid
 from .hours import parse_hours
+from .timefmt import parse_day
 
 ASK = ("off", "optional", "required")
 OUTSIDE_WINDOW = ("walk_in", "refuse")
@@ -114,7 +114,7 @@ def _days(value, where: str) -> list[str]:
     out = set()
     for item in value:
         try:
-            out.add(date.fromisoformat(item).isoformat())
+            out.add(parse_day(item).isoformat())
         except (TypeError, ValueError):
             raise _refuse(where, _l("«%(f)s»: fecha no válida «%(d)s» (use AAAA-MM-DD).",
                                     f=where, d=str(item)[:20])) from None
