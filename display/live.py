@@ -49,9 +49,8 @@ def screen_for(db, principal, site_ident=None, device_ident=None) -> Screen:
         raise Forbidden(_l("Solo una pantalla vinculada o un administrador puede ver esta página."),
                         code="forbidden")
     if device_ident not in (None, ""):
-        device = None
-        if isinstance(device_ident, int) or (isinstance(device_ident, str) and device_ident.isdigit()):
-            device = store.device_by_id(db, int(device_ident))
+        device_id = store.as_id(device_ident)
+        device = store.device_by_id(db, device_id) if device_id is not None else None
         if device is None or device["kind"] != "display":
             raise not_found("device", device_ident)
         site = store.site_by_id(db, device["site_id"])

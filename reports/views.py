@@ -1,5 +1,6 @@
 """Evaluation pages for supervisors and administrators: reports, exports, quarterly summary, monitor."""
 
+import re
 from datetime import date, timedelta
 
 from flask import Blueprint, Response, current_app, render_template, request, send_file, stream_with_context
@@ -150,7 +151,8 @@ def quarterly():
     today = date.fromisoformat(local_day(now, sites[0]["timezone"]))
     year_arg = request.args.get("year", str(today.year))
     quarter_arg = request.args.get("quarter", str((today.month - 1) // 3 + 1))
-    if not year_arg.isdigit() or not 2000 <= int(year_arg) <= 2100 or not quarter_arg.isdigit():
+    if (not re.fullmatch(r"[0-9]{4}", year_arg) or not 2000 <= int(year_arg) <= 2100
+            or not re.fullmatch(r"[1-4]", quarter_arg)):
         raise Invalid(_l("Año o trimestre no válido."), code="invalid_quarter")
     first, last = summary.quarter_range(int(year_arg), int(quarter_arg))
     labels = summary.Labels(db, sites)

@@ -146,7 +146,7 @@ def parse_spec(spec: str) -> PrinterSpec:  # noqa: C901
             if unknown:
                 raise _bad_spec(spec, f"unknown serial option(s) {', '.join(sorted(unknown))}")
             value = params.get("baudrate", [""])[-1]
-            if not value.isdigit() or int(value) <= 0:
+            if not (value.isascii() and value.isdigit()) or int(value) <= 0:
                 raise _bad_spec(spec, "baudrate must be a positive whole number")
             baudrate = int(value)
         return PrinterSpec(kind="serial", path=path, baudrate=baudrate)
@@ -159,7 +159,7 @@ def parse_spec(spec: str) -> PrinterSpec:  # noqa: C901
         port_text = match.group("p6") if match.group("v6") else match.group("port")
         port = DEFAULT_TCP_PORT
         if port_text is not None:
-            if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+            if not (port_text.isascii() and port_text.isdigit()) or not 1 <= int(port_text) <= 65535:
                 raise _bad_spec(spec, "tcp port must be a number from 1 to 65535")
             port = int(port_text)
         return PrinterSpec(kind="tcp", host=host, port=port)

@@ -85,6 +85,7 @@ def test_an_admin_chooses_a_screen_to_preview(app, api, display_device):
     ("?site=cam-sur", 404, "unknown_site"),
     ("?device=999", 404, "unknown_device"),
     ("?device=abc", 404, "unknown_device"),
+    ("?device=%C2%B3", 404, "unknown_device"),
 ])
 def test_an_admin_previewing_a_screen_that_does_not_exist_is_told_so(api, query, status, error):
     r = api.call("admin", "GET", "/display/" + query, headers={"Accept": "application/json"})

@@ -47,6 +47,7 @@ def test_accepted_printer_specs(text, expected):
         "lpt:1",
         "serial:",
         "serial:/dev/ttyUSB0?baudrate=fast",
+        "serial:/dev/ttyUSB0?baudrate=\u00b3",
         "serial:/dev/ttyUSB0?parity=E",
         "tcp:",
         "tcp:host:0",

@@ -96,3 +96,6 @@ def test_a_wrong_quarter_is_refused(browser_login):
     client = browser_login("admin")
     assert client.get("/reports/quarterly?year=2026&quarter=5").status_code == 400
     assert client.get("/reports/quarterly?year=abc").status_code == 400
+    # Digits that are not ASCII digits (a superscript three) are not a year either.
+    assert client.get("/reports/quarterly?year=%C2%B3").status_code == 400
+    assert client.get("/reports/quarterly?year=2026&quarter=%C2%B2").status_code == 400
