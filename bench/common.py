@@ -236,3 +236,45 @@ def median(values):
 def cpu_count() -> int:
     """Return the number of cores."""
     return os.cpu_count() or 1
+
+
+class Nginx:
+    """nginx with the shipped configuration (deploy/nginx/turnos.conf) in front of some ports."""
+
+    def __init__(self, ports: list[int]):
+        import re
+        import shutil
+
+        self.program = shutil.which("nginx") or "/usr/sbin/nginx"
+        self.dir = tempfile.TemporaryDirectory(prefix="turnos-bench-nginx-")
+        folder = Path(self.dir.name)
+        self.port = free_port()
+        site = (ROOT / "deploy" / "nginx" / "turnos.conf").read_text(encoding="utf-8")
+        servers = "".join(f"    server 127.0.0.1:{p};\n" for p in ports)
+        site = re.sub(r"(    server 127\.0\.0\.1:\d+[^\n]*\n)+", servers, site, count=1)
+        site = site.replace("listen 80;", f"listen 127.0.0.1:{self.port};")
+        site = site.replace("/var/cache/nginx/turnos-public", str(folder / "public-cache"))
+        user = "user root;\n" if os.geteuid() == 0 else ""
+        temp = folder / "temp"
+        temp.mkdir()
+        (folder / "nginx.conf").write_text(
+            f"{user}worker_processes 1;\ndaemon off;\npid {folder}/nginx.pid;\n"
+            f"error_log {folder}/error.log;\nevents {{ worker_connections 1024; }}\n"
+            f"http {{\n  access_log off;\n  client_body_temp_path {temp}/body;\n"
+            f"  proxy_temp_path {temp}/proxy;\n  fastcgi_temp_path {temp}/fastcgi;\n"
+            f"  uwsgi_temp_path {temp}/uwsgi;\n  scgi_temp_path {temp}/scgi;\n{site}\n}}\n",
+            encoding="utf-8")
+        self.folder = folder
+        self.process = None
+
+    def __enter__(self):
+        self.process = subprocess.Popen([self.program, "-p", str(self.folder), "-c",
+                                         str(self.folder / "nginx.conf")],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_healthy(self.port, 10, "nginx")
+        return self
+
+    def __exit__(self, *exc):
+        self.process.terminate()
+        self.process.wait(10)
+        self.dir.cleanup()

@@ -16,6 +16,7 @@ from flask_babel import lazy_gettext as _l
 from marshmallow import fields
 
 from shared import auth, contract, desks, kpi, schemas, store
+from shared.appointments import for_the_desk
 from shared.contract import Body, Choice, Flag, Id, Int, Query, Shape, Text
 from shared.db import get_db, immediate
 from shared.errors import Forbidden, Invalid
@@ -100,6 +101,9 @@ class HeldTicket(schemas.Ticket):
 
     note = fields.String(required=True, allow_none=True)
     from_service_name = fields.String(required=True, allow_none=True)
+    appointment = fields.Dict(required=True, allow_none=True, metadata={
+        "description": "An appointment's slot time and, if the entity asks for it, the name given "
+                       "(for the official serving it only)"})
 
 
 class DeskQueue(Shape):
@@ -254,6 +258,7 @@ def desk_queue(query, desk):
         previous = store.ticket_by_id(db, held["previous_id"]) if held["previous_id"] else None
         current["from_service_name"] = (engine.lookup.service(previous["service_id"])["name"]
                                         if previous else None)
+        current["appointment"] = for_the_desk(db, held, site)
     return jsonify({
         "desk": d["code"], "desk_id": d["id"], "site": site["code"], "site_id": site["id"],
         "site_name": site["name"],

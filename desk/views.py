@@ -50,6 +50,7 @@ def _strings() -> dict:
         "call": _("Llamar"),
         "mark": _("Preferencial"),
         "transferred_from": _("Transferido desde"),
+        "appointment": _("Cita de las"),
         "note": _("Nota"),
         "empty_line": _("Nadie en espera."),
         "done_finished": _("Turno %(code)s finalizado."),

@@ -16,7 +16,7 @@ import unicodedata
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from shared import store
+from shared import channels, store
 
 # Service pictograms shipped under kiosk/static/pictograms/services/<name>.svg.
 SERVICE_PICTOGRAMS = ("pagos", "comercio", "familia", "mayores", "documentos", "planeacion", "salud",
@@ -95,5 +95,8 @@ def start_screen(engine, site: dict) -> dict:
     categories = [{"code": c["code"], "label": category_label(c),
                    "pictogram": c["pictogram"] if c["pictogram"] in CATEGORY_PICTOGRAMS else "preferencial"}
                   for c in store.list_categories(db, only_active=True) if c["kiosk_visible"]]
+    config = channels.settings(db, site)
     return {"site": site["code"], "open": engine.is_open(site), "services": services,
-            "categories": categories}
+            "categories": categories,
+            # «Tengo cita»: the site takes appointments or tickets from phones.
+            "checkin": bool(config["appointments"]["enabled"] or config["remote"]["enabled"])}

@@ -21,6 +21,7 @@ from marshmallow import fields
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from shared import auth, contract, ratelimit, speech, store
+from shared.checkin import check_in_code
 from shared.contract import Body, Flag, Int, Shape, Text
 from shared.db import get_db, immediate
 from shared.errors import DomainError, Forbidden, Invalid, Unauthorized, not_found
@@ -31,7 +32,7 @@ from shared.printing.settings import AGENT, printer_settings, validate_settings
 from shared.queue import Actor, QueueEngine, current_engine
 from shared.web import MANAGERS, absolute, current_clock, require
 
-from . import guide
+from . import checkin, guide
 from .start import start_screen
 
 bp = Blueprint("kiosk", __name__, url_prefix="/kiosk", template_folder="templates",
@@ -78,6 +79,9 @@ def _strings() -> dict:
         "guide_on": _l("Guía por voz activada"),
         "guide_off": _l("Guía por voz"),
         "guide_tap_again": _l("Toque otra vez para elegir"),
+        "checkin_title": _l("No fue posible registrar su llegada"),
+        "error_title": _l("No fue posible sacar el turno"),
+        "delete": _l("Borrar"),
     }
 
 
@@ -308,6 +312,43 @@ def _issued_reply(ticket_id: int, job_id: int | None, *, repeated: bool, engine=
     return jsonify(reply), 200 if repeated else 201
 
 
+@bp.post("/api/checkin")
+@require("kiosk", *PREVIEW_ROLES)
+def check_in():
+    """Check in an appointment (a ticket, printed) or confirm a ticket from a phone, by its code."""
+    data = contract.load(checkin.KioskCheckIn())
+    principal = auth.current_principal()
+    app = current_app._get_current_object()
+    db = get_db()
+    clock = current_clock()
+    site = _site_of(principal, data["site"])
+    engine = QueueEngine(db, clock, current_announcer())
+    actor = Actor(user_id=principal.user_id, device_id=principal.device_id, role=principal.role)
+    config = principal.config if principal.kind == "device" else {}
+    # The appointment's ticket and its print job are one transaction, like a kiosk's ticket;
+    # a refused code rolls back whatever the check-in began.
+    try:
+        with immediate(db):
+            result = check_in_code(engine, site, data["code"], actor)
+            if result["kind"] != "appointment":
+                return jsonify(checkin.arrival_reply(engine, result["ticket"])), 200
+            ticket = result["ticket"]
+            content = jobs.ticket_content(engine, ticket, absolute(status_path(ticket)), config,
+                                          body=result["body"])
+            job = jobs.create_job(db, ticket=ticket, device_id=principal.device_id,
+                                  settings=printer_settings(config), content=content,
+                                  now_ms=clock.now_ms())
+    except DomainError as exc:
+        body, status = checkin.refusal(db, data["code"], exc)
+        return jsonify(body), status
+    response, status = _issued_reply(ticket["id"], job["id"], repeated=False, engine=engine,
+                                     body=result["body"])
+    payload = response.get_json()
+    payload.update(checked_in="appointment", message=str(_l("Cita registrada. Este es su turno.")))
+    dispatch.submit(app, job)
+    return jsonify(payload), 201
+
+
 @bp.get("/api/jobs/<int:job_id>")
 @require("kiosk", *PREVIEW_ROLES)
 def print_job(job_id):
@@ -436,6 +477,6 @@ def update_kiosk(data, device_id):
 
 
 def init_app(app) -> None:
-    """Register the kiosk page, its ticket endpoint and the kiosk settings API."""
+    """Register the kiosk page, its ticket and check-in endpoints and the kiosk settings API."""
     app.register_blueprint(bp)
     contract.register(app, api_bp)

@@ -4,11 +4,11 @@ from flask import jsonify, request
 from marshmallow import fields
 
 from shared import auth, contract
-from shared.contract import OpenShape, Query, Text
+from shared.contract import OpenShape, Query, Shape, Text
 from shared.db import get_db
 from shared.web import MANAGERS, current_clock, now_ms, require
 
-from . import monitor, summary
+from . import channels, monitor, summary
 
 bp = contract.Blueprint("reports_api", __name__, url_prefix="/api/v1",
                         description="Evaluation figures, their charts and the live monitor")
@@ -138,6 +138,8 @@ class Monitor(OpenShape):
     alerts = fields.List(fields.Dict(), required=True)
     staffing = fields.Raw(required=True)
     totals = fields.Dict(required=True)
+    channels = fields.Dict(required=True, metadata={
+        "description": "Today's appointments and turns from phones (reports/README.md)"})
 
 
 @bp.route("/reports/summary")
@@ -182,6 +184,53 @@ def report_monitor(query):
     db = get_db()
     sites = summary.resolve_sites(db, auth.current_principal(), request.args.get("site"))
     return jsonify(monitor.state(db, sites[0], current_clock()))
+
+
+class ChannelRow(Shape):
+    """Appointments and turns from phones of one service in a period."""
+
+    site = fields.String(required=True)
+    service = fields.String(required=True)
+    service_name = fields.String(required=True)
+    booked = fields.Integer(required=True)
+    cancelled = fields.Integer(required=True)
+    moved = fields.Integer(required=True)
+    checked_in = fields.Integer(required=True)
+    no_show = fields.Integer(required=True)
+    no_show_rate = fields.Float(required=True, allow_none=True)
+    early = fields.Integer(required=True)
+    late = fields.Integer(required=True)
+    remote_taken = fields.Integer(required=True)
+    remote_confirmed = fields.Integer(required=True)
+    remote_never_confirmed = fields.Integer(required=True)
+    remote_awaiting = fields.Integer(required=True)
+    remote_called = fields.Integer(required=True)
+    remote_no_show = fields.Integer(required=True)
+
+
+class Channels(Shape):
+    """A period's appointments (punctuality, wait from slot time) and turns from phones."""
+
+    from_ = fields.String(data_key="from", required=True, metadata={"format": "date"})
+    to = fields.String(required=True, metadata={"format": "date"})
+    sites = fields.List(fields.String(), required=True)
+    rows = fields.List(fields.Nested(ChannelRow), required=True)
+    totals = fields.Dict(required=True)
+
+
+@bp.route("/reports/channels")
+@require(*MANAGERS)
+@bp.arguments(PeriodQuery, location="query")
+@bp.response(200, Channels)
+@bp.errors(400, 401, 403, 404)
+def report_channels(query):
+    """Appointments (booked, cancelled, moved, checked in, no-shows, punctuality, wait from slot
+    time) and turns from phones (taken, confirmed, never confirmed, no-shows) of a period
+    (admin, supervisor)."""
+    db = get_db()
+    query = summary.parse_query(db, auth.current_principal(), request.args, now_ms())
+    data = channels.figures(db, query["sites"], query["day_from"], query["day_to"])
+    return jsonify(dict(data, **{"from": query["day_from"], "to": query["day_to"]}))
 
 
 def init_app(app) -> None:

@@ -21,6 +21,8 @@ from shared.printing.status import alert_of
 from shared.queue import QueueEngine
 from shared.timefmt import day_bounds_ms, iso, local_day
 
+from . import channels as channel_figures
+
 ALERT_INTERVAL_SECONDS = 20
 HISTORY_WEEKS = 4
 PAUSE_LABELS = {"break": _l("Descanso"), "lunch": _l("Almuerzo"), "training": _l("Capacitación"),
@@ -42,29 +44,61 @@ def expected_arrivals(db, site: dict, now_ms: int) -> tuple[dict[int, float], st
         days.append(day_bounds_ms(day, site["timezone"]))
     busy_days = [i for i, counts in enumerate(store.visits_between(db, site["id"], days)) if counts]
     if busy_days:
-        per_window = store.visits_between(db, site["id"], [windows[i] for i in busy_days])
+        # Walk-ins only: the appointments of the coming hours are known (staffing_hints adds them).
+        per_window = store.walk_in_visits_between(db, site["id"], [windows[i] for i in busy_days])
         totals: dict[int, float] = {}
         for counts in per_window:
             for service_id, n in counts.items():
                 totals[service_id] = totals.get(service_id, 0) + n
         return {k: v / len(busy_days) for k, v in totals.items()}, "history"
-    last_hour = store.visits_between(db, site["id"], [(now_ms - 3_600_000, now_ms)])[0]
+    last_hour = store.walk_in_visits_between(db, site["id"], [(now_ms - 3_600_000, now_ms)])[0]
     return {k: float(v) for k, v in last_hour.items()}, "last_hour"
 
 
+SHOW_RATE_PRIOR = 0.85   # the share of booked citizens expected to come, before any history
+COMING_HOURS = 3
+
+
+def show_rate(db, site: dict, now_ms: int) -> float:
+    """Return the share of booked appointments that checked in over the last four weeks."""
+    due, came = store.appointment_show_rate(db, site["id"], now_ms - HISTORY_WEEKS * 7 * 86_400_000,
+                                            now_ms)
+    return (came + 10 * SHOW_RATE_PRIOR) / (due + 10)  # ten prior bookings: few days move it little
+
+
 def staffing_hints(db, site: dict, now_ms: int) -> dict:
-    """Return the Erlang C hint of every active service of a site for the next hour."""
+    """Return the Erlang C hint of every active service of a site for the next hour and the coming ones.
+
+    Expected arrivals are the usual walk-ins of the hour plus the appointments
+    booked for it, times the share of booked citizens who come (``show_rate``).
+    """
     services = {s["id"]: s for s in store.list_services(db, site["id"], only_active=True)}
-    arrivals, source = expected_arrivals(db, site, now_ms)
     handling = estimate.handling_ms(db, site, services, now_ms)
-    rows = []
-    for service_id, service in services.items():
-        hint = staffing.hint(arrivals.get(service_id, 0.0), handling[service_id] / 1000.0,
-                             service["target_wait_seconds"],
-                             store.open_desks_for_service(db, service_id))
-        rows.append(dict(hint, service=service["code"], service_name=service["name"]))
-    return {"source": source, "goal": staffing.SERVICE_LEVEL_GOAL, "services": rows,
-            "desks_needed_total": sum(r["desks_needed"] for r in rows)}
+    rate = show_rate(db, site, now_ms)
+    hours = []
+    for k in range(COMING_HOURS):
+        start = now_ms + k * 3_600_000
+        walk_ins, source = expected_arrivals(db, site, start)
+        booked = store.booked_between(db, site["id"], start, start + 3_600_000)
+        rows = []
+        for service_id, service in services.items():
+            arrivals = walk_ins.get(service_id, 0.0) + booked.get(service_id, 0) * rate
+            hint = staffing.hint(arrivals, handling[service_id] / 1000.0,
+                                 service["target_wait_seconds"],
+                                 store.open_desks_for_service(db, service_id))
+            rows.append(dict(hint, service=service["code"], service_name=service["name"],
+                             walk_ins_expected=round(walk_ins.get(service_id, 0.0), 2),
+                             appointments_booked=booked.get(service_id, 0)))
+        hours.append({"from": start, "source": source, "services": rows,
+                      "desks_needed_total": sum(r["desks_needed"] for r in rows)})
+    first = hours[0]
+    return {"source": first["source"], "goal": staffing.SERVICE_LEVEL_GOAL,
+            "services": first["services"], "desks_needed_total": first["desks_needed_total"],
+            "show_rate": round(rate, 3),
+            "coming_hours": [{"from": iso(h["from"], site["timezone"]),
+                              "desks_needed_total": h["desks_needed_total"],
+                              "appointments_booked": sum(r["appointments_booked"] for r in h["services"])}
+                             for h in hours]}
 
 
 def _desk_row(desk: dict, held: dict | None, engine: QueueEngine, tz: str, now_ms: int) -> dict:
@@ -171,7 +205,11 @@ def state(db, site: dict, clock) -> dict:
         line["desks_open"] = open_by_service.get(line["code"], 0)
         line["over_target"] = bool(line["waiting"]) and \
             line["longest_wait_seconds"] > line["target_wait_seconds"]
+    today = channel_figures.figures(db, [site], day, day)["totals"]
     return {"site": site["code"], "site_name": site["name"], "day": day,
+            "channels": dict(today, appointments_pending=sum(
+                1 for a in store.appointments_of_site_day(db, site["id"], day)
+                if a["status"] == "booked")),
             "server_time": iso(now, tz), "services": lines, "waiting": waiting, "desks": desks,
             "kiosks": kiosks, "alerts": wait_alerts(lines) + printer_alerts(kiosks),
             "staffing": hints,

@@ -14,7 +14,7 @@ from shared.queue import current_engine
 from shared.timefmt import iso, local_day
 from shared.web import ADMINS, MANAGERS, login_first, now_ms, require
 
-from . import api, exports, monitor, summary
+from . import api, channels, exports, monitor, summary
 
 bp = Blueprint("reports", __name__, url_prefix="/reports", template_folder="templates",
                static_folder="static", static_url_path="/static")
@@ -86,8 +86,10 @@ def index():
     comments = [dict(c, at=iso(c["created_at"], c["timezone"])[:16].replace("T", " "))
                 for c in store.rating_comments(db, [s["id"] for s in query["sites"]],
                                                query["day_from"], query["day_to"])]
+    channel_figures = channels.figures(db, query["sites"], query["day_from"], query["day_to"])
     return render_template(
         "reports/index.html", query=query, report=report, charts=chart_data, comments=comments,
+        channel_figures=channel_figures,
         heat=_heat_rows(chart_data["heatmap"], targets), sites=_sites_for_form(),
         site_arg=request.args.get("site", ""), group_labels=GROUP_LABELS,
         period_labels=PERIOD_LABELS, export_args=args,

@@ -22,7 +22,7 @@ def main(argv: list[str]) -> int:
     """Extract, update and optionally apply translations; print what is missing."""
     POT.parent.mkdir(exist_ok=True)
     dirs = [d for d in ("shared", "api", "server", "kiosk", "display", "desk", "printer", "admin",
-                        "reports", "status") if (ROOT / d).is_dir()]
+                        "reports", "status", "portal") if (ROOT / d).is_dir()]
     subprocess.run([sys.executable, "-m", "babel.messages.frontend", "extract", "-F",
                     str(ROOT / "babel.cfg"), "-k", "_l", "--no-location", "--omit-header",
                     "-o", str(POT), *dirs], cwd=ROOT, check=True, capture_output=True)

@@ -16,6 +16,7 @@ import api.views
 import desk.views
 import display.views
 import kiosk.views
+import portal.views
 import printer.views
 import reports.views
 import status.views
@@ -23,7 +24,7 @@ from shared import auth, config, db, i18n, migrations, ratelimit, sockets, speec
 from shared import clock as clocks
 from shared.errors import DomainError, Invalid
 from shared.text import storable
-from shared.web import IdConverter, json_errors, wants_json
+from shared.web import CSP, IdConverter, json_errors, wants_json
 
 from . import accounts
 
@@ -33,11 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # the core knows none of them. Importing them here, before Socket.IO is set up, also
 # declares their @socketio.on handlers for every app, not only the first.
 FACES = (api.views, accounts, kiosk.views, display.views, desk.views, admin.views, reports.views,
-         status.views, printer.views)
-
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "media-src 'self' data: blob:; connect-src 'self' ws: wss:; font-src 'self'; "
-       "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+         status.views, printer.views, portal.views)
 
 
 def create_app(test_config: dict | None = None, *, instance=None, clock=None) -> Flask:
@@ -165,6 +162,9 @@ class SecurityHeaders:
         def start(status, headers, exc_info=None):
             present = {name.lower() for name, _ in headers}
             headers.extend((name, value) for low, name, value in self.headers if low not in present)
+            if "" in (value for _, value in headers):
+                # A view that set one of them empty drops it (the framable public wait times).
+                headers[:] = [(name, value) for name, value in headers if value != ""]
             return start_response(status, headers, exc_info)
 
         return self.wsgi_app(environ, start)

@@ -11,6 +11,7 @@ from gevent import monkey, pywsgi
 
 from reports import summary
 from shared import auth, backups, copydata, devices, layout, migrations, retention, store
+from shared.channel_worker import start_worker as start_channels_worker
 from shared.clock import current_clock
 from shared.cluster import current_cluster
 from shared.config import instance_path
@@ -103,6 +104,7 @@ def serve(host, port, instance, demo, public_url, secure_cookies, message_queue,
     start_checkpointer(app)
     current_cluster(app).start_watchdog()
     start_printer_watch(app)
+    start_channels_worker(app)
     if config["SOCKETIO_ASYNC_MODE"] == "gevent":
         pywsgi.WSGIServer((host, port), app, handler_class=_no_delay_handler(), log=None,
                           error_log=None).serve_forever()
@@ -347,8 +349,10 @@ def close_day(site_code, day, dry_run, yes, instance):
 def after_close_day(app, db) -> list[str]:
     """Do what follows closing the days: purge what outlived its retention, seal the closed days' figures."""
     purged = retention.purge_expired(db)
+    tidied = retention.tidy_channels(db)
     sealed = summary.seal_recent(db, current_clock(app).now_ms())
-    return [line for line in (purged, f"reports: sealed the figures of {sealed} closed site-days") if line]
+    sealed_line = f"reports: sealed the figures of {sealed} closed site-days"
+    return [line for line in (purged, tidied, sealed_line) if line]
 
 
 @main.command("seal")

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "turnos"
 LEASE_PREFIX = "turnos:lease:"
 PRESENCE_PREFIX = "turnos:presence:"
+KEPT_PREFIX = "turnos:kept:"
 
 # Control messages (method names of the batch items that are not python-socketio's own).
 DISCONNECT_ROOM = "turnos:disconnect_room"
@@ -301,6 +302,23 @@ class Cluster:
             if connection is not None:
                 connection.close(wait=False, abort=True)
         return len(connections)
+
+    # --- copies every process reads (the public wait times) ------------------------------------
+
+    def keep(self, key: str, value: bytes, ttl: float) -> None:
+        """Keep a value for every process for ``ttl`` seconds (nothing without Redis)."""
+        if self.shared:
+            self._redis_call(self.redis.set, KEPT_PREFIX + key, value, px=max(1, int(ttl * 1000)))
+
+    def kept(self, key: str) -> bytes | None:
+        """Return a value kept for every process, or None (absent, expired, Redis unreachable)."""
+        return self._redis_call(self.redis.get, KEPT_PREFIX + key) if self.shared else None
+
+    def drop_kept(self, prefix: str = "") -> None:
+        """Drop the kept values whose key starts with ``prefix`` (a setting changed)."""
+        if self.shared:
+            self._redis_call(lambda: [self.redis.delete(k) for k in
+                                      self.redis.scan_iter(KEPT_PREFIX + prefix + "*")])
 
     def _redis_call(self, fn, *args, **kwargs):
         """Call Redis; on failure log it and return None."""

@@ -48,6 +48,18 @@ DEFAULTS = {
     "PRINTER_POLL_SECONDS": 20.0,         # serve: ask every server-attached kiosk printer (0: never)
     "PRINTER_POLL_TIMEOUT_SECONDS": 1.0,  # a printer silent this long reads "unknown"
     "DEMO": False,
+    # Appointments, tickets from phones, notifications, public wait times (shared/channels.py).
+    "CHANNELS_INTERVAL_SECONDS": 10,      # serve: no-shows, reminders, "near" messages, sending (0: off)
+    "SMTP_HOST": None,                    # e-mail to citizens is off until a mail server is given
+    "SMTP_PORT": 25,
+    "SMTP_USER": None,
+    "SMTP_PASSWORD": None,
+    "SMTP_STARTTLS": False,
+    "SMTP_FROM": "turnos@localhost",
+    "NOTIFY_WEBHOOK_URL": None,           # an SMS/WhatsApp gateway's webhook (off when unset)
+    "NOTIFY_WEBHOOK_SECRET": "",          # signs each webhook body (X-Turnos-Signature)
+    "PUBLIC_CACHE_SECONDS": 10,           # the public wait times are built at most this often
+    "PUBLIC_FRAME_ANCESTORS": "*",        # who may frame the public wait-time page (CSP frame-ancestors)
 }
 
 

@@ -172,7 +172,9 @@ def predicted_line(engine, desk: dict, limit: int = 10) -> list[dict]:
     line: list[dict] = []
     taken: set[int] = set()
     for _ in range(limit):
-        plan = priority.plan(site["policy"], params, state, now, site.get("max_wait_seconds"))
+        appointments = site.get("appointment_class") or "slot"
+        plan = priority.plan(site["policy"], params, state, now, site.get("max_wait_seconds"),
+                             appointments)
         if plan.order_by not in orders:
             # A list cut at ``limit`` always holds the next untaken ticket of its order.
             orders[plan.order_by] = store.desk_line(
@@ -183,7 +185,9 @@ def predicted_line(engine, desk: dict, limit: int = 10) -> list[dict]:
             break
         taken.add(ticket["id"])
         line.append(ticket)
-        state = priority.next_state(site["policy"], state, ticket["priority"])
+        state = priority.next_state(
+            site["policy"], state,
+            "p" if priority.preferential_call(appointments, ticket, now) else None)
     return line
 
 

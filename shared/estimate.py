@@ -169,7 +169,7 @@ class Room:
     services: dict
     handling: dict
     desks: list          # (free at, [service ids], desk id)
-    lines: dict          # (service id, preferential) -> [(queue_at, id)]
+    lines: dict          # (service id, line of priority.LINES) -> [(queue_at, id)]
     tickets: dict        # id -> ticket row (the waiting tickets loaded)
     full: set            # lines loaded whole (shorter than LINE_LIMIT)
     state: dict
@@ -183,12 +183,12 @@ def room(db, site: dict, now_ms: int) -> Room:
     handling = handling_ms(db, site, services, now_ms)
     lines, tickets, full = {}, {}, set()
     for service_id in services:
-        for preferential in (True, False):
-            rows = store.line_head(db, service_id, day, preferential, LINE_LIMIT)
+        for kind in priority.LINES:
+            rows = store.line_head(db, service_id, day, kind, LINE_LIMIT)
             if len(rows) < LINE_LIMIT:
-                full.add((service_id, preferential))
+                full.add((service_id, kind))
             if rows:
-                lines[(service_id, preferential)] = [(t["queue_at"], t["id"]) for t in rows]
+                lines[(service_id, kind)] = [(t["queue_at"], t["id"]) for t in rows]
                 tickets.update((t["id"], t) for t in rows)
     desks = store.desks_for_estimate(db, site["id"])
     open_desks = [d for d in desks if d["session_id"]] or [
@@ -210,28 +210,41 @@ def room(db, site: dict, now_ms: int) -> Room:
                 store.policy_state(db, site["id"]), served)
 
 
+def line_of(preferential: bool) -> str:
+    """Return the line (``priority.LINES``) a walk-in ticket joins."""
+    return priority.PREFERENTIAL if preferential else priority.GENERAL
+
+
 def replay_calls(db, site: dict, now_ms: int, *, arrivals: bool, new_line=None, stop_at=None,
-                 the_room: Room | None = None) -> list[tuple[float, int | None, int]]:
+                 the_room: Room | None = None, absent: dict | None = None
+                 ) -> list[tuple[float, int | None, int]]:
     """Return the predicted calls ``(at, desk id, ticket id)`` of the waiting tickets, in order.
 
     ``new_line``: (service id, preferential) of a hypothetical ticket taken now
-    (id ``NEW_ID``). ``arrivals``: add the expected arrivals (the estimate);
-    without them the order is the one the tickets will be called in if no
-    one else comes. Stops at ``stop_at`` (a ticket id), once every real ticket
-    was called, or at the horizon (a last ``(at, None, stop_at)`` entry).
+    (id ``NEW_ID``). ``absent``: a ticket from a phone not yet confirmed, replayed
+    as if its citizen were in the room. ``arrivals``: add the expected arrivals
+    (the estimate); without them the order is the one the tickets will be called
+    in if no one else comes. Stops at ``stop_at`` (a ticket id), once every real
+    ticket was called, or at the horizon (a last ``(at, None, stop_at)`` entry).
     """
     r = the_room or room(db, site, now_ms)
     lines = {k: deque(v) for k, v in r.lines.items()}
     remaining = len(r.tickets)
     if new_line is not None:
-        lines.setdefault(new_line, deque()).append((now_ms, NEW_ID))
+        lines.setdefault((new_line[0], line_of(new_line[1])), deque()).append((now_ms, NEW_ID))
+        remaining += 1
+    if absent is not None:
+        key = (absent["service_id"], line_of(absent["priority"] is not None))
+        line = lines.setdefault(key, deque())
+        line.append((absent["queue_at"], absent["id"]))
+        lines[key] = deque(sorted(line))
         remaining += 1
     if arrivals:
         synthetic = -1
-        for line_key, times in arrival_times(db, site, r.day, now_ms).items():
-            if line_key[0] not in r.services:
+        for (sid, preferential), times in arrival_times(db, site, r.day, now_ms).items():
+            if sid not in r.services:
                 continue
-            line = lines.setdefault(line_key, deque())
+            line = lines.setdefault((sid, line_of(preferential)), deque())
             for at in times:
                 line.append((at, synthetic))
                 synthetic -= 1
@@ -240,7 +253,8 @@ def replay_calls(db, site: dict, now_ms: int, *, arrivals: bool, new_line=None, 
     for at, i, _sid, _pref, ident in priority.replay(
             site["policy"], params, dict(r.state), site.get("max_wait_seconds"),
             [(free, services) for free, services, _id in r.desks], lines, r.handling,
-            horizon_at=now_ms + HORIZON_MS, max_steps=MAX_STEPS):
+            horizon_at=now_ms + HORIZON_MS, max_steps=MAX_STEPS,
+            appointments=site.get("appointment_class") or "slot"):
         if i is None:
             calls.append((at, None, stop_at))
             break
@@ -270,9 +284,10 @@ def predicted_order(db, site: dict, now_ms: int) -> list[dict]:
         seen.add(ident)
         out.append(dict(r.tickets[ident], predicted_desk_id=desk_id, predicted_at=int(at)))
     key = priority.rank(site["policy"], json.loads(site["policy_params"] or "{}"), r.state,
-                        site.get("max_wait_seconds"))
+                        site.get("max_wait_seconds"), site.get("appointment_class") or "slot")
     rest = sorted((t for i, t in r.tickets.items() if i not in seen),
-                  key=lambda t: key(t["priority"] is not None, 0, t["queue_at"], t["id"], now_ms))
+                  key=lambda t: key(t["priority"] is not None, 0, t["queue_at"], t["id"], now_ms,
+                                    t["channel"] == "appointment"))
     out += [dict(t, predicted_desk_id=None, predicted_at=None) for t in rest]
     for position, t in enumerate(out, start=1):
         t["position"] = position
@@ -389,8 +404,36 @@ def new_ticket(db, site: dict, service: dict, preferential: bool, now_ms: int) -
             "estimated_wait_range_seconds": wait_range(db, site, seconds, now_ms)}
 
 
+def awaiting_arrival(db, site: dict, ticket: dict, now_ms: int) -> dict:
+    """Return people ahead, estimate and range for a ticket from a phone whose citizen has not arrived.
+
+    The claim skips it until its citizen confirms arrival; the replay puts it
+    in the room at the place it took, as if the citizen were there, to tell
+    when its turn would come (and so when to leave home).
+    """
+    r = room(db, site, now_ms)
+    order = replay_calls(db, site, now_ms, arrivals=False, the_room=r, absent=ticket,
+                         stop_at=ticket["id"])
+    ahead = next((n for n, (_at, desk_id, ident) in enumerate(order)
+                  if ident == ticket["id"] and desk_id is not None), None)
+    seconds = None
+    if ticket["service_id"] in r.served:
+        for at, desk_id, ident in replay_calls(db, site, now_ms, arrivals=True, the_room=r,
+                                               absent=ticket, stop_at=ticket["id"]):
+            if ident == ticket["id"]:
+                seconds = round(max(0.0, HORIZON_MS if desk_id is None else at - now_ms) / 1000, 1)
+    if ahead is None:
+        ahead = store.ahead_of(db, ticket)
+    if seconds is None:
+        seconds = naive_wait_seconds(db, r.services[ticket["service_id"]], ahead, now_ms)
+    return {"ahead": ahead, "estimated_wait_seconds": seconds,
+            "estimated_wait_range_seconds": wait_range(db, site, seconds, now_ms)}
+
+
 def waiting_ticket(db, site: dict, ticket: dict, now_ms: int) -> dict:
     """Return people ahead, estimate and range for a waiting ticket (from the site's cached replay)."""
+    if not ticket.get("arrived", True):
+        return awaiting_arrival(db, site, ticket, now_ms)
     predictions = _predictions(db, site, now_ms)
     found = predictions.get(ticket["id"])
     if found is None:

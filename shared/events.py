@@ -43,6 +43,7 @@ TICKET_NO_SHOW = "ticket_no_show"
 TICKET_NO_SHOW_UNDONE = "ticket_no_show_undone"  # ticket shape: a no-show taken back, called again
 TICKET_TRANSFERRED = "ticket_transferred"  # ticket shape + {"to": new segment}
 TICKET_CANCELLED = "ticket_cancelled"
+TICKET_ARRIVED = "ticket_arrived"  # ticket shape: a ticket taken from a phone whose citizen arrived
 QUEUE_CHANGED = "queue_changed"    # {site, services: [...waiting counts]}
 DAY_CLOSED = "day_closed"          # {site, day, abandoned, no_show, finished, sessions_closed}
 DESK_CHANGED = "desk_changed"      # {desk, desk_name, holder, state, pause_reason, since}
@@ -55,8 +56,8 @@ ERROR = "error"                    # {error, message}
 
 ALL_SERVER_EVENTS = (SNAPSHOT, TICKET_ISSUED, TICKET_CALLED, TICKET_STARTED, TICKET_FINISHED,
                      TICKET_NO_SHOW, TICKET_NO_SHOW_UNDONE, TICKET_TRANSFERRED, TICKET_CANCELLED,
-                     QUEUE_CHANGED, DAY_CLOSED, DESK_CHANGED, TICKET_STATUS, PRINT_RESULT, PRINTER_STATUS,
-                     ALERT, CONFIG_CHANGED, ERROR)
+                     TICKET_ARRIVED, QUEUE_CHANGED, DAY_CLOSED, DESK_CHANGED, TICKET_STATUS, PRINT_RESULT,
+                     PRINTER_STATUS, ALERT, CONFIG_CHANGED, ERROR)
 
 # Printer agent of a remote kiosk <-> server (shared/printing/remote.py, shared/printing/agent.py).
 # The agent answers each job with PRINT_RESULT and reports PRINTER_STATUS.

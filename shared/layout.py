@@ -8,7 +8,7 @@ import json
 import tomllib
 from pathlib import Path
 
-from . import priority, rules, store
+from . import channels, priority, rules, store
 from .db import immediate
 from .errors import DomainError, Invalid
 from .hours import parse_hours
@@ -116,8 +116,18 @@ def parse(text: str) -> dict:  # noqa: C901
             site["desks"].append({"code": dcode, "name": _need(dk, "name", str, w, f"Módulo {dcode}"),
                                   "services": serves,
                                   "active": int(_need(dk, "active", bool, w, True))})
+        if "channels" in raw:
+            site["channels"] = _channels(raw["channels"], service_codes, where)
         sites.append(site)
     return {"priority_categories": categories, "sites": sites}
+
+
+def _channels(raw, service_codes: set[str], where: str) -> dict:
+    """Check a site's ``[sites.channels]`` table (appointments, phones, notifications, public page)."""
+    try:
+        return channels.validate(raw, service_codes)
+    except Invalid as exc:
+        raise LayoutError(f"{where}.channels.{exc.details.get('field', '')}: {exc.message}") from None
 
 
 def _check_prefixes(site_code: str, services: list[dict]) -> None:
@@ -148,7 +158,7 @@ def apply(db, layout: dict, clock) -> dict:
             store.upsert_category(db, cat)
             counts["priority_categories"] += 1
         for site in layout["sites"]:
-            values = {k: v for k, v in site.items() if k not in ("services", "desks")}
+            values = {k: v for k, v in site.items() if k not in ("services", "desks", "channels")}
             site_id = store.upsert_site(db, values, clock.now_ms())
             counts["sites"] += 1
             ids = {}
@@ -159,6 +169,9 @@ def apply(db, layout: dict, clock) -> dict:
                 desk_id = store.upsert_desk(db, site_id, desk)
                 store.set_desk_services(db, desk_id, [ids[c] for c in desk["services"]])
                 counts["desks"] += 1
+            if "channels" in site:
+                channels.save(db, store.site_by_id(db, site_id), site["channels"],
+                              site["channels"]["appointments"].get("queue_class", "slot"))
     return counts
 
 
@@ -182,6 +195,15 @@ def _toml_value(value) -> str:
     if isinstance(value, dict):
         return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
     raise TypeError(type(value))
+
+
+def _channels_lines(db, site: dict) -> list[str]:
+    """Return a site's ``channels`` line when it has channel settings of its own."""
+    row = store.site_channels(db, site["id"])
+    if row is None and site.get("appointment_class", "slot") == "slot":
+        return []
+    table = channels.to_layout(channels.settings(db, site))
+    return [f"channels = {_toml_value(table)}"] if table else []
 
 
 def export(db) -> str:
@@ -210,6 +232,7 @@ def export(db) -> str:
             if site.get(key):
                 value = bool(site[key]) if key == "id_capture" else site[key]
                 lines.append(f"{key} = {_toml_value(value)}")
+        lines += _channels_lines(db, site)
         lines.append("")
         for sv in store.list_services(db, site["id"]):
             lines.append("[[sites.services]]")

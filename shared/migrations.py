@@ -563,6 +563,128 @@ def m0014b_survey_desk_ids(db):
 
 
 
+TICKET_EVENT_KINDS_0016A = TICKET_EVENT_KINDS_0013A + ", 'arrived'"
+
+
+@migrations(name="0016a_channels")
+def m0016a_channels(db):
+    """Appointments, tickets taken from a phone, notifications and each site's online settings.
+
+    - ``tickets.channel``: how the visit began (``walk_in``, ``appointment``, ``remote``);
+      ``tickets.arrived``: false while a ticket taken from a phone waits for its citizen to
+      confirm arrival (the claim skips it); ``appointment_at`` (the slot's start) and
+      ``arrived_at`` (check-in or confirmation) give punctuality and the wait from slot time.
+    - ``sites.appointment_class``: the place of appointment tickets in the queue
+      (``shared.priority.APPOINTMENT_CLASSES``), recorded with each call.
+    - ``site_channels``: a site's appointment, remote-queue, notification and public settings.
+    - ``appointments``, ``contacts`` (deleted once the visit is over), ``notifications``
+      (the outbox the background sender works through), ``remote_takers`` (tickets taken per
+      phone and day).
+    - the event ``arrived`` (a remote ticket's citizen confirmed arrival); the append-only log
+      is rebuilt with the wider check, as in ``0013a``.
+    """
+    _run(db, f"""
+ALTER TABLE tickets ADD COLUMN channel TEXT NOT NULL DEFAULT 'walk_in'
+    CHECK (channel IN ('walk_in', 'appointment', 'remote'));
+ALTER TABLE tickets ADD COLUMN arrived INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE tickets ADD COLUMN appointment_at INTEGER;
+ALTER TABLE tickets ADD COLUMN arrived_at INTEGER;
+ALTER TABLE tickets ADD COLUMN checkin_code TEXT;
+CREATE UNIQUE INDEX tickets_checkin_code ON tickets (checkin_code) WHERE checkin_code IS NOT NULL;
+ALTER TABLE sites ADD COLUMN appointment_class TEXT NOT NULL DEFAULT 'slot';
+CREATE INDEX tickets_waiting_appointments ON tickets (service_id, day, queue_at, id)
+    WHERE status = 'waiting' AND priority IS NULL AND channel = 'appointment';
+CREATE INDEX tickets_awaiting_arrival ON tickets (site_id, day) WHERE status = 'waiting' AND NOT arrived;
+CREATE TABLE site_channels (
+    site_id INTEGER PRIMARY KEY REFERENCES sites(id),
+    config TEXT NOT NULL DEFAULT '{{}}',
+    entrance_token TEXT
+);
+CREATE TABLE appointments (
+    id INTEGER PRIMARY KEY,
+    code TEXT NOT NULL UNIQUE,
+    site_id INTEGER NOT NULL REFERENCES sites(id),
+    service_id INTEGER NOT NULL REFERENCES services(id),
+    day TEXT NOT NULL,
+    slot_at INTEGER NOT NULL,
+    slot_minutes INTEGER NOT NULL,
+    status TEXT NOT NULL DEFAULT 'booked'
+        CHECK (status IN ('booked', 'checked_in', 'cancelled', 'no_show')),
+    source TEXT NOT NULL DEFAULT 'web' CHECK (source IN ('web', 'api')),
+    moves INTEGER NOT NULL DEFAULT 0,
+    name TEXT,
+    id_hash TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    cancelled_at INTEGER,
+    checked_in_at INTEGER,
+    ticket_id INTEGER REFERENCES tickets(id),
+    reminded_at INTEGER
+);
+CREATE INDEX appointments_slot ON appointments (service_id, slot_at) WHERE status <> 'cancelled';
+CREATE INDEX appointments_site_day ON appointments (site_id, day);
+CREATE INDEX appointments_ticket ON appointments (ticket_id);
+CREATE TABLE contacts (
+    id INTEGER PRIMARY KEY,
+    site_id INTEGER NOT NULL REFERENCES sites(id),
+    appointment_id INTEGER REFERENCES appointments(id),
+    visit_id TEXT,
+    email TEXT,
+    phone TEXT,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX contacts_appointment ON contacts (appointment_id);
+CREATE INDEX contacts_visit ON contacts (visit_id);
+CREATE TABLE notifications (
+    id INTEGER PRIMARY KEY,
+    site_id INTEGER NOT NULL REFERENCES sites(id),
+    dedupe TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    channel TEXT NOT NULL CHECK (channel IN ('email', 'webhook')),
+    recipient TEXT,
+    subject TEXT NOT NULL DEFAULT '',
+    body TEXT NOT NULL DEFAULT '',
+    payload TEXT NOT NULL DEFAULT '{{}}',
+    status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sending', 'sent', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at INTEGER NOT NULL,
+    last_error TEXT,
+    created_at INTEGER NOT NULL,
+    sent_at INTEGER
+);
+CREATE INDEX notifications_due ON notifications (status, next_at);
+CREATE TABLE remote_takers (
+    device TEXT NOT NULL,
+    site_id INTEGER NOT NULL REFERENCES sites(id),
+    day TEXT NOT NULL,
+    taken INTEGER NOT NULL,
+    PRIMARY KEY (device, site_id, day)
+);
+CREATE TABLE ticket_events_0016a (
+    id INTEGER PRIMARY KEY,
+    ticket_id INTEGER NOT NULL REFERENCES tickets(id),
+    site_id INTEGER NOT NULL REFERENCES sites(id),
+    service_id INTEGER NOT NULL REFERENCES services(id),
+    kind TEXT NOT NULL CHECK (kind IN ({TICKET_EVENT_KINDS_0016A})),
+    at INTEGER NOT NULL,
+    desk_id INTEGER REFERENCES desks(id),
+    user_id INTEGER REFERENCES users(id),
+    device_id INTEGER REFERENCES devices(id),
+    data TEXT NOT NULL DEFAULT '{{}}'
+);
+INSERT INTO ticket_events_0016a (id, ticket_id, site_id, service_id, kind, at, desk_id, user_id, device_id, data)
+    SELECT id, ticket_id, site_id, service_id, kind, at, desk_id, user_id, device_id, data FROM ticket_events;
+DROP TABLE ticket_events;
+ALTER TABLE ticket_events_0016a RENAME TO ticket_events;
+CREATE INDEX ticket_events_ticket ON ticket_events (ticket_id, at);
+CREATE INDEX ticket_events_site_at ON ticket_events (site_id, at);
+CREATE TRIGGER ticket_events_append_only BEFORE UPDATE ON ticket_events
+BEGIN
+    SELECT RAISE(ABORT, 'ticket_events is append-only');
+END;
+""")
+
+
 DEFAULT_CATEGORIES = [
     ["discapacidad", "Persona con discapacidad",
      "Ley 1437 de 2011 art. 5 num. 6; Decreto-Ley 019 de 2012 art. 13", "discapacidad", 1, 1],

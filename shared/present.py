@@ -64,6 +64,11 @@ def status_path(ticket: dict) -> str:
     return STATUS_PATH.format(visit_id=ticket["visit_id"])
 
 
+def show_code(code: str) -> str:
+    """Return a booking's or an arrival's code as citizens read it: ``K7M4-QX2A``."""
+    return f"{code[:4]}-{code[4:]}"
+
+
 def ticket_json(ticket: dict, lookup: Lookup) -> dict:
     """Return the API shape of a ticket."""
     site = lookup.site(ticket["site_id"])
@@ -139,3 +144,17 @@ def desk_json(desk: dict) -> dict:
         "active": bool(desk["active"]), "services": desk.get("services", []),
         "holder": desk.get("holder"), "holder_name": desk.get("holder_name"),
     }
+
+
+def qr_png(data: str, box_size: int = 8) -> bytes:
+    """Return a QR code of some text (an address) as PNG bytes."""
+    import io
+
+    import qrcode
+
+    code = qrcode.QRCode(box_size=box_size, border=2, error_correction=qrcode.constants.ERROR_CORRECT_M)
+    code.add_data(data)
+    code.make(fit=True)
+    out = io.BytesIO()
+    code.make_image(fill_color="black", back_color="white").save(out)
+    return out.getvalue()

@@ -28,6 +28,31 @@ services the desk serves), the order is:
   ``(weight − 1) × grace`` seconds. The highest score is called; ties go to the
   desk's service order, then arrival. (Computed in integer milliseconds and
   thousandths of weight, so SQL and Python agree to the last unit.)
+
+**Appointment tickets** (a citizen with a booked slot who checked in at the
+kiosk) are a class of their own, chosen per site (``sites.appointment_class``)
+and recorded with every call (``appointment_class``). An appointment ticket
+queues at its slot's start (or at its check-in, when late); from that moment on
+it is *due*. The classes:
+
+- ``slot`` (default): no class of its own: it queues with the general walk-ins
+  as if it had arrived at its slot's start (who came before the slot goes
+  first, who came after it waits).
+- ``before_general``: once due, it is called before general walk-ins;
+  preferential citizens (whom the law puts first) still go before it. Under
+  ``aging`` it takes the preferential weight; under ``ratio`` it is a general call.
+- ``preferential``: once due, it is called as a preferential ticket (same
+  class, by arrival; under ``ratio`` it counts in the preferential streak and
+  under ``aging`` it takes the preferential weight).
+
+**Tickets taken from a phone** wait for their citizen to confirm arrival
+(``tickets.arrived``): until then they are not candidates at all (the claim
+and the replay skip them), so no one is called to an empty room; once
+confirmed they keep the place they took.
+
+Candidates of a desk are the heads of three lines per service it serves:
+preferential tickets, general walk-ins, and general appointment tickets; within
+each line every rule orders by arrival, so the winner is always a head.
 """
 
 import heapq
@@ -38,6 +63,11 @@ from flask_babel import lazy_gettext as _l
 from .errors import Invalid
 
 POLICIES = ("strict", "ratio", "aging")
+APPOINTMENT_CLASSES = ("slot", "before_general", "preferential")
+# The lines of a service (keys of ``replay``'s ``lines`` with the service id): preferential
+# tickets, general walk-ins (and confirmed tickets from phones), general appointment tickets.
+PREFERENTIAL, GENERAL, APPOINTMENT = "p", "g", "a"
+LINES = (PREFERENTIAL, GENERAL, APPOINTMENT)
 
 DEFAULT_PARAMS = {
     "strict": {},
@@ -74,39 +104,83 @@ def validate(policy: str, params: dict | None) -> dict:
     return merged
 
 
-def _terms(policy: str, params: dict, state: dict, max_wait_ms: int | None) -> list[tuple]:
+def validate_appointment_class(value: str) -> str:
+    """Check the place of appointment tickets in the queue; return it."""
+    if value not in APPOINTMENT_CLASSES:
+        raise Invalid(_l("Clase de citas desconocida «%(c)s»: use slot, before_general o "
+                         "preferential.", c=value), code="invalid_appointment_class")
+    return value
+
+
+_DUE_SQL = "(t.channel = 'appointment' AND t.queue_at <= :now)"
+
+
+def _class_term(appointments: str) -> tuple:
+    """Return the class rank (0 first) of a candidate, in SQL and in Python."""
+    if appointments == "before_general":
+        return (f"CASE WHEN t.priority IS NOT NULL THEN 0 WHEN {_DUE_SQL} THEN 1 ELSE 2 END",
+                lambda pref, pos, queue_at, ident, at, appt=False:
+                0 if pref else (1 if appt and queue_at <= at else 2))
+    if appointments == "preferential":
+        return (f"CASE WHEN t.priority IS NOT NULL OR {_DUE_SQL} THEN 0 ELSE 1 END",
+                lambda pref, pos, queue_at, ident, at, appt=False:
+                0 if pref or (appt and queue_at <= at) else 1)
+    return ("(t.priority IS NULL)", lambda pref, pos, queue_at, ident, at, appt=False: not pref)
+
+
+def _weighted(appointments: str) -> tuple:
+    """Return whether a candidate takes the preferential weight (aging), in SQL and in Python."""
+    if appointments == "slot":
+        return "t.priority IS NOT NULL", lambda pref, queue_at, at, appt: pref
+    return (f"(t.priority IS NOT NULL OR {_DUE_SQL})",
+            lambda pref, queue_at, at, appt: pref or (appt and queue_at <= at))
+
+
+def _terms(policy: str, params: dict, state: dict, max_wait_ms: int | None,
+           appointments: str = "slot") -> list[tuple]:
     """Return the ordering terms: (SQL over ``t`` and ``ds``, Python over a candidate at a time).
 
-    A candidate is ``(preferential, position, queue_at, id)``; a smaller term calls first.
+    A candidate is ``(preferential, position, queue_at, id, at, appointment)``; a smaller term
+    calls first.
     """
     terms = []
     if max_wait_ms:
         terms.append(("CASE WHEN t.queue_at <= :starved_before THEN t.queue_at ELSE :never END",
-                      lambda pref, pos, queue_at, ident, at:
+                      lambda pref, pos, queue_at, ident, at, appt=False:
                       queue_at if queue_at <= at - max_wait_ms else NEVER))
+    class_sql, class_fn = _class_term(appointments)
     if policy == "aging":
         weight = round(params["preferential_weight"] * 1000)
         grace = params["grace_seconds"] * 1000
+        weighted_sql, weighted = _weighted(appointments)
         terms.append(("(t.queue_at - :now - :grace) * "
-                      "CASE WHEN t.priority IS NULL THEN 1000 ELSE :weight END",
-                      lambda pref, pos, queue_at, ident, at:
-                      (queue_at - at - grace) * (weight if pref else 1000)))
+                      f"CASE WHEN {weighted_sql} THEN :weight ELSE 1000 END",
+                      lambda pref, pos, queue_at, ident, at, appt=False:
+                      (queue_at - at - grace) * (weight if weighted(pref, queue_at, at, appt)
+                                                 else 1000)))
     elif policy == "ratio" and int(state.get("preferential_streak", 0)) >= params["n"]:
-        # The general turn: a general ticket if one waits, else preferential.
-        terms.append(("(t.priority IS NOT NULL)", lambda pref, pos, queue_at, ident, at: pref))
+        # The general turn: a ticket outside the preferential class if one waits, else preferential.
+        terms.append((f"({class_sql} = 0)" if appointments != "slot" else "(t.priority IS NOT NULL)",
+                      lambda pref, pos, queue_at, ident, at, appt=False:
+                      class_fn(pref, pos, queue_at, ident, at, appt) in (0, False)))
+        if appointments == "before_general":
+            terms.append((class_sql, class_fn))
     else:
-        terms.append(("(t.priority IS NULL)", lambda pref, pos, queue_at, ident, at: not pref))
-    terms += [("ds.position", lambda pref, pos, queue_at, ident, at: pos),
-              ("t.queue_at", lambda pref, pos, queue_at, ident, at: queue_at),
-              ("t.id", lambda pref, pos, queue_at, ident, at: ident)]
+        terms.append((class_sql, class_fn))
+    terms += [("ds.position", lambda pref, pos, queue_at, ident, at, appt=False: pos),
+              ("t.queue_at", lambda pref, pos, queue_at, ident, at, appt=False: queue_at),
+              ("t.id", lambda pref, pos, queue_at, ident, at, appt=False: ident)]
     return terms
 
 
-def _sql_params(policy: str, params: dict, now_ms: int, max_wait_ms: int | None) -> dict:
+def _sql_params(policy: str, params: dict, now_ms: int, max_wait_ms: int | None,
+                appointments: str = "slot") -> dict:
     """Return the parameters the SQL terms name."""
     out = {}
     if max_wait_ms:
         out.update(starved_before=now_ms - max_wait_ms, never=NEVER)
+    if appointments != "slot":
+        out.update(now=now_ms)
     if policy == "aging":
         out.update(now=now_ms, grace=params["grace_seconds"] * 1000,
                    weight=round(params["preferential_weight"] * 1000))
@@ -114,16 +188,18 @@ def _sql_params(policy: str, params: dict, now_ms: int, max_wait_ms: int | None)
 
 
 def plan(policy: str, params: dict, state: dict, now_ms: int,
-         max_wait_seconds: int | None = None) -> Plan:
-    """Return the SQL ordering for the next call under a site's policy, state and maximum wait."""
+         max_wait_seconds: int | None = None, appointments: str = "slot") -> Plan:
+    """Return the SQL ordering for the next call under a site's policy, state, maximum wait and
+    appointment class."""
     params = validate(policy, params)
     limit = int(max_wait_seconds) * 1000 if max_wait_seconds else None
-    terms = _terms(policy, params, state, limit)
+    terms = _terms(policy, params, state, limit, appointments)
     record = {"rule": policy, "params": params, "state": dict(state),
               "max_wait": {"seconds": int(max_wait_seconds) if max_wait_seconds else None,
-                           "applied": False}}
+                           "applied": False},
+              "appointment_class": appointments}
     return Plan(", ".join(sql for sql, _fn in terms),
-                _sql_params(policy, params, now_ms, limit), record)
+                _sql_params(policy, params, now_ms, limit, appointments), record)
 
 
 def call_record(chosen_plan: Plan, ticket: dict, now_ms: int) -> dict:
@@ -134,19 +210,31 @@ def call_record(chosen_plan: Plan, ticket: dict, now_ms: int) -> dict:
     record["max_wait"]["applied"] = starved
     if starved:
         record["max_wait"]["waited_seconds"] = round((now_ms - ticket["queue_at"]) / 1000, 3)
+    appointment = ticket.get("channel") == "appointment"
     record["chosen"] = "max_wait" if starved else (
-        "preferential" if ticket["priority"] else "general")
+        "preferential" if ticket["priority"] else "appointment" if appointment else "general")
     return record
 
 
-def rank(policy: str, params: dict, state: dict, max_wait_seconds: int | None = None):
-    """Return ``key(pref, position, queue_at, id, at)``: the SQL order of ``plan`` as a Python key."""
+def preferential_call(appointments: str, ticket: dict, now_ms: int) -> bool:
+    """Tell whether a call counts as preferential for the policy's state (the ratio's streak)."""
+    if ticket["priority"] is not None:
+        return True
+    return (appointments == "preferential" and ticket.get("channel") == "appointment"
+            and ticket["queue_at"] <= now_ms)
+
+
+def rank(policy: str, params: dict, state: dict, max_wait_seconds: int | None = None,
+         appointments: str = "slot"):
+    """Return ``key(pref, position, queue_at, id, at, appointment)``: the SQL order of ``plan``
+    as a Python key."""
     params = validate(policy, params)
     limit = int(max_wait_seconds) * 1000 if max_wait_seconds else None
-    fns = [fn for _sql, fn in _terms(policy, params, state, limit)]
+    fns = [fn for _sql, fn in _terms(policy, params, state, limit, appointments)]
 
-    def key(pref: bool, position: int, queue_at: int, ident: int, at: int) -> tuple:
-        return tuple(fn(pref, position, queue_at, ident, at) for fn in fns)
+    def key(pref: bool, position: int, queue_at: int, ident: int, at: int,
+            appt: bool = False) -> tuple:
+        return tuple(fn(pref, position, queue_at, ident, at, appt) for fn in fns)
     return key
 
 
@@ -161,13 +249,13 @@ def next_state(policy: str, state: dict, called_priority: str | None) -> dict:
 
 def replay(policy: str, params: dict, state: dict, max_wait_seconds: int | None,
            desks: list[tuple[float, list[int]]], lines: dict, handling: dict[int, float],
-           *, horizon_at: float, max_steps: int):
-    """Replay the next calls of a room; yield ``(at, desk index, service id, preferential, id)``.
+           *, horizon_at: float, max_steps: int, appointments: str = "slot"):
+    """Replay the next calls of a room; yield ``(at, desk index, service id, line, id)``.
 
     ``desks``: when each open desk is free and the services it serves, in its
-    order. ``lines``: per (service id, preferential) a deque of ``(queue_at,
-    id)`` in arrival order (tickets waiting now and, for an estimate, the
-    arrivals expected). ``handling``: each service's expected desk time per
+    order. ``lines``: per (service id, line) — ``line`` one of ``LINES`` — a deque
+    of ``(queue_at, id)`` in arrival order (tickets waiting now and, for an
+    estimate, the arrivals expected). ``handling``: each service's expected desk time per
     ticket (ms). Each desk, when free, calls the ticket the policy ranks first
     among those present; the policy's state moves with every call as in
     ``QueueEngine.call_next``. Stops at ``horizon_at`` (yielding ``(at, None,
@@ -187,27 +275,32 @@ def replay(policy: str, params: dict, state: dict, max_wait_seconds: int | None,
         streak = str(state.get("preferential_streak", 0))
         key = keys.get(streak)
         if key is None:
-            key = keys[streak] = rank(policy, params, state, max_wait_seconds)
+            key = keys[streak] = rank(policy, params, state, max_wait_seconds, appointments)
         best = None
         next_arrival = None
         for position, sid in enumerate(desks[i][1], start=1):
-            for pref in (True, False):
-                line = lines.get((sid, pref))
+            for kind in LINES:
+                line = lines.get((sid, kind))
                 if not line:
                     continue
                 queue_at, ident = line[0]
-                if queue_at > at:
+                # An appointment ticket may queue at a slot still to come: it waits for no one.
+                if queue_at > at and kind != APPOINTMENT:
                     next_arrival = queue_at if next_arrival is None else min(next_arrival, queue_at)
                     continue
-                k = key(pref, position, queue_at, ident, int(at))
+                k = key(kind == PREFERENTIAL, position, queue_at, ident, int(at), kind == APPOINTMENT)
                 if best is None or k < best[0]:
-                    best = (k, sid, pref)
+                    best = (k, sid, kind, queue_at)
         if best is None:
             if next_arrival is not None:
                 heapq.heappush(free, (float(next_arrival), i))
             continue
-        _k, sid, pref = best
-        _queue_at, ident = lines[(sid, pref)].popleft()
-        yield at, i, sid, pref, ident
-        state = next_state(policy, state, "p" if pref else None) if policy == "ratio" else state
+        _k, sid, kind, queue_at = best
+        _queue_at, ident = lines[(sid, kind)].popleft()
+        yield at, i, sid, kind, ident
+        if policy == "ratio":
+            called = {"priority": "p" if kind == PREFERENTIAL else None, "queue_at": queue_at,
+                      "channel": "appointment" if kind == APPOINTMENT else "walk_in"}
+            state = next_state(policy, state, "p" if preferential_call(appointments, called, int(at))
+                               else None)
         heapq.heappush(free, (at + handling.get(sid, 0.0), i))

@@ -126,10 +126,15 @@ class QueueEngine:
     # --- issuing ----------------------------------------------------------
 
     def issue(self, site_ident, service_ident, priority_code: str | None = None,
-              actor: Actor = SYSTEM) -> dict:
+              actor: Actor = SYSTEM, *, channel: str = "walk_in", queue_at: int | None = None,
+              appointment_at: int | None = None, awaiting_arrival: bool = False,
+              checkin_code: str | None = None, event_data: dict | None = None) -> dict:
         """Issue a new ticket and return it with the people ahead and the estimated wait.
 
         ``site_ident`` is a site's code or id, or the site row the caller already read.
+        Channels other than the kiosk (``shared.appointments``, ``shared.remote``) say
+        how the visit began, where it queues (an appointment: at its slot) and whether
+        its citizen still has to confirm arrival before it can be called.
         """
         db = self.db
         site = self.site(site_ident)
@@ -146,7 +151,9 @@ class QueueEngine:
         # Who is ahead and the estimate come from one replay of the room, read before the write
         # lock is taken (a replay reads only short index ranges: its cost is the same at the
         # day's first ticket and at its twenty-thousandth).
-        outlook = estimate.new_ticket(db, site, service, priority_code is not None, now)
+        walk_in = channel == "walk_in"
+        outlook = estimate.new_ticket(db, site, service, priority_code is not None, now) \
+            if walk_in else None
         with immediate(db):
             number = store.next_number(db, service["id"], day)
             if service["daily_cap"] and number > service["daily_cap"]:
@@ -160,14 +167,20 @@ class QueueEngine:
                 "priority": priority_code, "status": "waiting", "queue_at": now, "issued_at": now,
                 "device_id": actor.device_id, "user_id": None,
                 "target_wait_seconds": service["target_wait_seconds"],
-                "estimated_wait_ms": round(outlook["estimated_wait_seconds"] * 1000),
+                "estimated_wait_ms": round(outlook["estimated_wait_seconds"] * 1000) if outlook
+                else None,
+                **({} if walk_in else {
+                    "channel": channel, "queue_at": now if queue_at is None else queue_at,
+                    "appointment_at": appointment_at, "arrived": not awaiting_arrival,
+                    "arrived_at": None if awaiting_arrival else now, "checkin_code": checkin_code}),
             })
+            data = dict(event_data or {}, **({"priority": priority_code} if priority_code else {}),
+                        **({} if walk_in else {"channel": channel}))
             store.insert_event(db, ticket, "issued", now, user_id=actor.user_id,
-                               device_id=actor.device_id,
-                               data={"priority": priority_code} if priority_code else None)
-        estimate.arrived(site["id"])
+                               device_id=actor.device_id, data=data or None)
+        estimate.arrived(site["id"]) if walk_in else estimate.invalidate(site["id"])
         result = ticket_json(ticket, self.lookup)
-        result.update(outlook)
+        result.update(outlook or self.with_estimate(ticket))
         self.announce.ticket_changed(events.TICKET_ISSUED, ticket, self.lookup)
         self._queue_changed(site)
         return result
@@ -201,14 +214,17 @@ class QueueEngine:
             self._check_desk_free(desk)
             # Only the ratio rule keeps a state (its streak): no read on every call otherwise.
             state = store.policy_state(db, site["id"]) if site["policy"] == "ratio" else {}
+            appointments = site.get("appointment_class") or "slot"
             plan = priority.plan(site["policy"], json.loads(site["policy_params"] or "{}"),
-                                 state, now, site.get("max_wait_seconds"))
+                                 state, now, site.get("max_wait_seconds"), appointments)
             ticket = store.claim_next(db, site_id=site["id"], desk_id=desk["id"],
                                       day=local_day(now, site["timezone"]), order_by=plan.order_by,
                                       order_params=plan.params, now_ms=now, user_id=actor.user_id)
             if ticket is None:
                 return None
-            new_state = priority.next_state(site["policy"], state, ticket["priority"])
+            new_state = priority.next_state(
+                site["policy"], state,
+                "p" if priority.preferential_call(appointments, ticket, now) else None)
             if new_state != state:  # strict has no state: no write on every call
                 store.set_policy_state(db, site["id"], new_state)
             record = priority.call_record(plan, ticket, now)

@@ -1,6 +1,7 @@
-"""Data retention: close-day deletes each site's tickets older than its retention period."""
+"""Data retention: close-day deletes each site's tickets older than its retention period, and
+tidies the channels (missed appointments, contacts of finished visits, counts of phones)."""
 
-from . import store
+from . import appointments, notify, store
 from .clock import current_clock
 from .db import immediate
 from .timefmt import local_day
@@ -38,3 +39,17 @@ def purge_expired(db) -> str:
         lines.append(f"{site['code']}: retention {site['retention_days']} days, data before "
                      f"{first_kept} purged ({removed or 'nothing to purge'})")
     return "\n".join(lines)
+
+
+def tidy_channels(db) -> str:
+    """Close missed appointments, delete the contacts of finished visits, forget old phone counts.
+
+    Runs after ``close-day`` (``server.cli.after_close_day``), so a contact never
+    outlives the visit it was given for (Ley 1581 de 2012).
+    """
+    now = current_clock().now_ms()
+    missed = appointments.mark_no_shows(db, now)
+    purged = notify.purge_contacts(db, now)
+    with immediate(db):
+        store.forget_remote_takers(db, local_day(now - DAY_MS, "UTC"))
+    return f"channels: {missed} missed appointments, {purged} contacts deleted"

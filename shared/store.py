@@ -12,7 +12,8 @@ from sqlite_utils import Database
 from . import kpi
 
 # Flag columns: booleans on PostgreSQL, 0/1 on SQLite; written as Python booleans.
-BOOLEAN_COLUMNS = frozenset({"active", "automatic", "id_capture", "kiosk_visible", "native_qr"})
+BOOLEAN_COLUMNS = frozenset({"active", "automatic", "id_capture", "kiosk_visible", "native_qr",
+                             "arrived"})
 # The largest id either engine stores (a signed 64-bit integer).
 MAX_ID = 2**63 - 1
 
@@ -401,8 +402,9 @@ def claim_next(db: Database, *, site_id: int, desk_id: int, day: str, order_by: 
 
     The UPDATE picks and changes the row in one statement, so two desks can
     never claim the same ticket even across processes. Candidates are only the
-    head of each (service, preferential/general) line of the desk: every policy
-    orders within such a line by arrival, so the winner is always one of them.
+    head of each (service, preferential/general/appointment) line of the desk, among
+    tickets whose citizen is there (``arrived``): every policy orders within such a
+    line by ``queue_at``, so the winner is always one of them.
     """
     params = {"site": site_id, "desk": desk_id, "day": day, "now": now_ms, "user": user_id}
     params.update(order_params)
@@ -414,11 +416,18 @@ def claim_next(db: Database, *, site_id: int, desk_id: int, day: str, order_by: 
         "desk_id = :desk, user_id = :user "
         "WHERE id = (SELECT t.id FROM ("
         "    SELECT (SELECT h.id FROM tickets h WHERE h.service_id = d.service_id AND h.day = :day "
-        "     AND h.status = 'waiting' AND h.priority IS NOT NULL ORDER BY h.queue_at, h.id LIMIT 1) "
+        "     AND h.status = 'waiting' AND h.priority IS NOT NULL AND h.arrived "
+        "     ORDER BY h.queue_at, h.id LIMIT 1) "
         "     AS head, d.position FROM desk_services d WHERE d.desk_id = :desk "
         "    UNION ALL "
         "    SELECT (SELECT h.id FROM tickets h WHERE h.service_id = d.service_id AND h.day = :day "
-        "     AND h.status = 'waiting' AND h.priority IS NULL ORDER BY h.queue_at, h.id LIMIT 1), "
+        "     AND h.status = 'waiting' AND h.priority IS NULL AND h.channel <> 'appointment' "
+        "     AND h.arrived ORDER BY h.queue_at, h.id LIMIT 1), "
+        "     d.position FROM desk_services d WHERE d.desk_id = :desk "
+        "    UNION ALL "
+        "    SELECT (SELECT h.id FROM tickets h WHERE h.service_id = d.service_id AND h.day = :day "
+        "     AND h.status = 'waiting' AND h.priority IS NULL AND h.channel = 'appointment' "
+        "     AND h.arrived ORDER BY h.queue_at, h.id LIMIT 1), "
         "     d.position FROM desk_services d WHERE d.desk_id = :desk) ds "
         "  JOIN tickets t ON t.id = ds.head WHERE t.site_id = :site "
         f"  ORDER BY {order_by} LIMIT 1) "
@@ -666,7 +675,7 @@ def desk_line(db: Database, *, site_id: int, desk_id: int, day: str, order_by: s
     params.update(order_params)
     return _all(db, "SELECT t.* FROM tickets t "
                     "JOIN desk_services ds ON ds.service_id = t.service_id AND ds.desk_id = :desk "
-                    "WHERE t.site_id = :site AND t.status = 'waiting' AND t.day = :day "
+                    "WHERE t.site_id = :site AND t.status = 'waiting' AND t.day = :day AND t.arrived "
                     f"ORDER BY {order_by} LIMIT :limit", params)
 
 
@@ -674,7 +683,7 @@ def count_desk_line(db: Database, *, site_id: int, desk_id: int, day: str) -> in
     """Count the waiting tickets a desk could call."""
     return db.execute("SELECT count(*) FROM tickets t "
                       "JOIN desk_services ds ON ds.service_id = t.service_id AND ds.desk_id = ? "
-                      "WHERE t.site_id = ? AND t.status = 'waiting' AND t.day = ?",
+                      "WHERE t.site_id = ? AND t.status = 'waiting' AND t.day = ? AND t.arrived",
                       [desk_id, site_id, day]).fetchone()[0]
 
 
@@ -1365,12 +1374,21 @@ def latest_arrivals(db: Database, site_id: int, since_ms: int, until_ms: int,
         [site_id, since_ms, until_ms, limit])]
 
 
-def line_head(db: Database, service_id: int, day: str, preferential: bool,
+_LINES = {  # the lines of shared.priority.LINES: who may be called, in arrival order
+    "p": "priority IS NOT NULL",
+    "g": "priority IS NULL AND channel <> 'appointment'",
+    "a": "priority IS NULL AND channel = 'appointment'",
+}
+
+
+def line_head(db: Database, service_id: int, day: str, line: str,
               limit: int) -> list[dict]:
-    """Return the first waiting tickets of one line (a service's preferential or general ones)."""
-    kind = "NOT" if preferential else ""
+    """Return the first callable tickets of one line (``shared.priority.LINES``) of a service.
+
+    Tickets from a phone whose citizen has not confirmed arrival are not in any line.
+    """
     return _all(db, "SELECT * FROM tickets WHERE service_id = ? AND day = ? AND status = 'waiting' "
-                    f"AND priority IS {kind} NULL ORDER BY queue_at, id LIMIT ?",
+                    f"AND {_LINES[line]} AND arrived ORDER BY queue_at, id LIMIT ?",
                 [service_id, day, limit])
 
 
@@ -1504,3 +1522,339 @@ def media(db: Database, key: str) -> dict | None:
 def drop_media(db: Database, key: str) -> None:
     """Forget a kept file."""
     db.execute("DELETE FROM media WHERE key = ?", [key])
+
+
+# --- channels: appointments, tickets from a phone, notifications, public wait times --------
+# (shared/channels.py, shared/appointments.py, shared/remote.py, shared/notify.py,
+#  shared/publicwaits.py)
+
+def site_channels(db: Database, site_id: int) -> dict | None:
+    """Return a site's channel settings row (config JSON, entrance token), or None."""
+    return _one(db, "SELECT * FROM site_channels WHERE site_id = ?", [site_id])
+
+
+def set_site_channels(db: Database, site_id: int, config: str) -> None:
+    """Store a site's channel settings (JSON)."""
+    db.execute("INSERT INTO site_channels (site_id, config) VALUES (?, ?) "
+               "ON CONFLICT (site_id) DO UPDATE SET config = excluded.config", [site_id, config])
+
+
+def set_entrance_token(db: Database, site_id: int, token: str) -> None:
+    """Store the secret of a site's entrance QR."""
+    db.execute("UPDATE site_channels SET entrance_token = ? WHERE site_id = ?", [token, site_id])
+
+
+def sites_with_channels(db: Database) -> list[dict]:
+    """Return every site that has channel settings, with them."""
+    return _all(db, "SELECT s.*, c.config, c.entrance_token FROM sites s "
+                    "JOIN site_channels c ON c.site_id = s.id ORDER BY s.name")
+
+
+def desks_serving(db: Database, service_id: int) -> int:
+    """Count the active desks that serve a service."""
+    return db.execute("SELECT count(*) FROM desk_services ds JOIN desks d ON d.id = ds.desk_id "
+                      "WHERE ds.service_id = ? AND d.active", [service_id]).fetchone()[0]
+
+
+def booked_per_slot(db: Database, service_id: int, start_ms: int, end_ms: int) -> dict[int, int]:
+    """Return how many live appointments each slot start of a service holds in [start, end)."""
+    return {r[0]: r[1] for r in db.execute(
+        "SELECT slot_at, count(*) FROM appointments WHERE service_id = ? AND slot_at >= ? "
+        "AND slot_at < ? AND status <> 'cancelled' GROUP BY slot_at",
+        [service_id, start_ms, end_ms])}
+
+
+def insert_appointment(db: Database, values: dict) -> dict:
+    """Insert an appointment and return it."""
+    names = list(values)
+    return dict(db.execute(
+        f"INSERT INTO appointments ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)}) "
+        "RETURNING *", [values[n] for n in names]).fetchone())
+
+
+def appointment_by_code(db: Database, code: str) -> dict | None:
+    """Return an appointment by its code."""
+    return _one(db, "SELECT * FROM appointments WHERE code = ?", [code])
+
+
+def appointment_by_ticket(db: Database, ticket_id: int) -> dict | None:
+    """Return the appointment a ticket was checked in from, if any."""
+    return _one(db, "SELECT * FROM appointments WHERE ticket_id = ?", [ticket_id])
+
+
+def live_appointment_of(db: Database, service_id: int, id_hash: str, since_ms: int) -> dict | None:
+    """Return a person's booked appointment for a service from an instant on (by the keyed ID hash)."""
+    return _one(db, "SELECT * FROM appointments WHERE service_id = ? AND id_hash = ? "
+                    "AND status = 'booked' AND slot_at >= ? LIMIT 1", [service_id, id_hash, since_ms])
+
+
+def change_appointment(db: Database, appointment_id: int, from_states: tuple[str, ...],
+                       sets: dict) -> dict | None:
+    """Change an appointment only if it is in one of the given states; return it, or None."""
+    assignments = ", ".join(f"{k} = :{k}" for k in sets)
+    states = ", ".join(f"'{s}'" for s in from_states)
+    row = db.execute(f"UPDATE appointments SET {assignments} WHERE id = :_id AND status IN ({states}) "
+                     "RETURNING *", dict(sets, _id=appointment_id)).fetchone()
+    return dict(row) if row is not None else None
+
+
+def overdue_appointments(db: Database, before_ms: int, limit: int = 500) -> list[dict]:
+    """Return booked appointments whose slot started before an instant (check-in closed for them)."""
+    return _all(db, "SELECT * FROM appointments WHERE status = 'booked' AND slot_at < ? "
+                    "ORDER BY slot_at LIMIT ?", [before_ms, limit])
+
+
+def appointments_of_site_day(db: Database, site_id: int, day: str) -> list[dict]:
+    """Return a site's appointments of a local day, by slot."""
+    return _all(db, "SELECT * FROM appointments WHERE site_id = ? AND day = ? ORDER BY slot_at, id",
+                [site_id, day])
+
+
+def booked_between(db: Database, site_id: int, start_ms: int, end_ms: int) -> dict[int, int]:
+    """Return per service the appointments still booked with a slot in [start, end)."""
+    return {r[0]: r[1] for r in db.execute(
+        "SELECT service_id, count(*) FROM appointments WHERE site_id = ? AND slot_at >= ? "
+        "AND slot_at < ? AND status = 'booked' GROUP BY service_id", [site_id, start_ms, end_ms])}
+
+
+def appointment_show_rate(db: Database, site_id: int, since_ms: int, until_ms: int) -> tuple[int, int]:
+    """Return (appointments whose slot passed in [since, until), how many of them checked in)."""
+    row = db.execute("SELECT count(*) FILTER (WHERE status IN ('checked_in', 'no_show')), "
+                     "count(*) FILTER (WHERE status = 'checked_in') FROM appointments "
+                     "WHERE site_id = ? AND slot_at >= ? AND slot_at < ?",
+                     [site_id, since_ms, until_ms]).fetchone()
+    return row[0], row[1]
+
+
+def walk_in_visits_between(db: Database, site_id: int,
+                           windows: list[tuple[int, int]]) -> list[dict[int, int]]:
+    """Return, for each [start, end) window, the visits each service received not by appointment."""
+    out = []
+    for start, end in windows:
+        out.append({r[0]: r[1] for r in db.execute(
+            "SELECT service_id, count(*) FROM tickets WHERE site_id = ? AND issued_at >= ? "
+            "AND issued_at < ? AND origin_id IS NULL AND channel <> 'appointment' "
+            "GROUP BY service_id", [site_id, start, end])})
+    return out
+
+
+def ticket_by_checkin_code(db: Database, code: str) -> dict | None:
+    """Return the ticket from a phone that an arrival code names."""
+    return _one(db, "SELECT * FROM tickets WHERE checkin_code = ?", [code])
+
+
+def confirm_arrival(db: Database, ticket_id: int, now_ms: int) -> dict | None:
+    """Mark a waiting ticket from a phone as arrived (callable from now on); return it, or None."""
+    row = db.execute("UPDATE tickets SET arrived = :yes, arrived_at = :now WHERE id = :id "
+                     "AND status = 'waiting' AND NOT arrived RETURNING *",
+                     {"yes": True, "now": now_ms, "id": ticket_id}).fetchone()
+    return dict(row) if row is not None else None
+
+
+def awaiting_arrival(db: Database, site_id: int, day: str) -> list[dict]:
+    """Return a site's waiting tickets from phones whose citizens have not confirmed arrival."""
+    return _all(db, "SELECT * FROM tickets WHERE site_id = ? AND day = ? AND status = 'waiting' "
+                    "AND NOT arrived ORDER BY queue_at, id", [site_id, day])
+
+
+def first_passed_at(db: Database, ticket: dict) -> int | None:
+    """Return when a ticket of its service that arrived after this one was first called."""
+    return db.execute("SELECT min(called_at) FROM tickets WHERE service_id = ? AND day = ? "
+                      "AND called_at IS NOT NULL AND queue_at > ?",
+                      [ticket["service_id"], ticket["day"], ticket["queue_at"]]).fetchone()[0]
+
+
+def abandon_unconfirmed(db: Database, ticket_id: int, now_ms: int) -> dict | None:
+    """Close a ticket from a phone never confirmed (abandoned, automatic); return it, or None."""
+    row = db.execute("UPDATE tickets SET status = 'abandoned', closed_at = :now, automatic = :yes "
+                     "WHERE id = :id AND status = 'waiting' AND NOT arrived RETURNING *",
+                     {"now": now_ms, "yes": True, "id": ticket_id}).fetchone()
+    return dict(row) if row is not None else None
+
+
+def count_remote_taken(db: Database, device: str, site_id: int, day: str) -> int:
+    """Return how many tickets a phone took at a site on a local day."""
+    row = db.execute("SELECT taken FROM remote_takers WHERE device = ? AND site_id = ? AND day = ?",
+                     [device, site_id, day]).fetchone()
+    return row[0] if row else 0
+
+
+def add_remote_taken(db: Database, device: str, site_id: int, day: str) -> int:
+    """Count one more ticket taken by a phone at a site on a local day; return the count."""
+    return db.execute(
+        "INSERT INTO remote_takers (device, site_id, day, taken) VALUES (?, ?, ?, 1) "
+        "ON CONFLICT (device, site_id, day) DO UPDATE SET taken = remote_takers.taken + 1 "
+        "RETURNING taken", [device, site_id, day]).fetchone()[0]
+
+
+def forget_remote_takers(db: Database, before_day: str) -> None:
+    """Drop the per-phone counts of days before a local day."""
+    db.execute("DELETE FROM remote_takers WHERE day < ?", [before_day])
+
+
+def insert_contact(db: Database, site_id: int, now_ms: int, *, email: str | None,
+                   phone: str | None, appointment_id: int | None = None,
+                   visit_id: str | None = None) -> None:
+    """Keep a citizen's optional contact for one appointment or visit."""
+    db.execute("INSERT INTO contacts (site_id, appointment_id, visit_id, email, phone, created_at) "
+               "VALUES (?, ?, ?, ?, ?, ?)", [site_id, appointment_id, visit_id, email, phone, now_ms])
+
+
+def contact_of_appointment(db: Database, appointment_id: int) -> dict | None:
+    """Return the contact of an appointment, if the citizen gave one."""
+    return _one(db, "SELECT * FROM contacts WHERE appointment_id = ? LIMIT 1", [appointment_id])
+
+
+def contact_of_visit(db: Database, visit_id: str) -> dict | None:
+    """Return the contact of a visit, if the citizen gave one."""
+    return _one(db, "SELECT * FROM contacts WHERE visit_id = ? LIMIT 1", [visit_id])
+
+
+def attach_contact_to_visit(db: Database, appointment_id: int, visit_id: str) -> None:
+    """Let an appointment's contact follow the visit it became at check-in."""
+    db.execute("UPDATE contacts SET visit_id = ? WHERE appointment_id = ?", [visit_id, appointment_id])
+
+
+def visits_with_contacts(db: Database) -> list[dict]:
+    """Return the latest segment of every visit that has a contact (with the contact)."""
+    return _all(db, "SELECT c.id AS contact_id, c.email, c.phone, t.* FROM contacts c "
+                    "JOIN tickets t ON t.id = (SELECT max(x.id) FROM tickets x "
+                    "WHERE x.visit_id = c.visit_id) WHERE c.visit_id IS NOT NULL")
+
+
+def appointments_with_contacts(db: Database) -> list[dict]:
+    """Return every appointment not yet checked in that has a contact (with the contact)."""
+    return _all(db, "SELECT c.id AS contact_id, c.email, c.phone, a.* FROM contacts c "
+                    "JOIN appointments a ON a.id = c.appointment_id WHERE c.visit_id IS NULL")
+
+
+def delete_contacts(db: Database, contact_ids: list[int]) -> int:
+    """Delete contacts (their visit or appointment is over); return how many."""
+    if not contact_ids:
+        return 0
+    marks, params = _in_list("c", contact_ids)
+    return db.execute(f"DELETE FROM contacts WHERE id IN ({marks})", params).rowcount
+
+
+def set_appointment_reminded(db: Database, appointment_id: int, now_ms: int) -> None:
+    """Note that an appointment's reminder was queued."""
+    db.execute("UPDATE appointments SET reminded_at = ? WHERE id = ?", [now_ms, appointment_id])
+
+
+def enqueue_notification(db: Database, values: dict) -> bool:
+    """Queue one message unless one with the same ``dedupe`` key exists; tell whether it was queued."""
+    names = list(values)
+    row = db.execute(
+        f"INSERT INTO notifications ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)}) "
+        "ON CONFLICT (dedupe) DO NOTHING RETURNING id", [values[n] for n in names]).fetchone()
+    return row is not None
+
+
+def due_notifications(db: Database, now_ms: int, limit: int) -> list[dict]:
+    """Return pending messages whose time has come, oldest first."""
+    return _all(db, "SELECT * FROM notifications WHERE status = 'pending' AND next_at <= ? "
+                    "ORDER BY next_at, id LIMIT ?", [now_ms, limit])
+
+
+def claim_notification(db: Database, notification_id: int) -> dict | None:
+    """Take a pending message for sending (once, whoever else looks at it); return it, or None."""
+    row = db.execute("UPDATE notifications SET status = 'sending', attempts = attempts + 1 "
+                     "WHERE id = ? AND status = 'pending' RETURNING *", [notification_id]).fetchone()
+    return dict(row) if row is not None else None
+
+
+def finish_notification(db: Database, notification_id: int, values: dict) -> None:
+    """Record a message's outcome (sent, retried later, or failed)."""
+    _update(db, "notifications", notification_id, values)
+
+
+def release_stuck_notifications(db: Database, before_ms: int) -> None:
+    """Give back messages left 'sending' by a process that died while sending them."""
+    db.execute("UPDATE notifications SET status = 'pending' WHERE status = 'sending' AND next_at < ?",
+               [before_ms])
+
+
+def drop_pending_of(db: Database, dedupe_prefix: str) -> None:
+    """Forget the recipient of the unsent messages of a visit or appointment that is over."""
+    db.execute("UPDATE notifications SET status = 'failed', recipient = NULL, "
+               "last_error = 'visit_over' WHERE status = 'pending' AND dedupe LIKE ?",
+               [dedupe_prefix + "%"])
+
+
+def notifications_of_site(db: Database, site_id: int, limit: int = 100) -> list[dict]:
+    """Return a site's latest messages (without recipients once sent), newest first."""
+    return _all(db, "SELECT * FROM notifications WHERE site_id = ? ORDER BY id DESC LIMIT ?",
+                [site_id, limit])
+
+
+def typical_waits(db: Database, site_id: int, since_ms: int, until_ms: int,
+                  offset_ms: int) -> list[tuple]:
+    """Return per service, local weekday (Monday 0) and hour of arrival: called tickets and mean wait (ms)."""
+    local = "(t.queue_at + :offset)"
+    return [tuple(r) for r in db.execute(
+        f"SELECT t.service_id, ({local} / 86400000 + 3) % 7 AS weekday, "
+        f"({local} % 86400000) / 3600000 AS hour, count(*), avg(t.called_at - t.queue_at), "
+        "count(DISTINCT t.day) FROM tickets t WHERE t.site_id = :site AND t.queue_at >= :since "
+        "AND t.queue_at < :until AND t.called_at IS NOT NULL AND t.origin_id IS NULL "
+        "AND t.channel = 'walk_in' GROUP BY t.service_id, weekday, hour",
+        {"offset": offset_ms, "site": site_id, "since": since_ms, "until": until_ms})]
+
+
+def channel_report(db: Database, site_ids: list[int], day_from: str, day_to: str) -> list[tuple]:
+    """Return per site and service the appointment counts of a period (days of their slots).
+
+    Each row: site_id, service_id, booked (not cancelled), cancelled, moved, checked_in,
+    no_show, checked in early (before the slot), late (after it), the sum and count of
+    check-in − slot (ms), and of first call − the later of slot and check-in (ms).
+    """
+    sites, params = _in_list("site", site_ids)
+    params.update(day_from=day_from, day_to=day_to)
+    return [tuple(r) for r in db.execute(
+        "SELECT a.site_id, a.service_id, count(*) FILTER (WHERE a.status <> 'cancelled'), "
+        "count(*) FILTER (WHERE a.status = 'cancelled'), count(*) FILTER (WHERE a.moves > 0), "
+        "count(*) FILTER (WHERE a.status = 'checked_in'), count(*) FILTER (WHERE a.status = 'no_show'), "
+        "count(*) FILTER (WHERE a.checked_in_at < a.slot_at), "
+        "count(*) FILTER (WHERE a.checked_in_at > a.slot_at), "
+        "coalesce(sum(a.checked_in_at - a.slot_at), 0), count(a.checked_in_at), "
+        "coalesce(sum(t.called_at - t.queue_at) FILTER (WHERE t.called_at IS NOT NULL), 0), "
+        "count(t.called_at) FROM appointments a LEFT JOIN tickets t ON t.id = a.ticket_id "
+        f"WHERE a.site_id IN ({sites}) AND a.day BETWEEN :day_from AND :day_to "
+        "GROUP BY a.site_id, a.service_id", params)]
+
+
+def punctuality_values(db: Database, site_ids: list[int], day_from: str, day_to: str) -> list[tuple]:
+    """Return (check-in − slot, first call − queue time) in ms of a period's checked-in appointments."""
+    sites, params = _in_list("site", site_ids)
+    params.update(day_from=day_from, day_to=day_to)
+    return [tuple(r) for r in db.execute(
+        "SELECT a.checked_in_at - a.slot_at, t.called_at - t.queue_at FROM appointments a "
+        "LEFT JOIN tickets t ON t.id = a.ticket_id "
+        f"WHERE a.site_id IN ({sites}) AND a.day BETWEEN :day_from AND :day_to "
+        "AND a.checked_in_at IS NOT NULL", params)]
+
+
+def remote_report(db: Database, site_ids: list[int], day_from: str, day_to: str) -> list[tuple]:
+    """Return per site and service the tickets taken from phones in a period.
+
+    Each row: site_id, service_id, taken, confirmed, never confirmed (closed unconfirmed),
+    awaiting arrival, called, called and not there (no-show).
+    """
+    sites, params = _in_list("site", site_ids)
+    params.update(day_from=day_from, day_to=day_to)
+    return [tuple(r) for r in db.execute(
+        "SELECT site_id, service_id, count(*), count(arrived_at), "
+        "count(*) FILTER (WHERE status = 'abandoned' AND arrived_at IS NULL), "
+        "count(*) FILTER (WHERE status = 'waiting' AND NOT arrived), count(called_at), "
+        "count(*) FILTER (WHERE status = 'no_show') FROM tickets "
+        f"WHERE site_id IN ({sites}) AND day BETWEEN :day_from AND :day_to AND channel = 'remote' "
+        "AND origin_id IS NULL GROUP BY site_id, service_id", params)]
+
+
+def forget_people_of_closed_appointments(db: Database) -> int:
+    """Clear the name and ID hash of appointments whose visit is over (or that were cancelled or missed)."""
+    return db.execute(
+        "UPDATE appointments SET name = NULL, id_hash = NULL "
+        "WHERE (name IS NOT NULL OR id_hash IS NOT NULL) AND (status IN ('cancelled', 'no_show') "
+        "OR (status = 'checked_in' AND NOT EXISTS (SELECT 1 FROM tickets o JOIN tickets t "
+        "ON t.visit_id = o.visit_id WHERE o.id = appointments.ticket_id "
+        "AND t.status IN ('waiting', 'called', 'serving'))))").rowcount

@@ -19,10 +19,17 @@ from .errors import Forbidden
 from .queue import Actor, current_engine
 from .store import MAX_ID
 
-__all__ = ["ADMINS", "ANYONE", "DEVICE_KINDS", "MANAGERS", "ROLES", "STAFF", "IdConverter",
+__all__ = ["ADMINS", "ANYONE", "CSP", "DEVICE_KINDS", "MANAGERS", "ROLES", "STAFF", "IdConverter",
            "absolute", "actor", "current_clock", "desk_for", "desk_from_path", "json_errors",
            "login_first", "now_ms", "principal", "readable_desk", "require", "site_for",
            "ticket_for_action", "ticket_reply", "wants_json"]
+
+
+# The pages' Content-Security-Policy (``server.SecurityHeaders`` sends it); the public wait
+# times alone relax ``frame-ancestors`` to be embedded (``portal``).
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "media-src 'self' data: blob:; connect-src 'self' ws: wss:; font-src 'self'; "
+       "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
 
 
 # --- who asks -------------------------------------------------------------------------

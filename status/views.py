@@ -12,20 +12,23 @@ configuration ``{"desk": <desk id>}``; it listens to its desk's room and asks
 for a rating as soon as the official finishes a service.
 """
 
+import io
 import re
 
-from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from marshmallow import fields
 
-from shared import auth, contract, kpi, ratelimit, store
+from shared import auth, channels, contract, kpi, ratelimit, remote, store
 from shared.clock import current_clock
 from shared.contract import Body, Id, Int, Shape, Text
 from shared.db import get_db
 from shared.devices import survey_desk
 from shared.errors import DomainError, Forbidden, NotFound, Unauthorized, not_found
+from shared.present import qr_png, show_code
 from shared.queue import STATUS_LABELS, QueueEngine
+from shared.timefmt import local_datetime
 
 from . import ratings
 
@@ -77,6 +80,10 @@ def status_json(engine: QueueEngine, ticket: dict) -> dict:
         "transferred": _("Su turno fue transferido."),
     }
     previous = store.ticket_by_id(db, ticket["previous_id"]) if ticket["previous_id"] else None
+    awaiting = status == "waiting" and not ticket["arrived"]
+    if awaiting:
+        messages["waiting"] = _("Su turno guarda su lugar. Al llegar a la sede, confirme su llegada "
+                                "en el kiosco o con el código QR de la entrada.")
     return {
         "code": ticket["code"], "site_name": site["name"], "service": service["code"],
         "service_name": service["name"],
@@ -91,7 +98,44 @@ def status_json(engine: QueueEngine, ticket: dict) -> dict:
         "transferred_from": engine.lookup.service(previous["service_id"])["name"] if previous else None,
         "rated": rated, "can_rate": status == "finished" and not rated,
         "server_time": current_clock().now_ms(),
+        **_channel_state(engine, ticket, shaped, awaiting),
     }
+
+
+def _channel_state(engine: QueueEngine, ticket: dict, shaped: dict, awaiting: bool) -> dict:
+    """Return what the page needs for a ticket from a phone or an appointment, and for its alerts.
+
+    ``earliest_call_at``: the soonest the turn may come (the low end of the
+    estimate's range), from which the page tells when to leave home;
+    ``arrival_deadline``: when an unconfirmed ticket is closed, once its turn
+    has come; ``near_ahead``: from how many people ahead the page alerts.
+    """
+    site = engine.lookup.site(ticket["site_id"])
+    config = channels.settings(engine.db, site)
+    span = shaped.get("estimated_wait_range_seconds") if ticket["status"] == "waiting" else None
+    now = current_clock().now_ms()
+    deadline = remote.deadline(engine.db, site, ticket) if awaiting else None
+    return {
+        "channel": ticket["channel"], "awaiting_arrival": awaiting,
+        "arrival_code": show_code(ticket["checkin_code"])
+        if awaiting and ticket["checkin_code"] else None,
+        "earliest_call_at": now + int(span[0] * 1000) if span else None,
+        "arrival_deadline": deadline,
+        "appointment_time": local_datetime(ticket["appointment_at"], site["timezone"]).strftime("%H:%M")
+        if ticket["appointment_at"] else None,
+        "near_ahead": config["notifications"]["near_ahead"],
+    }
+
+
+@bp.get("/t/<visit_id>/qr.png")
+def ticket_qr(visit_id):
+    """Return the QR of a ticket's own page: the kiosk's reader confirms arrival with it."""
+    _engine, ticket = _visit(visit_id)
+    base = current_app.config.get("PUBLIC_URL") or request.host_url
+    response = send_file(io.BytesIO(qr_png(base.rstrip("/") + f"/t/{ticket['visit_id']}")),
+                         mimetype="image/png")
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _waiting_since(engine: QueueEngine, ticket: dict) -> dict:

@@ -268,6 +268,10 @@
     var noteText = "";
     if (extra && extra.from_service_name) { noteText = T.transferred_from + " " + extra.from_service_name + ". "; }
     if (extra && extra.note) { noteText += T.note + ": " + extra.note; }
+    if (extra && extra.appointment) {
+      noteText = T.appointment + " " + (extra.appointment.time || "") +
+        (extra.appointment.name ? " · " + extra.appointment.name : "") + ". " + noteText;
+    }
     note.classList.toggle("hidden", !noteText);
     setText(note, noteText);
   }

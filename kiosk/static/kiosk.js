@@ -120,6 +120,7 @@
       state.services = answer.data.services;
       state.siteOpen = answer.data.open;
       state.categories = answer.data.categories;
+      $("checkin-open").classList.toggle("hidden", !answer.data.checkin);
       renderServices();
       renderCategories();
     }, function () { reachable(false); });
@@ -318,12 +319,94 @@
     });
   }
 
-  function failIssue(message, canRetry) {
+  function failIssue(message, canRetry, walkIn) {
     setBusy(false);
+    Turnos.setText($("error-title"), walkIn !== undefined ? S.checkin_title : S.error_title);
     Turnos.setText($("error-text"), message);
     $("error-retry").classList.toggle("hidden", !canRetry);
+    state.walkIn = walkIn || null;
+    $("error-walk-in").classList.toggle("hidden", !walkIn);
     show("error");
   }
+
+  // --- «Tengo cita»: a code from the on-screen keys or a barcode reader ----------------------------
+
+  var KEYS = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+  (function buildKeys() {
+    var box = $("checkin-keys");
+    KEYS.split("").forEach(function (ch) {
+      var key = el("button", "", ch);
+      key.type = "button";
+      key.addEventListener("click", function () { $("checkin-code").value += ch; });
+      box.appendChild(key);
+    });
+    var del = el("button", "k-key-wide", S["delete"]);
+    del.type = "button";
+    del.addEventListener("click", function () {
+      $("checkin-code").value = $("checkin-code").value.slice(0, -1);
+    });
+    box.appendChild(del);
+  })();
+
+  function openCheckin() {
+    $("checkin-code").value = "";
+    $("checkin-busy").classList.add("hidden");
+    show("checkin");
+    $("checkin-code").focus();
+  }
+
+  function checkIn(code) {
+    if (state.busy || !code) { return; }
+    state.busy = true;
+    $("checkin-busy").classList.remove("hidden");
+    Turnos.setText($("checkin-busy"), S.busy);
+    var body = { code: code };
+    if (data.preview) { body.site = data.site; }
+    Turnos.api("POST", withLang("/kiosk/api/checkin"), body).then(function (answer) {
+      state.busy = false;
+      reachable(true);
+      if (answer.status === 201 || answer.status === 200) { showTicket(answer.data); return; }
+      if (answer.data && answer.data.error === "csrf_failed") { window.location.reload(); return; }
+      var walkIn = answer.data && answer.data.service ?
+        state.services.filter(function (s) { return s.code === answer.data.service; })[0] : null;
+      failIssue((answer.data && answer.data.message) || S.error, false, walkIn || false);
+    }, function () {
+      state.busy = false;
+      reachable(false);
+      failIssue(S.error, false, false);
+    });
+  }
+
+  $("checkin-open").addEventListener("click", openCheckin);
+  $("checkin-go").addEventListener("click", function () { checkIn($("checkin-code").value); });
+  $("checkin-code").addEventListener("keydown", function (event) {
+    if (event.key === "Enter") { event.preventDefault(); checkIn($("checkin-code").value); }
+  });
+  $("error-walk-in").addEventListener("click", function () {
+    if (state.walkIn) { chooseService(state.walkIn); }
+  });
+
+  /* A barcode reader in keyboard mode types a whole code in a few milliseconds and presses
+     Enter. At rest (a step with nothing to type) such a burst is taken as a scan. */
+  var burst = "", burstAt = 0;
+  document.addEventListener("keydown", function (event) {
+    if (state.step === "checkin" || state.busy || event.ctrlKey || event.altKey || event.metaKey) { return; }
+    var now = Date.now();
+    if (now - burstAt > 100) { burst = ""; }
+    burstAt = now;
+    if (event.key === "Enter") {
+      if (burst.length >= 8 && $("checkin-open") && !$("checkin-open").classList.contains("hidden")) {
+        var scanned = burst;
+        burst = "";
+        show("checkin");
+        $("checkin-code").value = scanned;
+        checkIn(scanned);
+      }
+      burst = "";
+      return;
+    }
+    if (event.key.length === 1) { burst += event.key; }
+  });
 
   $("error-retry").addEventListener("click", function () {
     show("priority");
@@ -335,6 +418,8 @@
 
   function showTicket(ticket) {
     state.ticket = ticket;
+    $("t-checked").classList.toggle("hidden", !ticket.checked_in);
+    Turnos.setText($("t-checked"), ticket.message || "");
     state.printDone = false;
     setBusy(false);
     Turnos.setText($("t-code"), ticket.code);

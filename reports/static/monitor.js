@@ -116,6 +116,15 @@
     }));
     Turnos.setText(document.getElementById("staffing-note"),
                    state.staffing.source === "history" ? S.staffing_history : S.staffing_last_hour);
+    var ch = state.channels || {};
+    [["ch-pending", ch.appointments_pending], ["ch-checked-in", ch.checked_in], ["ch-no-show", ch.no_show],
+     ["ch-awaiting", ch.remote_awaiting], ["ch-never", ch.remote_never_confirmed],
+     ["ch-punctuality", ch.punctuality_p50_minutes], ["ch-wait-slot", ch.wait_from_slot_p50_minutes]
+    ].forEach(function (pair) { Turnos.setText(document.getElementById(pair[0]), pair[1] == null ? "—" : pair[1]); });
+    Turnos.setText(document.getElementById("staffing-coming"), S.staffing_coming.replace("{hours}",
+      (state.staffing.coming_hours || []).map(function (h) {
+        return h.from.slice(11, 16) + " " + h.desks_needed_total;
+      }).join(" · ")));
     fill(document.querySelector("#desks tbody"), state.desks.map(function (d) {
       var tr = el("tr");
       tr.setAttribute("data-desk", d.code);

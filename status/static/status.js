@@ -9,6 +9,59 @@
   var $ = function (id) { return document.getElementById(id); };
   var show = function (id, on) { $(id).classList.toggle("hidden", !on); };
   var timer = null, service = root.getAttribute("data-service"), lastCount = null;
+  var alerted = {}, lastState = null, audio = null;
+
+  /* Alerts while the page is open: a tone, a vibration and a browser notification. */
+  function tone() {
+    try {
+      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+      var osc = audio.createOscillator(), gain = audio.createGain();
+      osc.frequency.value = 880;
+      gain.gain.value = 0.2;
+      osc.connect(gain); gain.connect(audio.destination);
+      osc.start(); osc.stop(audio.currentTime + 0.6);
+    } catch (e) { /* no sound device: vibration and the notification still tell */ }
+  }
+
+  function alertCitizen(kind, title, body) {
+    if (alerted[kind]) { return; }
+    alerted[kind] = true;
+    root.setAttribute("data-alerted", Object.keys(alerted).join(" "));
+    tone();
+    if (navigator.vibrate) { navigator.vibrate(kind === "called" ? [300, 150, 300, 150, 300] : [200, 100, 200]); }
+    if (window.Notification && Notification.permission === "granted") {
+      try { new Notification(title, { body: body, tag: "turnos-" + kind }); } catch (e) { /* mobile: best effort */ }
+    }
+  }
+
+  function checkAlerts(state) {
+    if (state.status === "called") {
+      alertCitizen("called", S.called_title, state.message);
+    } else if (state.status === "waiting" && state.ahead != null && state.ahead <= state.near_ahead) {
+      alertCitizen("near", S.near_title, S.near_body.replace("{n}", state.ahead).replace("{code}", state.code));
+    }
+  }
+
+  function hhmm(ms) {
+    return new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  }
+
+  /* A ticket from a phone: when to leave home (the soonest the turn may come, minus the trip). */
+  function renderArrival(state) {
+    show("arrival-panel", !!state.awaiting_arrival);
+    if (!state.awaiting_arrival) { return; }
+    Turnos.setText($("arrival-code"), state.arrival_code || "");
+    var skew = Date.now() - state.server_time;
+    var travel = Number($("travel").value) * 60000;
+    if (state.earliest_call_at != null) {
+      var leave = state.earliest_call_at + skew - travel;
+      Turnos.setText($("leave"), leave <= Date.now() ? S.leave_now : S.leave_at.replace("{time}", hhmm(leave)));
+    }
+    show("deadline", state.arrival_deadline != null);
+    if (state.arrival_deadline != null) {
+      Turnos.setText($("deadline"), S.deadline.replace("{time}", hhmm(state.arrival_deadline + skew)));
+    }
+  }
 
   function render(state) {
     root.setAttribute("data-status", state.status);
@@ -35,7 +88,10 @@
     var now = new Date();
     Turnos.setText($("updated"), S.updated.replace("{time}",
                    now.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })));
-    if (state.status === "called" && navigator.vibrate) { navigator.vibrate([300, 150, 300]); }
+    show("alerts-panel", state.status === "waiting");
+    renderArrival(state);
+    lastState = state;
+    checkAlerts(state);
     root.setAttribute("data-version", String(Date.now()));
   }
 
@@ -68,6 +124,16 @@
   window.setInterval(function () {
     if (root.getAttribute("data-status") === "waiting") { refresh(); }
   }, 60000);
+
+  $("travel").addEventListener("change", function () { if (lastState) { renderArrival(lastState); } });
+  $("alerts-on").addEventListener("click", function () {
+    tone();  // a tap lets the page make sound later
+    if (!window.Notification) { Turnos.setText($("alerts-state"), S.alerts_denied); return; }
+    Notification.requestPermission().then(function (answer) {
+      Turnos.setText($("alerts-state"), answer === "granted" ? S.alerts_on : S.alerts_denied);
+      root.setAttribute("data-notifications", answer);
+    });
+  });
 
   $("rating-form").addEventListener("submit", function (event) {
     event.preventDefault();

@@ -51,7 +51,7 @@ def test_every_answer_of_every_operation_has_a_schema(document):
         assert any(s.startswith("2") for s in statuses), f"{method} {path}: no success answer"
         for status, response in op["responses"].items():
             response = resolve(document, response)
-            if status == "204":
+            if status in ("204", "304"):  # no body by definition (a 304: the copy the client has)
                 assert "content" not in response
                 continue
             schema = response.get("content", {}).get("application/json", {}).get("schema")

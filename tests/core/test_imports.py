@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 CORE = "shared"
 ASSEMBLY = "server"
-FACES = ("api", "kiosk", "display", "desk", "printer", "admin", "reports", "status")
+FACES = ("api", "kiosk", "display", "desk", "printer", "admin", "reports", "status", "portal")
 PACKAGES = (CORE, ASSEMBLY, *FACES)
 
 

@@ -33,6 +33,7 @@ class Principals:
                 "visit_id": store.ticket_by_id(db, ticket["id"])["visit_id"],
                 "code": "NOPE2345", "name": "000001-A-001", "ext": "png", "filename": "x.css",
                 "rest": "nothing-here", "kind": "step", "key": "services",
+                "city": "villa-esperanza", "token": "not-the-entrance-token",
             }
 
     def url(self, rule, overrides: dict | None = None) -> str:
