@@ -24,7 +24,8 @@ def _category_fields(category: dict | None) -> MultiDict:
                       "pictogram": category["pictogram"], "legal_note": category["legal_note"],
                       "kiosk_visible": "1" if category["kiosk_visible"] else "",
                       "active": "1" if category["active"] else "",
-                      "sort_order": str(category["sort_order"])})
+                      "sort_order": str(category["sort_order"]),
+                      "min_age": str(category["min_age"] or "")})
 
 
 def _categories_page(status: int = 200, **context):

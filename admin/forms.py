@@ -33,6 +33,10 @@ WEEKDAY_LABELS = {"mon": _l("Lunes"), "tue": _l("Martes"), "wed": _l("Miércoles
                   "sun": _l("Domingo")}
 KNOWN_PICTOGRAMS = ("discapacidad", "gestante", "infancia", "adulto_mayor", "veterano",
                     "vulnerabilidad")
+# The service pictograms the kiosk draws (kiosk/static/pictograms/services/); empty: one chosen
+# from the service's words. A face cannot import another, so the list is repeated here.
+SERVICE_PICTOGRAMS = ("pagos", "comercio", "familia", "mayores", "documentos", "planeacion", "salud",
+                      "educacion", "transito", "tramite")
 VOICES = ("browser", "server", "chime")
 MAX_DISPLAY_LINES = 5
 
@@ -357,8 +361,15 @@ def hours_text(stored: str) -> dict:
     return {day: ", ".join(f"{a}-{b}" for a, b in value.get(day, [])) for day in WEEKDAYS}
 
 
+def _check_pictogram(field) -> None:
+    """Refuse a pictogram name other than lower case, digits, - or _."""
+    if not PICTOGRAM.match(field.data):
+        raise ValidationError(_l("Pictograma no válido: use minúsculas, números, - o _ "
+                                 "(por ejemplo adulto_mayor)."))
+
+
 class ServiceForm(AdminForm):
-    """A service: prefix, texts, targets, cap, order, state and own hours."""
+    """A service: prefix, texts, targets, cap, order, state, pictogram and own hours."""
 
     code = Code()
     prefix = AdminField()
@@ -371,12 +382,19 @@ class ServiceForm(AdminForm):
     daily_cap = Whole(_l("Cupo diario"), low=0, high=9999, default=0)
     sort_order = Whole(_l("Orden"), low=0, high=999, default=0)
     active = Check()
+    pictogram = AdminField()
 
     def validate_prefix(self, field):
         """A prefix is one to three capital letters."""
         field.data = (field.raw or "").strip().upper()
         if not PREFIX.match(field.data):
             raise ValidationError(_l("El prefijo debe tener de 1 a 3 letras (A-Z)."))
+
+    def validate_pictogram(self, field):
+        """A pictogram is named like a category's; empty leaves the kiosk's own choice."""
+        field.data = (field.raw or "").strip()
+        if field.data:
+            _check_pictogram(field)
 
 
 _with_hours(ServiceForm)
@@ -392,7 +410,8 @@ def service_values(formdata, *, creating: bool) -> dict:
                   target_wait_seconds=60 * form.target_wait_minutes.data,
                   default_service_seconds=60 * form.default_service_minutes.data,
                   daily_cap=form.daily_cap.data or None, sort_order=form.sort_order.data,
-                  active=form.active.data, opening_hours=_hours_json(form))
+                  active=form.active.data, opening_hours=_hours_json(form),
+                  pictogram=form.pictogram.data)
     return values
 
 
@@ -421,7 +440,7 @@ def desk_values(formdata, services: list[dict], *, creating: bool) -> tuple[dict
 
 
 class CategoryForm(AdminForm):
-    """A priority category: the label a citizen reads, pictogram, legal ground, visibility."""
+    """A priority category: the label a citizen reads, pictogram, legal ground, visibility, age."""
 
     code = Code()
     label = Text(_l("Nombre"), required=True, max_len=80)
@@ -430,13 +449,13 @@ class CategoryForm(AdminForm):
     kiosk_visible = Check()
     active = Check()
     sort_order = Whole(_l("Orden"), low=0, high=999, default=0)
+    # Blank or 0: stored as no age (NULL, as in the layout file), and the kiosk names none.
+    min_age = Whole(_l("Edad desde la que aplica (años)"), low=0, high=120, default=0)
 
     def validate_pictogram(self, field):
         """A pictogram is named in lower case, digits, - or _."""
         field.data = (field.raw or "").strip()
-        if not PICTOGRAM.match(field.data):
-            raise ValidationError(_l("Pictograma no válido: use minúsculas, números, - o _ "
-                                     "(por ejemplo adulto_mayor)."))
+        _check_pictogram(field)
 
 
 def category_values(formdata, *, creating: bool) -> dict:
@@ -445,7 +464,8 @@ def category_values(formdata, *, creating: bool) -> dict:
     values = {"code": form.code.data} if creating else {}
     values.update(label=form.label.data, pictogram=form.pictogram.data,
                   legal_note=form.legal_note.data, kiosk_visible=form.kiosk_visible.data,
-                  active=form.active.data, sort_order=form.sort_order.data)
+                  active=form.active.data, sort_order=form.sort_order.data,
+                  min_age=form.min_age.data or None)
     return values
 
 

@@ -28,7 +28,7 @@ def _service_fields(service: dict | None) -> MultiDict:
         "target_wait_minutes": str(service["target_wait_seconds"] // 60),
         "default_service_minutes": str(service["default_service_seconds"] // 60),
         "daily_cap": str(service["daily_cap"] or 0), "sort_order": str(service["sort_order"]),
-        "active": "1" if service["active"] else "",
+        "active": "1" if service["active"] else "", "pictogram": service["pictogram"],
     })
     for day, value in forms.hours_text(service["opening_hours"]).items():
         fields["hours_" + day] = value
@@ -42,7 +42,8 @@ def _services_page(site: dict, status: int = 200, **context):
         context["fields"] = _service_fields(None)
         context["fields"]["sort_order"] = str(max([s["sort_order"] for s in services_of_site],
                                                   default=0) + 1)
-    return page("services.html", status, site=site, services=services_of_site, **context)
+    return page("services.html", status, site=site, services=services_of_site,
+                pictograms=forms.SERVICE_PICTOGRAMS, **context)
 
 
 @bp.get("/sites/<site>/services")
@@ -90,7 +91,8 @@ def service_edit(site, service_id):
     """Show a service's settings."""
     s = visible_site(site)
     service = _service_of(s, service_id)
-    return page("service.html", site=s, service=service, fields=_service_fields(service))
+    return page("service.html", site=s, service=service, fields=_service_fields(service),
+                pictograms=forms.SERVICE_PICTOGRAMS)
 
 
 @bp.post("/sites/<site>/services/<int:service_id>")
@@ -104,7 +106,7 @@ def service_update(site, service_id):
         rules.check_prefix(get_db(), s["id"], values["prefix"], service["id"])
     except DomainError as exc:
         return page("service.html", exc.status, site=s, service=service, fields=request.form,
-                     **refusal(exc))
+                    pictograms=forms.SERVICE_PICTOGRAMS, **refusal(exc))
     db = get_db()
     with write(db):
         store.update_service(db, service["id"], values)
