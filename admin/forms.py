@@ -21,7 +21,7 @@ from shared import auth, priority
 from shared.errors import Invalid
 from shared.hours import WEEKDAYS, parse_hours
 from shared.printing.settings import PAPERS, check_spec, printer_profiles, validate_settings
-from shared.rules import CODE, DESK_CODE, PICTOGRAM, PREFIX, USERNAME
+from shared.rules import CATEGORY_PICTOGRAMS, CODE, DESK_CODE, PICTOGRAM, PREFIX, SERVICE_PICTOGRAMS, USERNAME  # noqa: F401
 from shared.text import unsafe
 from shared.timefmt import is_valid_zone
 
@@ -31,12 +31,7 @@ _WHOLE = re.compile(r"-?[0-9]{1,9}")
 WEEKDAY_LABELS = {"mon": _l("Lunes"), "tue": _l("Martes"), "wed": _l("Miércoles"),
                   "thu": _l("Jueves"), "fri": _l("Viernes"), "sat": _l("Sábado"),
                   "sun": _l("Domingo")}
-KNOWN_PICTOGRAMS = ("discapacidad", "gestante", "infancia", "adulto_mayor", "veterano",
-                    "vulnerabilidad")
-# The service pictograms the kiosk draws (kiosk/static/pictograms/services/); empty: one chosen
-# from the service's words. A face cannot import another, so the list is repeated here.
-SERVICE_PICTOGRAMS = ("pagos", "comercio", "familia", "mayores", "documentos", "planeacion", "salud",
-                      "educacion", "transito", "tramite")
+KNOWN_PICTOGRAMS = CATEGORY_PICTOGRAMS
 VOICES = ("browser", "server", "chime")
 MAX_DISPLAY_LINES = 5
 

@@ -17,10 +17,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from shared import channels, store
+from shared.rules import CATEGORY_PICTOGRAMS, SERVICE_PICTOGRAMS
 
-# Service pictograms shipped under kiosk/static/pictograms/services/<name>.svg.
-SERVICE_PICTOGRAMS = ("pagos", "comercio", "familia", "mayores", "documentos", "planeacion", "salud",
-                      "educacion", "transito", "tramite")
 DEFAULT_SERVICE_PICTOGRAM = "tramite"
 
 # First match wins: words of the service's name, then of its group (lower case, no accents).
@@ -48,7 +46,6 @@ CATEGORY_LABELS = {
     "adulto_mayor": ("Adulto mayor", _l("Adulto mayor")),
     "veterano": ("Veterano de la Fuerza Pública", _l("Veterano de la Fuerza Pública")),
 }
-CATEGORY_PICTOGRAMS = ("discapacidad", "gestante", "infancia", "adulto_mayor", "veterano", "vulnerabilidad")
 
 
 def _plain(text: str) -> str:

@@ -18,6 +18,12 @@ CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")       # sites, services, 
 DESK_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,7}$")   # a desk's number or short code
 PREFIX = re.compile(r"^[A-Z]{1,3}$")                         # the letters of a service's tickets
 PICTOGRAM = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+# The pictograms the kiosk draws: services (kiosk/static/pictograms/services/<name>.svg; none
+# chosen: one from the service's words) and priority categories.
+SERVICE_PICTOGRAMS = ("pagos", "comercio", "familia", "mayores", "documentos", "planeacion", "salud",
+                      "educacion", "transito", "tramite")
+CATEGORY_PICTOGRAMS = ("discapacidad", "gestante", "infancia", "adulto_mayor", "veterano",
+                       "vulnerabilidad")
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,63}$")
 
 
