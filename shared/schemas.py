@@ -208,8 +208,8 @@ class Call(Shape):
     code = S(required=True)
     service = S(required=True)
     service_name = S(required=True)
-    priority = maybe(S)
-    priority_label = maybe(S)
+    preferential = B(required=True, metadata={
+        "description": "Preferential attention; the category is never sent to screens"})
     desk = maybe(S)
     desk_name = maybe(S)
     called_at = when()

@@ -90,7 +90,9 @@ def test_a_citizen_books_moves_and_cancels_from_a_phone_and_gets_the_mails(brows
         expect(page.locator("#code")).to_have_text(CODE)
         code = page.locator("#code").inner_text()
         first_time = page.locator("#when").inner_text()
-        assert page.locator(".pub-qr").evaluate("img => img.naturalWidth") > 0
+        # The QR the kiosk reads is drawn (wait for the image itself: the page is shown before it loads).
+        page.wait_for_function("() => { const qr = document.querySelector('.pub-qr');"
+                               " return qr.complete && qr.naturalWidth > 0; }", timeout=10_000)
         page.screenshot(path=str(artifacts / "portal-appointment-phone.png"), full_page=True)
         to, booked = mail.next(timeout=15)
         assert to == ["ana@example.org"] and code in booked.get_content()
