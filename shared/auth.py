@@ -229,7 +229,8 @@ def user_principal(db, user: dict, via: str) -> Principal:
     """Build the principal of a staff user."""
     return Principal(kind="user", role=user["role"], user_id=user["id"], username=user["username"],
                      display_name=user["display_name"], via=via,
-                     site_ids=store.user_site_ids(db, user["id"]))
+                     site_ids=(user["site_ids"] if "site_ids" in user
+                               else store.user_site_ids(db, user["id"])))
 
 
 def device_principal(device: dict, via: str) -> Principal:
@@ -295,7 +296,7 @@ def principal_from_session(db, clock) -> Principal | None:
         if now - session.get("seen_at", 0) > max_age or now - session.get("login_at", 0) > lifetime:
             session.clear()
             return None
-        user = store.user_by_id(db, session["user_id"])
+        user = store.user_with_sites(db, session["user_id"])
         if user is None or not user["active"] or session.get("pw") != user["password_hash"][-12:]:
             session.clear()
             return None

@@ -136,8 +136,7 @@ def resume(engine, desk: dict) -> dict:
 
 def check_not_paused(engine, desk: dict) -> None:
     """Refuse to call from a desk that is paused."""
-    current = store.open_session(engine.db, desk["id"])
-    if current is not None and store.open_pause(engine.db, current["id"]) is not None:
+    if store.desk_paused(engine.db, desk["id"]):
         raise Conflict(_l("El módulo está en pausa: reanude antes de llamar."), code="desk_paused")
 
 

@@ -211,7 +211,6 @@ class QueueEngine:
         now = self.clock.now_ms()
         with immediate(db):
             store.lock_site(db, site["id"])
-            self._check_desk_free(desk)
             # Only the ratio rule keeps a state (its streak): no read on every call otherwise.
             state = store.policy_state(db, site["id"]) if site["policy"] == "ratio" else {}
             appointments = site.get("appointment_class") or "slot"
@@ -220,7 +219,8 @@ class QueueEngine:
             ticket = store.claim_next(db, site_id=site["id"], desk_id=desk["id"],
                                       day=local_day(now, site["timezone"]), order_by=plan.order_by,
                                       order_params=plan.params, now_ms=now, user_id=actor.user_id)
-            if ticket is None:
+            if ticket is None:  # nobody waits, or the desk still holds a ticket: say which
+                self._check_desk_free(desk)
                 return None
             new_state = priority.next_state(
                 site["policy"], state,

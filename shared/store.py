@@ -56,8 +56,9 @@ def lock_site(db: Database, site_id: int) -> None:
     them never wait for each other's counters in opposite orders. Issuing and
     single-ticket steps (start, finish, no-show) need only their row locks.
     """
+    db.hold_locks()
     if db.dialect.lock_site:
-        db.execute(db.dialect.lock_site, [site_id]).fetchone()
+        db.send(db.dialect.lock_site, [site_id])
 
 
 # --- settings -------------------------------------------------------------
@@ -281,11 +282,30 @@ def insert_api_token(db: Database, user_id: int, token_hash: str, now_ms: int,
                "VALUES (?, ?, ?, ?)", [user_id, token_hash, now_ms, expires_at])
 
 
+def _user_and_sites(rows: list[dict]) -> dict | None:
+    """Fold a user's rows joined to its sites into the user with ``site_ids`` (empty: all sites)."""
+    if not rows:
+        return None
+    user = dict(rows[0])
+    del user["member_of"]
+    user["site_ids"] = [r["member_of"] for r in rows if r["member_of"] is not None]
+    return user
+
+
 def user_for_token(db: Database, token_hash: str, now_ms: int) -> dict | None:
-    """Return the active user owning a live staff token."""
-    return _one(db, "SELECT u.* FROM api_tokens k JOIN users u ON u.id = k.user_id "
-                    "WHERE k.token_hash = ? AND k.revoked_at IS NULL AND k.expires_at > ? "
-                    "AND u.active", [token_hash, now_ms])
+    """Return the active user owning a live staff token, with ``site_ids``, in one query."""
+    return _user_and_sites(_all(
+        db, "SELECT u.*, us.site_id AS member_of FROM api_tokens k JOIN users u ON u.id = k.user_id "
+            "LEFT JOIN user_sites us ON us.user_id = u.id "
+            "WHERE k.token_hash = ? AND k.revoked_at IS NULL AND k.expires_at > ? AND u.active",
+        [token_hash, now_ms]))
+
+
+def user_with_sites(db: Database, user_id: int) -> dict | None:
+    """Return a user by id with ``site_ids`` (the sites it works in; empty: all), in one query."""
+    return _user_and_sites(_all(
+        db, "SELECT u.*, us.site_id AS member_of FROM users u "
+            "LEFT JOIN user_sites us ON us.user_id = u.id WHERE u.id = ?", [user_id]))
 
 
 def revoke_user_tokens(db: Database, user_id: int, now_ms: int) -> None:
@@ -358,6 +378,7 @@ def set_device_config(db: Database, device_id: int, config: dict) -> None:
 
 def next_number(db: Database, service_id: int, day: str) -> int:
     """Allocate the next ticket number of a service on a local day, atomically."""
+    db.hold_locks()  # every kiosk issuing for the service waits for this row until the commit
     return db.execute(
         "INSERT INTO day_counters (service_id, day, last_number) VALUES (?, ?, 1) "
         "ON CONFLICT (service_id, day) DO UPDATE SET last_number = day_counters.last_number + 1 "
@@ -374,8 +395,8 @@ def insert_ticket(db: Database, values: dict) -> dict:
 
 def insert_event(db: Database, ticket: dict, kind: str, at: int, *, desk_id=None, user_id=None,
                  device_id=None, data: dict | None = None) -> None:
-    """Append one event to a ticket's log."""
-    db.execute("INSERT INTO ticket_events (ticket_id, site_id, service_id, kind, at, desk_id, "
+    """Append one event to a ticket's log (sent with the transaction's next statement on PostgreSQL)."""
+    db.send("INSERT INTO ticket_events (ticket_id, site_id, service_id, kind, at, desk_id, "
                "user_id, device_id, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                [ticket["id"], ticket["site_id"], ticket["service_id"], kind, at, desk_id, user_id,
                 device_id, json.dumps(data or {}, separators=(",", ":"))])
@@ -404,7 +425,8 @@ def claim_next(db: Database, *, site_id: int, desk_id: int, day: str, order_by: 
     never claim the same ticket even across processes. Candidates are only the
     head of each (service, preferential/general/appointment) line of the desk, among
     tickets whose citizen is there (``arrived``): every policy orders within such a
-    line by ``queue_at``, so the winner is always one of them.
+    line by ``queue_at``, so the winner is always one of them. A desk that holds a
+    ticket (called or in service) claims nothing: None, as when nobody waits.
     """
     params = {"site": site_id, "desk": desk_id, "day": day, "now": now_ms, "user": user_id}
     params.update(order_params)
@@ -431,7 +453,8 @@ def claim_next(db: Database, *, site_id: int, desk_id: int, day: str, order_by: 
         "     d.position FROM desk_services d WHERE d.desk_id = :desk) ds "
         "  JOIN tickets t ON t.id = ds.head WHERE t.site_id = :site "
         f"  ORDER BY {order_by} LIMIT 1) "
-        "AND status = 'waiting' RETURNING *", params).fetchone()
+        "AND status = 'waiting' AND NOT EXISTS (SELECT 1 FROM tickets o WHERE o.desk_id = :desk "
+        "  AND o.status IN ('called', 'serving')) RETURNING *", params).fetchone()
     return dict(row) if row is not None else None
 
 
@@ -630,6 +653,13 @@ def open_sessions_of_site(db: Database, site_id: int) -> list[dict]:
     """Return the open desk sessions of a site."""
     return _all(db, "SELECT s.* FROM desk_sessions s JOIN desks d ON d.id = s.desk_id "
                     "WHERE d.site_id = ? AND s.ended_at IS NULL", [site_id])
+
+
+def desk_paused(db: Database, desk_id: int) -> bool:
+    """Tell whether a desk's open session is paused."""
+    row = _one(db, "SELECT 1 AS paused FROM desk_sessions s JOIN desk_pauses p ON p.session_id = s.id "
+                   "WHERE s.desk_id = ? AND s.ended_at IS NULL AND p.ended_at IS NULL", [desk_id])
+    return row is not None
 
 
 def open_pause(db: Database, session_id: int) -> dict | None:

@@ -22,6 +22,25 @@ def test_a_ticket_of_a_unit_that_rolls_back_is_never_announced_nor_kept(engine):
     assert engine.db.execute("SELECT count(*) FROM tickets").fetchone()[0] == 0
 
 
+def test_a_step_sent_without_waiting_that_fails_undoes_the_whole_unit_and_is_heard(engine):
+    # On PostgreSQL the event log is sent without waiting for its answer (one round trip less
+    # while the site is locked); an event the database refuses must still undo the call.
+    from shared import store
+    from shared.db import IntegrityError
+
+    ticket = engine.issue("cam-centro", "A")
+    with pytest.raises(IntegrityError), immediate(engine.db):
+        engine.db.execute("UPDATE tickets SET note = 'changed' WHERE id = ?", [ticket["id"]])
+        row = store.ticket_by_id(engine.db, ticket["id"])
+        store.insert_event(engine.db, dict(row, id=row["id"] + 1000), "called", 0)  # no such ticket
+        on_commit(engine.db, lambda: pytest.fail("announced a change that was rolled back"))
+    assert engine.db.execute("SELECT note FROM tickets WHERE id = ?", [ticket["id"]]).fetchone()[0] == ""
+    # The connection works on: the next unit commits.
+    with immediate(engine.db):
+        engine.db.execute("UPDATE tickets SET note = 'kept' WHERE id = ?", [ticket["id"]])
+    assert engine.db.execute("SELECT note FROM tickets WHERE id = ?", [ticket["id"]]).fetchone()[0] == "kept"
+
+
 def test_work_after_commit_runs_once_in_order_after_the_outermost_commit(engine):
     done = []
     with immediate(engine.db):
