@@ -451,7 +451,7 @@ def claim_next(db: Database, *, site_id: int, desk_id: int, day: str, order_by: 
         "     AND h.status = 'waiting' AND h.priority IS NULL AND h.channel = 'appointment' "
         "     AND h.arrived ORDER BY h.queue_at, h.id LIMIT 1), "
         "     d.position FROM desk_services d WHERE d.desk_id = :desk) ds "
-        "  JOIN tickets t ON t.id = ds.head WHERE t.site_id = :site "
+        f"  {db.dialect.ticket_of_head} WHERE t.site_id = :site "
         f"  ORDER BY {order_by} LIMIT 1) "
         "AND status = 'waiting' AND NOT EXISTS (SELECT 1 FROM tickets o WHERE o.desk_id = :desk "
         "  AND o.status IN ('called', 'serving')) RETURNING *", params).fetchone()
