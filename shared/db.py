@@ -201,6 +201,7 @@ class PgDatabase:
         self.after_commit: list | None = None
         self._pipeline = None  # psycopg's pipeline while a write transaction is open
         self._pipeline_cm = None  # and the context that entered it
+        self._hold_next = False  # wait without yielding once the next answer is in
 
     @property
     def in_transaction(self) -> bool:
@@ -217,6 +218,9 @@ class PgDatabase:
         cursor = self.conn.execute(dialect.postgresql_sql(sql), _params(parameters))
         if self._pipeline is not None:
             self._pipeline.sync()
+            if self._hold_next:  # the lock asked for is held now (see ``hold_locks``)
+                self._hold_next = False
+                self.conn.blocking = True
         return cursor
 
     def send(self, sql: str, parameters=None) -> None:
@@ -255,18 +259,20 @@ class PgDatabase:
             raise
 
     def hold_locks(self) -> None:
-        """Wait for the server without yielding from now until the transaction ends.
+        """Once the next statement's answer is in, wait for the server without yielding.
 
         Called before a transaction takes a lock other requests queue for (its
-        site's advisory lock, a service's ticket counter). Yielding to other
-        greenlets at every statement let their Python work stretch such a lock
-        by milliseconds: with 50 desks calling at once, 22 calls/s. From here
-        the transaction's statements block this process for their round trip
-        instead (sub-millisecond on a local network), as SQLite's do.
-        Transactions that change one ticket, and reads, keep yielding.
+        site's advisory lock, a service's ticket counter). The wait for the
+        lock itself lets this process serve other requests (another process may
+        hold it); once it is held, yielding to other greenlets at every
+        statement would let their Python work stretch it by milliseconds (with
+        50 desks calling at once: 22 calls/s), so the rest of the transaction
+        blocks this process for its round trips instead (sub-millisecond on a
+        local network), as SQLite's statements do. Transactions that change one
+        ticket, and reads, keep yielding.
         """
         if self._pipeline is not None:
-            self.conn.blocking = True
+            self._hold_next = True
 
     def commit(self) -> None:
         """Commit the open transaction (and read every answer still pending)."""
@@ -274,7 +280,7 @@ class PgDatabase:
             self.conn.execute("COMMIT")
             self._end_pipeline(failed=False)
         finally:
-            self.conn.blocking = False
+            self.conn.blocking = self._hold_next = False
 
     def rollback(self) -> None:
         """Roll back the open transaction, if any."""
@@ -283,7 +289,7 @@ class PgDatabase:
             if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                 self.conn.execute("ROLLBACK")
         finally:
-            self.conn.blocking = False
+            self.conn.blocking = self._hold_next = False
 
     def _end_pipeline(self, *, failed: bool) -> None:
         """Leave pipeline mode, reading what is pending; after a failure its errors are dropped."""
