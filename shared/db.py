@@ -134,9 +134,6 @@ class SQLiteDatabase(Database):
         """Run a statement whose result nobody reads (see ``PgDatabase.send``)."""
         self.execute(sql, parameters)
 
-    def hold_locks(self) -> None:
-        """Nothing to do: SQLite's statements never yield (see ``PgDatabase.hold_locks``)."""
-
     def begin(self) -> None:
         """Open a write transaction at once (BEGIN IMMEDIATE).
 
@@ -201,7 +198,6 @@ class PgDatabase:
         self.after_commit: list | None = None
         self._pipeline = None  # psycopg's pipeline while a write transaction is open
         self._pipeline_cm = None  # and the context that entered it
-        self._hold_next = False  # wait without yielding once the next answer is in
 
     @property
     def in_transaction(self) -> bool:
@@ -218,9 +214,6 @@ class PgDatabase:
         cursor = self.conn.execute(dialect.postgresql_sql(sql), _params(parameters))
         if self._pipeline is not None:
             self._pipeline.sync()
-            if self._hold_next:  # the lock asked for is held now (see ``hold_locks``)
-                self._hold_next = False
-                self.conn.blocking = True
         return cursor
 
     def send(self, sql: str, parameters=None) -> None:
@@ -243,36 +236,33 @@ class PgDatabase:
         return cursor
 
     def begin(self) -> None:
-        """Open a write transaction (READ COMMITTED) in psycopg's pipeline mode.
+        """Open a write transaction (READ COMMITTED), which waits for the server without yielding.
 
-        BEGIN is not waited for, and neither is anything ``send`` queues (the
-        site lock, the event log): they travel with the next statement that is
-        read or with the COMMIT, so a call to a desk costs two round trips
-        inside its transaction instead of six.
+        A write transaction holds locks other requests wait for (its site's
+        advisory lock, a service's ticket counter, the waiting-count rows its
+        triggers change). While one is open, no other greenlet of this process
+        runs: yielding let their Python work stretch each lock by milliseconds
+        (with 50 desks calling at once, 22 calls/s), and a second transaction of
+        the same process could block the process waiting for a row the first
+        one holds, which then never gets to commit (a soak froze a server so).
+        Like SQLite's statements, a transaction's statements block this process
+        for their round trip instead (sub-millisecond on a local network);
+        reads outside transactions, reports included, still let other requests run.
+
+        The transaction runs in psycopg's pipeline mode: BEGIN is not waited
+        for, and neither is anything ``send`` queues (the site lock, the event
+        log), so a call to a desk costs two round trips inside its transaction
+        instead of six.
         """
+        self.conn.blocking = True
         try:
             self._pipeline_cm = self.conn.pipeline()
             self._pipeline = self._pipeline_cm.__enter__()
             self.conn.execute("BEGIN")
         except BaseException:
             self._end_pipeline(failed=True)
+            self.conn.blocking = False
             raise
-
-    def hold_locks(self) -> None:
-        """Once the next statement's answer is in, wait for the server without yielding.
-
-        Called before a transaction takes a lock other requests queue for (its
-        site's advisory lock, a service's ticket counter). The wait for the
-        lock itself lets this process serve other requests (another process may
-        hold it); once it is held, yielding to other greenlets at every
-        statement would let their Python work stretch it by milliseconds (with
-        50 desks calling at once: 22 calls/s), so the rest of the transaction
-        blocks this process for its round trips instead (sub-millisecond on a
-        local network), as SQLite's statements do. Transactions that change one
-        ticket, and reads, keep yielding.
-        """
-        if self._pipeline is not None:
-            self._hold_next = True
 
     def commit(self) -> None:
         """Commit the open transaction (and read every answer still pending)."""
@@ -280,7 +270,7 @@ class PgDatabase:
             self.conn.execute("COMMIT")
             self._end_pipeline(failed=False)
         finally:
-            self.conn.blocking = self._hold_next = False
+            self.conn.blocking = False
 
     def rollback(self) -> None:
         """Roll back the open transaction, if any."""
@@ -289,7 +279,7 @@ class PgDatabase:
             if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                 self.conn.execute("ROLLBACK")
         finally:
-            self.conn.blocking = self._hold_next = False
+            self.conn.blocking = False
 
     def _end_pipeline(self, *, failed: bool) -> None:
         """Leave pipeline mode, reading what is pending; after a failure its errors are dropped."""

@@ -56,7 +56,6 @@ def lock_site(db: Database, site_id: int) -> None:
     them never wait for each other's counters in opposite orders. Issuing and
     single-ticket steps (start, finish, no-show) need only their row locks.
     """
-    db.hold_locks()
     if db.dialect.lock_site:
         db.send(db.dialect.lock_site, [site_id])
 
@@ -378,7 +377,6 @@ def set_device_config(db: Database, device_id: int, config: dict) -> None:
 
 def next_number(db: Database, service_id: int, day: str) -> int:
     """Allocate the next ticket number of a service on a local day, atomically."""
-    db.hold_locks()  # every kiosk issuing for the service waits for this row until the commit
     return db.execute(
         "INSERT INTO day_counters (service_id, day, last_number) VALUES (?, ?, 1) "
         "ON CONFLICT (service_id, day) DO UPDATE SET last_number = day_counters.last_number + 1 "

@@ -203,6 +203,107 @@ def test_fifty_desks_racing_across_both_processes_never_share_a_ticket_nor_hear_
     db.close()
 
 
+class KioskDeskRace:
+    """Kiosks issuing and desks calling (next, start, finish) at once through one server."""
+
+    def __init__(self, base: str, token: str, desk_codes: list[str], kiosks: int, per_kiosk: int):
+        self.base, self.token, self.desk_codes = base, token, desk_codes
+        self.kiosks, self.per_kiosk = kiosks, per_kiosk
+        self.called: list[int] = []
+        self.errors: list[str] = []
+        self.issued = 0
+        self.kiosks_done = 0
+        self.changed = threading.Condition()
+        self.start = threading.Barrier(len(desk_codes) + kiosks)
+
+    def _session(self) -> requests.Session:
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {self.token}"
+        self.start.wait()
+        return session
+
+    def _failed(self, what: str) -> None:
+        with self.changed:
+            self.errors.append(what)
+            self.changed.notify_all()
+
+    def kiosk(self) -> None:
+        session = self._session()
+        try:
+            for _ in range(self.per_kiosk):
+                r = session.post(f"{self.base}/api/v1/tickets", timeout=30,
+                                 json={"site": "cam-centro", "service": "A"})
+                if r.status_code != 201:
+                    return self._failed(f"issue {r.status_code} {r.text[:200]}")
+                with self.changed:
+                    self.issued += 1
+                    self.changed.notify_all()
+        except requests.RequestException as exc:
+            self._failed(f"issue: {exc!r}")
+        finally:
+            with self.changed:
+                self.kiosks_done += 1
+                self.changed.notify_all()
+
+    def _all_issued_called_or_failed(self) -> bool:
+        return bool(self.errors) or (self.kiosks_done == self.kiosks and len(self.called) >= self.issued)
+
+    def desk(self, code: str) -> None:
+        session = self._session()
+        try:
+            while True:
+                r = session.post(f"{self.base}/api/v1/desks/{code}/next", timeout=30)
+                if r.status_code == 204:
+                    with self.changed:
+                        if self._all_issued_called_or_failed():
+                            return
+                        # Nobody waits yet: wait for the next ticket (or the kiosks' end).
+                        seen = self.issued
+                        self.changed.wait_for(lambda seen=seen: self.issued > seen
+                                              or self.kiosks_done == self.kiosks, timeout=WAIT)
+                    continue
+                if r.status_code != 200:
+                    return self._failed(f"next {r.status_code} {r.text[:200]}")
+                ticket = r.json()
+                with self.changed:
+                    self.called.append(ticket["id"])
+                for step in ("start", "finish"):
+                    done = session.post(f"{self.base}/api/v1/tickets/{ticket['id']}/{step}", timeout=30)
+                    if done.status_code != 200:
+                        return self._failed(f"{step} {done.status_code} {done.text[:200]}")
+        except requests.RequestException as exc:
+            self._failed(f"desk: {exc!r}")
+
+    def run(self) -> None:
+        threads = [threading.Thread(target=self.kiosk) for _ in range(self.kiosks)]
+        threads += [threading.Thread(target=self.desk, args=(c,)) for c in self.desk_codes]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(300)
+
+
+def test_kiosks_issuing_while_desks_call_through_one_process_always_get_an_answer(pair):
+    # A soak froze a PostgreSQL process: a transaction waiting for a row another transaction of
+    # the same process held, without letting that one finish. Kiosks and desks race here through
+    # one process; every request must answer and every ticket be called once.
+    db = connect(pair.database)
+    site = store.find_site(db, "cam-centro")
+    service = store.find_service(db, site["id"], "A")["id"]
+    codes = []
+    for n in range(16):
+        desk_id = store.upsert_desk(db, site["id"], {"code": f"k{n}", "name": f"Módulo k{n}"})
+        store.set_desk_services(db, desk_id, [service])
+        codes.append(f"cam-centro:k{n}")
+    db.close()
+    race = KioskDeskRace(pair.a.url, admin_token(pair.a), codes, kiosks=4, per_kiosk=100)
+    race.run()
+    assert not race.errors, race.errors[:5]
+    assert race.issued == 400
+    assert len(race.called) == len(set(race.called)) == 400, "a ticket was called twice or never"
+    assert requests.get(f"{pair.a.url}/healthz", timeout=WAIT).status_code == 200
+
+
 def test_a_wait_alert_is_raised_once_whatever_the_number_of_processes(pair):
     token = admin_token(pair.a)
     db = connect(pair.database)
