@@ -115,11 +115,21 @@
     timer = window.setTimeout(function () { timer = null; refresh(); }, Math.random() * 1500);
   }
 
+  /* A call in this ticket's line can change its situation while the waiting count stays the
+     same (one citizen arrives as another is called, sent as one count): a turn from a phone
+     learns that it was passed over and until when it may still confirm. Read again too. */
+  function calledInLine(payload) {
+    if (root.getAttribute("data-status") !== "waiting" || !payload || payload.service !== service ||
+        timer) { return; }
+    timer = window.setTimeout(function () { timer = null; refresh(); }, Math.random() * 1500);
+  }
+
   Turnos.connect({ ticket: visit }, {
     connect: function () { $("live-mark").classList.add("on"); refresh(); },
     disconnect: function () { $("live-mark").classList.remove("on"); Turnos.setText($("updated"), S.offline); },
     ticket_status: refresh,
-    queue_changed: queueChanged
+    queue_changed: queueChanged,
+    ticket_called: calledInLine
   });
   window.setInterval(function () {
     if (root.getAttribute("data-status") === "waiting") { refresh(); }
