@@ -226,9 +226,11 @@ def test_the_monitor_fits_1366_px_and_every_action_is_on_screen(browser, live_se
         # Every table fits its card: no column hides behind the edge.
         assert page.evaluate("""() => [...document.querySelectorAll('.monitor .card table')].every(t =>
             t.getBoundingClientRect().right <= t.closest('.card').getBoundingClientRect().right + 1)""")
-        # The preferential code and its mark stand apart, each on one line.
-        row = page.locator("#waiting tr[data-code='PB-001'] th")
-        apart = row.evaluate("""th => {
+        # The preferential code and its mark stand apart, each on one line. Read in one script:
+        # the monitor redraws its rows as the room changes, and an element found before a redraw
+        # is measured detached (all zeros).
+        apart = page.evaluate("""() => {
+            const th = document.querySelector("#waiting tr[data-code='PB-001'] th");
             const code = th.querySelector('.code'), badge = th.querySelector('.badge-pref');
             const a = code.getBoundingClientRect(), b = badge.getBoundingClientRect();
             return [code.getClientRects().length, Math.round(b.left - a.right),
