@@ -89,7 +89,10 @@ class DeskSettings(Body):
 
 
 class LineTicket(schemas.QueuedTicket):
-    """A ticket of a desk's line as the desk page shows it."""
+    """A ticket of a desk's line as the desk page shows it (the desk's own line: no predicted desk)."""
+
+    class Meta(schemas.QueuedTicket.Meta):
+        exclude = ("predicted_desk",)
 
     note = fields.String(required=True, allow_none=True)
     transferred = fields.Boolean(required=True)

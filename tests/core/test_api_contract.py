@@ -138,6 +138,7 @@ def test_what_a_day_of_work_answers_matches_the_documented_shapes(api, document)
                                               "priority": "adulto_mayor"}),
         ("admin", "POST", "/api/v1/tickets", {"site": "cam-centro", "service": "A"}),
         ("ana", "POST", "/api/v1/desks/cam-centro:1/session", None),
+        ("ana", "GET", "/api/v1/desks/cam-centro:1/queue?limit=5", None),
         ("ana", "POST", "/api/v1/desks/cam-centro:1/next", None),
         (display, "GET", "/api/v1/sites/cam-centro/snapshot", None),
         ("ana", "GET", "/api/v1/sites/cam-centro/queue", None),
