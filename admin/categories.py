@@ -5,7 +5,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 
-from shared import store
+from shared import rules, store
 from shared.db import get_db
 from shared.errors import Conflict, DomainError, not_found
 from shared.web import ADMINS, require
@@ -32,7 +32,7 @@ def _categories_page(status: int = 200, **context):
     """Render the priority categories with the new-category form."""
     context.setdefault("fields", _category_fields(None))
     return page("categories.html", status, categories=store.list_categories(get_db()),
-                 pictograms=forms.KNOWN_PICTOGRAMS, **context)
+                 pictograms=rules.CATEGORY_PICTOGRAMS, **context)
 
 
 @bp.get("/categories")
@@ -75,7 +75,7 @@ def category_edit(code):
     """Show a priority category."""
     category = _category(code)
     return page("category.html", category=category, fields=_category_fields(category),
-                 pictograms=forms.KNOWN_PICTOGRAMS)
+                 pictograms=rules.CATEGORY_PICTOGRAMS)
 
 
 @bp.post("/categories/<code>")
@@ -87,7 +87,7 @@ def category_update(code):
         values = forms.category_values(request.form, creating=False)
     except DomainError as exc:
         return page("category.html", exc.status, category=category, fields=request.form,
-                     pictograms=forms.KNOWN_PICTOGRAMS, **refusal(exc))
+                     pictograms=rules.CATEGORY_PICTOGRAMS, **refusal(exc))
     db = get_db()
     with write(db):
         store.upsert_category(db, dict(values, code=category["code"]))

@@ -21,7 +21,7 @@ from shared import auth, priority
 from shared.errors import Invalid
 from shared.hours import WEEKDAYS, parse_hours
 from shared.printing.settings import PAPERS, check_spec, printer_profiles, validate_settings
-from shared.rules import CATEGORY_PICTOGRAMS, CODE, DESK_CODE, PICTOGRAM, PREFIX, SERVICE_PICTOGRAMS, USERNAME  # noqa: F401
+from shared.rules import CODE, DESK_CODE, PICTOGRAM, PREFIX, USERNAME
 from shared.text import unsafe
 from shared.timefmt import is_valid_zone
 
@@ -31,7 +31,6 @@ _WHOLE = re.compile(r"-?[0-9]{1,9}")
 WEEKDAY_LABELS = {"mon": _l("Lunes"), "tue": _l("Martes"), "wed": _l("Miércoles"),
                   "thu": _l("Jueves"), "fri": _l("Viernes"), "sat": _l("Sábado"),
                   "sun": _l("Domingo")}
-KNOWN_PICTOGRAMS = CATEGORY_PICTOGRAMS
 VOICES = ("browser", "server", "chime")
 MAX_DISPLAY_LINES = 5
 

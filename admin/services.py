@@ -43,7 +43,7 @@ def _services_page(site: dict, status: int = 200, **context):
         context["fields"]["sort_order"] = str(max([s["sort_order"] for s in services_of_site],
                                                   default=0) + 1)
     return page("services.html", status, site=site, services=services_of_site,
-                pictograms=forms.SERVICE_PICTOGRAMS, **context)
+                pictograms=rules.SERVICE_PICTOGRAMS, **context)
 
 
 @bp.get("/sites/<site>/services")
@@ -92,7 +92,7 @@ def service_edit(site, service_id):
     s = visible_site(site)
     service = _service_of(s, service_id)
     return page("service.html", site=s, service=service, fields=_service_fields(service),
-                pictograms=forms.SERVICE_PICTOGRAMS)
+                pictograms=rules.SERVICE_PICTOGRAMS)
 
 
 @bp.post("/sites/<site>/services/<int:service_id>")
@@ -106,7 +106,7 @@ def service_update(site, service_id):
         rules.check_prefix(get_db(), s["id"], values["prefix"], service["id"])
     except DomainError as exc:
         return page("service.html", exc.status, site=s, service=service, fields=request.form,
-                    pictograms=forms.SERVICE_PICTOGRAMS, **refusal(exc))
+                    pictograms=rules.SERVICE_PICTOGRAMS, **refusal(exc))
     db = get_db()
     with write(db):
         store.update_service(db, service["id"], values)

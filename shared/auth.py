@@ -225,12 +225,12 @@ def remember_browser(response, username: str) -> None:
 _DUMMY_HASH = generate_password_hash("not-a-real-password", method="pbkdf2:sha256:1000")
 
 
-def user_principal(db, user: dict, via: str) -> Principal:
-    """Build the principal of a staff user."""
+def user_principal(user: dict, via: str) -> Principal:
+    """Build the principal of a staff user read with its ``site_ids`` (``store.user_for_token``,
+    ``store.user_with_sites``)."""
     return Principal(kind="user", role=user["role"], user_id=user["id"], username=user["username"],
                      display_name=user["display_name"], via=via,
-                     site_ids=(user["site_ids"] if "site_ids" in user
-                               else store.user_site_ids(db, user["id"])))
+                     site_ids=user["site_ids"])
 
 
 def device_principal(device: dict, via: str) -> Principal:
@@ -274,7 +274,7 @@ def principal_for_token(db, token, clock) -> Principal | None:
         return device_principal(device, "bearer")
     if token.startswith(STAFF_TOKEN_PREFIX):
         user = store.user_for_token(db, token_hash(token), clock.now_ms())
-        return user_principal(db, user, "bearer") if user else None
+        return user_principal(user, "bearer") if user else None
     return None
 
 
@@ -302,7 +302,7 @@ def principal_from_session(db, clock) -> Principal | None:
             return None
         if now - session.get("seen_at", 0) > 60_000:
             session["seen_at"] = now
-        return user_principal(db, user, "session")
+        return user_principal(user, "session")
     token = request.cookies.get(DEVICE_COOKIE)
     if token and token.startswith(DEVICE_TOKEN_PREFIX) and len(token) < 200:
         device = store.device_for_token(db, token_hash(token))

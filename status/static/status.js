@@ -103,16 +103,20 @@
       .catch(function () { Turnos.setText($("updated"), S.offline); });
   }
 
+  /* Read again after a short random delay, so a room of phones does not ask all at once. */
+  function refreshSoon() {
+    timer = window.setTimeout(function () { timer = null; refresh(); }, Math.random() * 1500);
+  }
+
   /* Other tickets called or leaving move this one forward: when the waiting count of its
-     service changes, read again (after a short random delay, so a room of phones does not
-     ask all at once). */
+     service changes, read again soon. */
   function queueChanged(payload) {
     if (root.getAttribute("data-status") !== "waiting" || !payload || !payload.services) { return; }
     var line = payload.services.filter(function (s) { return s.code === service; })[0];
     var count = line ? line.waiting : 0;
     if (count === lastCount || timer) { return; }
     lastCount = count;
-    timer = window.setTimeout(function () { timer = null; refresh(); }, Math.random() * 1500);
+    refreshSoon();
   }
 
   /* A call in this ticket's line can change its situation while the waiting count stays the
@@ -121,7 +125,7 @@
   function calledInLine(payload) {
     if (root.getAttribute("data-status") !== "waiting" || !payload || payload.service !== service ||
         timer) { return; }
-    timer = window.setTimeout(function () { timer = null; refresh(); }, Math.random() * 1500);
+    refreshSoon();
   }
 
   Turnos.connect({ ticket: visit }, {
