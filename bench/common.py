@@ -136,8 +136,8 @@ class Services:
                 time.sleep(0.1)
         return self
 
-    def new_database(self) -> str:
-        """Create an empty database and return its URL."""
+    def new_database(self, settings: dict | None = None) -> str:
+        """Create an empty database (with ``settings`` for every connection to it); return its URL."""
         import psycopg
 
         self._databases += 1
@@ -145,6 +145,8 @@ class Services:
         with psycopg.connect(self.postgres_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{name}"')
+            for key, value in (settings or {}).items():  # bench-chosen names and values
+                conn.execute(f'ALTER DATABASE "{name}" SET {key} = {value}')
         return self.postgres_url.rsplit("/", 1)[0] + f"/{name}"
 
     def flush_redis(self) -> None:

@@ -134,12 +134,6 @@ def resume(engine, desk: dict) -> dict:
     return ended
 
 
-def check_not_paused(engine, desk: dict) -> None:
-    """Refuse to call from a desk that is paused."""
-    if store.desk_paused(engine.db, desk["id"]):
-        raise Conflict(_l("El módulo está en pausa: reanude antes de llamar."), code="desk_paused")
-
-
 # --- the desk's line, chosen calls, the official's day ------------------------------
 
 CHOSEN_CALL_SETTING = "desk_chosen_call"
@@ -229,7 +223,7 @@ def may_call_chosen(rule: str, role: str, ticket: dict, head_id: int | None) -> 
 
 def call_chosen(engine, desk: dict, ticket_id, actor, role: str) -> dict:
     """Call a chosen waiting ticket to a desk if the caller's role and the rule allow; audit it."""
-    check_not_paused(engine, desk)
+    engine.check_not_paused(desk)  # before the line is worked out (the call checks it again)
     ticket = engine.ticket(ticket_id)
     served = store.desk_service_ids(engine.db, desk["id"])
     if role not in MANAGERS and ticket["service_id"] not in served:

@@ -219,7 +219,8 @@ class QueueEngine:
             ticket = store.claim_next(db, site_id=site["id"], desk_id=desk["id"],
                                       day=local_day(now, site["timezone"]), order_by=plan.order_by,
                                       order_params=plan.params, now_ms=now, user_id=actor.user_id)
-            if ticket is None:  # nobody waits, or the desk still holds a ticket: say which
+            if ticket is None:  # nobody waits, the desk is paused or still holds a ticket
+                self.check_not_paused(desk)
                 self._check_desk_free(desk)
                 return None
             new_state = priority.next_state(
@@ -247,6 +248,7 @@ class QueueEngine:
         now = self.clock.now_ms()
         with immediate(db):
             store.lock_site(db, site["id"])
+            self.check_not_paused(desk)
             self._check_desk_free(desk)
             called = store.transition(db, ticket["id"], ("waiting",), {
                 "status": "called", "called_at": now, "last_called_at": now,
@@ -480,6 +482,12 @@ class QueueEngine:
         if not desk["active"]:
             raise Conflict(_l("%(desk)s está inactivo.", desk=desk["name"]),
                            code="desk_inactive")
+
+    def check_not_paused(self, desk: dict) -> None:
+        """Refuse to call from a desk whose session is paused."""
+        if store.desk_paused(self.db, desk["id"]):
+            raise Conflict(_l("El módulo está en pausa: reanude antes de llamar."),
+                           code="desk_paused")
 
     def _check_desk_free(self, desk: dict) -> None:
         """Refuse a call while the desk holds a called or in-service ticket."""

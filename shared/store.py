@@ -424,7 +424,8 @@ def claim_next(db: Database, *, site_id: int, desk_id: int, day: str, order_by: 
     head of each (service, preferential/general/appointment) line of the desk, among
     tickets whose citizen is there (``arrived``): every policy orders within such a
     line by ``queue_at``, so the winner is always one of them. A desk that holds a
-    ticket (called or in service) claims nothing: None, as when nobody waits.
+    ticket (called or in service), or whose session is paused, claims nothing: None,
+    as when nobody waits (the caller tells which when it gets None).
     """
     params = {"site": site_id, "desk": desk_id, "day": day, "now": now_ms, "user": user_id}
     params.update(order_params)
@@ -452,7 +453,10 @@ def claim_next(db: Database, *, site_id: int, desk_id: int, day: str, order_by: 
         f"  {db.dialect.ticket_of_head} WHERE t.site_id = :site "
         f"  ORDER BY {order_by} LIMIT 1) "
         "AND status = 'waiting' AND NOT EXISTS (SELECT 1 FROM tickets o WHERE o.desk_id = :desk "
-        "  AND o.status IN ('called', 'serving')) RETURNING *", params).fetchone()
+        "  AND o.status IN ('called', 'serving')) "
+        "AND NOT EXISTS (SELECT 1 FROM desk_sessions s JOIN desk_pauses p ON p.session_id = s.id "
+        "  WHERE s.desk_id = :desk AND s.ended_at IS NULL AND p.ended_at IS NULL) RETURNING *",
+        params).fetchone()
     return dict(row) if row is not None else None
 
 

@@ -269,6 +269,21 @@ def test_a_desk_holding_a_ticket_cannot_call_another(engine):
     assert store.ticket_by_id(engine.db, second["id"])["status"] == "waiting"
 
 
+def test_a_paused_desk_calls_nobody_whoever_asks_the_engine(engine):
+    from shared import desks
+
+    waiting = engine.issue("cam-centro", "A")
+    d = desk(engine)
+    desks.open_session(engine, d, OFFICIAL.user_id)
+    desks.pause(engine, d, "lunch")
+    with pytest.raises(Conflict) as exc:
+        engine.call_next(d, OFFICIAL)
+    assert exc.value.code == "desk_paused" and "pausa" in str(exc.value)
+    assert store.ticket_by_id(engine.db, waiting["id"])["status"] == "waiting"
+    desks.resume(engine, d)
+    assert engine.call_next(d, OFFICIAL)["id"] == waiting["id"]
+
+
 def test_unknown_tickets_services_sites_and_categories_are_named_in_the_error(engine):
     with pytest.raises(NotFound, match="9999"):
         engine.ticket(9999)
