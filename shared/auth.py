@@ -404,14 +404,23 @@ def require_site(principal: Principal, site: dict) -> None:
         raise Forbidden(_l("No tiene acceso a la sede «%(s)s».", s=site["name"]), code="wrong_site")
 
 
-def may_act_for_desk(db, principal: Principal, desk: dict) -> bool:
-    """Tell whether a principal may operate a desk: its holder, or a supervisor/admin."""
+_READ = object()
+
+
+def may_act_for_desk(db, principal: Principal, desk: dict, holder_id=_READ) -> bool:
+    """Tell whether a principal may operate a desk: its holder, or a supervisor/admin.
+
+    ``holder_id`` is the user holding the desk now (None: nobody) when the
+    caller already read it; otherwise the desk's open session is read.
+    """
     if not principal.is_staff or not principal.may_use_site(desk["site_id"]):
         return False
     if principal.role in MANAGERS:
         return True
-    session_row = store.open_session(db, desk["id"])
-    return session_row is not None and session_row["user_id"] == principal.user_id
+    if holder_id is _READ:
+        session_row = store.open_session(db, desk["id"])
+        holder_id = session_row["user_id"] if session_row is not None else None
+    return holder_id is not None and holder_id == principal.user_id
 
 
 def principal_for_socket(db, token, clock) -> Principal | None:

@@ -246,8 +246,10 @@ class PgDatabase:
         the same process could block the process waiting for a row the first
         one holds, which then never gets to commit (a soak froze a server so).
         Like SQLite's statements, a transaction's statements block this process
-        for their round trip instead (sub-millisecond on a local network);
-        reads outside transactions, reports included, still let other requests run.
+        for their round trip instead (sub-millisecond on a local network), up to
+        the COMMIT, whose answer is awaited cooperatively once it is sent (see
+        ``commit``); reads outside transactions, reports included, still let
+        other requests run.
 
         The transaction runs in psycopg's pipeline mode: BEGIN is not waited
         for, and neither is anything ``send`` queues (the site lock, the event
@@ -265,11 +267,19 @@ class PgDatabase:
             raise
 
     def commit(self) -> None:
-        """Commit the open transaction (and read every answer still pending)."""
+        """Commit the open transaction (and read every answer still pending).
+
+        The COMMIT blocks the process only until it is sent: the server then
+        finishes the transaction by itself (waiting for its disk at
+        ``synchronous_commit = on``), and other requests run while this one
+        waits for the answer.
+        """
+        self.conn.committing = True
         try:
             self.conn.execute("COMMIT")
             self._end_pipeline(failed=False)
         finally:
+            self.conn.committing = False
             self.conn.blocking = False
 
     def rollback(self) -> None:

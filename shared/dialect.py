@@ -167,13 +167,64 @@ def pg_connection_class():
 
     class Connection(psycopg.Connection):
         blocking = False
+        committing = False
 
         def wait(self, gen, interval=0.1, timeout=None):
             if self.blocking and timeout is None:
+                if self.committing:
+                    return self._wait_for_commit(gen, interval)
                 return blocking_wait(gen, self.pgconn.socket, interval)
             return super().wait(gen, interval=interval, timeout=timeout)
 
+        def _wait_for_commit(self, gen, interval):
+            """Block while any of the transaction is unsent; wait for the COMMIT's answer cooperatively.
+
+            Once the COMMIT is on the wire the server finishes the transaction
+            (and releases its locks) without this process, so other requests
+            may run meanwhile: one that waits for those locks gets them when
+            the server commits, not when this greenlet reads the answer.
+            """
+            try:
+                state = next(gen)
+                while not (state == waiting.Wait.R and self.pgconn.flush() == 0):
+                    state = gen.send(_poll_once(self.pgconn.socket, state))
+            except StopIteration as done:
+                return done.value
+            return super().wait(_resumed(state, gen), interval=interval)
+
     return Connection
+
+
+def _poll_once(fileno: int, state) -> int:
+    """Wait, blocking the process, until a socket is ready as a psycopg generator asks; return how."""
+    import select
+
+    from psycopg import waiting
+
+    try:
+        from gevent import monkey
+        poll = monkey.get_original("select", "poll")()
+    except ImportError:  # no gevent: the standard poll already blocks
+        poll = select.poll()
+    mask = {waiting.Wait.R: select.POLLIN, waiting.Wait.W: select.POLLOUT}.get(
+        state, select.POLLIN | select.POLLOUT)
+    poll.register(fileno, mask)
+    events = poll.poll()[0][1]
+    ready = (waiting.Ready.R if events & select.POLLIN else 0) | \
+        (waiting.Ready.W if events & select.POLLOUT else 0)
+    # A closed or broken socket: let libpq try both ways and report the error itself.
+    return ready or waiting.Ready.RW
+
+
+def _resumed(state, gen):
+    """Return a generator that asks for ``state`` first, then carries on with ``gen``."""
+    ready = yield state
+    while True:
+        try:
+            state = gen.send(ready)
+        except StopIteration as done:
+            return done.value
+        ready = yield state
 
 
 def configure_pg(conn) -> None:

@@ -110,6 +110,15 @@ class QueueEngine:
             raise not_found("ticket", ticket_id)
         return ticket
 
+    def ticket_with_desk_holder(self, ticket_id) -> tuple[dict, int | None]:
+        """Return a ticket (or refuse, as ``ticket``) and the user holding its desk now, or None."""
+        ticket, holder = None, None
+        if not isinstance(ticket_id, bool) and store.as_id(ticket_id) is not None:
+            ticket, holder = store.ticket_with_desk_holder(self.db, store.as_id(ticket_id))
+        if ticket is None:
+            raise not_found("ticket", ticket_id)
+        return ticket, holder
+
     def today(self, site: dict) -> str:
         """Return the site's current local day."""
         return local_day(self.clock.now_ms(), site["timezone"])

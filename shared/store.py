@@ -405,6 +405,16 @@ def ticket_by_id(db: Database, ticket_id: int) -> dict | None:
     return _one(db, "SELECT * FROM tickets WHERE id = ?", [ticket_id])
 
 
+def ticket_with_desk_holder(db: Database, ticket_id: int) -> tuple[dict | None, int | None]:
+    """Return a ticket and the user whose session holds its desk now (None for none), in one query."""
+    row = _one(db, "SELECT t.*, s.user_id AS desk_holder_id FROM tickets t "
+                   "LEFT JOIN desk_sessions s ON s.desk_id = t.desk_id AND s.ended_at IS NULL "
+                   "WHERE t.id = ?", [ticket_id])
+    if row is None:
+        return None, None
+    return row, row.pop("desk_holder_id")
+
+
 def latest_segment(db: Database, visit_id: str) -> dict | None:
     """Return the newest segment of a visit (the ticket itself when never transferred)."""
     return _one(db, "SELECT * FROM tickets WHERE visit_id = ? ORDER BY id DESC LIMIT 1", [visit_id])

@@ -95,13 +95,13 @@ def desk_for(ident) -> dict:
 def ticket_for_action(ticket_id, *, managers_anywhere: bool = True) -> dict:
     """Return a ticket the principal may act on: at its own desk, or as a manager of its site."""
     engine = current_engine()
-    ticket = engine.ticket(ticket_id)
+    ticket, holder_id = engine.ticket_with_desk_holder(ticket_id)
     p = principal()
     auth.require_site(p, engine.lookup.site(ticket["site_id"]))
     if p.role in MANAGERS and managers_anywhere:
         return ticket
     desk = engine.lookup.desk(ticket["desk_id"])
-    if desk is None or not auth.may_act_for_desk(get_db(), p, desk):
+    if desk is None or not auth.may_act_for_desk(get_db(), p, desk, holder_id):
         raise Forbidden(_l("El turno %(code)s no está en su módulo.", code=ticket["code"]),
                         code="not_your_ticket")
     return ticket
