@@ -304,6 +304,43 @@ def test_kiosks_issuing_while_desks_call_through_one_process_always_get_an_answe
     assert requests.get(f"{pair.a.url}/healthz", timeout=WAIT).status_code == 200
 
 
+def test_a_commit_the_database_is_slow_to_finish_does_not_stop_its_process(pair):
+    # A write transaction holds its process from BEGIN until its COMMIT is sent. The COMMIT
+    # itself (the server's wait for its disk, at synchronous_commit = on) is awaited while
+    # other requests run. Here the server takes 3 s to commit any ticket of service C.
+    db = connect(pair.database)
+    site = store.find_site(db, "cam-centro")
+    service_c = store.find_service(db, site["id"], "C")["id"]
+    db.execute("CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS "
+               "$$ BEGIN PERFORM pg_sleep(3); RETURN NULL; END $$")
+    db.execute("CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON tickets DEFERRABLE "
+               f"INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.service_id = {int(service_c)}) "
+               "EXECUTE FUNCTION slow_commit()")
+    token = admin_token(pair.a)
+    answered = threading.Event()
+    answer: list[requests.Response] = []
+
+    def slow_issue():
+        answer.append(pair.a.call(token, "POST", "/api/v1/tickets",
+                                  {"site": "cam-centro", "service": "C"}))
+        answered.set()
+
+    worker = threading.Thread(target=slow_issue)
+    worker.start()
+    deadline = time.monotonic() + WAIT
+    while not db.execute("SELECT 1 FROM pg_stat_activity WHERE query = 'COMMIT' "
+                         "AND wait_event = 'PgSleep'").fetchone():
+        assert time.monotonic() < deadline, "the slow commit never started"
+        time.sleep(0.02)  # polling the server's activity view, not waiting for an outcome
+    health = requests.get(f"{pair.a.url}/healthz", timeout=WAIT)
+    assert health.status_code == 200 and not answered.is_set(), \
+        "the process answered nobody while a commit was under way"
+    assert answered.wait(WAIT) and answer[0].status_code == 201, answer
+    worker.join(WAIT)
+    db.execute("DROP TRIGGER slow_commit ON tickets")
+    db.close()
+
+
 def test_a_wait_alert_is_raised_once_whatever_the_number_of_processes(pair):
     token = admin_token(pair.a)
     db = connect(pair.database)
