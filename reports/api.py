@@ -30,7 +30,7 @@ def charts(db, query: dict, now: int, report: dict | None = None) -> dict:
         "hourly": [{"hour": r["key"], "issued": r["issued"], "served": r["served"],
                     "wait_mean": r["wait_mean"]} for r in by_hour["rows"]],
         "distribution": summary.wait_distribution(by_service["_total"]),
-        "heatmap": summary.heatmap(by_hour["_partials"]),
+        "heatmap": by_hour["_heatmap"],
         "services": [{"key": r["key"], "label": r["label"], "wait_mean": r["wait_mean"],
                       "wait_p90": r["wait_p90"], "service_mean": r["service_mean"],
                       "service_level": r["service_level"], "issued": r["issued"]}

@@ -385,36 +385,37 @@ def _uncovered_ranges(day_from: str, day_to: str, months_of: dict[int, set]):
     return ranges
 
 
-def day_partials(db, sites: list[dict], day_from: str, day_to: str, dimension: str,  # noqa: C901
-                 now_ms: int, months: bool = True) -> dict[tuple[int, str], dict]:
-    """Return the partials of a period: sealed months and days as stored, the rest computed now.
+def iter_partials(db, sites: list[dict], day_from: str, day_to: str, dimension: str,  # noqa: C901
+                  now_ms: int, months: bool = True):
+    """Yield the partials of a period one by one: ((site id, period), groups).
 
-    Keys are (site id, day) or, for a sealed month wholly inside the period
-    (unless ``months`` is False), (site id, YYYY-MM). Days not sealed are
-    computed from the tickets on every request and never stored: only an
-    explicit seal stores figures, and a sealed day never changes by itself.
+    Sealed months and days come as stored, the rest is computed now. The
+    period is (site id, day) or, for a sealed month wholly inside the period
+    (unless ``months`` is False), (site id, YYYY-MM). Each stored partial is
+    decoded only when its turn comes, so a year's report holds one decoded
+    partial at a time, not all of them. Days not sealed are computed from
+    the tickets on every request and never stored: only an explicit seal
+    stores figures, and a sealed day never changes by itself.
     """
     site_ids = [s["id"] for s in sites]
-    found: dict[tuple[int, str], dict] = {}
     months_of: dict[int, set] = {s: set() for s in site_ids}
     covered: set[tuple[int, str]] = set()
     if months:
         wanted_months = _months_within(day_from, day_to)
-        if wanted_months:
-            for site_id, month, _tz, data in store.month_partials(db, site_ids, dimension,
-                                                                  wanted_months):
-                groups = decode(data)
-                if groups is not None:
-                    found[(site_id, month)] = groups
-                    months_of[site_id].add(month)
+        rows = store.month_partials(db, site_ids, dimension, wanted_months) if wanted_months else []
+        for site_id, month, _tz, data in rows:
+            groups = decode(data)
+            if groups is not None:
+                months_of[site_id].add(month)
+                yield (site_id, month), groups
     for lo, hi in _uncovered_ranges(day_from, day_to, months_of):
         for site_id, day, _tz, data in store.report_partials(db, site_ids, dimension, lo, hi):
             if day[:7] in months_of[site_id]:
                 continue
             groups = decode(data)
             if groups is not None:
-                found[(site_id, day)] = groups
                 covered.add((site_id, day))
+                yield (site_id, day), groups
     missing: dict[int, list[str]] = {}
     for site in sites:
         last = min(day_to, local_day(now_ms, site["timezone"]))
@@ -423,15 +424,20 @@ def day_partials(db, sites: list[dict], day_from: str, day_to: str, dimension: s
             if (site["id"], day) not in covered and day[:7] not in months_here:
                 missing.setdefault(site["id"], []).append(day)
     if not missing:
-        return found
+        return
     todo = [s for s in sites if s["id"] in missing]
     first = min(min(days) for days in missing.values())
     last = max(max(days) for days in missing.values())
     fresh = compute_partials(db, todo, first, last, dimension, now_ms)[dimension]
     for (site_id, day), groups in fresh.items():
         if day in missing.get(site_id, ()):
-            found[(site_id, day)] = groups
-    return found
+            yield (site_id, day), groups
+
+
+def day_partials(db, sites: list[dict], day_from: str, day_to: str, dimension: str,
+                 now_ms: int, months: bool = True) -> dict[tuple[int, str], dict]:
+    """Return the partials of a period as one mapping (see ``iter_partials``)."""
+    return dict(iter_partials(db, sites, day_from, day_to, dimension, now_ms, months))
 
 
 def seal(db, sites: list[dict], day_from: str, day_to: str, now_ms: int, *,
@@ -530,11 +536,19 @@ def reseal(db, sites: list[dict], day_from: str, day_to: str, now_ms: int, user_
 
 # --- merging into rows ---------------------------------------------------------------------------
 
-def merge(partials: dict, keyfunc) -> tuple[dict, kpi.Tally]:
-    """Merge partials into groups (``keyfunc(site_id, period, key)``) and their total."""
+def merge(partials, keyfunc, *, also=None, on_period=None) -> tuple[dict, kpi.Tally]:
+    """Merge partials (a mapping or ((site, period), groups) pairs) into groups and their total.
+
+    Groups are keyed by ``keyfunc(site_id, period, key)``. ``also`` names a
+    second grouping filled in the same pass (``(keyfunc, groups)``), and
+    ``on_period(site_id, period)`` hears each period as it goes by.
+    """
     groups: dict = {}
     desk_time = kpi.Tally()
-    for (site_id, period), period_groups in partials.items():
+    pairs = partials.items() if isinstance(partials, dict) else partials
+    for (site_id, period), period_groups in pairs:
+        if on_period is not None:
+            on_period(site_id, period)
         for key, t in period_groups.items():
             if key == OCCUPANCY_ONLY:
                 desk_time.add(t)
@@ -543,6 +557,11 @@ def merge(partials: dict, keyfunc) -> tuple[dict, kpi.Tally]:
             if group not in groups:
                 groups[group] = kpi.Tally()
             groups[group].add(t)
+            if also is not None:
+                other = also[0](site_id, period, key)
+                if other not in also[1]:
+                    also[1][other] = kpi.Tally()
+                also[1][other].add(t)
     total = kpi.Tally()
     for t in groups.values():
         total.add(t)
@@ -638,13 +657,16 @@ def summary(db, sites: list[dict], day_from: str, day_to: str, group_by: str, no
     """Return a period's report: one row per group and the totals, times in seconds."""
     labels = labels or Labels(db, sites)
     dimension = "total" if group_by in ("day", "site") else group_by
-    partials = day_partials(db, sites, day_from, day_to, dimension, now_ms,
-                            months=group_by != "day")
+    partials = iter_partials(db, sites, day_from, day_to, dimension, now_ms,
+                             months=group_by != "day")
     keyfunc = {"day": lambda site_id, day, key: day,
                "site": lambda site_id, period, key: site_id,
                "hour": lambda site_id, period, key: _hour(key)}.get(
         group_by, lambda site_id, period, key: key)
-    groups, total = merge(partials, keyfunc)
+    periods: list[tuple[int, str]] = []
+    by_weekday_hour: dict = {}
+    groups, total = merge(partials, keyfunc, on_period=lambda *period: periods.append(period),
+                          also=(_weekday_hour, by_weekday_hour) if group_by == "hour" else None)
     rows = []
     for key, t in groups.items():
         row = labels.row_head(group_by, key)
@@ -653,17 +675,25 @@ def summary(db, sites: list[dict], day_from: str, day_to: str, group_by: str, no
     rows.sort(key=lambda r: r.pop("_sort"))
     return {"group_by": group_by, "from": day_from, "to": day_to,
             "sites": [s["code"] for s in sites], "rows": rows,
-            "totals": kpi.figures(total), "_total": total, "_partials": partials}
+            "totals": kpi.figures(total), "_total": total, "_periods": periods,
+            "_heatmap": _heatmap_cells(by_weekday_hour) if group_by == "hour" else None}
 
 
-def heatmap(partials_by_hour: dict) -> list[dict]:
+def _weekday_hour(site_id, period, key):
+    """Return the (weekday, hour) of an hour partial's key (a month's keeps its weekday)."""
+    if isinstance(key, tuple):
+        return key
+    return (date.fromisoformat(period).weekday(), key)
+
+
+def heatmap(partials_by_hour) -> list[dict]:
     """Return the mean wait and count per weekday and hour from hour partials (days or months)."""
-    def weekday_hour(site_id, period, key):
-        if isinstance(key, tuple):
-            return key
-        return (date.fromisoformat(period).weekday(), key)
+    groups, _total = merge(partials_by_hour, _weekday_hour)
+    return _heatmap_cells(groups)
 
-    groups, _total = merge(partials_by_hour, weekday_hour)
+
+def _heatmap_cells(groups: dict) -> list[dict]:
+    """Return the heat map's cells from groups keyed by (weekday, hour)."""
     cells = []
     for (weekday, hour), t in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
         figures = kpi.figures(t)

@@ -1250,13 +1250,16 @@ def open_work_horizon(db: Database, site_ids: list[int]) -> dict[int, dict]:
 
 
 def report_partials(db: Database, site_ids: list[int], dimension: str, day_from: str,
-                    day_to: str) -> list[tuple]:
-    """Return the stored partial reports (site_id, day, timezone, data) of sealed days."""
+                    day_to: str):
+    """Return the stored partial reports (site_id, day, timezone, data) of sealed days.
+
+    The rows come as the cursor reads them (a year's are hundreds of megabytes of text).
+    """
     sites, params = _in_list("site", site_ids)
     params.update(dimension=dimension, day_from=day_from, day_to=day_to)
     return db.execute(f"SELECT site_id, day, timezone, data FROM report_partials "
                       f"WHERE site_id IN ({sites}) AND dimension = :dimension "
-                      "AND day BETWEEN :day_from AND :day_to", params).fetchall()
+                      "AND day BETWEEN :day_from AND :day_to", params)
 
 
 def save_report_partials(db: Database, rows: list[tuple]) -> None:
@@ -1267,15 +1270,14 @@ def save_report_partials(db: Database, rows: list[tuple]) -> None:
                    rows)
 
 
-def month_partials(db: Database, site_ids: list[int], dimension: str,
-                   months: list[str]) -> list[tuple]:
-    """Return the stored month roll-ups (site_id, month, timezone, data) of some months."""
+def month_partials(db: Database, site_ids: list[int], dimension: str, months: list[str]):
+    """Return the stored month roll-ups (site_id, month, timezone, data) of some months, as read."""
     sites, params = _in_list("site", site_ids)
     marks, month_params = _in_list("month", months)
     params.update(month_params, dimension=dimension)
     return db.execute(f"SELECT site_id, month, timezone, data FROM report_month_partials "
                       f"WHERE site_id IN ({sites}) AND dimension = :dimension "
-                      f"AND month IN ({marks})", params).fetchall()
+                      f"AND month IN ({marks})", params)
 
 
 def save_month_partials(db: Database, rows: list[tuple]) -> None:

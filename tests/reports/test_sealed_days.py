@@ -135,7 +135,7 @@ def test_a_sealed_month_is_read_from_its_roll_up_with_the_same_figures(known_day
         partials = summary.day_partials(room.db, sites, "2026-11-01", "2026-11-30",
                                         "total" if group == "site" else group, now, months=False)
         assert all(len(period) == 10 for _site, period in partials)  # read day by day here
-        assert {k for _s, k in rolled["_partials"]} == {"2026-11"}     # and from the month there
+        assert {k for _s, k in rolled["_periods"]} == {"2026-11"}      # and from the month there
         by_days = summary.merge(partials, lambda s, p, k, group=group: summary._hour(k)
                                 if group == "hour" else (s if group == "site" else k))[1]
         assert rolled["totals"] == kpi.figures(by_days)
