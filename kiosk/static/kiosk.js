@@ -48,6 +48,9 @@
       section.classList.toggle("hidden", section.getAttribute("data-step") !== step);
     });
     document.body.setAttribute("data-step", step);
+    // The tiles are laid out where they are seen: a list that arrived while another step was
+    // shown was measured hidden (everything "fits", so the groups gave way to all the services).
+    if (step === "services" && state.services) { renderServices(); }
     disarm();
     armIdle();
     if (step !== "ticket") { speak("step", step === "error" ? "services" : step); }
@@ -121,7 +124,7 @@
       state.siteOpen = answer.data.open;
       state.categories = answer.data.categories;
       $("checkin-open").classList.toggle("hidden", !answer.data.checkin);
-      renderServices();
+      if (state.step === "services") { renderServices(); }  // otherwise when it is shown again
       renderCategories();
     }, function () { reachable(false); });
   }
