@@ -103,18 +103,19 @@ class QueueEngine:
         """
         if isinstance(ticket_id, dict):
             return ticket_id
-        ticket = None
-        if not isinstance(ticket_id, bool) and store.as_id(ticket_id) is not None:
-            ticket = store.ticket_by_id(self.db, store.as_id(ticket_id))
-        if ticket is None:
-            raise not_found("ticket", ticket_id)
-        return ticket
+        return self._read_ticket(ticket_id, lambda i: (store.ticket_by_id(self.db, i), None))[0]
 
     def ticket_with_desk_holder(self, ticket_id) -> tuple[dict, int | None]:
         """Return a ticket (or refuse, as ``ticket``) and the user holding its desk now, or None."""
+        return self._read_ticket(ticket_id,
+                                 lambda i: store.ticket_with_desk_holder(self.db, i))
+
+    @staticmethod
+    def _read_ticket(ticket_id, read) -> tuple[dict, int | None]:
+        """Read a ticket by an id given in any form with ``read(id)``; refuse an unknown one."""
         ticket, holder = None, None
         if not isinstance(ticket_id, bool) and store.as_id(ticket_id) is not None:
-            ticket, holder = store.ticket_with_desk_holder(self.db, store.as_id(ticket_id))
+            ticket, holder = read(store.as_id(ticket_id))
         if ticket is None:
             raise not_found("ticket", ticket_id)
         return ticket, holder
