@@ -83,9 +83,10 @@ def handling_ms(db, site: dict, services: dict[int, dict], now_ms: int) -> dict[
     """Return each service's expected desk time per ticket (ms), recent times blended with its default."""
     since = max(now_ms - RECENT_WINDOW_MS, day_bounds_ms(local_day(now_ms, site["timezone"]),
                                                          site["timezone"])[0])
+    recent = store.recent_handling_ms(db, list(services), since, RECENT_LIMIT)
     out = {}
     for service_id, service in services.items():
-        values = store.recent_handling_ms(db, service_id, since, RECENT_LIMIT)
+        values = recent[service_id]
         prior = service["default_service_seconds"] * 1000.0
         out[service_id] = (PRIOR_WEIGHT * prior + sum(values)) / (PRIOR_WEIGHT + len(values))
     return out
@@ -182,18 +183,16 @@ def room(db, site: dict, now_ms: int) -> Room:
     services = {s["id"]: s for s in store.list_services(db, site["id"])}
     handling = handling_ms(db, site, services, now_ms)
     lines, tickets, full = {}, {}, set()
-    for service_id in services:
-        for kind in priority.LINES:
-            rows = store.line_head(db, service_id, day, kind, LINE_LIMIT)
-            if len(rows) < LINE_LIMIT:
-                full.add((service_id, kind))
-            if rows:
-                lines[(service_id, kind)] = [(t["queue_at"], t["id"]) for t in rows]
-                tickets.update((t["id"], t) for t in rows)
+    for (service_id, kind), rows in store.line_heads(db, list(services), day, LINE_LIMIT).items():
+        if len(rows) < LINE_LIMIT:
+            full.add((service_id, kind))
+        if rows:
+            lines[(service_id, kind)] = [(t["queue_at"], t["id"]) for t in rows]
+            tickets.update((t["id"], t) for t in rows)
     desks = store.desks_for_estimate(db, site["id"])
     open_desks = [d for d in desks if d["session_id"]] or [
         dict(d, paused=False) for d in desks]  # nobody at a desk yet: the room as configured
-    held = {d["id"]: store.desk_open_ticket(db, d["id"]) for d in open_desks}
+    held = store.desks_open_tickets(db, [d["id"] for d in open_desks])
     free = []
     for desk in open_desks:
         current = held.get(desk["id"])
@@ -331,7 +330,8 @@ def naive_rate(db, service: dict, now_ms: int) -> float:
     Desk handling runs from the call to the close, so walk time and no-shows
     count; a desk serving k services counts as 1/k of a desk for each.
     """
-    recent = store.recent_handling_ms(db, service["id"], now_ms - RECENT_WINDOW_MS, RECENT_LIMIT)
+    recent = store.recent_handling_ms(db, [service["id"]], now_ms - RECENT_WINDOW_MS,
+                                      RECENT_LIMIT)[service["id"]]
     mean = (sum(recent) / len(recent) / 1000.0) if recent else float(service["default_service_seconds"])
     return mean / max(1.0, store.shared_open_desks_for_service(db, service["id"]))
 

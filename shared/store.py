@@ -29,6 +29,23 @@ def _all(db: Database, sql: str, params=()) -> list[dict]:
     return [dict(r) for r in db.execute(sql, params).fetchall()]
 
 
+def _each_limited(db: Database, parts: list[tuple[str, list]], chunk: int = 120) -> list:
+    """Run several ``SELECT ... ORDER BY ... LIMIT ?`` queries in one statement; return their rows.
+
+    Each query keeps its own index probe and limit (a UNION ALL of subqueries,
+    which both engines accept), so reading the heads of a site's many lines
+    costs one round trip instead of one per line. SQLite caps a compound
+    statement at 500 terms: longer lists go in chunks.
+    """
+    rows = []
+    for start in range(0, len(parts), chunk):
+        some = parts[start:start + chunk]
+        sql = " UNION ALL ".join(f"SELECT * FROM ({query}) AS part{n}"
+                                 for n, (query, _params) in enumerate(some))
+        rows.extend(db.execute(sql, [p for _query, params in some for p in params]).fetchall())
+    return rows
+
+
 def _flags(values: dict) -> dict:
     """Return column values with the flag columns as Python booleans (PostgreSQL wants them so)."""
     return {k: (bool(v) if k in BOOLEAN_COLUMNS and v is not None else v) for k, v in values.items()}
@@ -496,6 +513,16 @@ def desk_open_ticket(db: Database, desk_id: int) -> dict | None:
                     "ORDER BY last_called_at DESC LIMIT 1", [desk_id])
 
 
+def desks_open_tickets(db: Database, desk_ids: list[int]) -> dict[int, dict]:
+    """Return the ticket each of several desks holds (called or in service), by desk id, in one query."""
+    if not desk_ids:
+        return {}
+    desks, params = _in_list("desk", desk_ids)
+    return {r["desk_id"]: r for r in _all(  # a desk holds at most one (a unique index)
+        db, f"SELECT * FROM tickets WHERE desk_id IN ({desks}) AND status IN ('called', 'serving')",
+        params)}
+
+
 def waiting_counts(db: Database, site_id: int, day: str) -> dict[int, dict]:
     """Return per service id: waiting general, waiting preferential and oldest arrival."""
     counts: dict[int, dict] = {}
@@ -505,8 +532,9 @@ def waiting_counts(db: Database, site_id: int, day: str) -> dict[int, dict]:
             "AND c.waiting > 0", [site_id, day]):
         row = counts.setdefault(service_id, {"general": 0, "preferential": 0})
         row["preferential" if preferential else "general"] = waiting
+    oldest = oldest_waiting(db, list(counts), day)
     for service_id, row in counts.items():
-        row["oldest_queue_at"] = oldest_waiting(db, service_id, day)
+        row["oldest_queue_at"] = oldest.get(service_id)
     return counts
 
 
@@ -520,13 +548,15 @@ def waiting_in_service(db: Database, service_id: int, day: str) -> dict:
     return counts
 
 
-def oldest_waiting(db: Database, service_id: int, day: str) -> int | None:
-    """Return the earliest arrival among a service's waiting tickets (two index probes)."""
-    heads = [db.execute(
-        "SELECT min(queue_at) FROM tickets WHERE service_id = ? AND day = ? AND status = 'waiting' "
-        f"AND priority IS {kind} NULL", [service_id, day]).fetchone()[0] for kind in ("", "NOT")]
-    heads = [h for h in heads if h is not None]
-    return min(heads) if heads else None
+def oldest_waiting(db: Database, service_ids: list[int], day: str) -> dict[int, int]:
+    """Return the earliest arrival among each service's waiting tickets (two index probes each, one query)."""
+    oldest: dict[int, int] = {}
+    for service_id, queue_at in _each_limited(db, [
+            ("SELECT service_id, queue_at FROM tickets WHERE service_id = ? AND day = ? "
+             f"AND status = 'waiting' AND priority IS {kind} NULL ORDER BY queue_at LIMIT 1",
+             [service_id, day]) for service_id in service_ids for kind in ("", "NOT")]):
+        oldest[service_id] = min(queue_at, oldest.get(service_id, queue_at))
+    return oldest
 
 
 def count_waiting_slowly(db: Database, site_id: int, day: str) -> dict[int, dict]:
@@ -1387,12 +1417,17 @@ def desks_for_estimate(db: Database, site_id: int) -> list[dict]:
     return desks
 
 
-def recent_handling_ms(db: Database, service_id: int, since_ms: int, limit: int) -> list[int]:
-    """Return a service's latest desk handling times (close − first call, ms), automatic closes left out."""
-    return [r[0] for r in db.execute(
-        "SELECT closed_at - called_at FROM tickets WHERE service_id = ? AND called_at IS NOT NULL "
-        "AND status IN ('finished', 'no_show', 'transferred') AND closed_at >= ? AND NOT automatic "
-        "ORDER BY closed_at DESC LIMIT ?", [service_id, since_ms, limit])]
+def recent_handling_ms(db: Database, service_ids: list[int], since_ms: int,
+                       limit: int) -> dict[int, list[int]]:
+    """Return each service's latest desk handling times (close − first call, ms), no automatic closes."""
+    times: dict[int, list[int]] = {service_id: [] for service_id in service_ids}
+    for service_id, ms in _each_limited(db, [
+            ("SELECT service_id, closed_at - called_at AS ms FROM tickets WHERE service_id = ? "
+             "AND called_at IS NOT NULL AND status IN ('finished', 'no_show', 'transferred') "
+             "AND closed_at >= ? AND NOT automatic ORDER BY closed_at DESC LIMIT ?",
+             [service_id, since_ms, limit]) for service_id in service_ids]):
+        times[service_id].append(ms)
+    return times
 
 
 def visits_today(db: Database, site_id: int, day: str) -> int:
@@ -1425,15 +1460,24 @@ _LINES = {  # the lines of shared.priority.LINES: who may be called, in arrival 
 }
 
 
-def line_head(db: Database, service_id: int, day: str, line: str,
-              limit: int) -> list[dict]:
-    """Return the first callable tickets of one line (``shared.priority.LINES``) of a service.
+def line_heads(db: Database, service_ids: list[int], day: str,
+               limit: int) -> dict[tuple[int, str], list[dict]]:
+    """Return the first callable tickets of every line (``shared.priority.LINES``) of some services.
 
-    Tickets from a phone whose citizen has not confirmed arrival are not in any line.
+    Keyed by (service id, line), in calling order. Tickets from a phone whose
+    citizen has not confirmed arrival are not in any line.
     """
-    return _all(db, "SELECT * FROM tickets WHERE service_id = ? AND day = ? AND status = 'waiting' "
-                    f"AND {_LINES[line]} AND arrived ORDER BY queue_at, id LIMIT ?",
-                [service_id, day, limit])
+    heads: dict[tuple[int, str], list[dict]] = {(s, line): [] for s in service_ids for line in _LINES}
+    for row in _each_limited(db, [
+            (f"SELECT *, '{line}' AS head_line FROM tickets WHERE service_id = ? AND day = ? "
+             f"AND status = 'waiting' AND {condition} AND arrived ORDER BY queue_at, id LIMIT ?",
+             [service_id, day, limit])
+            for service_id in service_ids for line, condition in _LINES.items()]):
+        ticket = dict(row)
+        heads[(ticket["service_id"], ticket.pop("head_line"))].append(ticket)
+    for rows in heads.values():
+        rows.sort(key=lambda t: (t["queue_at"], t["id"]))
+    return heads
 
 
 def shared_open_desks_for_service(db: Database, service_id: int) -> float:

@@ -134,3 +134,52 @@ def test_the_estimate_is_a_range_on_the_printed_ticket_too(room, desks, clock):
     assert content["estimated_wait_range_minutes"] == (int(low // 60), math.ceil(high / 60))
     printed = render_escpos(TicketContent(**content))
     assert b"Espera estimada: entre" in printed
+
+
+def statements_of(db, action) -> int:
+    """Run ``action`` and return how many statements it sent to the database."""
+    sent = []
+    originals = {name: getattr(db, name) for name in ("execute", "executemany", "send")}
+
+    def counting(original):
+        def run(sql, *args, **kwargs):
+            sent.append(sql)
+            return original(sql, *args, **kwargs)
+        return run
+
+    for name, original in originals.items():
+        setattr(db, name, counting(original))
+    try:
+        action()
+    finally:
+        for name in originals:
+            delattr(db, name)
+    return len(sent)
+
+
+def test_a_ticket_costs_as_many_statements_with_six_desks_busy_as_with_one_desk(app, room, clock):
+    # CAM Norte: two services and one desk. CAM Centro: six services and six open desks,
+    # three of them with a citizen at the desk. The room an estimate replays is read in the
+    # same statements at both: a CAM that opens twenty desks issues as fast as one with one.
+    from shared import auth
+    from shared import desks as sessions
+    from shared.queue import Actor
+    from tests.reports.conftest import user_id
+
+    officials = {}
+    for site, code in [("cam-centro", str(n)) for n in range(1, 7)] + [("cam-norte", "1")]:
+        name = f"official-{site}-{code}"
+        with app.app_context():
+            auth.create_user(room.db, name, "secret-pass-123", "official", clock)
+        officials[(site, code)] = Actor(user_id=user_id(room, name))
+        sessions.open_session(room, room.desk(code, room.site(site)), officials[(site, code)].user_id)
+    for service in "ABCDEF":
+        room.issue("cam-centro", service)
+        room.issue("cam-centro", service, "gestante")
+    for code in "123":
+        called = room.call_next(room.desk(code, room.site("cam-centro")), officials[("cam-centro", code)])
+        assert called is not None
+    room.issue("cam-norte", "A")
+    at_north = statements_of(room.db, lambda: room.issue("cam-norte", "A"))
+    at_centre = statements_of(room.db, lambda: room.issue("cam-centro", "A"))
+    assert at_centre == at_north
