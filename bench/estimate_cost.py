@@ -1,6 +1,7 @@
 """What issuing a ticket costs at the day's first ticket and after twenty thousand.
 
     python bench/estimate_cost.py [--before 20000] [--waiting 60] [--issues 400] [--runs 3]
+                                  [--engine sqlite|postgresql] [--postgres URL]
 
 Issuing computes, for the new ticket, who will be called before it and the
 estimated wait with its range: one replay of the room. Before issue 12 every
@@ -14,10 +15,14 @@ and on a day where ``--before`` tickets were already issued and served between
 before the issues looking the same in both runs. Every
 issue replays the room (no cache: the worst case), and after each issue a
 desk calls and serves one citizen so the line stays the same length. Prints
-the p50 and p99 of ``issue`` in both runs and their ratio.
+the p50 and p99 of ``issue`` in both runs and their ratio. ``--engine
+postgresql`` runs on a throwaway PostgreSQL started here (production
+defaults) unless ``--postgres URL`` names a server: there every statement is
+a round trip, so what a replay reads shows.
 """
 
 import argparse
+import contextlib
 import random
 import secrets
 import statistics
@@ -27,17 +32,21 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import Services  # noqa: E402
 
 from shared import desks as desk_sessions  # noqa: E402
 from shared import store  # noqa: E402
 from shared.clock import FrozenClock  # noqa: E402
+from shared.db import immediate  # noqa: E402
 from shared.queue import Actor  # noqa: E402
 
 DAY = "2026-03-04"
 SERVICES = ("A", "B", "C", "D", "E", "F")
 
 
-def build(folder: Path):
+def build(folder: Path, database: str | None = None):
     """Create an instance with the demo layout, one official per desk, six desks open."""
     from server import create_app
     from shared import auth, layout
@@ -45,8 +54,8 @@ def build(folder: Path):
     from shared.queue import QueueEngine
 
     clock = FrozenClock(f"{DAY}T07:00:00-05:00")
-    app = create_app({"TESTING": True, "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000"},
-                     instance=folder, clock=clock)
+    app = create_app({"TESTING": True, "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+                      "DATABASE_URL": database}, instance=folder, clock=clock)
     with app.app_context():
         db = get_db()
         layout.load_file(db, layout.DEMO_LAYOUT, clock)
@@ -86,24 +95,23 @@ def fill_the_day(engine, site: dict, count: int, rng: random.Random) -> None:
                      f"{code}-{numbers[code]:03d}", None, "finished", issued, issued, called,
                      called, started, finished, finished, services[code]["target_wait_seconds"],
                      600_000, desk["id"]))
-    db.conn.execute("BEGIN")
-    db.conn.executemany(
-        "INSERT INTO tickets (public_id, visit_id, site_id, service_id, day, number, code, priority, "
-        "status, queue_at, issued_at, called_at, last_called_at, started_at, finished_at, closed_at, "
-        "target_wait_seconds, estimated_wait_ms, desk_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-        "?, ?, ?, ?, ?, ?, ?)", rows)
-    for code, last in numbers.items():
-        db.conn.execute("INSERT INTO day_counters (service_id, day, last_number) VALUES (?, ?, ?)",
-                        [services[code]["id"], DAY, last])
-    db.conn.execute("COMMIT")
+    with immediate(db):
+        db.executemany(
+            "INSERT INTO tickets (public_id, visit_id, site_id, service_id, day, number, code, "
+            "priority, status, queue_at, issued_at, called_at, last_called_at, started_at, finished_at, "
+            "closed_at, target_wait_seconds, estimated_wait_ms, desk_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
+            "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        for code, last in numbers.items():
+            db.execute("INSERT INTO day_counters (service_id, day, last_number) VALUES (?, ?, ?)",
+                       [services[code]["id"], DAY, last])
     db.execute("ANALYZE")
 
 
-def run(before: int, waiting: int, issues: int, seed: int) -> list[float]:
+def run(before: int, waiting: int, issues: int, seed: int, database: str | None = None) -> list[float]:
     """Return the ms each of ``issues`` issues took on a day with ``before`` earlier tickets."""
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory() as tmp:
-        engine, site, desks = build(Path(tmp) / "instance")
+        engine, site, desks = build(Path(tmp) / "instance", database)
         engine.clock.set(f"{DAY}T12:00:00-05:00")
         if before:
             fill_the_day(engine, site, before, rng)
@@ -138,13 +146,19 @@ def main(argv=None) -> int:
     parser.add_argument("--waiting", type=int, default=60)
     parser.add_argument("--issues", type=int, default=400)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--engine", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--postgres", default=None, help="a PostgreSQL server URL (default: start one)")
     args = parser.parse_args(argv)
     results = {0: [], args.before: []}
-    for run_n in range(args.runs):
-        for before in results:
-            times = run(before, args.waiting, args.issues, seed=run_n)
-            results[before].append((statistics.median(times), quantile(times, 0.99)))
-    print(f"QueueEngine.issue, demo CAM, six desks open, {args.waiting} waiting, "
+    with contextlib.ExitStack() as stack:
+        services = (stack.enter_context(Services(args.postgres)) if args.engine == "postgresql"
+                    else None)
+        for run_n in range(args.runs):
+            for before in results:
+                database = services.new_database() if services else None
+                times = run(before, args.waiting, args.issues, seed=run_n, database=database)
+                results[before].append((statistics.median(times), quantile(times, 0.99)))
+    print(f"QueueEngine.issue on {args.engine}, demo CAM, six desks open, {args.waiting} waiting, "
           f"{args.issues} issues per run, every issue replays the room (no cache), {args.runs} runs:")
     p50s = {}
     for before, rows in results.items():
