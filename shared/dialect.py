@@ -195,17 +195,25 @@ def pg_connection_class():
     return Connection
 
 
+@functools.lru_cache(maxsize=1)
+def _blocking_poll():
+    """Return the standard library's ``select.poll``, even where gevent patched it."""
+    import select
+
+    try:
+        from gevent import monkey
+        return monkey.get_original("select", "poll")
+    except ImportError:  # no gevent: the standard poll already blocks
+        return select.poll
+
+
 def _poll_once(fileno: int, state) -> int:
     """Wait, blocking the process, until a socket is ready as a psycopg generator asks; return how."""
     import select
 
     from psycopg import waiting
 
-    try:
-        from gevent import monkey
-        poll = monkey.get_original("select", "poll")()
-    except ImportError:  # no gevent: the standard poll already blocks
-        poll = select.poll()
+    poll = _blocking_poll()()
     mask = {waiting.Wait.R: select.POLLIN, waiting.Wait.W: select.POLLOUT}.get(
         state, select.POLLIN | select.POLLOUT)
     poll.register(fileno, mask)
