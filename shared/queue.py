@@ -287,8 +287,9 @@ class QueueEngine:
 
     def start(self, ticket_id, actor: Actor) -> dict:
         """Start serving a called ticket."""
+        # The desk holds the same ticket, called at the same moment: no estimate changes.
         return self._move(ticket_id, "start", ("called",), "started", events.TICKET_STARTED, actor,
-                          lambda now: {"status": "serving", "started_at": now})
+                          lambda now: {"status": "serving", "started_at": now}, changes_room=False)
 
     def finish(self, ticket_id, actor: Actor, outcome: str | None = None, note: str = "") -> dict:
         """Finish serving a ticket, with an optional outcome and note."""
@@ -509,8 +510,13 @@ class QueueEngine:
                            code="desk_busy", ticket=held["id"])
 
     def _move(self, ticket_id, action: str, from_states: tuple[str, ...], event_kind: str,
-              announce_event: str, actor: Actor, sets, data=None, any_desk=False) -> dict:
-        """Apply one checked transition, log its event and announce it."""
+              announce_event: str, actor: Actor, sets, data=None, any_desk=False,
+              changes_room=True) -> dict:
+        """Apply one checked transition, log its event and announce it.
+
+        ``changes_room``: whether the change moves anything a wait estimate reads (then
+        every process forgets the site's cached replays).
+        """
         ticket = self.ticket(ticket_id)
         now = self.clock.now_ms()
         with immediate(self.db):
@@ -519,7 +525,8 @@ class QueueEngine:
                 raise self._illegal(ticket, action)
             store.insert_event(self.db, moved, event_kind, now, desk_id=moved["desk_id"],
                                user_id=actor.user_id, device_id=actor.device_id, data=data)
-        estimate.invalidate(moved["site_id"])
+        if changes_room:
+            estimate.invalidate(moved["site_id"])
         self.announce.ticket_changed(announce_event, moved, self.lookup)
         if "waiting" in from_states:
             site = self.lookup.site(moved["site_id"])

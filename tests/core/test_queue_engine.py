@@ -416,3 +416,36 @@ def test_in_a_rush_one_replay_of_the_room_serves_the_whole_line_until_a_desk_act
         assert replays == [1, 3, 4]
     finally:
         estimate.simulate = real
+
+
+def test_a_citizen_sitting_down_at_the_desk_keeps_the_replay_finishing_does_not(app, engine, clock):
+    # Starting service changes nothing an estimate reads (the desk holds the same ticket, called
+    # at the same moment): the line's replay still serves. Finishing frees the desk: replayed.
+    from shared import estimate
+
+    app.config["ESTIMATE_CACHE_SECONDS"] = 60
+    engine.db.execute("INSERT INTO desk_sessions (desk_id, user_id, started_at) VALUES (?, 3, ?)",
+                      [desk(engine)["id"], clock.now_ms()])
+    replays = []
+    real = estimate.simulate
+
+    def counting(*args, **kwargs):
+        replays.append(args[3])
+        return real(*args, **kwargs)
+
+    estimate.simulate = counting
+    try:
+        engine.issue("cam-centro", "A")
+        engine.issue("cam-centro", "A")
+        called = engine.call_next(desk(engine), OFFICIAL)
+        before = engine.issue("cam-centro", "A")
+        assert len(replays) == 2  # the call replayed the room once
+        engine.start(called["id"], OFFICIAL)
+        after_start = engine.issue("cam-centro", "A")
+        assert len(replays) == 2
+        assert after_start["ahead"] == before["ahead"] + 1
+        engine.finish(called["id"], OFFICIAL)
+        engine.issue("cam-centro", "A")
+        assert len(replays) == 3
+    finally:
+        estimate.simulate = real
