@@ -509,8 +509,7 @@ def recall(db: Database, ticket_id: int, desk_id: int, now_ms: int) -> dict | No
 
 def desk_open_ticket(db: Database, desk_id: int) -> dict | None:
     """Return the ticket a desk holds (called or in service), if any."""
-    return _one(db, "SELECT * FROM tickets WHERE desk_id = ? AND status IN ('called', 'serving') "
-                    "ORDER BY last_called_at DESC LIMIT 1", [desk_id])
+    return desks_open_tickets(db, [desk_id]).get(desk_id)
 
 
 def desks_open_tickets(db: Database, desk_ids: list[int]) -> dict[int, dict]:
