@@ -385,67 +385,58 @@ def test_waiting_counts_kept_by_triggers_match_a_full_count_through_every_change
     assert store.waiting_counts(engine.db, site["id"], day) == {}
 
 
-def test_in_a_rush_one_replay_of_the_room_serves_the_whole_line_until_a_desk_acts(app, engine, clock):
+@pytest.fixture
+def replays(app, engine, clock, monkeypatch):
+    """Cache estimates as production does, open desk 1, and record every replay of the room.
+
+    Each replay is recorded as the number the ticket being issued will get in its service.
+    """
     from shared import estimate
 
     app.config["ESTIMATE_CACHE_SECONDS"] = 60
     engine.db.execute("INSERT INTO desk_sessions (desk_id, user_id, started_at) VALUES (?, 3, ?)",
                       [desk(engine)["id"], clock.now_ms()])
-    replays = []
+    seen = []
     real = estimate.simulate
 
     def counting(*args, **kwargs):
-        replays.append(store.count_waiting_slowly(engine.db, 1, "2026-11-25")
-                       .get(args[3], {}).get("general", 0) + 1)  # the number the ticket will get
+        seen.append(store.count_waiting_slowly(engine.db, 1, "2026-11-25")
+                    .get(args[3], {}).get("general", 0) + 1)
         return real(*args, **kwargs)
 
-    estimate.simulate = counting
-    try:
-        first = engine.issue("cam-centro", "A")
-        second = engine.issue("cam-centro", "A")
-        third = engine.issue("cam-centro", "A")
-        assert replays == [1]  # the burst shares one replay
-        # Each later ticket waits one more person (6 minutes at the one open desk).
-        assert second["estimated_wait_seconds"] - first["estimated_wait_seconds"] == 360
-        assert third["estimated_wait_seconds"] - second["estimated_wait_seconds"] == 360
-        engine.call_next(desk(engine), OFFICIAL)     # a desk acted: the room is replayed
-        engine.issue("cam-centro", "A")
-        assert replays == [1, 4 - 1]  # A-004, with A-001 called
-        clock.advance(61)                             # and a replay is never older than a minute
-        engine.issue("cam-centro", "A")
-        assert replays == [1, 3, 4]
-    finally:
-        estimate.simulate = real
+    monkeypatch.setattr(estimate, "simulate", counting)
+    return seen
 
 
-def test_a_citizen_sitting_down_at_the_desk_keeps_the_replay_finishing_does_not(app, engine, clock):
+def test_in_a_rush_one_replay_of_the_room_serves_the_whole_line_until_a_desk_acts(engine, clock,
+                                                                                   replays):
+    first = engine.issue("cam-centro", "A")
+    second = engine.issue("cam-centro", "A")
+    third = engine.issue("cam-centro", "A")
+    assert replays == [1]  # the burst shares one replay
+    # Each later ticket waits one more person (6 minutes at the one open desk).
+    assert second["estimated_wait_seconds"] - first["estimated_wait_seconds"] == 360
+    assert third["estimated_wait_seconds"] - second["estimated_wait_seconds"] == 360
+    engine.call_next(desk(engine), OFFICIAL)     # a desk acted: the room is replayed
+    engine.issue("cam-centro", "A")
+    assert replays == [1, 4 - 1]  # A-004, with A-001 called
+    clock.advance(61)                             # and a replay is never older than a minute
+    engine.issue("cam-centro", "A")
+    assert replays == [1, 3, 4]
+
+
+def test_a_citizen_sitting_down_at_the_desk_keeps_the_replay_finishing_does_not(engine, replays):
     # Starting service changes nothing an estimate reads (the desk holds the same ticket, called
     # at the same moment): the line's replay still serves. Finishing frees the desk: replayed.
-    from shared import estimate
-
-    app.config["ESTIMATE_CACHE_SECONDS"] = 60
-    engine.db.execute("INSERT INTO desk_sessions (desk_id, user_id, started_at) VALUES (?, 3, ?)",
-                      [desk(engine)["id"], clock.now_ms()])
-    replays = []
-    real = estimate.simulate
-
-    def counting(*args, **kwargs):
-        replays.append(args[3])
-        return real(*args, **kwargs)
-
-    estimate.simulate = counting
-    try:
-        engine.issue("cam-centro", "A")
-        engine.issue("cam-centro", "A")
-        called = engine.call_next(desk(engine), OFFICIAL)
-        before = engine.issue("cam-centro", "A")
-        assert len(replays) == 2  # the call replayed the room once
-        engine.start(called["id"], OFFICIAL)
-        after_start = engine.issue("cam-centro", "A")
-        assert len(replays) == 2
-        assert after_start["ahead"] == before["ahead"] + 1
-        engine.finish(called["id"], OFFICIAL)
-        engine.issue("cam-centro", "A")
-        assert len(replays) == 3
-    finally:
-        estimate.simulate = real
+    engine.issue("cam-centro", "A")
+    engine.issue("cam-centro", "A")
+    called = engine.call_next(desk(engine), OFFICIAL)
+    before = engine.issue("cam-centro", "A")
+    assert len(replays) == 2  # the call replayed the room once
+    engine.start(called["id"], OFFICIAL)
+    after_start = engine.issue("cam-centro", "A")
+    assert len(replays) == 2
+    assert after_start["ahead"] == before["ahead"] + 1
+    engine.finish(called["id"], OFFICIAL)
+    engine.issue("cam-centro", "A")
+    assert len(replays) == 3
