@@ -260,10 +260,7 @@ def compute_partials(db, sites: list[dict], day_from: str, day_to: str, dimensio
 
         def tally(site_id: int, day: str, key, parts=parts) -> kpi.Tally:
             """Return (creating) the tally of a group on a site's day."""
-            groups = parts[(site_id, day)]
-            if key not in groups:
-                groups[key] = kpi.Tally()
-            return groups[key]
+            return _tally(parts[(site_id, day)], key)
 
         def desk_key(key, dim=dim):
             """Return the group desk time belongs to in this dimension."""
@@ -498,9 +495,7 @@ def _roll_up_month(db, site: dict, month: str, now_ms: int) -> None:
             for key, t in (decode(data) or {}).items():
                 if dim == "hour" and key not in (None, OCCUPANCY_ONLY):
                     key = (weekday, key)  # the heat map keeps the weekday of each hour
-                if key not in groups:
-                    groups[key] = kpi.Tally()
-                groups[key].add(t)
+                _tally(groups, key).add(t)
         # A month is read for long periods: its longer histograms are kept as buckets only.
         rows.append((site["id"], month, dim, site["timezone"], encode(groups, exact=False), now_ms))
     store.save_month_partials(db, rows)
@@ -536,6 +531,13 @@ def reseal(db, sites: list[dict], day_from: str, day_to: str, now_ms: int, user_
 
 # --- merging into rows ---------------------------------------------------------------------------
 
+def _tally(groups: dict, key) -> kpi.Tally:
+    """Return (creating) the tally of one group."""
+    if key not in groups:
+        groups[key] = kpi.Tally()
+    return groups[key]
+
+
 def merge(partials, keyfunc, *, also=None, on_period=None) -> tuple[dict, kpi.Tally]:
     """Merge partials (a mapping or ((site, period), groups) pairs) into groups and their total.
 
@@ -553,15 +555,9 @@ def merge(partials, keyfunc, *, also=None, on_period=None) -> tuple[dict, kpi.Ta
             if key == OCCUPANCY_ONLY:
                 desk_time.add(t)
                 continue
-            group = keyfunc(site_id, period, key)
-            if group not in groups:
-                groups[group] = kpi.Tally()
-            groups[group].add(t)
+            _tally(groups, keyfunc(site_id, period, key)).add(t)
             if also is not None:
-                other = also[0](site_id, period, key)
-                if other not in also[1]:
-                    also[1][other] = kpi.Tally()
-                also[1][other].add(t)
+                _tally(also[1], also[0](site_id, period, key)).add(t)
     total = kpi.Tally()
     for t in groups.values():
         total.add(t)
