@@ -682,14 +682,8 @@ def _weekday_hour(site_id, period, key):
     return (date.fromisoformat(period).weekday(), key)
 
 
-def heatmap(partials_by_hour) -> list[dict]:
-    """Return the mean wait and count per weekday and hour from hour partials (days or months)."""
-    groups, _total = merge(partials_by_hour, _weekday_hour)
-    return _heatmap_cells(groups)
-
-
 def _heatmap_cells(groups: dict) -> list[dict]:
-    """Return the heat map's cells from groups keyed by (weekday, hour)."""
+    """Return the mean wait and count per weekday and hour from groups keyed by (weekday, hour)."""
     cells = []
     for (weekday, hour), t in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
         figures = kpi.figures(t)

@@ -139,8 +139,7 @@ def test_a_sealed_month_is_read_from_its_roll_up_with_the_same_figures(known_day
         by_days = summary.merge(partials, lambda s, p, k, group=group: summary._hour(k)
                                 if group == "hour" else (s if group == "site" else k))[1]
         assert rolled["totals"] == kpi.figures(by_days)
-    heat = summary.heatmap(summary.day_partials(room.db, sites, "2026-11-01", "2026-11-30", "hour",
-                                                now))
+    heat = summary.summary(room.db, sites, "2026-11-01", "2026-11-30", "hour", now)["_heatmap"]
     assert {(c["weekday"], c["hour"]): c["issued"] for c in heat} == {(2, 8): 5, (2, 9): 2,
                                                                       (2, 23): 1}
 
