@@ -538,11 +538,10 @@ def _tally(groups: dict, key) -> kpi.Tally:
     return groups[key]
 
 
-def merge(partials, keyfunc, *, also=None, on_period=None) -> tuple[dict, kpi.Tally]:
+def merge(partials, keyfunc, *, on_period=None) -> tuple[dict, kpi.Tally]:
     """Merge partials (a mapping or ((site, period), groups) pairs) into groups and their total.
 
-    Groups are keyed by ``keyfunc(site_id, period, key)``. ``also`` names a
-    second grouping filled in the same pass (``(keyfunc, groups)``), and
+    Groups are keyed by ``keyfunc(site_id, period, key)``, and
     ``on_period(site_id, period)`` hears each period as it goes by.
     """
     groups: dict = {}
@@ -556,8 +555,6 @@ def merge(partials, keyfunc, *, also=None, on_period=None) -> tuple[dict, kpi.Ta
                 desk_time.add(t)
                 continue
             _tally(groups, keyfunc(site_id, period, key)).add(t)
-            if also is not None:
-                _tally(also[1], also[0](site_id, period, key)).add(t)
     total = kpi.Tally()
     for t in groups.values():
         total.add(t)
@@ -643,11 +640,6 @@ class Labels:
         return {"key": key, "label": key, "site": None, "_sort": key}
 
 
-def _hour(key):
-    """Return the hour of an hour partial's key (a day's hour, or a month's (weekday, hour))."""
-    return key[1] if isinstance(key, tuple) else key
-
-
 def summary(db, sites: list[dict], day_from: str, day_to: str, group_by: str, now_ms: int,
             labels: Labels | None = None) -> dict:
     """Return a period's report: one row per group and the totals, times in seconds."""
@@ -655,14 +647,20 @@ def summary(db, sites: list[dict], day_from: str, day_to: str, group_by: str, no
     dimension = "total" if group_by in ("day", "site") else group_by
     partials = iter_partials(db, sites, day_from, day_to, dimension, now_ms,
                              months=group_by != "day")
-    keyfunc = {"day": lambda site_id, day, key: day,
-               "site": lambda site_id, period, key: site_id,
-               "hour": lambda site_id, period, key: _hour(key)}.get(
-        group_by, lambda site_id, period, key: key)
     periods: list[tuple[int, str]] = []
-    by_weekday_hour: dict = {}
-    groups, total = merge(partials, keyfunc, on_period=lambda *period: periods.append(period),
-                          also=(_weekday_hour, by_weekday_hour) if group_by == "hour" else None)
+    if group_by == "hour":
+        # Every partial goes into its (weekday, hour) cell of the heat map once; the hours are
+        # the sums of their seven cells (a year of 300 sites: 168 merges instead of 600,000).
+        cells, total = merge(partials, _weekday_hour,
+                             on_period=lambda *period: periods.append(period))
+        groups: dict = {}
+        for (_weekday, hour), t in cells.items():
+            _tally(groups, hour).add(t)
+    else:
+        keyfunc = {"day": lambda site_id, day, key: day,
+                   "site": lambda site_id, period, key: site_id}.get(
+            group_by, lambda site_id, period, key: key)
+        groups, total = merge(partials, keyfunc, on_period=lambda *period: periods.append(period))
     rows = []
     for key, t in groups.items():
         row = labels.row_head(group_by, key)
@@ -672,7 +670,7 @@ def summary(db, sites: list[dict], day_from: str, day_to: str, group_by: str, no
     return {"group_by": group_by, "from": day_from, "to": day_to,
             "sites": [s["code"] for s in sites], "rows": rows,
             "totals": kpi.figures(total), "_total": total, "_periods": periods,
-            "_heatmap": _heatmap_cells(by_weekday_hour) if group_by == "hour" else None}
+            "_heatmap": _heatmap_cells(cells) if group_by == "hour" else None}
 
 
 def _weekday_hour(site_id, period, key):

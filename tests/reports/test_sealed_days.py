@@ -136,9 +136,14 @@ def test_a_sealed_month_is_read_from_its_roll_up_with_the_same_figures(known_day
                                         "total" if group == "site" else group, now, months=False)
         assert all(len(period) == 10 for _site, period in partials)  # read day by day here
         assert {k for _s, k in rolled["_periods"]} == {"2026-11"}      # and from the month there
-        by_days = summary.merge(partials, lambda s, p, k, group=group: summary._hour(k)
-                                if group == "hour" else (s if group == "site" else k))[1]
+        groups, by_days = summary.merge(partials,
+                                        lambda s, p, k, group=group: s if group == "site" else k)
         assert rolled["totals"] == kpi.figures(by_days)
+        figures = {row["key"]: {name: row[name] for name in rolled["totals"]}
+                   for row in rolled["rows"]}
+        labels = summary.Labels(room.db, sites)
+        assert figures == {labels.row_head(group, key)["key"]: kpi.figures(t)
+                           for key, t in groups.items()}, group
     heat = summary.summary(room.db, sites, "2026-11-01", "2026-11-30", "hour", now)["_heatmap"]
     assert {(c["weekday"], c["hour"]): c["issued"] for c in heat} == {(2, 8): 5, (2, 9): 2,
                                                                       (2, 23): 1}
