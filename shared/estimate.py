@@ -205,8 +205,9 @@ def room(db, site: dict, now_ms: int) -> Room:
             at = max(current["called_at"] + expected, now_ms + expected * OVERRUN_SHARE)
         free.append((at, desk["services"], desk["id"]))
     served = {sid for d in desks if d["session_id"] and not d["paused"] for sid in d["services"]}
-    return Room(site, day, services, handling, free, lines, tickets, full,
-                store.policy_state(db, site["id"]), served)
+    # Only the ratio rule keeps a state (its streak), as in ``QueueEngine.call_next``.
+    state = store.policy_state(db, site["id"]) if site["policy"] == "ratio" else {}
+    return Room(site, day, services, handling, free, lines, tickets, full, state, served)
 
 
 def line_of(preferential: bool) -> str:

@@ -161,11 +161,14 @@ def test_a_ticket_costs_as_many_statements_with_six_desks_busy_as_with_one_desk(
     # CAM Norte: two services and one desk. CAM Centro: six services and six open desks,
     # three of them with a citizen at the desk. The room an estimate replays is read in the
     # same statements at both: a CAM that opens twenty desks issues as fast as one with one.
-    from shared import auth
+    # Both follow the same rule (the ratio rule reads its streak: one statement more).
+    from shared import auth, store
     from shared import desks as sessions
     from shared.queue import Actor
     from tests.reports.conftest import user_id
 
+    store.update_site(room.db, room.site("cam-norte")["id"], {"policy": "strict",
+                                                             "policy_params": "{}"})
     officials = {}
     for site, code in [("cam-centro", str(n)) for n in range(1, 7)] + [("cam-norte", "1")]:
         name = f"official-{site}-{code}"
