@@ -344,7 +344,7 @@ class QueueEngine:
         return self._move(ticket_id, "cancel", ("waiting", "called"), "cancelled",
                           events.TICKET_CANCELLED, actor,
                           lambda now: {"status": "cancelled", "closed_at": now},
-                          data={"reason": reason} if reason else None, any_desk=True)
+                          data={"reason": reason} if reason else None)
 
     def transfer(self, ticket_id, service_ident, actor: Actor, note: str = "") -> dict:
         """Close a ticket's segment and open a new one in another service; return the new one."""
@@ -510,8 +510,7 @@ class QueueEngine:
                            code="desk_busy", ticket=held["id"])
 
     def _move(self, ticket_id, action: str, from_states: tuple[str, ...], event_kind: str,
-              announce_event: str, actor: Actor, sets, data=None, any_desk=False,
-              changes_room=True) -> dict:
+              announce_event: str, actor: Actor, sets, data=None, changes_room=True) -> dict:
         """Apply one checked transition, log its event and announce it.
 
         ``changes_room``: whether the change moves anything a wait estimate reads (then
