@@ -433,27 +433,62 @@ class SQLitePool:
 
 
 class PgPool:
-    """psycopg's connection pool, handing out ``PgDatabase`` connections."""
+    """psycopg's connection pool, handing out ``PgDatabase`` connections.
+
+    A database that goes away (a restart, a failover) and comes back is
+    followed within about a second, with no request failing once it answers:
+
+    - a connection the server ended while idle is dropped when it is lent (no
+      round trip unless the server said something), instead of failing the
+      request that would get it;
+    - while the database is away, a request waits at most ``OUTAGE_WAIT_SECONDS``
+      for a connection (then 503, saying so), not the pool's 30 s;
+    - the pool gives up a series of connection attempts after ``RECONNECT_SECONDS``
+      (its delays double from one second), and the next request starts a new
+      one: no attempt is ever scheduled minutes after the database is back.
+    """
+
+    OUTAGE_WAIT_SECONDS = 2.0
+    RECONNECT_SECONDS = 2.0
 
     def __init__(self, url: str, size: int = 10):
         self.url = url
         self.path = safe_url(url)
+        self.away = False  # the database was last seen away: wait briefly for a connection
         self.pool = psycopg_pool.ConnectionPool(
             url, min_size=1, max_size=size, open=True, timeout=30, name="turnos",
             connection_class=dialect.pg_connection_class(),
             kwargs={"autocommit": True, "row_factory": dialect.pg_row_factory,
                     "connect_timeout": 10},
-            # No check on every loan (a round trip per request): a connection the server
-            # dropped fails its first statement (a 503 that says so) and the pool replaces it.
+            reconnect_timeout=self.RECONNECT_SECONDS,
+            # No check on every loan (a round trip per request): ``acquire`` looks at the
+            # socket instead, and a connection lost during a request fails with a 503.
             configure=dialect.configure_pg)
 
     def acquire(self, timeout: float | None = None) -> PgDatabase:
         """Return a connection from the pool (waiting at most ``timeout`` seconds for one)."""
-        return PgDatabase(self.pool.getconn(timeout=timeout), self.path)
+        for _attempt in range(self.pool.max_size + 1):
+            wait = timeout
+            if self.away:
+                wait = min(self.pool.timeout if timeout is None else timeout, self.OUTAGE_WAIT_SECONDS)
+            try:
+                conn = self.pool.getconn(timeout=wait)
+            except psycopg_pool.PoolTimeout:
+                self.away = True
+                raise
+            if not dialect.ended_by_server(conn):
+                self.away = False
+                return PgDatabase(conn, self.path)
+            self.away = True
+            conn.close()
+            self.pool.putconn(conn)  # the pool forgets a closed connection and opens another
+        raise psycopg_pool.PoolTimeout("every pooled connection was ended by the server")
 
     def release(self, db: PgDatabase) -> None:
         """Give a connection back (the pool rolls back anything left open)."""
         db.after_commit = None
+        if db.conn.closed:  # lost during the request: the database may be away
+            self.away = True
         self.pool.putconn(db.conn)
 
     def close(self) -> None:

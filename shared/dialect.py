@@ -207,6 +207,31 @@ def _blocking_poll():
         return select.poll
 
 
+def ended_by_server(conn) -> bool:
+    """Tell whether an idle psycopg connection was ended by its server, without a round trip.
+
+    An idle connection hears nothing unless the server says goodbye (a FATAL
+    message, then the end of the stream) or, rarely, sends a notice. Only when
+    something is waiting on its socket is the connection asked once whether it
+    still works.
+    """
+    import select
+
+    import psycopg
+
+    if conn.closed:
+        return True
+    poll = _blocking_poll()()
+    poll.register(conn.pgconn.socket, select.POLLIN)
+    if not poll.poll(0):
+        return False
+    try:
+        conn.execute("SELECT 1")
+    except psycopg.Error:
+        return True
+    return False
+
+
 def _poll_once(fileno: int, state) -> int:
     """Wait, blocking the process, until a socket is ready as a psycopg generator asks; return how."""
     import select
