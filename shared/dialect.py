@@ -152,18 +152,22 @@ def _row_statuses() -> frozenset:
                       getattr(ExecStatus, "TUPLES_CHUNK", ExecStatus.TUPLES_OK)})
 
 
+PROMPT_WAIT_MS = 50  # inside a write transaction, how long the process waits for the server unyielding
+
+
 @functools.lru_cache(maxsize=1)
 def pg_connection_class():
     """Return psycopg's connection class, able to wait for the server without yielding.
 
     Under gevent psycopg waits cooperatively (other greenlets run meanwhile);
     with ``blocking`` set (inside a write transaction, see ``shared.db``) it
-    waits with its C poll loop, as it does without gevent.
+    waits without yielding, as long as the server answers promptly.
     """
     import psycopg
     from psycopg import waiting
 
-    blocking_wait = getattr(waiting, "wait_c", None) or waiting.wait_poll
+    blocking_wait = getattr(waiting, "wait_c", None) or waiting.wait_poll  # C, unpatched poll
+    waited_too_long = psycopg.errors._WaitTimeout  # what a wait raises past its timeout
 
     class Connection(psycopg.Connection):
         blocking = False
@@ -173,8 +177,24 @@ def pg_connection_class():
             if self.blocking and timeout is None:
                 if self.committing:
                     return self._wait_for_commit(gen, interval)
-                return blocking_wait(gen, self.pgconn.socket, interval)
+                return self._wait_while_prompt(gen, interval)
             return super().wait(gen, interval=interval, timeout=timeout)
+
+        def _wait_while_prompt(self, gen, interval):
+            """Block while the server answers within ``PROMPT_WAIT_MS``; then wait cooperatively.
+
+            A transaction's statements come back in well under a millisecond, unless
+            one waits for a lock held elsewhere (a migration, a DBA's maintenance,
+            another process's long transaction). Blocking then would stop every
+            screen, kiosk and desk of this process for as long as the lock is held,
+            so the rest of that wait lets them run.
+            """
+            try:
+                return blocking_wait(gen, self.pgconn.socket, interval, PROMPT_WAIT_MS / 1000)
+            except waited_too_long:
+                # The generator is left at a wait; whichever way the socket gets ready first,
+                # it asks again for what it still needs.
+                return super().wait(_resumed(waiting.Wait.RW, gen), interval=interval)
 
         def _wait_for_commit(self, gen, interval):
             """Block while any of the transaction is unsent; wait for the COMMIT's answer cooperatively.
