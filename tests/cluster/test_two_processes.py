@@ -414,6 +414,46 @@ def test_health_says_when_redis_is_down_and_screens_heal_when_it_returns(pair):
         screen.close()
 
 
+def new_kiosk(server, token: str, name: str = "Kiosco entrada") -> str:
+    """Register a kiosk through one process; return its token."""
+    r = server.call(token, "POST", "/api/v1/devices", {"site": "cam-centro", "kind": "kiosk",
+                                                       "name": name})
+    assert r.status_code == 201, r.text
+    return r.json()["token"]
+
+
+def test_a_kiosk_s_ticket_limit_counts_what_it_issued_through_either_process(pair):
+    # KIOSK_RATE_LIMIT: 30 tickets a minute per kiosk, whichever process answers it.
+    token = admin_token(pair.a)
+    for attempt in range(3):
+        kiosk = new_kiosk(pair.a, token, f"Kiosco {attempt}")
+        window = int(time.time() // 60)  # the limit's windows are the clock's minutes
+        codes = []
+        while 429 not in codes and len(codes) < 62:
+            server = pair.processes[len(codes) % 2]
+            codes.append(server.call(kiosk, "POST", "/api/v1/tickets",
+                                     {"site": "cam-centro", "service": "A"}).status_code)
+        if int(time.time() // 60) == window:  # all of it within one window: the count is exact
+            break
+    assert codes == [201] * 30 + [429]
+
+
+def test_while_redis_is_down_kiosks_issue_and_staff_sign_in_as_before(pair, demo_logins):
+    # Redis holds the shared rate-limit counters. While it is away the limits hold per process
+    # (each process counts for itself) rather than refusing every kiosk and every sign-in.
+    token = admin_token(pair.a)
+    kiosk = new_kiosk(pair.a, token)
+    assert issue(pair.a, kiosk)["code"] == "A-001"
+    pair.redis.stop()
+    try:
+        for server, code in ((pair.a, "A-002"), (pair.b, "A-003")):
+            assert issue(server, kiosk)["code"] == code
+            assert server.token(*demo_logins["official"])
+    finally:
+        pair.redis.start()
+    assert issue(pair.b, kiosk)["code"] == "A-004"
+
+
 def test_behind_nginx_a_screen_whose_process_dies_reconnects_to_the_other(pair, nginx):
     token = admin_token(pair.a)
     screen = Screen(nginx.url, new_display(pair.a, token)["token"], reconnection=True)
