@@ -2,7 +2,7 @@
 
 The counters live in the storage ``RATELIMIT_STORAGE_URI`` names:
 ``memory://`` for the one embedded process, ``redis://host:6379/1`` when
-several server processes must share them. A refusal is a 429 with
+several server processes must share them (each counts alone while Redis is away). A refusal is a 429 with
 ``{"error": "rate_limited", "message": ...}`` (rendered by the app's HTTP
 error handler). Windows are fixed and follow the application's clock (a key
 names its window), so a frozen clock in tests moves them as it moves time.
@@ -19,8 +19,15 @@ limiter = Limiter(key_func=lambda: request.remote_addr or "", strategy="fixed-wi
 
 
 def init_app(app) -> None:
-    """Attach the limiter to the application (its storage from RATELIMIT_STORAGE_URI)."""
+    """Attach the limiter to the application (its storage from RATELIMIT_STORAGE_URI).
+
+    While a shared storage (Redis) is away, each process counts in its own memory
+    (Flask-Limiter's in-memory fallback, with the same limits) and goes back to the
+    shared counters once the storage answers: a Redis restart must not refuse every
+    kiosk's ticket and every sign-in.
+    """
     app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
+    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     limiter.init_app(app)
 
 
