@@ -23,8 +23,8 @@ def init_app(app) -> None:
 
     While a shared storage (Redis) is away, each process counts in its own memory
     (Flask-Limiter's in-memory fallback, with the same limits) and goes back to the
-    shared counters once the storage answers: a Redis restart must not refuse every
-    kiosk's ticket and every sign-in.
+    shared counters once the storage answers (Flask-Limiter looks again after 1, 2,
+    4 ... 32 s): a Redis restart must not refuse every kiosk's ticket and every sign-in.
     """
     app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
     app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
