@@ -154,3 +154,19 @@ def test_the_secret_key_is_made_once_and_kept_in_the_instance(instance, where):
     key = (Path(instance) / "secret_key").read_text()
     run("migrate", *where)
     assert (Path(instance) / "secret_key").read_text() == key and len(key) == 64
+
+
+@pytest.mark.parametrize("command", [["serve", "--port", "0"], ["migrate"]])
+def test_a_database_that_does_not_answer_is_named_in_one_line_not_a_traceback(tmp_path, command):
+    # After a power cut the Turnos service may start before PostgreSQL does: its log says
+    # what is wrong and the process exits (systemd starts it again two seconds later).
+    from tests.conftest import free_port
+
+    nowhere = f"postgresql://turnos@127.0.0.1:{free_port()}/turnos"
+    done = subprocess.run([sys.executable, "run.py", *command, "--instance", str(tmp_path / "i"),
+                           "--database", nowhere], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert f"the database at postgresql://turnos@127.0.0.1:{nowhere.split(':')[-1].split('/')[0]}" \
+           f"/turnos does not answer" in done.stderr
+    assert "connection refused" in done.stderr.lower()
