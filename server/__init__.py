@@ -56,7 +56,11 @@ def create_app(test_config: dict | None = None, *, instance=None, clock=None) ->
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     i18n.init_app(app)
     db.init_app(app)
-    migrations.init_app(app)
+    try:
+        migrations.init_app(app)
+    except Exception:  # no database to work with: no pool left trying to reach it
+        app.extensions["turnos.pool"].close()
+        raise
     sockets.init_app(app)
     speech.init_app(app)
     ratelimit.init_app(app)

@@ -14,8 +14,8 @@ from shared import auth, backups, copydata, devices, layout, migrations, retenti
 from shared.channel_worker import start_worker as start_channels_worker
 from shared.clock import current_clock
 from shared.cluster import current_cluster
-from shared.config import instance_path
-from shared.db import get_db, resolve, safe_url, start_checkpointer
+from shared.config import build, instance_path
+from shared.db import get_db, is_unavailable, resolve, safe_url, start_checkpointer
 from shared.errors import DomainError
 from shared.events import socketio
 from shared.printing.agent import run_agent
@@ -62,7 +62,16 @@ def make_app(instance, **config):
     database = ctx.meta.get("turnos.database") if ctx is not None else None
     if database:
         config["DATABASE_URL"] = database
-    return create_app(config, instance=instance)
+    try:
+        return create_app(config, instance=instance)
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        # A service started before its database (after a power cut, say): one line in its log.
+        target = safe_url(build(instance_path(instance), dict(config))["DATABASE"])
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise click.ClickException(f"the database at {target} does not answer ({reason}). "
+                                   "Is it running and reachable from here? Nothing was changed.") from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
