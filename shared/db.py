@@ -581,9 +581,19 @@ def start_checkpointer(app, listener=None) -> Checkpointer | None:
 # --- per request -----------------------------------------------------------------------------------
 
 def get_db():
-    """Return this request's connection, taking one from the pool on first use."""
+    """Return this request's connection, taking one from the pool on first use.
+
+    When none could be had (the database is away), the rest of the request is told
+    so at once instead of waiting for the pool again at every step.
+    """
     if "db" not in g:
-        g.db = current_app.extensions["turnos.pool"].acquire()
+        if "db_unavailable" in g:
+            raise g.db_unavailable
+        try:
+            g.db = current_app.extensions["turnos.pool"].acquire()
+        except UNAVAILABLE as exc:
+            g.db_unavailable = exc
+            raise
     return g.db
 
 
