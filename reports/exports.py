@@ -28,7 +28,7 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 
 from shared import kpi, store
-from shared.db import connect
+from shared.db import TakeTurns, connect
 from shared.queue import STATUS_LABELS
 from shared.timefmt import local_datetime
 
@@ -153,6 +153,7 @@ def _event_row(r) -> list:
 def _stream(database: str, cursor_of, shape):
     """Yield rows of a cursor opened on a connection of its own, read in batches."""
     db = connect(database)
+    take_turns = TakeTurns()  # a month of a nation's tickets takes minutes to write out
     try:
         cursor = cursor_of(db)
         while True:
@@ -160,6 +161,7 @@ def _stream(database: str, cursor_of, shape):
             if not batch:
                 break
             for r in batch:
+                take_turns()
                 yield shape(r)
     finally:
         db.close()
@@ -233,12 +235,14 @@ def xlsx_file(sheets: list[tuple[str, list[str], object]]):
     A sheet longer than Excel's limit continues on ``title (2)``, ``title (3)``...
     """
     workbook = Workbook(write_only=True)
+    take_turns = TakeTurns()
     for title, header, rows in sheets:
         part = 1
         sheet = workbook.create_sheet(title[:31])
         sheet.append(header)
         used = 1
         for row in rows:
+            take_turns()
             if used == XLSX_MAX_ROWS:
                 part += 1
                 sheet = workbook.create_sheet(f"{title[:25]} ({part})")

@@ -24,7 +24,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from shared import kpi, store, timefmt
-from shared.db import immediate
+from shared.db import TakeTurns, immediate
 from shared.errors import Forbidden, Invalid, not_found
 from shared.timefmt import day_bounds_ms, local_day, zone
 
@@ -234,6 +234,7 @@ def compute_partials(db, sites: list[dict], day_from: str, day_to: str, dimensio
     by_id = {s["id"]: s for s in sites}
     site_ids = sorted(by_id)
     plans = plans_for(sites, day_from, day_to)
+    take_turns = TakeTurns()  # a period of many sites is read row by row for seconds
     wanted = set(days_between(day_from, day_to))
     out = {dim: {(s, d): {} for s in site_ids for d in wanted} for dim in dimensions}
     bands = [m * 60_000 for m in kpi.WAIT_BANDS_MINUTES]
@@ -270,6 +271,7 @@ def compute_partials(db, sites: list[dict], day_from: str, day_to: str, dimensio
             return None if dim == "total" else OCCUPANCY_ONLY
 
         for row in store.report_counters(db, site_ids, previous, day_to, dim, plans, now_ms, bands):
+            take_turns()
             site_id, day, key, d0, d1 = row["site_id"], row["day"], row["k"], row["d0"], row["d1"]
             if day in wanted:
                 tally(site_id, day, key).add_counts([row[name] for name in SQL_COUNTERS] + extra)
@@ -297,6 +299,7 @@ def compute_partials(db, sites: list[dict], day_from: str, day_to: str, dimensio
     # Waits and service times go into histograms: one read serves every dimension.
     routes = [(out[dim], TIME_KEYS.get(dim)) for dim in dimensions]
     for row in store.report_times(db, site_ids, day_from, day_to, plans):
+        take_turns()
         site_id, day, wait, served = row["site_id"], row["day"], row["wait"], row["service"]
         for parts, column in routes:
             groups = parts[(site_id, day)]
@@ -553,7 +556,9 @@ def merge(partials, keyfunc, *, on_period=None) -> tuple[dict, kpi.Tally]:
     groups: dict = {}
     desk_time = kpi.Tally()
     pairs = partials.items() if isinstance(partials, dict) else partials
+    take_turns = TakeTurns()
     for (site_id, period), period_groups in pairs:
+        take_turns()
         if on_period is not None:
             on_period(site_id, period)
         for key, t in period_groups.items():
@@ -668,7 +673,9 @@ def summary(db, sites: list[dict], day_from: str, day_to: str, group_by: str, no
             group_by, lambda site_id, period, key: key)
         groups, total = merge(partials, keyfunc, on_period=lambda *period: periods.append(period))
     rows = []
+    take_turns = TakeTurns()
     for key, t in groups.items():
+        take_turns()
         row = labels.row_head(group_by, key)
         row.update(kpi.figures(t))
         rows.append(row)
