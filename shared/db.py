@@ -58,7 +58,9 @@ def is_unavailable(exc: BaseException) -> bool:
     """Tell whether an error means the database cannot answer now (not a bug of ours)."""
     if isinstance(exc, sqlite3.OperationalError):
         text = str(exc)
-        return any(word in text for word in ("locked", "busy", "unable to open", "disk I/O"))
+        # Locked or busy: another writer. The rest: the file or its disk (full, gone, read-only).
+        return any(word in text for word in ("locked", "busy", "unable to open", "disk I/O",
+                                             "disk is full", "readonly database"))
     return isinstance(exc, UNAVAILABLE)
 
 
