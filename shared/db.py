@@ -193,7 +193,8 @@ class TakeTurns:
     """
 
     def __init__(self, every_ms: float = 20):
-        self.every = every_ms / 1000
+        # Threads (the CLI, tests) are preempted anyway: there it never sleeps.
+        self.every = every_ms / 1000 if _under_gevent() else float("inf")
         self.next = time.monotonic() + self.every
 
     def __call__(self) -> None:
@@ -202,6 +203,15 @@ class TakeTurns:
             # look at the sockets too (a kiosk's request waiting to be read).
             _cooperative_sleep(0.001)
             self.next = time.monotonic() + self.every
+
+
+def _under_gevent() -> bool:
+    """Tell whether gevent has patched this process's sleep (``run.py serve``)."""
+    try:
+        from gevent import monkey
+    except ImportError:
+        return False
+    return monkey.is_module_patched("time")
 
 
 def _cooperative_sleep(seconds: float) -> None:
