@@ -1347,6 +1347,22 @@ def seal_days(db: Database, rows: list[tuple]) -> None:
                    "reason = excluded.reason", list(row))
 
 
+def claim_seals(db: Database, rows: list[tuple]) -> set[tuple]:
+    """Record as sealed the days not sealed yet: (site_id, day, sealed_at, user_id, reason) rows.
+
+    Return the (site_id, day) pairs recorded now. A day another run sealed meanwhile
+    (the end of the day started on two machines) is left as that run sealed it.
+    """
+    claimed = set()
+    for row in rows:
+        got = db.execute("INSERT INTO sealed_days (site_id, day, sealed_at, user_id, reason) "
+                         "VALUES (?, ?, ?, ?, ?) ON CONFLICT (site_id, day) DO NOTHING "
+                         "RETURNING site_id, day", list(row)).fetchone()
+        if got is not None:
+            claimed.add((got[0], got[1]))
+    return claimed
+
+
 def count_sealed_days(db: Database, site_id: int, day_from: str, day_to: str) -> int:
     """Count a site's sealed days in a period."""
     return db.execute("SELECT count(*) FROM sealed_days WHERE site_id = ? AND day BETWEEN ? AND ?",
