@@ -281,7 +281,9 @@ class PgDatabase:
         for their round trip instead (sub-millisecond on a local network), up to
         the COMMIT, whose answer is awaited cooperatively once it is sent (see
         ``commit``); reads outside transactions, reports included, still let
-        other requests run.
+        other requests run. A statement the server has not answered within 50 ms
+        waits for a lock held elsewhere: the rest of that wait yields
+        (``dialect.PROMPT_WAIT_MS``).
 
         The transaction runs in psycopg's pipeline mode: BEGIN is not waited
         for, and neither is anything ``send`` queues (the site lock, the event
