@@ -480,15 +480,10 @@ def seal(db, sites: list[dict], day_from: str, day_to: str, now_ms: int, *,
                         rows.append((site_id, day, dim, tz, encode(fresh[dim][(site_id, day)]),
                                      now_ms))
             with immediate(db):
-                if again:
-                    store.seal_days(db, seals)
-                    claimed = {(site_id, day) for site_id, day, *_rest in seals}
-                else:
-                    # A day is claimed by recording its seal: a run that finds it sealed meanwhile
-                    # (the end of the day started on two machines) stores nothing for it.
-                    claimed = store.claim_seals(db, seals)
-                    rows = [row for row in rows if (row[0], row[1]) in claimed]
-                store.save_report_partials(db, rows)
+                # A day is claimed by recording its seal: a run that finds it sealed meanwhile
+                # (the end of the day started on two machines) stores nothing for it.
+                claimed = store.seal_days(db, seals, again=again)
+                store.save_report_partials(db, [row for row in rows if (row[0], row[1]) in claimed])
                 month = lo[:7]
                 for site_id in sorted({site_id for site_id, _day in claimed}):
                     store.forget_month_partials(db, site_id, month)

@@ -1338,29 +1338,23 @@ def is_day_sealed(db: Database, site_id: int, day: str) -> bool:
                       [site_id, day]).fetchone() is not None
 
 
-def seal_days(db: Database, rows: list[tuple]) -> None:
-    """Record sealed days: (site_id, day, sealed_at, user_id, reason) rows (a reseal updates them)."""
-    for row in rows:
-        db.execute("INSERT INTO sealed_days (site_id, day, sealed_at, user_id, reason) "
-                   "VALUES (?, ?, ?, ?, ?) ON CONFLICT (site_id, day) DO UPDATE SET "
-                   "sealed_at = excluded.sealed_at, user_id = excluded.user_id, "
-                   "reason = excluded.reason", list(row))
+def seal_days(db: Database, rows: list[tuple], *, again: bool = False) -> set[tuple]:
+    """Record sealed days: (site_id, day, sealed_at, user_id, reason) rows; return the pairs recorded.
 
-
-def claim_seals(db: Database, rows: list[tuple]) -> set[tuple]:
-    """Record as sealed the days not sealed yet: (site_id, day, sealed_at, user_id, reason) rows.
-
-    Return the (site_id, day) pairs recorded now. A day another run sealed meanwhile
-    (the end of the day started on two machines) is left as that run sealed it.
+    A day already sealed is left as it was sealed (another run sealed it meanwhile: the
+    end of the day started on two machines), unless ``again`` (an audited reseal)
+    records it anew.
     """
-    claimed = set()
+    conflict = ("DO UPDATE SET sealed_at = excluded.sealed_at, user_id = excluded.user_id, "
+                "reason = excluded.reason") if again else "DO NOTHING"
+    recorded = set()
     for row in rows:
         got = db.execute("INSERT INTO sealed_days (site_id, day, sealed_at, user_id, reason) "
-                         "VALUES (?, ?, ?, ?, ?) ON CONFLICT (site_id, day) DO NOTHING "
+                         f"VALUES (?, ?, ?, ?, ?) ON CONFLICT (site_id, day) {conflict} "
                          "RETURNING site_id, day", list(row)).fetchone()
         if got is not None:
-            claimed.add((got[0], got[1]))
-    return claimed
+            recorded.add((got[0], got[1]))
+    return recorded
 
 
 def count_sealed_days(db: Database, site_id: int, day_from: str, day_to: str) -> int:
