@@ -7,7 +7,7 @@ from datetime import date
 from pathlib import Path
 
 import click
-from gevent import monkey, pywsgi
+from gevent import pywsgi
 
 from reports import summary
 from shared import auth, backups, copydata, devices, layout, migrations, retention, store
@@ -15,7 +15,7 @@ from shared.channel_worker import start_worker as start_channels_worker
 from shared.clock import current_clock
 from shared.cluster import current_cluster
 from shared.config import build, instance_path
-from shared.db import get_db, is_unavailable, resolve, safe_url, start_checkpointer
+from shared.db import get_db, is_unavailable, resolve, safe_url, start_checkpointer, under_gevent
 from shared.errors import DomainError
 from shared.events import socketio
 from shared.printing.agent import run_agent
@@ -96,7 +96,7 @@ def serve(host, port, instance, demo, public_url, secure_cookies, message_queue,
     config = {"PUBLIC_URL": public_url or None, "SESSION_COOKIE_SECURE": secure_cookies or None,
               "SOCKETIO_MESSAGE_QUEUE": message_queue, "DEMO": demo,
               "BEHIND_PROXY": behind_proxy}
-    if _gevent_ready():
+    if under_gevent():
         config["SOCKETIO_ASYNC_MODE"] = "gevent"
         # Another process's SQLite write lock is waited for without freezing this one's loop.
         config["COOPERATIVE_SQLITE"] = True
@@ -143,13 +143,6 @@ def _no_delay_handler():
             super().handle()
 
     return NoDelayHandler
-
-
-def _gevent_ready() -> bool:
-    """Tell whether run.py patched the standard library for gevent."""
-    if "gevent" not in sys.modules:
-        return False
-    return monkey.is_module_patched("socket")
 
 
 def _print_addresses(base: str, links: list[tuple[str, str]], demo: bool) -> None:

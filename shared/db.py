@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sqlite3
+import sys
 import threading
 import time
 from pathlib import Path
@@ -194,7 +195,7 @@ class TakeTurns:
 
     def __init__(self, every_ms: float = 20):
         # Threads (the CLI, tests) are preempted anyway: there it never sleeps.
-        self.every = every_ms / 1000 if _under_gevent() else float("inf")
+        self.every = every_ms / 1000 if under_gevent() else float("inf")
         self.next = time.monotonic() + self.every
 
     def __call__(self) -> None:
@@ -205,13 +206,13 @@ class TakeTurns:
             self.next = time.monotonic() + self.every
 
 
-def _under_gevent() -> bool:
-    """Tell whether gevent has patched this process's sleep (``run.py serve``)."""
-    try:
-        from gevent import monkey
-    except ImportError:
+def under_gevent() -> bool:
+    """Tell whether gevent patched this process's standard library (``run.py serve`` does)."""
+    if "gevent" not in sys.modules:
         return False
-    return monkey.is_module_patched("time")
+    from gevent import monkey
+
+    return monkey.is_module_patched("socket") and monkey.is_module_patched("time")
 
 
 def _cooperative_sleep(seconds: float) -> None:
