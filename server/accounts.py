@@ -23,7 +23,7 @@ def _safe_next(target: str | None) -> str | None:
     return None
 
 
-def _login_flood(request_limit):
+def _login_flood():
     """Answer a flood of login attempts with the login page and the 429 message."""
     message = _("Demasiadas solicitudes seguidas. Espere un momento e intente de nuevo.")
     return current_app.make_response((render_template(

@@ -22,7 +22,7 @@ DEFAULTS = {
     "LOGIN_MAX_FAILURES": 5,             # failures in a row before a source is held back
     "LOGIN_HOLD_SECONDS": 60,            # the first hold; doubled after each further failure
     "LOGIN_LOCKOUT_SECONDS": 15 * 60,    # the longest hold; failures older than this are forgotten
-    "RATELIMIT_STORAGE_URI": None,  # Flask-Limiter storage; redis://host:6379/1 when scaled
+    "RATELIMIT_STORAGE_URI": None,  # rate-limit counters; redis://host:6379/1 when scaled
     "KIOSK_RATE_LIMIT": (30, 60),         # tickets per device per window (seconds)
     "PASSWORD_HASH_METHOD": "scrypt",
     # CSRF (Flask-WTF): checked by shared.auth.check_csrf for browser requests only; a token
