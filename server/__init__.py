@@ -125,6 +125,8 @@ def _unexpected_error(exc: Exception):
     """
     if db.is_unavailable(exc):
         current_app.logger.warning("the database does not answer: %s", exc)
+        if db.refuses_writes(exc):  # /healthz says so until there is room again
+            current_app.extensions["turnos.writes_refused"] = str(exc)
         message = _("No se pueden consultar los datos en este momento; no se cambió nada. "
                     "Intente de nuevo en unos segundos; si se repite, avise al administrador.")
         if wants_json():

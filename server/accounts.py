@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 from shared import auth, devices, ratelimit
 from shared.clock import current_clock
 from shared.cluster import current_cluster
-from shared.db import get_db, ping
+from shared.db import get_db, ping, takes_writes
 from shared.errors import DomainError
 
 bp = Blueprint("accounts", __name__)
@@ -105,8 +105,10 @@ def health():
     """Tell a load balancer or a kiosk whether this server, its database and its message queue answer.
 
     Answers 200 when everything this process needs answers, 503 (with the part
-    that does not) otherwise: the database, and the message queue when several
-    processes share events (``"off"`` when one process runs alone).
+    that does not) otherwise: the database (``"refuses_writes"`` after the
+    embedded database refused a write for a full disk or a read-only file, until
+    it takes writes again), and the message queue when several processes share
+    events (``"off"`` when one process runs alone).
     """
     app = current_app._get_current_object()
     checks = {"database": "ok", "queue": "ok"}
@@ -115,12 +117,19 @@ def health():
     except Exception:  # whatever the engine says, the answer is the same: not answering
         app.logger.warning("health: the database does not answer", exc_info=True)
         checks["database"] = "down"
+    else:
+        if app.extensions.get("turnos.writes_refused"):
+            if takes_writes(app):
+                app.logger.info("health: the database takes writes again")
+                app.extensions.pop("turnos.writes_refused", None)
+            else:
+                checks["database"] = "refuses_writes"
     cluster = current_cluster(app)
     if not cluster.shared:
         checks["queue"] = "off"
     elif not cluster.check_queue():
         checks["queue"] = "down"
-    ok = "down" not in checks.values()
+    ok = checks["database"] == "ok" and checks["queue"] != "down"
     return {"ok": ok, **checks}, 200 if ok else 503
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 import sqlite3
 import sys
 import threading
@@ -63,6 +64,41 @@ def is_unavailable(exc: BaseException) -> bool:
         return any(word in text for word in ("locked", "busy", "unable to open", "disk I/O",
                                              "disk is full", "readonly database"))
     return isinstance(exc, UNAVAILABLE)
+
+
+# What the embedded database says when it can take no more writes, though it still reads.
+REFUSED_WRITES = ("disk is full", "readonly database")
+ROOM_TO_WRITE = 16 * 1024 * 1024  # bytes free on its disk before health says it writes again
+
+
+def refuses_writes(exc: BaseException) -> bool:
+    """Tell whether an error says the embedded database takes no more writes (full disk, read-only file)."""
+    return isinstance(exc, sqlite3.OperationalError) and any(w in str(exc) for w in REFUSED_WRITES)
+
+
+def takes_writes(app) -> bool:
+    """Tell whether the embedded database takes writes again: room on its disk, and new pages.
+
+    Tries what the next ticket needs (new pages in the database file), then undoes
+    it. Only asked after a write was refused (see ``/healthz``): a full disk reads
+    as well as ever, so a health check that only reads would say all is well.
+    """
+    folder = Path(app.config["DATABASE"]).resolve().parent
+    if shutil.disk_usage(folder).free < ROOM_TO_WRITE:
+        return False
+    with connection(app) as db:
+        try:
+            db.begin()
+            try:
+                db.conn.execute("CREATE TABLE write_probe (filler BLOB)")
+                db.conn.execute("INSERT INTO write_probe VALUES (zeroblob(65536))")
+            finally:
+                db.rollback()
+        except sqlite3.OperationalError as exc:
+            if refuses_writes(exc):
+                return False
+            raise
+    return True
 
 
 # --- where the data lives ------------------------------------------------------------------

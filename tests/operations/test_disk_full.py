@@ -12,13 +12,18 @@ import pytest
 pytestmark = pytest.mark.engines("sqlite")
 
 
+def fill(pool) -> None:
+    """Let the database grow no further (the pool's last connection, the one requests take next)."""
+    db = pool.acquire()
+    pages = db.execute("PRAGMA page_count").fetchone()[0]
+    db.execute(f"PRAGMA max_page_count = {pages}")
+    pool.release(db)
+
+
 def test_a_full_disk_refuses_a_ticket_saying_nothing_was_changed(app, api):
     issued = api.issue()
     pool = app.extensions["turnos.pool"]
-    db = pool.acquire()
-    pages = db.execute("PRAGMA page_count").fetchone()[0]
-    db.execute(f"PRAGMA max_page_count = {pages}")  # the next page the database needs is refused
-    pool.release(db)  # the test client's requests take this connection again (the pool's last)
+    fill(pool)  # the next page the database needs is refused
 
     answers = []
     while not answers or answers[-1].status_code == 201:
@@ -36,3 +41,27 @@ def test_a_full_disk_refuses_a_ticket_saying_nothing_was_changed(app, api):
     finally:
         pool.release(db)
     assert codes == [issued["code"]] + [a.get_json()["code"] for a in answers[:-1]]
+
+
+def test_health_says_the_database_refuses_writes_until_there_is_room_again(app, api):
+    pool = app.extensions["turnos.pool"]
+    assert api.client.get("/healthz").status_code == 200
+    fill(pool)
+    while (answer := api.call("admin", "POST", "/api/v1/tickets",
+                              {"site": "cam-centro", "service": "A"})).status_code == 201:
+        pass
+    assert answer.status_code == 503
+    # Reading still works, so a health check that only reads would say all is well.
+    assert api.call("admin", "GET", "/api/v1/sites/cam-centro/queue").status_code == 200
+    health = api.client.get("/healthz")
+    assert health.status_code == 503
+    assert health.get_json() == {"ok": False, "database": "refuses_writes", "queue": "off"}
+    assert api.client.get("/healthz").status_code == 503  # asked again: still the truth
+
+    db = pool.acquire()
+    db.execute("PRAGMA max_page_count = 1073741823")  # the administrator made room
+    pool.release(db)
+    health = api.client.get("/healthz")  # no ticket was issued meanwhile: health looked by itself
+    assert health.status_code == 200 and health.get_json()["database"] == "ok"
+    assert api.call("admin", "POST", "/api/v1/tickets",
+                    {"site": "cam-centro", "service": "A"}).status_code == 201
