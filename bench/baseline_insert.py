@@ -8,15 +8,27 @@ Turnos connection) and loads it with the same 8 client
 processes as ``bench/core_throughput.py``, then issues the same number of
 real tickets through Turnos. Prints both rates and their ratio: on a shared,
 noisy machine the ratio says more than either figure alone.
+
+Then the floor under Turnos's figure: the writes an issued ticket needs (its
+number, its row with the indexes the desks, screens and reports read, its
+event), run in a loop with no HTTP around them, through Turnos's own store on
+a connection set up as ``serve`` sets them up (checkpoints in a background
+thread), and the bare endpoint's own insert the same way. Were everything else
+a ticket costs free (the token, the rate limit, the checks, the wait estimate,
+the answer's content and the announcement: a bare request's HTTP and Flask work
+with a ticket's writes instead of its insert), Turnos would issue at most at
+the rate printed as the ceiling.
 """
 
 import argparse
 import multiprocessing as mp
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -59,6 +71,65 @@ BARE_APP = textwrap.dedent('''
             super().handle()
     pywsgi.WSGIServer(("127.0.0.1", int(sys.argv[1])), app, handler_class=NoDelay, log=None).serve_forever()
 ''')
+
+
+def ticket_writes_ms(tickets: int) -> float:
+    """Return the milliseconds the writes of one issued ticket take alone (median of 3 rounds)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from server import create_app
+    from server.cli import seed_demo
+    from shared import db as dbmod
+    from shared import store
+
+    with tempfile.TemporaryDirectory() as tmp:
+        app = create_app({"INSTANCE": tmp})
+        with app.app_context():
+            seed_demo(app)
+            service = store.list_services(dbmod.get_db(), 1)[0]
+        checkpointer = dbmod.start_checkpointer(app)
+        conn = dbmod.connect(app.config["DATABASE"], dbmod.SAFETY_AUTOCHECKPOINT)
+        now, rounds = 1_780_000_000_000, []
+        try:
+            for _ in range(3):
+                t0 = time.perf_counter()
+                for _n in range(tickets):
+                    now += 1
+                    with dbmod.immediate(conn):
+                        number = store.next_number(conn, service["id"], "2026-06-01")
+                        public_id = secrets.token_urlsafe(12)
+                        ticket = store.insert_ticket(conn, {
+                            "public_id": public_id, "visit_id": public_id, "site_id": service["site_id"],
+                            "service_id": service["id"], "day": "2026-06-01", "number": number,
+                            "code": f"A-{number:03d}", "priority": None, "status": "waiting",
+                            "queue_at": now, "issued_at": now, "device_id": None, "user_id": None,
+                            "target_wait_seconds": 900, "estimated_wait_ms": 60_000})
+                        store.insert_event(conn, ticket, "issued", now)
+                rounds.append((time.perf_counter() - t0) * 1000 / tickets)
+        finally:
+            conn.close()
+            if checkpointer:
+                checkpointer.stop()
+        return median(rounds)
+
+
+def bare_insert_ms(count: int) -> float:
+    """Return the milliseconds of the bare endpoint's own insert alone (median of 3 rounds)."""
+    import sqlite3
+
+    with tempfile.TemporaryDirectory() as tmp:
+        conn = sqlite3.connect(Path(tmp) / "bare.sqlite3", isolation_level=None)
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
+            conn.execute(f"PRAGMA {pragma}")
+        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, site TEXT, service TEXT)")
+        rounds = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            for _n in range(count):
+                conn.execute("INSERT INTO t (site, service) VALUES (?, ?) RETURNING id",
+                             ["cam-centro", "A"]).fetchone()
+            rounds.append((time.perf_counter() - t0) * 1000 / count)
+        conn.close()
+        return median(rounds)
 
 
 class Bare:
@@ -105,6 +176,12 @@ def main() -> int:
               flush=True)
     print(f"\nmedians of {args.runs} runs: bare insert {median(bare):.0f}/s, Turnos issue "
           f"{median(turnos):.0f}/s, ratio {median([t / b for t, b in zip(turnos, bare)]):.2f}")
+    writes, own = ticket_writes_ms(args.tickets), bare_insert_ms(args.tickets)
+    # A bare request's time on the loaded machine, its own insert replaced by a ticket's writes.
+    ceiling = 1000 / (1000 / median(bare) - own + writes)
+    print(f"the writes of one ticket alone: {writes * 1000:.0f} us (the bare endpoint's insert: "
+          f"{own * 1000:.0f} us); with everything else free, Turnos would issue at most "
+          f"{ceiling:.0f}/s, ratio {ceiling / median(bare):.2f}")
     return 0
 
 
