@@ -125,10 +125,13 @@ def _unexpected_error(exc: Exception):
     """
     if db.is_unavailable(exc):
         current_app.logger.warning("the database does not answer: %s", exc)
-        if db.refuses_writes(exc):  # /healthz says so until there is room again
-            current_app.extensions["turnos.writes_refused"] = str(exc)
         message = _("No se pueden consultar los datos en este momento; no se cambió nada. "
                     "Intente de nuevo en unos segundos; si se repite, avise al administrador.")
+        if db.refuses_writes(exc):  # /healthz says so until it takes writes again
+            current_app.extensions["turnos.writes_refused"] = str(exc)
+            message = _("Los datos se pueden consultar, pero no admiten cambios en este momento "
+                        "(disco lleno o base de datos en solo lectura); no se cambió nada. "
+                        "Avise al administrador.")
         if wants_json():
             return jsonify({"error": "database_unavailable", "message": message}), 503
         return render_template("error.html", error="database_unavailable", message=message), 503

@@ -105,20 +105,23 @@ def health():
     """Tell a load balancer or a kiosk whether this server, its database and its message queue answer.
 
     Answers 200 when everything this process needs answers, 503 (with the part
-    that does not) otherwise: the database (``"refuses_writes"`` after the
-    embedded database refused a write for a full disk or a read-only file, until
-    it takes writes again), and the message queue when several processes share
-    events (``"off"`` when one process runs alone).
+    that does not) otherwise: the database (``"refuses_writes"`` when it reads
+    but takes no writes: PostgreSQL says so of a standby or a database set
+    read-only; a write refused for a full disk or a read-only file says so until
+    a probe finds the database takes writes again), and the message queue when
+    several processes share events (``"off"`` when one process runs alone).
     """
     app = current_app._get_current_object()
     checks = {"database": "ok", "queue": "ok"}
     try:
-        ping(app, timeout=2)
+        read_only = ping(app, timeout=2)
     except Exception:  # whatever the engine says, the answer is the same: not answering
         app.logger.warning("health: the database does not answer", exc_info=True)
         checks["database"] = "down"
     else:
-        if app.extensions.get("turnos.writes_refused"):
+        if read_only:
+            checks["database"] = "refuses_writes"
+        elif app.extensions.get("turnos.writes_refused"):
             if takes_writes(app):
                 app.logger.info("health: the database takes writes again")
                 app.extensions.pop("turnos.writes_refused", None)

@@ -63,7 +63,7 @@ def is_unavailable(exc: BaseException) -> bool:
         # Locked or busy: another writer. The rest: the file or its disk (full, gone, read-only).
         return any(word in text for word in ("locked", "busy", "unable to open", "disk I/O",
                                              "disk is full", "readonly database"))
-    return isinstance(exc, UNAVAILABLE)
+    return isinstance(exc, UNAVAILABLE) or refuses_writes(exc)
 
 
 # What the embedded database says when it can take no more writes, though it still reads.
@@ -72,29 +72,38 @@ ROOM_TO_WRITE = 16 * 1024 * 1024  # bytes free on its disk before health says it
 
 
 def refuses_writes(exc: BaseException) -> bool:
-    """Tell whether an error says the embedded database takes no more writes (full disk, read-only file)."""
-    return isinstance(exc, sqlite3.OperationalError) and any(w in str(exc) for w in REFUSED_WRITES)
+    """Tell whether an error says the database reads but takes no writes.
+
+    Its disk is full, its file is read-only, or (PostgreSQL) it is a standby or was
+    set read-only (after a failover, for maintenance).
+    """
+    if isinstance(exc, sqlite3.OperationalError):
+        return any(word in str(exc) for word in REFUSED_WRITES)
+    return psycopg is not None and isinstance(exc, (psycopg.errors.ReadOnlySqlTransaction,
+                                                    psycopg.errors.DiskFull))
 
 
 def takes_writes(app) -> bool:
-    """Tell whether the embedded database takes writes again: room on its disk, and new pages.
+    """Tell whether the database takes writes again: what the next ticket needs works.
 
-    Tries what the next ticket needs (new pages in the database file), then undoes
-    it. Only asked after a write was refused (see ``/healthz``): a full disk reads
-    as well as ever, so a health check that only reads would say all is well.
+    Tries it (a table and 64 KB that make the file grow), then undoes it; for the
+    embedded database its disk must also have room. Only asked after a write was
+    refused (see ``/healthz``): a full disk reads as well as ever, so a health check
+    that only reads would say all is well.
     """
-    folder = Path(app.config["DATABASE"]).resolve().parent
-    if shutil.disk_usage(folder).free < ROOM_TO_WRITE:
+    target = app.config["DATABASE"]
+    if not is_postgresql(target) and shutil.disk_usage(Path(target).resolve().parent).free \
+            < ROOM_TO_WRITE:
         return False
     with connection(app) as db:
         try:
             db.begin()
             try:
-                db.conn.execute("CREATE TABLE write_probe (filler BLOB)")
-                db.conn.execute("INSERT INTO write_probe VALUES (zeroblob(65536))")
+                for statement in db.dialect.write_probe:
+                    db.execute(statement)
             finally:
                 db.rollback()
-        except sqlite3.OperationalError as exc:
+        except Exception as exc:
             if refuses_writes(exc):
                 return False
             raise
@@ -686,10 +695,14 @@ def connection(app, timeout: float | None = None):
         pool.release(db)
 
 
-def ping(app, timeout: float | None = None) -> None:
-    """Run a trivial query on the database; raise when it cannot answer."""
+def ping(app, timeout: float | None = None) -> bool:
+    """Run a trivial query on the database; raise when it cannot answer; tell whether it is read-only.
+
+    PostgreSQL says so of a standby or a database set read-only; SQLite only by
+    refusing a write (see ``refuses_writes``).
+    """
     with connection(app, timeout) as db:
-        db.execute("SELECT 1").fetchone()
+        return bool(db.execute(db.dialect.read_only).fetchone()[0])
 
 
 def init_app(app) -> None:

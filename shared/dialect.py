@@ -44,6 +44,12 @@ class Dialect:
     # call took 2.5 ms longer for every 200 tickets of the day); a LATERAL subquery it cannot
     # flatten (OFFSET 0) leaves it one way to join. SQLite has no LATERAL and plans a key join.
     ticket_of_head: str
+    # The health check's query: true when the database says it takes no writes now (a
+    # standby, or a database set read-only); SQLite says so only by refusing a write.
+    read_only: str
+    # What the next ticket needs, undone afterwards (``shared.db.takes_writes``): a table
+    # and 64 KB that do not compress, so the file must grow.
+    write_probe: tuple[str, ...]
 
 
 SQLITE = Dialect(
@@ -55,6 +61,9 @@ SQLITE = Dialect(
                  "FROM sqlite_master m JOIN pragma_foreign_key_list(m.name) f "
                  "WHERE m.type = 'table' ORDER BY m.name",
     ticket_of_head="JOIN tickets t ON t.id = ds.head",
+    read_only="SELECT 0",
+    write_probe=("CREATE TABLE write_probe (filler BLOB)",
+                 "INSERT INTO write_probe VALUES (randomblob(65536))"),
 )
 
 # Advisory lock keys live in a namespace of their own (the first integer).
@@ -75,6 +84,10 @@ POSTGRESQL = Dialect(
                  "WHERE tc.constraint_type = 'FOREIGN KEY' AND tc.table_schema = current_schema() "
                  "ORDER BY tc.table_name",
     ticket_of_head="CROSS JOIN LATERAL (SELECT * FROM tickets x WHERE x.id = ds.head OFFSET 0) t",
+    read_only="SELECT current_setting('transaction_read_only') = 'on'",
+    write_probe=("CREATE TABLE write_probe (filler text)",
+                 "INSERT INTO write_probe SELECT string_agg(md5(random()::text), '') "
+                 "FROM generate_series(1, 2048)"),
 )
 
 
