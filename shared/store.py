@@ -73,8 +73,7 @@ def lock_site(db: Database, site_id: int) -> None:
     them never wait for each other's counters in opposite orders. Issuing and
     single-ticket steps (start, finish, no-show) need only their row locks.
     """
-    if db.dialect.lock_site:
-        db.send(db.dialect.lock_site, [site_id])
+    db.lock_site(site_id)
 
 
 # --- settings -------------------------------------------------------------
