@@ -257,6 +257,16 @@ def engine(app):
 
 # --- live server (a real process, real sockets) -------------------------------
 
+def sessions_waiting(url: str, **wait: str) -> int:
+    """Count a PostgreSQL database's sessions waiting as told (``wait_event_type=``, ``wait_event=``)."""
+    import psycopg
+
+    where = "".join(f" AND {column} = %({column})s" for column in sorted(wait))
+    with psycopg.connect(url, autocommit=True) as conn:
+        return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                            + where, wait).fetchone()[0]
+
+
 def free_port() -> int:
     """Return a TCP port that is free on loopback right now."""
     with socket.socket() as s:

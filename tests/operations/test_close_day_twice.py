@@ -17,18 +17,11 @@ import time
 import psycopg
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, sessions_waiting
 
 pytestmark = pytest.mark.engines("postgresql")
 
 WAIT = 60
-
-
-def _waiting_for_a_lock(url: str) -> int:
-    """Count the sessions of the story's database waiting for a lock (the seals, or each other)."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                            "AND wait_event_type = 'Lock'").fetchone()[0]
 
 
 def test_two_close_days_at_once_abandon_once_and_seal_each_day_once(engine, database, tmp_path):
@@ -49,7 +42,7 @@ def test_two_close_days_at_once_abandon_once_and_seal_each_day_once(engine, data
                              stderr=subprocess.STDOUT, text=True) for _ in range(2)]
     try:
         deadline = time.monotonic() + WAIT
-        while _waiting_for_a_lock(database) < 2:
+        while sessions_waiting(database, wait_event_type="Lock") < 2:
             assert all(run.poll() is None for run in runs), [run.communicate()[0] for run in runs]
             assert time.monotonic() < deadline, "the two runs never both reached the seals"
     finally:

@@ -17,17 +17,11 @@ import psycopg
 import pytest
 
 from shared.dialect import LOCK_NAMESPACE_SITE
+from tests.conftest import sessions_waiting
 
 pytestmark = pytest.mark.engines("postgresql")
 
 WAIT = 20
-
-
-def _waiting_for_site_locks(url: str) -> int:
-    """Count this database's sessions waiting for an advisory lock."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                            "AND wait_event = 'advisory'").fetchone()[0]
 
 
 def test_one_process_s_desks_take_turns_for_their_site_s_lock(live_server, database, demo_logins):
@@ -46,14 +40,14 @@ def test_one_process_s_desks_take_turns_for_their_site_s_lock(live_server, datab
     try:
         desks[0].start()
         deadline = time.monotonic() + WAIT
-        while _waiting_for_site_locks(database) < 1:
+        while sessions_waiting(database, wait_event="advisory") < 1:
             assert time.monotonic() < deadline, "desk 1's call never reached the site's lock"
         desks[1].start()
         # Desk 2's call waits for its turn inside the process, not at the server: were it
         # waiting at the server too, the count would be 2 within milliseconds.
         watch = time.monotonic() + 1.0
         while time.monotonic() < watch:
-            assert _waiting_for_site_locks(database) == 1
+            assert sessions_waiting(database, wait_event="advisory") == 1
         assert live_server.call(token, "GET", "/healthz").status_code == 200  # the process answers
     finally:
         holder.execute("SELECT pg_advisory_unlock(%s, %s)", [LOCK_NAMESPACE_SITE, site_id])
