@@ -48,7 +48,7 @@ class Dialect:
     # standby, or a database set read-only); SQLite says so only by refusing a write.
     read_only: str
     # What the next ticket needs, undone afterwards (``shared.db.takes_writes``): a table
-    # and 64 KB that do not compress, so the file must grow.
+    # and 64 KB of random data (PostgreSQL's hex text compresses to some 32 KB): files must grow.
     write_probe: tuple[str, ...]
 
 
