@@ -9,20 +9,32 @@ until it takes them again. (The embedded database's full disk is the same story:
 ``tests/operations/test_disk_full.py``.)
 """
 
+import time
+
 import pytest
 
 pytestmark = pytest.mark.engines("postgresql")
+
+WAIT = 20
 
 NEW_TICKET = {"site": "cam-centro", "service": "A"}
 
 
 def _read_only(postgres_server, name: str, on: bool) -> None:
-    """Set the database read-only (or back), and end its sessions so new ones take the setting."""
+    """Set the database read-only (or back), and end its sessions so new ones take the setting.
+
+    Returns once the ended sessions are gone: until then a pooled connection may not yet
+    have heard that it was ended, and its next query fails as a cut connection does.
+    """
     with postgres_server.admin() as conn:
         conn.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = '
                      f'{"on" if on else "off"}')
         conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
                      [name])
+        deadline = time.monotonic() + WAIT
+        while conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s",
+                           [name]).fetchone()[0]:
+            assert time.monotonic() < deadline, "the ended sessions never went away"
 
 
 def test_a_read_only_database_refuses_tickets_calmly_and_health_says_so_until_it_writes_again(
