@@ -56,19 +56,19 @@ OperationalError: tuple = (sqlite3.OperationalError,) + ((psycopg.OperationalErr
 UNAVAILABLE: tuple = OperationalError + ((psycopg_pool.PoolTimeout,) if psycopg_pool else ())
 
 
+# What the embedded database says when it can take no more writes, though it still reads.
+REFUSED_WRITES = ("disk is full", "readonly database")
+ROOM_TO_WRITE = 16 * 1024 * 1024  # bytes free on its disk before health says it writes again
+
+
 def is_unavailable(exc: BaseException) -> bool:
     """Tell whether an error means the database cannot answer now (not a bug of ours)."""
     if isinstance(exc, sqlite3.OperationalError):
         text = str(exc)
-        # Locked or busy: another writer. The rest: the file or its disk (full, gone, read-only).
+        # Locked or busy: another writer. The rest: the file or its disk (gone, full, read-only).
         return any(word in text for word in ("locked", "busy", "unable to open", "disk I/O",
-                                             "disk is full", "readonly database"))
+                                             *REFUSED_WRITES))
     return isinstance(exc, UNAVAILABLE) or refuses_writes(exc)
-
-
-# What the embedded database says when it can take no more writes, though it still reads.
-REFUSED_WRITES = ("disk is full", "readonly database")
-ROOM_TO_WRITE = 16 * 1024 * 1024  # bytes free on its disk before health says it writes again
 
 
 def refuses_writes(exc: BaseException) -> bool:
