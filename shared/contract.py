@@ -19,6 +19,7 @@ from flask_babel import lazy_gettext as _l
 from flask_smorest import Api
 from flask_smorest import Blueprint as SmorestBlueprint
 from flask_smorest.spec.plugins import FlaskPlugin
+from flask_smorest.utils import prepare_response
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -173,7 +174,8 @@ class Blueprint(SmorestBlueprint):
 
         def decorator(view):
             for status in statuses:
-                view = self.alt_response(status, response=http.HTTPStatus(status).name)(view)
+                name = RATE_LIMITED if status == 429 else http.HTTPStatus(status).name
+                view = self.alt_response(status, response=name)(view)
             return view
 
         return decorator
@@ -364,11 +366,25 @@ class RelativePaths(FlaskPlugin):
         return path[len(PREFIX):] if path.startswith(PREFIX + "/") else path
 
 
+RATE_LIMITED = "RATE_LIMITED"  # the 429 answer, with the Retry-After the server sends
+
+
 class TurnosApi(Api):
     """flask-smorest's Api with our error shape; errors are rendered by the app's own handlers."""
 
     ERROR_SCHEMA = Error
     DEFAULT_ERROR_RESPONSE_NAME = None
+
+    def _register_responses(self):
+        """Register flask-smorest's answers per status, and a 429 that says when to try again."""
+        super()._register_responses()
+        self.spec.components.header("Retry-After", {
+            "description": "Seconds until the client may try again (the current window ends)",
+            "schema": {"type": "integer", "minimum": 1}})
+        response = {"description": "Too Many Requests", "schema": self.ERROR_SCHEMA,
+                    "headers": {"Retry-After": "Retry-After"}}
+        prepare_response(response, self.spec, self.DEFAULT_RESPONSE_CONTENT_TYPE)
+        self.spec.components.response(RATE_LIMITED, response, lazy=True)
 
     def _register_error_handlers(self):
         """Leave error rendering to the application ({error, message} in the caller's language)."""

@@ -91,6 +91,17 @@ def test_the_answers_the_issue_found_untyped_now_have_shapes(document):
         assert ok["content"]["application/json"]["schema"]["$ref"].startswith("#/components/schemas/")
 
 
+def test_a_rate_limited_answer_documents_when_to_try_again(document):
+    """A client generated from the document can read Retry-After on every 429 (the server sends it)."""
+    limited = [(method, path, resolve(document, op["responses"]["429"]))
+               for method, path, op in operations(document) if "429" in op["responses"]]
+    assert {("post", "/auth/token"), ("post", "/tickets")} <= {(m, p) for m, p, _r in limited}
+    for method, path, response in limited:
+        header = response.get("headers", {}).get("Retry-After")
+        assert header is not None, (method, path)
+        assert resolve(document, header)["schema"] == {"type": "integer", "minimum": 1}
+
+
 def test_the_token_endpoint_needs_no_credentials_in_the_document(document):
     assert document["paths"]["/auth/token"]["post"]["security"] == []
 
