@@ -275,11 +275,14 @@ def issue_ticket():
     # The engine announces after the commit of the whole unit (ticket, job, request id).
     engine = QueueEngine(db, clock, current_announcer())
     actor = Actor(user_id=principal.user_id, device_id=device_id, role=principal.role)
+    outlook = engine.outlook(site, data["service"], data["priority"])  # its reads hold no lock
+    seen = None
     with immediate(db):
-        store.lock_site(db, site["id"])  # two taps racing: the second one sees the first's ticket
-        seen = store.kiosk_request(db, device_id, request_id, since) if device_id and request_id else None
+        if device_id and request_id:
+            store.lock_kiosk(db, device_id)  # two taps racing: the second one sees the first's ticket
+            seen = store.kiosk_request(db, device_id, request_id, since)
         if seen is None:
-            issued = engine.issue(site, data["service"], data["priority"], actor)
+            issued = engine.issue(site, data["service"], data["priority"], actor, outlook=outlook)
             ticket = store.ticket_by_id(db, issued["id"])
             content = jobs.ticket_content(engine, ticket, absolute(status_path(ticket)), config,
                                               body=issued)

@@ -182,8 +182,8 @@ class SQLiteDatabase(Database):
         """Run a statement whose result nobody reads (see ``PgDatabase.send``)."""
         self.execute(sql, parameters)
 
-    def lock_site(self, site_id: int) -> None:
-        """Nothing: SQLite's single writer already serializes a site's queue changes."""
+    def lock(self, namespace: int, key: int) -> None:
+        """Nothing: SQLite's single writer already serializes every write transaction."""
 
     def begin(self) -> None:
         """Open a write transaction at once (BEGIN IMMEDIATE).
@@ -212,15 +212,15 @@ class SQLiteDatabase(Database):
         self.conn.close()
 
 
-_site_turns: dict[tuple[str, int], threading.Lock] = {}
+_turns: dict[tuple[str, int, int], threading.Lock] = {}
 
 
-def _site_turn(database: str, site_id: int) -> threading.Lock:
-    """Return this process's turn for a site's lock (a gevent lock under ``serve``)."""
-    key = (database, site_id)
-    turn = _site_turns.get(key)
+def _turn(database: str, namespace: int, key: int) -> threading.Lock:
+    """Return this process's turn for a named lock (a gevent lock under ``serve``)."""
+    slot = (database, namespace, key)
+    turn = _turns.get(slot)
     if turn is None:
-        turn = _site_turns.setdefault(key, threading.Lock())
+        turn = _turns.setdefault(slot, threading.Lock())
     return turn
 
 
@@ -291,7 +291,7 @@ class PgDatabase:
         self.after_commit: list | None = None
         self._pipeline = None  # psycopg's pipeline while a write transaction is open
         self._pipeline_cm = None  # and the context that entered it
-        self._turn = None  # this process's turn for a site's lock, held until the transaction ends
+        self._turn = None  # this process's turn for a named lock, held until the transaction ends
 
     @property
     def in_transaction(self) -> bool:
@@ -321,8 +321,8 @@ class PgDatabase:
         """
         self.conn.execute(dialect.postgresql_sql(sql), _params(parameters))
 
-    def lock_site(self, site_id: int) -> None:
-        """Take a site's lock (PostgreSQL's advisory lock) until the transaction ends.
+    def lock(self, namespace: int, key: int) -> None:
+        """Take a named lock (PostgreSQL's advisory lock) until the transaction ends.
 
         Its requests in this process take turns first, waiting for one another
         cooperatively. A request waiting for the advisory lock itself blocks the
@@ -330,17 +330,17 @@ class PgDatabase:
         of the same process, it could not run to release it: with two processes and
         fifty desks, each new claim froze its process for those 50 ms behind a holder
         that then waited its turn, and calls fell from 240 to 35 a second (a desk
-        waited 1.2 s). Only the first site of a transaction takes a turn: two turns
+        waited 1.2 s). Only the first lock of a transaction takes a turn: two turns
         taken in opposite orders would wait for each other with no one to notice.
         """
         if self._turn is None:
-            turn = _site_turn(self.path, site_id)
+            turn = _turn(self.path, namespace, key)
             turn.acquire()
             self._turn = turn
-        self.send(self.dialect.lock_site, [site_id])
+        self.send(self.dialect.lock, [namespace, key])
 
     def _end_turn(self) -> None:
-        """Let this process's next request for the site's lock go (its COMMIT is on its way)."""
+        """Let this process's next request for the lock go (its COMMIT is on its way)."""
         turn, self._turn = self._turn, None
         if turn is not None:
             turn.release()
@@ -396,7 +396,7 @@ class PgDatabase:
         """
         self.conn.committing = True
         # No other request of this process runs before the COMMIT is sent (it blocks until
-        # then), and the server releases the site's lock by itself when it commits.
+        # then), and the server releases the advisory lock by itself when it commits.
         self._end_turn()
         try:
             self.conn.execute("COMMIT")

@@ -31,9 +31,10 @@ class Dialect:
     """The engine-specific statements of one database engine."""
 
     name: str
-    # Serializes the queue changes of one site inside a transaction (None: the
-    # engine's write lock already does: SQLite has a single writer).
-    lock_site: str | None
+    # Takes a named lock (a namespace and a key: a site's queue, a kiosk's taps) until the
+    # transaction ends (None: the engine's write lock already serializes every transaction:
+    # SQLite has a single writer).
+    lock: str | None
     # Every user table of the schema.
     tables: str
     # (table, column, referenced table, referenced column) of every foreign key.
@@ -54,7 +55,7 @@ class Dialect:
 
 SQLITE = Dialect(
     name="sqlite",
-    lock_site=None,
+    lock=None,
     tables="SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
            "AND name NOT LIKE '\\_%' ESCAPE '\\' ORDER BY name",
     foreign_keys="SELECT m.name, f.\"from\", f.\"table\", coalesce(f.\"to\", 'id') "
@@ -66,12 +67,13 @@ SQLITE = Dialect(
                  "INSERT INTO write_probe VALUES (randomblob(65536))"),
 )
 
-# Advisory lock keys live in a namespace of their own (the first integer).
-LOCK_NAMESPACE_SITE = 7301
+# Advisory lock keys live in namespaces of their own (the first integer).
+LOCK_NAMESPACE_SITE = 7301  # a site's queue changes (``shared.store.lock_site``)
+LOCK_NAMESPACE_KIOSK = 7302  # a kiosk's taps (``shared.store.lock_kiosk``)
 
 POSTGRESQL = Dialect(
     name="postgresql",
-    lock_site=f"SELECT pg_advisory_xact_lock({LOCK_NAMESPACE_SITE}, ?)",
+    lock="SELECT pg_advisory_xact_lock(?, ?)",
     tables="SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
            "AND table_type = 'BASE TABLE' AND table_name NOT LIKE 'yoyo%' "
            "AND table_name NOT LIKE '\\_%' ORDER BY table_name",

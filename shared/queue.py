@@ -80,7 +80,9 @@ class QueueEngine:
         return site
 
     def service(self, site: dict, ident) -> dict:
-        """Return a service of a site by code or id, or raise unknown_service."""
+        """Return a service of a site by code or id, or raise unknown_service (a row is returned as is)."""
+        if isinstance(ident, dict):
+            return ident
         service = catalog.find_service(self.db, site["id"], ident)
         if service is None:
             raise not_found("service", ident)
@@ -138,13 +140,16 @@ class QueueEngine:
     def issue(self, site_ident, service_ident, priority_code: str | None = None,
               actor: Actor = SYSTEM, *, channel: str = "walk_in", queue_at: int | None = None,
               appointment_at: int | None = None, awaiting_arrival: bool = False,
-              checkin_code: str | None = None, event_data: dict | None = None) -> dict:
+              checkin_code: str | None = None, event_data: dict | None = None,
+              outlook: dict | None = None) -> dict:
         """Issue a new ticket and return it with the people ahead and the estimated wait.
 
         ``site_ident`` is a site's code or id, or the site row the caller already read.
         Channels other than the kiosk (``shared.appointments``, ``shared.remote``) say
         how the visit began, where it queues (an appointment: at its slot) and whether
-        its citizen still has to confirm arrival before it can be called.
+        its citizen still has to confirm arrival before it can be called. A caller
+        that issues inside a transaction of its own passes the ``outlook`` it read
+        before opening it, so that the replay's reads hold no lock.
         """
         db = self.db
         site = self.site(site_ident)
@@ -162,8 +167,8 @@ class QueueEngine:
         # lock is taken (a replay reads only short index ranges: its cost is the same at the
         # day's first ticket and at its twenty-thousandth).
         walk_in = channel == "walk_in"
-        outlook = estimate.new_ticket(db, site, service, priority_code is not None, now) \
-            if walk_in else None
+        if walk_in and outlook is None:
+            outlook = self.outlook(site, service, priority_code)
         with immediate(db):
             number = store.next_number(db, service["id"], day)
             if service["daily_cap"] and number > service["daily_cap"]:
@@ -194,6 +199,13 @@ class QueueEngine:
         self.announce.ticket_changed(events.TICKET_ISSUED, ticket, self.lookup)
         self._queue_changed(site)
         return result
+
+    def outlook(self, site_ident, service_ident, priority_code: str | None = None) -> dict:
+        """Return the people ahead and the estimated wait of a walk-in ticket about to be issued."""
+        site = self.site(site_ident)
+        service = self.service(site, service_ident)
+        return estimate.new_ticket(self.db, site, service, priority_code is not None,
+                                   self.clock.now_ms())
 
     def with_estimate(self, ticket: dict) -> dict:
         """Return a ticket's API shape with people ahead, the estimated wait and its range."""

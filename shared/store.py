@@ -9,7 +9,7 @@ import json
 
 from sqlite_utils import Database
 
-from . import kpi
+from . import dialect, kpi
 
 # Flag columns: booleans on PostgreSQL, 0/1 on SQLite; written as Python booleans.
 BOOLEAN_COLUMNS = frozenset({"active", "automatic", "id_capture", "kiosk_visible", "native_qr",
@@ -73,7 +73,17 @@ def lock_site(db: Database, site_id: int) -> None:
     them never wait for each other's counters in opposite orders. Issuing and
     single-ticket steps (start, finish, no-show) need only their row locks.
     """
-    db.lock_site(site_id)
+    db.lock(dialect.LOCK_NAMESPACE_SITE, site_id)
+
+
+def lock_kiosk(db: Database, device_id: int) -> None:
+    """Serialize the taps of one kiosk until the transaction ends (nothing more on SQLite).
+
+    Two taps of a kiosk with one request id give one ticket: the second waits
+    for the first and finds the ticket it remembered. Only the same kiosk can
+    repeat a request id, so desks and other kiosks never wait for this lock.
+    """
+    db.lock(dialect.LOCK_NAMESPACE_KIOSK, device_id)
 
 
 # --- settings -------------------------------------------------------------
