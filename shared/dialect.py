@@ -182,7 +182,8 @@ def pg_connection_class():
     from psycopg import waiting
 
     blocking_wait = getattr(waiting, "wait_c", None) or waiting.wait_poll  # C, unpatched poll
-    waited_too_long = psycopg.errors._WaitTimeout  # what a wait raises past its timeout
+    # What a wait raises past its timeout (not public API: setup.cfg keeps psycopg below 3.4).
+    waited_too_long = psycopg.errors._WaitTimeout
 
     class Connection(psycopg.Connection):
         blocking = False
