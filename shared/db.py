@@ -178,9 +178,13 @@ class SQLiteDatabase(Database):
         """Run one statement for every parameter row."""
         return self.conn.executemany(sql, seq)
 
-    def send(self, sql, parameters=None) -> None:
-        """Run a statement whose result nobody reads (see ``PgDatabase.send``)."""
-        self.execute(sql, parameters)
+    def send(self, sql, parameters=None):
+        """Run a statement now (SQLite has no round trips to save; see ``PgDatabase.send``)."""
+        return self.execute(sql, parameters)
+
+    def answered(self, cursor):
+        """Return a sent statement's cursor (on SQLite its rows are already there)."""
+        return cursor
 
     def lock(self, namespace: int, key: int) -> None:
         """Nothing: SQLite's single writer already serializes every write transaction."""
@@ -310,24 +314,32 @@ class PgDatabase:
             self._pipeline.sync()
         return cursor
 
-    def send(self, sql: str, parameters=None) -> None:
-        """Run a statement whose result nobody reads, without waiting for it.
+    def send(self, sql: str, parameters=None):
+        """Run a statement without waiting for its answer; return its cursor.
 
         Inside a write transaction it is queued and travels with the next
         statement that is read, or with the COMMIT: one round trip less while
         the transaction holds its locks. An error it raises surfaces there, still
         inside the transaction, which then rolls back as any other failure does.
-        Outside a transaction it runs at once.
+        Its rows can be read once that is answered (``answered`` reads them
+        sooner). Outside a transaction it runs at once.
         """
-        self.conn.execute(dialect.postgresql_sql(sql), _params(parameters))
+        return self.conn.execute(dialect.postgresql_sql(sql), _params(parameters))
+
+    def answered(self, cursor):
+        """Return a sent statement's cursor with its answer read (a round trip, inside a transaction)."""
+        if self._pipeline is not None:
+            self._pipeline.sync()
+        return cursor
 
     def lock(self, namespace: int, key: int) -> None:
         """Take a named lock (PostgreSQL's advisory lock) until the transaction ends.
 
         Its requests in this process take turns first, waiting for one another
-        cooperatively. A request waiting for the advisory lock itself blocks the
-        process (up to ``dialect.PROMPT_WAIT_MS``), and if the holder were a request
-        of the same process, it could not run to release it: with two processes and
+        cooperatively, until their COMMIT is sent. A request that reads inside its
+        transaction while the advisory lock is held elsewhere blocks the process
+        (up to ``dialect.PROMPT_WAIT_MS``), and if the holder were a request of the
+        same process still reading, it could not run to release it: with two processes and
         fifty desks, each new claim froze its process for those 50 ms behind a holder
         that then waited its turn, and calls fell from 240 to 35 a second (a desk
         waited 1.2 s). Only the first lock of a transaction takes a turn: two turns
@@ -373,8 +385,10 @@ class PgDatabase:
 
         The transaction runs in psycopg's pipeline mode: BEGIN is not waited
         for, and neither is anything ``send`` queues (the site lock, the event
-        log), so a call to a desk costs two round trips inside its transaction
-        instead of six.
+        log, a claim and its event: ``store.update_logged``), so a call to a desk
+        or a no-show reads nothing inside its transaction: all of it travels with
+        the COMMIT, the process never waits for it unyielding, and the site's lock
+        is held for no round trip of the process (calls/s +25 % on one process).
         """
         self.conn.blocking = True
         try:

@@ -45,6 +45,9 @@ class Dialect:
     # call took 2.5 ms longer for every 200 tickets of the day); a LATERAL subquery it cannot
     # flatten (OFFSET 0) leaves it one way to join. SQLite has no LATERAL and plans a key join.
     ticket_of_head: str
+    # Whether an UPDATE ... RETURNING may sit inside WITH, so that a ticket's change and its
+    # event are one statement (``shared.store.update_logged``). SQLite allows only SELECTs there.
+    writes_in_with: bool
     # The health check's query: true when the database says it takes no writes now (a
     # standby, or a database set read-only); SQLite says so only by refusing a write.
     read_only: str
@@ -62,6 +65,7 @@ SQLITE = Dialect(
                  "FROM sqlite_master m JOIN pragma_foreign_key_list(m.name) f "
                  "WHERE m.type = 'table' ORDER BY m.name",
     ticket_of_head="JOIN tickets t ON t.id = ds.head",
+    writes_in_with=False,
     read_only="SELECT 0",
     write_probe=("CREATE TABLE write_probe (filler BLOB)",
                  "INSERT INTO write_probe VALUES (randomblob(65536))"),
@@ -86,6 +90,7 @@ POSTGRESQL = Dialect(
                  "WHERE tc.constraint_type = 'FOREIGN KEY' AND tc.table_schema = current_schema() "
                  "ORDER BY tc.table_name",
     ticket_of_head="CROSS JOIN LATERAL (SELECT * FROM tickets x WHERE x.id = ds.head OFFSET 0) t",
+    writes_in_with=True,
     read_only="SELECT current_setting('transaction_read_only') = 'on'",
     write_probe=("CREATE TABLE write_probe (filler text)",
                  "INSERT INTO write_probe SELECT string_agg(md5(random()::text), '') "

@@ -56,6 +56,7 @@ each line every rule orders by arrival, so the winner is always a head.
 """
 
 import heapq
+import json
 from dataclasses import dataclass, field
 
 from flask_babel import lazy_gettext as _l
@@ -202,18 +203,36 @@ def plan(policy: str, params: dict, state: dict, now_ms: int,
                 _sql_params(policy, params, now_ms, limit, appointments), record)
 
 
-def call_record(chosen_plan: Plan, ticket: dict, now_ms: int) -> dict:
-    """Return what a call records: the rule, its parameters and state, and why this ticket."""
-    record = dict(chosen_plan.record, max_wait=dict(chosen_plan.record["max_wait"]))
-    seconds = record["max_wait"]["seconds"]
-    starved = bool(seconds) and ticket["queue_at"] <= now_ms - seconds * 1000
-    record["max_wait"]["applied"] = starved
-    if starved:
-        record["max_wait"]["waited_seconds"] = round((now_ms - ticket["queue_at"]) / 1000, 3)
-    appointment = ticket.get("channel") == "appointment"
-    record["chosen"] = "max_wait" if starved else (
-        "preferential" if ticket["priority"] else "appointment" if appointment else "general")
-    return record
+def call_record(chosen_plan: Plan, now_ms: int) -> tuple[str, dict]:
+    """Return what a call records, as SQL over the claimed ticket ``c`` (JSON text) and its parameters.
+
+    The rule, its parameters and state, and why this ticket: the maximum wait
+    (``applied``, and how long it waited) when the ticket had waited past it,
+    else its line (preferential, appointment or general). The record of each
+    case is written here; the SQL only picks one (and fills in the wait), so the
+    claim can log the call in the statement that makes it (``store.claim_next``).
+    """
+    def text(chosen: str, **max_wait) -> str:
+        record = dict(chosen_plan.record, chosen=chosen,
+                      max_wait={**chosen_plan.record["max_wait"], "applied": False, **max_wait})
+        return json.dumps(record, separators=(",", ":"))
+
+    params = {"rec_pref": text("preferential"), "rec_appointment": text("appointment"),
+              "rec_general": text("general")}
+    sql = ("CASE WHEN c.priority IS NOT NULL THEN :rec_pref "
+           "WHEN c.channel = 'appointment' THEN :rec_appointment ELSE :rec_general END")
+    seconds = chosen_plan.record["max_wait"]["seconds"]
+    if seconds:
+        head, tail = text("max_wait", applied=True, waited_seconds=_WAITED).split(json.dumps(_WAITED))
+        params.update(rec_starved_before=now_ms - seconds * 1000, rec_now=now_ms,
+                      rec_starved_head=head, rec_starved_tail=tail)
+        sql = ("CASE WHEN c.queue_at <= :rec_starved_before THEN :rec_starved_head || "
+               "CAST(round((:rec_now - c.queue_at) / 1000.0, 3) AS TEXT) || :rec_starved_tail "
+               f"ELSE {sql} END")
+    return sql, params
+
+
+_WAITED = "\u0000waited\u0000"  # where the SQL writes the seconds a starved ticket waited
 
 
 def preferential_call(appointments: str, ticket: dict, now_ms: int) -> bool:

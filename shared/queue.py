@@ -238,21 +238,23 @@ class QueueEngine:
             appointments = site.get("appointment_class") or "slot"
             plan = priority.plan(site["policy"], json.loads(site["policy_params"] or "{}"),
                                  state, now, site.get("max_wait_seconds"), appointments)
-            ticket = store.claim_next(db, site_id=site["id"], desk_id=desk["id"],
-                                      day=local_day(now, site["timezone"]), order_by=plan.order_by,
-                                      order_params=plan.params, now_ms=now, user_id=actor.user_id)
-            if ticket is None:  # nobody waits, the desk is paused or still holds a ticket
-                self.check_not_paused(desk)
-                self._check_desk_free(desk)
-                return None
-            new_state = priority.next_state(
-                site["policy"], state,
-                "p" if priority.preferential_call(appointments, ticket, now) else None)
-            if new_state != state:  # strict has no state: no write on every call
-                store.set_policy_state(db, site["id"], new_state)
-            record = priority.call_record(plan, ticket, now)
-            store.insert_event(db, ticket, "called", now, desk_id=desk["id"],
-                               user_id=actor.user_id, data=record)
+            claimed = store.claim_next(db, site_id=site["id"], desk_id=desk["id"],
+                                       day=local_day(now, site["timezone"]), order_by=plan.order_by,
+                                       order_params=plan.params, now_ms=now, user_id=actor.user_id,
+                                       record=priority.call_record(plan, now))
+            # Only the ratio's streak depends on the ticket called: read it before the COMMIT.
+            # Otherwise the claim travels with the COMMIT (one round trip under the site's lock).
+            if site["policy"] == "ratio" and (ticket := claimed.row()) is not None:
+                new_state = priority.next_state(
+                    site["policy"], state,
+                    "p" if priority.preferential_call(appointments, ticket, now) else None)
+                if new_state != state:
+                    store.set_policy_state(db, site["id"], new_state)
+        ticket = claimed.row()
+        if ticket is None:  # nobody waits, the desk is paused or still holds a ticket
+            self.check_not_paused(desk)
+            self._check_desk_free(desk)
+            return None
         self._announce_call(ticket, recall=False)
         return ticket
 
@@ -530,12 +532,13 @@ class QueueEngine:
         """
         ticket = self.ticket(ticket_id)
         now = self.clock.now_ms()
-        with immediate(self.db):
-            moved = store.transition(self.db, ticket["id"], from_states, sets(now))
-            if moved is None:
-                raise self._illegal(ticket, action)
-            store.insert_event(self.db, moved, event_kind, now, desk_id=moved["desk_id"],
-                               user_id=actor.user_id, device_id=actor.device_id, data=data)
+        with immediate(self.db):  # the change and its event travel with the COMMIT
+            change = store.transition_logged(self.db, ticket["id"], from_states, sets(now),
+                                             kind=event_kind, at=now, user_id=actor.user_id,
+                                             device_id=actor.device_id, data=data)
+        moved = change.row()
+        if moved is None:  # nothing changed: the ticket was not in a state that allows it
+            raise self._illegal(ticket, action)
         if changes_room:
             estimate.invalidate(moved["site_id"])
         self.announce.ticket_changed(announce_event, moved, self.lookup)

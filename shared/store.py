@@ -417,13 +417,60 @@ def insert_ticket(db: Database, values: dict) -> dict:
         "RETURNING *", [values[n] for n in names]).fetchone())
 
 
+EVENT_COLUMNS = "ticket_id, site_id, service_id, kind, at, desk_id, user_id, device_id, data"
+
+
+def event_data(data: dict | None) -> str:
+    """Return an event's data as stored: compact JSON (reports search it as text)."""
+    return json.dumps(data or {}, separators=(",", ":"))
+
+
 def insert_event(db: Database, ticket: dict, kind: str, at: int, *, desk_id=None, user_id=None,
                  device_id=None, data: dict | None = None) -> None:
     """Append one event to a ticket's log (sent with the transaction's next statement on PostgreSQL)."""
-    db.send("INSERT INTO ticket_events (ticket_id, site_id, service_id, kind, at, desk_id, "
-               "user_id, device_id, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-               [ticket["id"], ticket["site_id"], ticket["service_id"], kind, at, desk_id, user_id,
-                device_id, json.dumps(data or {}, separators=(",", ":"))])
+    db.send(f"INSERT INTO ticket_events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [ticket["id"], ticket["site_id"], ticket["service_id"], kind, at, desk_id, user_id,
+             device_id, event_data(data)])
+
+
+class Pending:
+    """The ticket a write transaction's statement changed, read when asked (ideally after the COMMIT)."""
+
+    def __init__(self, db: Database, cursor=None, row=None):
+        self.db, self.cursor, self._row = db, cursor, row
+
+    def row(self) -> dict | None:
+        """Return the changed ticket, or None when the statement changed none."""
+        if self.cursor is not None:
+            found = self.db.answered(self.cursor).fetchone()
+            self.cursor, self._row = None, dict(found) if found is not None else None
+        return self._row
+
+
+def update_logged(db: Database, update: str, params: dict, *, kind: str, at: int,
+                  user_id: int | None, device_id: int | None, data: tuple[str, dict]) -> Pending:
+    """Change one ticket (``update``: an UPDATE ... RETURNING *) and log its event, if it changed.
+
+    ``data`` is the event's data as a SQL expression over the changed row ``c``
+    (JSON text) with its parameters. On PostgreSQL the change and its event are
+    one statement (a WITH that writes), sent without waiting for its answer:
+    inside a write transaction it travels with the COMMIT, so the locks it takes
+    (a site's lock taken before it, the rows it changes) are held for no round
+    trip of this process, and the process waits for the answer cooperatively.
+    On SQLite (no writes inside WITH, no round trips to save) the change runs,
+    then the event is written from the changed row.
+    """
+    data_sql, data_params = data
+    params = dict(params, _ev_kind=kind, _ev_at=at, _ev_user=user_id, _ev_device=device_id,
+                  **data_params)
+    log = (f"INSERT INTO ticket_events ({EVENT_COLUMNS}) SELECT c.id, c.site_id, c.service_id, "
+           f":_ev_kind, :_ev_at, c.desk_id, :_ev_user, :_ev_device, {data_sql} FROM")
+    if db.dialect.writes_in_with:
+        return Pending(db, db.send(f"WITH c AS ({update}), logged AS ({log} c) SELECT * FROM c", params))
+    row = db.execute(update, params).fetchone()
+    if row is not None:
+        db.execute(f"{log} tickets c WHERE c.id = :_ev_ticket", dict(params, _ev_ticket=row["id"]))
+    return Pending(db, row=dict(row) if row is not None else None)
 
 
 def ticket_by_id(db: Database, ticket_id: int) -> dict | None:
@@ -452,8 +499,9 @@ def ticket_events(db: Database, ticket_id: int) -> list[dict]:
 
 
 def claim_next(db: Database, *, site_id: int, desk_id: int, day: str, order_by: str,
-               order_params: dict, now_ms: int, user_id: int | None) -> dict | None:
-    """Claim the first waiting ticket for a desk in one atomic statement.
+               order_params: dict, now_ms: int, user_id: int | None,
+               record: tuple[str, dict]) -> Pending:
+    """Claim the first waiting ticket for a desk in one atomic statement, and log its call.
 
     The UPDATE picks and changes the row in one statement, so two desks can
     never claim the same ticket even across processes. Candidates are only the
@@ -461,14 +509,15 @@ def claim_next(db: Database, *, site_id: int, desk_id: int, day: str, order_by: 
     tickets whose citizen is there (``arrived``): every policy orders within such a
     line by ``queue_at``, so the winner is always one of them. A desk that holds a
     ticket (called or in service), or whose session is paused, claims nothing: None,
-    as when nobody waits (the caller tells which when it gets None).
+    as when nobody waits (the caller tells which when it gets None). The call's
+    event records ``record`` (see ``update_logged``).
     """
     params = {"site": site_id, "desk": desk_id, "day": day, "now": now_ms, "user": user_id}
     params.update(order_params)
     # The heads are picked first (two index probes per service of the desk), then joined to
     # their rows: the plan cannot turn into a scan of the day's tickets with a probe per row,
     # whatever the planner believes of the table's size (PostgreSQL on a fresh table did so).
-    row = db.execute(
+    return update_logged(db, (
         "UPDATE tickets SET status = 'called', called_at = :now, last_called_at = :now, "
         "desk_id = :desk, user_id = :user "
         "WHERE id = (SELECT t.id FROM ("
@@ -491,21 +540,34 @@ def claim_next(db: Database, *, site_id: int, desk_id: int, day: str, order_by: 
         "AND status = 'waiting' AND NOT EXISTS (SELECT 1 FROM tickets o WHERE o.desk_id = :desk "
         "  AND o.status IN ('called', 'serving')) "
         "AND NOT EXISTS (SELECT 1 FROM desk_sessions s JOIN desk_pauses p ON p.session_id = s.id "
-        "  WHERE s.desk_id = :desk AND s.ended_at IS NULL AND p.ended_at IS NULL) RETURNING *",
-        params).fetchone()
-    return dict(row) if row is not None else None
+        "  WHERE s.desk_id = :desk AND s.ended_at IS NULL AND p.ended_at IS NULL) RETURNING *"),
+        params, kind="called", at=now_ms, user_id=user_id, device_id=None, data=record)
+
+
+def _transition_sql(from_states: tuple[str, ...], sets: dict, desk_id: int | None) -> str:
+    """Return the UPDATE of a ticket in one of the given states (parameters: the sets, _id, _desk)."""
+    assignments = ", ".join(f"{k} = :{k}" for k in sets)
+    states = ", ".join(f"'{s}'" for s in from_states)
+    desk_clause = "AND desk_id = :_desk" if desk_id is not None else ""
+    return (f"UPDATE tickets SET {assignments} WHERE id = :_id AND status IN ({states}) "
+            f"{desk_clause} RETURNING *")
 
 
 def transition(db: Database, ticket_id: int, from_states: tuple[str, ...], sets: dict,
                *, desk_id: int | None = None) -> dict | None:
     """Change a ticket only if it is in one of the given states; return it, or None."""
-    assignments = ", ".join(f"{k} = :{k}" for k in sets)
-    states = ", ".join(f"'{s}'" for s in from_states)
-    params = dict(sets, _id=ticket_id, _desk=desk_id)
-    desk_clause = "AND desk_id = :_desk" if desk_id is not None else ""
-    row = db.execute(f"UPDATE tickets SET {assignments} WHERE id = :_id AND status IN ({states}) "
-                     f"{desk_clause} RETURNING *", params).fetchone()
+    row = db.execute(_transition_sql(from_states, sets, desk_id),
+                     dict(sets, _id=ticket_id, _desk=desk_id)).fetchone()
     return dict(row) if row is not None else None
+
+
+def transition_logged(db: Database, ticket_id: int, from_states: tuple[str, ...], sets: dict, *,
+                      kind: str, at: int, user_id: int | None, device_id: int | None,
+                      data: dict | None = None) -> Pending:
+    """Change a ticket only if it is in one of the given states, and log its event (``kind``)."""
+    return update_logged(db, _transition_sql(from_states, sets, None), dict(sets, _id=ticket_id),
+                         kind=kind, at=at, user_id=user_id, device_id=device_id,
+                         data=(":_ev_data", {"_ev_data": event_data(data)}))
 
 
 def recall(db: Database, ticket_id: int, desk_id: int, now_ms: int) -> dict | None:
