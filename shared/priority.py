@@ -203,6 +203,9 @@ def plan(policy: str, params: dict, state: dict, now_ms: int,
                 _sql_params(policy, params, now_ms, limit, appointments), record)
 
 
+_WAITED = "\u0000waited\u0000"  # where the SQL writes the seconds a starved ticket waited
+
+
 def call_record(chosen_plan: Plan, now_ms: int) -> tuple[str, dict]:
     """Return what a call records, as SQL over the claimed ticket ``c`` (JSON text) and its parameters.
 
@@ -230,9 +233,6 @@ def call_record(chosen_plan: Plan, now_ms: int) -> tuple[str, dict]:
                "CAST(round((:rec_now - c.queue_at) / 1000.0, 3) AS TEXT) || :rec_starved_tail "
                f"ELSE {sql} END")
     return sql, params
-
-
-_WAITED = "\u0000waited\u0000"  # where the SQL writes the seconds a starved ticket waited
 
 
 def preferential_call(appointments: str, ticket: dict, now_ms: int) -> bool:
