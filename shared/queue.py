@@ -274,13 +274,14 @@ class QueueEngine:
             store.lock_site(db, site["id"])
             self.check_not_paused(desk)
             self._check_desk_free(desk)
-            called = store.transition(db, ticket["id"], ("waiting",), {
+            change = store.transition_logged(db, ticket["id"], ("waiting",), {
                 "status": "called", "called_at": now, "last_called_at": now,
-                "desk_id": desk["id"], "user_id": actor.user_id})
-            if called is None:
-                raise self._illegal(ticket, "call")
-            store.insert_event(db, called, "called", now, desk_id=desk["id"], user_id=actor.user_id,
-                               data={"rule": "chosen", "policy": site["policy"]})
+                "desk_id": desk["id"], "user_id": actor.user_id}, kind="called", at=now,
+                user_id=actor.user_id, device_id=None,
+                data={"rule": "chosen", "policy": site["policy"]})
+        called = change.row()
+        if called is None:  # nothing changed: the ticket no longer waits
+            raise self._illegal(ticket, "call")
         self._announce_call(called, recall=False)
         return called
 
@@ -342,13 +343,14 @@ class QueueEngine:
                        status=STATUS_LABELS[fresh["status"]], n=UNDO_NO_SHOW_SECONDS),
                     code="undo_too_late", status_now=fresh["status"])
             self._check_desk_free(self.lookup.desk(fresh["desk_id"]))
-            restored = store.transition(db, fresh["id"], ("no_show",),
-                                        {"status": "called", "closed_at": None})
-            if restored is None:
-                raise self._illegal(fresh, "undo_no_show")
-            store.insert_event(db, restored, "no_show_undone", now, desk_id=restored["desk_id"],
-                               user_id=actor.user_id, device_id=actor.device_id,
-                               data={"no_show_at": fresh["closed_at"]})
+            change = store.transition_logged(db, fresh["id"], ("no_show",),
+                                             {"status": "called", "closed_at": None},
+                                             kind="no_show_undone", at=now, user_id=actor.user_id,
+                                             device_id=actor.device_id,
+                                             data={"no_show_at": fresh["closed_at"]})
+        restored = change.row()
+        if restored is None:  # nothing changed: another request moved the ticket meanwhile
+            raise self._illegal(fresh, "undo_no_show")
         estimate.invalidate(restored["site_id"])
         self.announce.ticket_changed(events.TICKET_NO_SHOW_UNDONE, restored, self.lookup)
         return restored
