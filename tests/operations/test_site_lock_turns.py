@@ -23,11 +23,23 @@ import psycopg
 import pytest
 
 from shared.dialect import LOCK_NAMESPACE_SITE
-from tests.conftest import sessions_waiting
 
 pytestmark = pytest.mark.engines("postgresql")
 
 WAIT = 20
+
+
+def waiting_for_the_site_lock(url: str) -> int:
+    """Count the sessions waiting at the server for a site's lock (its ungranted requests).
+
+    Read from ``pg_locks``, not from ``pg_stat_activity``'s wait event, which a
+    waiting session clears for an instant each time it runs its deadlock check.
+    """
+    with psycopg.connect(url, autocommit=True) as conn:
+        return conn.execute(
+            "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+            "WHERE d.datname = current_database() AND l.locktype = 'advisory' AND NOT l.granted "
+            "AND l.classid = %s", [LOCK_NAMESPACE_SITE]).fetchone()[0]
 
 
 def race_two_desks(live_server, database, token, while_held) -> None:
@@ -46,7 +58,7 @@ def race_two_desks(live_server, database, token, while_held) -> None:
     try:
         desks[0].start()
         deadline = time.monotonic() + WAIT
-        while sessions_waiting(database, wait_event="advisory") < 1:
+        while waiting_for_the_site_lock(database) < 1:
             assert time.monotonic() < deadline, "desk 1's call never reached the site's lock"
         desks[1].start()
         while_held()
@@ -75,7 +87,7 @@ def test_on_a_ratio_site_one_process_s_desks_take_turns_for_its_lock(live_server
         # waiting at the server too, the count would be 2 within milliseconds.
         watch = time.monotonic() + 1.0
         while time.monotonic() < watch:
-            assert sessions_waiting(database, wait_event="advisory") == 1
+            assert waiting_for_the_site_lock(database) == 1
 
     race_two_desks(live_server, database, token, one_waits_at_the_server)
 
@@ -86,7 +98,7 @@ def test_a_claim_waits_for_its_site_s_lock_without_holding_up_its_process(live_s
 
     def both_wait_at_the_server():
         deadline = time.monotonic() + WAIT
-        while sessions_waiting(database, wait_event="advisory") < 2:
+        while waiting_for_the_site_lock(database) < 2:
             assert time.monotonic() < deadline, "desk 2's call never reached the site's lock"
 
     race_two_desks(live_server, database, token, both_wait_at_the_server)
