@@ -140,12 +140,17 @@ def store_holidays(site: dict) -> set[str]:
     return set(json.loads(site["holidays"] or "[]"))
 
 
+LAST_DAY_MS = 253_402_214_400_000  # 9999-12-31 00:00 UTC: still year 9999 in every time zone
+
+
 def find_slot(db, site: dict, service: dict, conf: dict, config: dict, start_ms: int,
               now_ms: int) -> dict:
     """Return the slot starting at an instant, or refuse: no such slot, or it is full."""
-    day = date.fromisoformat(local_day(start_ms, site["timezone"]))
-    slot = next((s for s in day_slots(db, site, service, conf, config, day, now_ms)
-                 if s["start"] == start_ms), None)
+    slot = None
+    if 0 <= start_ms < LAST_DAY_MS:  # later instants fall on no calendar day Python knows
+        day = date.fromisoformat(local_day(start_ms, site["timezone"]))
+        slot = next((s for s in day_slots(db, site, service, conf, config, day, now_ms)
+                     if s["start"] == start_ms), None)
     if slot is None:
         raise Invalid(_l("Ese horario no está disponible para citas: elija otro de la lista."),
                       code="no_such_slot", field="start")

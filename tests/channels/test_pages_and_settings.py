@@ -101,3 +101,15 @@ def test_the_administrator_configures_the_channels_and_the_layout_keeps_them(app
         assert "Servicios desconocidos" in str(exc.message)
     else:
         raise AssertionError("an unknown service in [sites.channels] must be refused")
+
+
+def test_a_start_no_calendar_day_holds_names_no_slot_and_books_nothing(app, api):
+    """A start past year 9999 (found by the API fuzzer: a 500) is refused like any slot not offered."""
+    for start in (10**15, 2**62):
+        r = api.client.post("/api/v1/public/appointments", json={
+            "site": "cam-centro", "service": "A", "start": start, "accept_privacy": True})
+        assert r.status_code == 400, r.get_data(as_text=True)
+        assert r.get_json()["error"] == "no_such_slot"
+    with app.app_context():
+        from shared.db import get_db
+        assert get_db().execute("SELECT count(*) FROM appointments").fetchone()[0] == 0
