@@ -243,6 +243,50 @@ def median(values):
     return statistics.median(values)
 
 
+class CpuMeter:
+    """Where this machine's CPU went while a benchmark ran, from /proc (Linux).
+
+    ``servers`` are the server processes' pids (their threads included); the
+    clients are this process's children that ended and were waited for in the
+    window (the benchmark's worker processes); the rest is everything else the
+    machine did meanwhile: the database and Redis servers, the kernel's network
+    work, and anything else running. Figures are CPU seconds.
+    """
+
+    def __init__(self, servers: list[int]):
+        self.servers = servers
+
+    @staticmethod
+    def _busy() -> float:
+        """Return the machine's busy CPU seconds since boot, every core (user, system, interrupts)."""
+        user, nice, system, _idle, _iowait, irq, softirq = (
+            int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8])
+        return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+    @staticmethod
+    def _process(pid: int) -> float:
+        """Return a process's CPU seconds (user and system, all its threads)."""
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def _sample(self) -> tuple[float, float, float, float]:
+        import resource
+
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return (time.perf_counter(), self._busy(), sum(self._process(p) for p in self.servers),
+                children.ru_utime + children.ru_stime)
+
+    def __enter__(self):
+        self.start = self._sample()
+        return self
+
+    def __exit__(self, *exc):
+        end = self._sample()
+        wall, busy, servers, clients = (b - a for a, b in zip(self.start, end))
+        self.figures = {"wall": wall, "busy": busy, "servers": servers, "clients": clients,
+                        "rest": max(0.0, busy - servers - clients)}
+
+
 def cpu_count() -> int:
     """Return the number of cores."""
     return os.cpu_count() or 1

@@ -45,7 +45,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Server, Services, median, percentile, request, run_processes  # noqa: E402
+from common import CpuMeter, Server, Services, median, percentile, request, run_processes  # noqa: E402
 from core_throughput import DESKS, KIOSKS, issue_run, layout_with_desks  # noqa: E402
 
 
@@ -75,19 +75,33 @@ def _desk_worker(port, token, desk, total, counter, start, out):
     out.put((called, latencies, false_empty, time.perf_counter()))
 
 
-def call_run(ports: list[int], token: str, total: int) -> dict:
-    """Release 50 desk clients (alternating between the ports); return rate, duplicates, false empties."""
+def call_run(servers: list[Server], token: str, total: int) -> dict:
+    """Release 50 desk clients (alternating between the servers); return rate, duplicates, false
+    empties, and the CPU milliseconds each call took in the servers, in the clients and elsewhere."""
     import multiprocessing as mp
 
     counter = mp.get_context("fork").Value("i", 0)
-    argsets = [(ports[n % len(ports)], token, f"b{n}", total, counter) for n in range(1, DESKS + 1)]
-    results, t0 = run_processes(_desk_worker, argsets, 900)
+    argsets = [(servers[n % len(servers)].port, token, f"b{n}", total, counter)
+               for n in range(1, DESKS + 1)]
+    with CpuMeter([s.process.pid for s in servers]) as cpu:
+        results, t0 = run_processes(_desk_worker, argsets, 900)
     elapsed = max(r[3] for r in results) - t0
     called = [x for r in results for x in r[0]]
     latencies = [x for r in results for x in r[1]]
+    per_call = {k: cpu.figures[k] * 1000 / max(1, len(called)) for k in ("servers", "clients", "rest")}
     return {"calls": len(called), "rate": len(called) / elapsed,
             "duplicates": len(called) - len(set(called)),
-            "false_empty": sum(r[2] for r in results), "p99": percentile(latencies, 99)}
+            "false_empty": sum(r[2] for r in results), "p99": percentile(latencies, 99),
+            "cpu_ms": per_call, "busy_cores": cpu.figures["busy"] / cpu.figures["wall"],
+            "server_cores": cpu.figures["servers"] / cpu.figures["wall"]}
+
+
+def cpu_text(r: dict) -> str:
+    """Describe where a row's CPU went: milliseconds per call, and cores busy."""
+    ms = r["cpu_ms"]
+    return (f"CPU per call {sum(ms.values()):.2f} ms (servers {ms['servers']:.2f}, clients "
+            f"{ms['clients']:.2f}, databases, Redis and kernel {ms['rest']:.2f}); "
+            f"machine busy {r['busy_cores']:.2f} cores, servers {r['server_cores']:.2f}")
 
 
 def kiosk_tokens(server: Server, admin: str) -> list[str]:
@@ -119,7 +133,7 @@ def one_run(layout: str, services: Services | None, engine: str, processes: int,
             started.append(server.__enter__())
         admin = servers[0].token()
         issue_run(servers[0], kiosk_tokens(servers[0], admin), total)
-        return call_run([s.port for s in servers], admin, total)
+        return call_run(servers, admin, total)
     finally:
         for server in reversed(started):
             server.__exit__(None, None, None)
@@ -157,17 +171,32 @@ def main() -> int:
                 results[name].append(r)
                 print(f"run {run} {name}: {r['rate']:.0f} calls/s over {r['calls']}, "
                       f"dup {r['duplicates']}, false empty {r['false_empty']}, "
-                      f"next p99 {r['p99']:.1f} ms", flush=True)
+                      f"next p99 {r['p99']:.1f} ms; {cpu_text(r)}", flush=True)
     print(f"\nmedians of {args.runs} runs ({os.cpu_count()} cores shared by servers, databases and "
           f"the 50 clients)")
     rate = {name: median([r["rate"] for r in rs]) for name, rs in results.items()}
     for name, rs in results.items():
         print(f"  {name:50s} {rate[name]:6.0f} calls/s  duplicates {max(r['duplicates'] for r in rs)}"
               f"  false empties {max(r['false_empty'] for r in rs)}  (max over runs)")
+    cores = os.cpu_count() or 1
+    print(f"\nCPU per call (medians), and the most that cost allows: every one of the {cores} "
+          f"cores busy, and no server process past one core")
+    ceiling = {}
+    for name, _engine, processes, _queue, _settings in wanted:
+        rs = results[name]
+        row = {"cpu_ms": {k: median([r["cpu_ms"][k] for r in rs])
+                          for k in ("servers", "clients", "rest")},
+               "busy_cores": median([r["busy_cores"] for r in rs]),
+               "server_cores": median([r["server_cores"] for r in rs])}
+        ceiling[name] = min(cores * 1000 / sum(row["cpu_ms"].values()),
+                            processes * 1000 / row["cpu_ms"]["servers"])
+        print(f"  {name:50s} {cpu_text(row)}; ceiling {ceiling[name]:.0f} calls/s")
+    print("\nratios")
 
     def ratio(a: str, b: str, target: str) -> None:
         if a in rate and b in rate:
-            print(f"  {a} / {b}: {rate[a] / rate[b]:.2f}x  (target {target})")
+            print(f"  {a} / {b}: {rate[a] / rate[b]:.2f}x  (target {target}; "
+                  f"the first at its ceiling: {ceiling[a] / rate[b]:.2f}x)")
 
     ratio("PostgreSQL, 1 process", "SQLite, 1 process", ">= 0.7x")
     ratio("PostgreSQL, 1 process, sync. commit off", "SQLite, 1 process",
