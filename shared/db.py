@@ -310,15 +310,14 @@ class PgDatabase:
         before it (``send``) and its answer, or its error, is read at once.
         """
         cursor = self.conn.execute(dialect.postgresql_sql(sql), _params(parameters))
-        if self._pipeline is not None:
-            self._pipeline.sync()
+        self._read_answers()
         return cursor
 
     def send(self, sql: str, parameters=None):
         """Run a statement without waiting for its answer; return its cursor.
 
         Inside a write transaction it is queued and travels with the next
-        statement that is read, or with the COMMIT: one round trip less while
+        statement that is read, or with the commit (the sync): one round trip less while
         the transaction holds its locks. An error it raises surfaces there, still
         inside the transaction, which then rolls back as any other failure does.
         Its rows can be read once that is answered (``answered`` reads them
@@ -328,15 +327,26 @@ class PgDatabase:
 
     def answered(self, cursor):
         """Return a sent statement's cursor with its answer read (a round trip, inside a transaction)."""
-        if self._pipeline is not None:
-            self._pipeline.sync()
+        self._read_answers()
         return cursor
+
+    def _read_answers(self) -> None:
+        """Inside a write transaction, read the answers of every statement sent so far.
+
+        The server is asked to flush them (a flush request), not to end the
+        pipeline's transaction, as a sync would: the transaction goes on.
+        (``_fetch_gen`` is what psycopg's own cursors call to read a pending
+        answer; setup.cfg keeps psycopg below 3.4.)
+        """
+        if self._pipeline is not None:
+            with self.conn.lock:
+                self.conn.wait(self._pipeline._fetch_gen(flush=True))
 
     def lock(self, namespace: int, key: int) -> None:
         """Take a named lock (PostgreSQL's advisory lock) until the transaction ends.
 
         Its requests in this process take turns first, waiting for one another
-        cooperatively, until their COMMIT is sent. A request that reads inside its
+        cooperatively, until their commit is sent. A request that reads inside its
         transaction while the advisory lock is held elsewhere blocks the process
         (up to ``dialect.PROMPT_WAIT_MS``), and if the holder were a request of the
         same process still reading, it could not run to release it: with two processes and
@@ -352,7 +362,7 @@ class PgDatabase:
         self.send(self.dialect.lock, [namespace, key])
 
     def _end_turn(self) -> None:
-        """Let this process's next request for the lock go (its COMMIT is on its way)."""
+        """Let this process's next request for the lock go (its commit is on its way)."""
         turn, self._turn = self._turn, None
         if turn is not None:
             turn.release()
@@ -361,8 +371,7 @@ class PgDatabase:
         """Run one statement for every parameter row."""
         cursor = self.conn.cursor()
         cursor.executemany(dialect.postgresql_sql(sql), [_params(p) for p in seq])
-        if self._pipeline is not None:
-            self._pipeline.sync()
+        self._read_answers()
         return cursor
 
     def begin(self) -> None:
@@ -377,51 +386,68 @@ class PgDatabase:
         one holds, which then never gets to commit (a soak froze a server so).
         Like SQLite's statements, a transaction's statements block this process
         for their round trip instead (sub-millisecond on a local network), up to
-        the COMMIT, whose answer is awaited cooperatively once it is sent (see
+        the commit, whose answer is awaited cooperatively once it is sent (see
         ``commit``); reads outside transactions, reports included, still let
         other requests run. A statement the server has not answered within 50 ms
         waits for a lock held elsewhere: the rest of that wait yields
         (``dialect.PROMPT_WAIT_MS``).
 
-        The transaction runs in psycopg's pipeline mode: BEGIN is not waited
-        for, and neither is anything ``send`` queues (the site lock, the event
-        log, a claim and its event: ``store.update_logged``), so a call to a desk
-        or a no-show reads nothing inside its transaction: all of it travels with
-        the COMMIT, the process never waits for it unyielding, and the site's lock
-        is held for no round trip of the process (calls/s +25 % on one process).
+        The transaction is psycopg's pipeline: every statement up to the
+        pipeline's sync is one transaction on the server (the extended query
+        protocol's implicit transaction; each statement still sees what was
+        committed before it, as in READ COMMITTED), which the sync commits, or
+        rolls back if any of them failed. So no BEGIN and no COMMIT travel, and
+        nothing ``send`` queues (the site lock, the event log, a claim and its
+        event: ``store.update_logged``) is waited for: a call to a desk or a
+        no-show reads nothing inside its transaction, all of it travels with
+        the sync, the process never waits for it unyielding, and the site's lock
+        is held for no round trip of the process (calls/s +25 % on one process;
+        +8 % more without the BEGIN and the COMMIT, each a message, a wake-up
+        of the server and a round of psycopg's work). A statement read inside
+        the transaction (``execute``) asks the server to flush its answers.
         """
         self.conn.blocking = True
         try:
             self._pipeline_cm = self.conn.pipeline()
             self._pipeline = self._pipeline_cm.__enter__()
-            self.conn.execute("BEGIN")
         except BaseException:
             self._end_pipeline(failed=True)
             self.conn.blocking = False
             raise
 
     def commit(self) -> None:
-        """Commit the open transaction (and read every answer still pending).
+        """Commit the open transaction: end the pipeline, whose sync commits (reading every answer).
 
-        The COMMIT blocks the process only until it is sent: the server then
+        The sync blocks the process only until it is sent: the server then
         finishes the transaction by itself (waiting for its disk at
         ``synchronous_commit = on``), and other requests run while this one
-        waits for the answer.
+        waits for the answer. A statement's error read there raises, and
+        nothing of the transaction stays.
         """
         self.conn.committing = True
-        # No other request of this process runs before the COMMIT is sent (it blocks until
+        # No other request of this process runs before the sync is sent (it blocks until
         # then), and the server releases the advisory lock by itself when it commits.
         self._end_turn()
         try:
-            self.conn.execute("COMMIT")
             self._end_pipeline(failed=False)
         finally:
             self.conn.committing = False
             self.conn.blocking = False
 
     def rollback(self) -> None:
-        """Roll back the open transaction, if any."""
+        """Roll back the open transaction, if any.
+
+        Inside the pipeline a ROLLBACK goes before its sync: the server drops
+        what the transaction did instead of committing it at the sync (after a
+        statement's error it drops it anyway, and the ROLLBACK's own answer is
+        that error, ignored here).
+        """
         try:
+            if self._pipeline is not None:
+                try:
+                    self.conn.execute("ROLLBACK")
+                except psycopg.Error:
+                    pass  # the transaction failed already: the sync rolls it back
             self._end_pipeline(failed=True)
             if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                 self.conn.execute("ROLLBACK")
@@ -625,6 +651,8 @@ class PgPool:
     def release(self, db: PgDatabase) -> None:
         """Give a connection back (the pool rolls back anything left open)."""
         db.after_commit = None
+        if db._pipeline is not None:  # a transaction left open: its sync must not commit it
+            db.rollback()
         if db.conn.closed:  # lost during the request: the database may be away
             self.away = True
         self.pool.putconn(db.conn)

@@ -41,6 +41,27 @@ def test_a_step_sent_without_waiting_that_fails_undoes_the_whole_unit_and_is_hea
     assert engine.db.execute("SELECT note FROM tickets WHERE id = ?", [ticket["id"]]).fetchone()[0] == "kept"
 
 
+def test_a_refused_statement_read_inside_a_unit_undoes_what_came_before_it(engine):
+    # A statement whose answer is read inside the transaction (here the refusal itself) must not
+    # end it: on PostgreSQL the answers are flushed, not synced, so the change before it goes too.
+    from shared import store
+    from shared.db import IntegrityError
+
+    ticket = engine.issue("cam-centro", "A")
+    with pytest.raises(IntegrityError), immediate(engine.db):
+        engine.db.execute("UPDATE tickets SET note = 'changed' WHERE id = ?", [ticket["id"]])
+        row = store.ticket_by_id(engine.db, ticket["id"])  # read inside the unit
+        assert row["note"] == "changed"
+        engine.db.execute(f"INSERT INTO ticket_events ({store.EVENT_COLUMNS}) "
+                          "VALUES (?, ?, ?, 'called', 0, NULL, NULL, NULL, '{}')",
+                          [row["id"] + 1000, row["site_id"], row["service_id"]])
+        pytest.fail("the database accepted an event of no ticket")
+    assert engine.db.execute("SELECT note FROM tickets WHERE id = ?", [ticket["id"]]).fetchone()[0] == ""
+    with immediate(engine.db):
+        engine.db.execute("UPDATE tickets SET note = 'kept' WHERE id = ?", [ticket["id"]])
+    assert engine.db.execute("SELECT note FROM tickets WHERE id = ?", [ticket["id"]]).fetchone()[0] == "kept"
+
+
 def test_work_after_commit_runs_once_in_order_after_the_outermost_commit(engine):
     done = []
     with immediate(engine.db):
