@@ -23,7 +23,11 @@ nobody waits. Rows:
    guarantee. The like-for-like ratio against SQLite is row 6 against row 1;
    row 3 against row 1 compares a stronger guarantee with a weaker one.
 
-For each: calls/s, duplicates (a ticket called twice) and false empties (a
+For each: calls/s, the CPU each call took in the servers, in the 50 clients
+and in the rest of the machine (PostgreSQL, Redis, the kernel; read from /proc)
+with the most that cost allows on this machine's cores (every core busy, no
+server process past one core), duplicates (a ticket called twice) and false
+empties (a
 ``204 nobody waiting`` answered while, by the count of calls already answered
 when the request left, more tickets than desks were still uncalled: at most
 one claim per other desk can be in flight, so one ticket was surely waiting).
