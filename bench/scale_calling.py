@@ -27,10 +27,11 @@ For each: calls/s, the CPU each call took in the servers, in the 50 clients
 and in the rest of the machine (PostgreSQL, Redis, the kernel; read from /proc)
 with the most that cost allows on this machine's cores (every core busy, no
 server process past one core), duplicates (a ticket called twice) and false
-empties (a
-``204 nobody waiting`` answered while, by the count of calls already answered
-when the request left, more tickets than desks were still uncalled: at most
-one claim per other desk can be in flight, so one ticket was surely waiting).
+empties (a ``204 nobody waiting`` answered while, by the count of calls
+already answered when the request left, more tickets than desks were still
+uncalled: a bound, not a proof, since a request its busy server delays can be
+overtaken by other desks' whole cycles; the racing-desks test in tests/cluster
+checks soundly, by a later-sent request that still got a ticket).
 
 PostgreSQL runs a throwaway server started here with its production defaults
 (fsync and synchronous_commit on) unless ``--postgres URL`` names one; SQLite
