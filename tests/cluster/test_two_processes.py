@@ -338,7 +338,8 @@ def test_a_commit_the_database_is_slow_to_finish_does_not_stop_its_process(pair)
     worker = threading.Thread(target=slow_issue)
     worker.start()
     deadline = time.monotonic() + WAIT
-    while not db.execute("SELECT 1 FROM pg_stat_activity WHERE wait_event = 'PgSleep'").fetchone():
+    while not db.execute("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() "
+                         "AND wait_event = 'PgSleep'").fetchone():
         assert time.monotonic() < deadline, "the slow commit never started"
         time.sleep(0.02)  # polling the server's activity view, not waiting for an outcome
     health = requests.get(f"{pair.a.url}/healthz", timeout=WAIT)
