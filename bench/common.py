@@ -93,7 +93,10 @@ class Services:
 
     PostgreSQL keeps its production defaults (fsync and synchronous_commit on):
     the comparison with SQLite is with what a municipality would run. Give
-    ``postgres`` (a server URL) or ``redis`` to use running servers instead.
+    ``postgres`` (a server URL) or ``redis`` to use running servers instead:
+    the databases created there are dropped at the end, and between runs only
+    Turnos's keys of that Redis are deleted (rate-limit counters and the
+    cluster's leases), never the rest of it.
     """
 
     def __init__(self, postgres: str | None = None, redis: str | None = None,
@@ -103,7 +106,7 @@ class Services:
         self.pg_settings = pg_settings or {}
         self.dir = None
         self._redis = None
-        self._databases = 0
+        self._databases: list[str] = []
 
     def __enter__(self):
         import shutil
@@ -148,8 +151,8 @@ class Services:
         """Create an empty database (with ``settings`` for every connection to it); return its URL."""
         import psycopg
 
-        self._databases += 1
-        name = f"turnos_bench_{os.getpid()}_{self._databases}"
+        name = f"turnos_bench_{os.getpid()}_{len(self._databases) + 1}"
+        self._databases.append(name)
         with psycopg.connect(self.postgres_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{name}"')
@@ -158,12 +161,25 @@ class Services:
         return self.postgres_url.rsplit("/", 1)[0] + f"/{name}"
 
     def flush_redis(self) -> None:
-        """Forget every key (rate limits, leases) between runs."""
+        """Forget Turnos's keys (rate limits, leases) between runs; all of a Redis started here."""
         import redis
 
-        redis.Redis.from_url(self.redis_url).flushall()
+        client = redis.Redis.from_url(self.redis_url)
+        if self._redis is not None:
+            client.flushall()
+            return
+        for pattern in ("turnos:*", "LIMITS:*"):  # the cluster's and the rate limits' keys
+            keys = list(client.scan_iter(pattern, count=1000))
+            for n in range(0, len(keys), 1000):
+                client.delete(*keys[n:n + 1000])
 
     def __exit__(self, *exc):
+        if not self._own_pg and self._databases:  # a server of the user's: leave it as it was
+            import psycopg
+
+            with psycopg.connect(self.postgres_url, autocommit=True) as conn:
+                for name in self._databases:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if self._redis is not None:
             self._redis.terminate()
             self._redis.wait(10)
