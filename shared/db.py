@@ -403,8 +403,9 @@ class PgDatabase:
         the sync, the process never waits for it unyielding, and the site's lock
         is held for no round trip of the process (calls/s +25 % on one process;
         without the BEGIN and the COMMIT, each a message, a wake-up of the
-        server and a round of psycopg's work, about 8 % less server CPU per call). A statement read inside
-        the transaction (``execute``) asks the server to flush its answers.
+        server and a round of psycopg's work, about 8 % less server CPU per
+        call). A statement read inside the transaction (``execute``) asks the
+        server to flush its answers.
         """
         self.conn.blocking = True
         try:
