@@ -85,7 +85,8 @@ def _desk_worker(port, token, desk, total, counter, start, out):
         last_claim_sent = sent
         status, _ = request(port, "POST", f"/api/v1/tickets/{body['id']}/no-show", None, token, conn)
         assert status == 200, status
-    out.put((called, latencies, empties, last_claim_sent, time.perf_counter()))
+    out.put({"called": called, "latencies": latencies, "empties": empties,
+             "last_claim_sent": last_claim_sent, "ended": time.perf_counter()})
 
 
 def call_run(servers: list[Server], token: str, total: int) -> dict:
@@ -98,14 +99,14 @@ def call_run(servers: list[Server], token: str, total: int) -> dict:
                for n in range(1, DESKS + 1)]
     with CpuMeter([s.process.pid for s in servers]) as cpu:
         results, t0 = run_processes(_desk_worker, argsets, 900)
-    elapsed = max(r[4] for r in results) - t0
-    called = [x for r in results for x in r[0]]
-    latencies = [x for r in results for x in r[1]]
-    last_claim_sent = max(r[3] for r in results)
+    elapsed = max(r["ended"] for r in results) - t0
+    called = [x for r in results for x in r["called"]]
+    latencies = [x for r in results for x in r["latencies"]]
+    last_claim_sent = max(r["last_claim_sent"] for r in results)
     per_call = {k: cpu.figures[k] * 1000 / max(1, len(called)) for k in ("servers", "clients", "rest")}
     return {"calls": len(called), "rate": len(called) / elapsed,
             "duplicates": len(called) - len(set(called)),
-            "false_empty": sum(1 for r in results for heard in r[2] if heard < last_claim_sent),
+            "false_empty": sum(1 for r in results for heard in r["empties"] if heard < last_claim_sent),
             "p99": percentile(latencies, 99),
             "cpu_ms": per_call, "busy_cores": cpu.figures["busy"] / cpu.figures["wall"],
             "server_cores": cpu.figures["servers"] / cpu.figures["wall"]}
