@@ -288,6 +288,29 @@ class LiveServer:
         self.extra_args = list(extra_args)
         self.process: subprocess.Popen | None = None
         self.log = instance.parent / f"server-{self.port}.log"
+        self._hold: socket.socket | None = None
+
+    def _hold_port(self) -> None:
+        """Keep the port bound (not listening) while the server is down.
+
+        Connections to it are refused, as to a dead server, and ``free_port()`` in the
+        other xdist worker cannot hand it to a stranger whose ``/healthz`` would answer.
+        """
+        if self._hold is None:
+            hold = socket.socket()
+            hold.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            hold.bind(("127.0.0.1", self.port))
+            self._hold = hold
+
+    def _release_port(self) -> None:
+        if self._hold is not None:
+            self._hold.close()
+            self._hold = None
+
+    def close(self) -> None:
+        """Stop the server for good and let its port go (the story is over)."""
+        self.stop()
+        self._release_port()
 
     def start(self, timeout: float = 30) -> None:
         """Start the server and wait until /healthz answers."""
@@ -295,6 +318,7 @@ class LiveServer:
 
         env = dict(os.environ, PYTHONUNBUFFERED="1", **self.env)
         demo = ["--demo"] if self.demo else []
+        self._release_port()
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, str(ROOT / "run.py"), "serve", *demo, "--port", str(self.port),
@@ -317,9 +341,10 @@ class LiveServer:
         if self.process and self.process.poll() is None:
             self.process.kill()
             self.process.wait(10)
+        self._hold_port()
 
     def stop(self) -> None:
-        """Stop the server process."""
+        """Stop the server process; its port stays held (refusing connections) until it starts again."""
         if self.process and self.process.poll() is None:
             self.process.terminate()
             try:
@@ -327,6 +352,7 @@ class LiveServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(10)
+        self._hold_port()
 
     def token(self, username: str, password: str) -> str:
         """Return a bearer token from the live server."""
@@ -363,7 +389,7 @@ def live_server(tmp_path, database):
     server = LiveServer(tmp_path / "instance", database=database)
     server.start()
     yield server
-    server.stop()
+    server.close()
 
 
 # --- browser -------------------------------------------------------------------

@@ -46,7 +46,7 @@ def server(tmp_path, database, mail):
         "TURNOS_CHANNELS_INTERVAL_SECONDS": "1", "TURNOS_PUBLIC_URL": "https://turnos.villa.gov.co"})
     live.start()
     yield live
-    live.stop()
+    live.close()
 
 
 def _kiosk(browser, server):

@@ -138,7 +138,7 @@ def pair(tmp_path, database, redis_server):
     b.start()
     yield Pair(a, b, redis_server, database)
     for server in (a, b):
-        server.stop()
+        server.close()
 
 
 @pytest.fixture

@@ -38,7 +38,7 @@ def far_process(pair, tmp_path):
                         extra_args=pair.a.extra_args)
     server.start()
     yield server
-    server.stop()
+    server.close()
 
 
 def test_a_logo_uploaded_through_one_process_is_shown_and_printed_by_another(pair, far_process, tmp_path):

@@ -165,7 +165,7 @@ def test_a_backup_taken_while_tickets_are_issued_restores_and_serves(live_server
         assert r.status_code == 201, r.text
         assert r.json()["code"] == f"A-{in_copy + 1:03d}"  # the day's numbering goes on
     finally:
-        restored.stop()
+        restored.close()
 
 
 def test_the_nightly_backup_keeps_only_the_newest_copies(app, tmp_path):
