@@ -2,7 +2,16 @@
 
 import sys
 
-if __name__ == "__main__" and len(sys.argv) > 1 and sys.argv[1] == "serve":
+
+def _subcommand(argv: list[str]) -> str | None:
+    """Return the subcommand named on a command line, past the group's own options."""
+    rest = argv[1:]
+    while rest and rest[0].startswith("-"):
+        rest = rest[2:] if rest[0] == "--env-file" else rest[1:]
+    return rest[0] if rest else None
+
+
+if __name__ == "__main__" and _subcommand(sys.argv) == "serve":
     # gevent serves every socket on one thread; it must patch the standard
     # library before anything else imports it.
     try:

@@ -1,6 +1,7 @@
 """The command line: ``python run.py --help``."""
 
 import getpass
+import os
 import socket
 import sys
 from datetime import date
@@ -64,6 +65,13 @@ def make_app(instance, **config):
         config["DATABASE_URL"] = database
     try:
         return create_app(config, instance=instance)
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        raise click.ClickException(
+            f"{exc.filename} cannot be written ({exc.strerror}). The instance folder (--instance, "
+            "TURNOS_INSTANCE, or ./instance) must be one this user may write; on a server set up "
+            "by deploy/README.md, add --env-file /etc/turnos/turnos.env. Nothing was changed.") from None
     except Exception as exc:
         if not is_unavailable(exc):
             raise
@@ -74,7 +82,22 @@ def make_app(instance, **config):
                                    "Is it running and reachable from here? Nothing was changed.") from None
 
 
+def _read_env_file(_ctx, _param, value):
+    """Set the TURNOS_* settings of an env file (systemd's EnvironmentFile=) not already set."""
+    if value:
+        from dotenv import dotenv_values
+
+        for name, setting in dotenv_values(value).items():
+            if setting is not None:
+                os.environ.setdefault(name, setting)
+    return value
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--env-file", type=click.Path(exists=True, dir_okay=False), default=None,
+              expose_value=False, is_eager=True, callback=_read_env_file,
+              help="Read settings from this file first, as the systemd units do "
+                   "(/etc/turnos/turnos.env); variables already set win.")
 def main():
     """Turnos: queue management for citizen-service centres."""
 

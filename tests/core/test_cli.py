@@ -170,3 +170,36 @@ def test_a_database_that_does_not_answer_is_named_in_one_line_not_a_traceback(tm
     assert f"the database at postgresql://turnos@127.0.0.1:{nowhere.split(':')[-1].split('/')[0]}" \
            f"/turnos does not answer" in done.stderr
     assert "connection refused" in done.stderr.lower()
+
+
+def _without_turnos_settings() -> dict:
+    """This shell's environment without any TURNOS_* setting (as an administrator's root shell)."""
+    import os
+
+    return {k: v for k, v in os.environ.items() if not k.startswith("TURNOS_")}
+
+
+def test_an_env_file_points_the_commands_at_the_servers_instance_and_database(tmp_path, database):
+    served = tmp_path / "var-lib-turnos"
+    env_file = tmp_path / "turnos.env"
+    env_file.write_text(f"# the units' settings\nTURNOS_INSTANCE={served}\n"
+                        f"TURNOS_DATABASE_URL={database}\n", encoding="utf-8")
+    made = subprocess.run([sys.executable, "run.py", "--env-file", str(env_file), "create-user", "ana",
+                           "--role", "admin", "--password", "clave-segura-1"],
+                          capture_output=True, text=True, env=_without_turnos_settings(), timeout=60)
+    assert made.returncode == 0, made.stderr
+    assert (served / "secret_key").exists()  # the server's instance folder, not ./instance
+    db = connect(database)
+    assert db.execute("SELECT username FROM users").fetchall()[0][0] == "ana"
+
+    # A variable set in the shell wins over the file.
+    other = tmp_path / "elsewhere"
+    migrated = subprocess.run([sys.executable, "run.py", "--env-file", str(env_file), "migrate"],
+                              capture_output=True, text=True, timeout=60,
+                              env=dict(_without_turnos_settings(), TURNOS_INSTANCE=str(other)))
+    assert migrated.returncode == 0, migrated.stderr
+    assert (other / "secret_key").exists()
+
+    missing = subprocess.run([sys.executable, "run.py", "--env-file", str(tmp_path / "nope.env"), "migrate"],
+                             capture_output=True, text=True, env=_without_turnos_settings(), timeout=60)
+    assert missing.returncode == 2 and "nope.env" in missing.stderr and "does not exist" in missing.stderr
