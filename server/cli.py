@@ -16,7 +16,15 @@ from shared.channel_worker import start_worker as start_channels_worker
 from shared.clock import current_clock
 from shared.cluster import current_cluster
 from shared.config import build, instance_path
-from shared.db import get_db, is_unavailable, resolve, safe_url, start_checkpointer, under_gevent
+from shared.db import (
+    get_db,
+    is_postgresql,
+    is_unavailable,
+    resolve,
+    safe_url,
+    start_checkpointer,
+    under_gevent,
+)
 from shared.errors import DomainError
 from shared.events import socketio
 from shared.printing.agent import run_agent
@@ -260,6 +268,29 @@ def copy_data(source, destination):
     except DomainError as exc:
         raise click.ClickException(str(exc.message)) from exc
     click.echo(f"Done: {sum(counts.values())} rows in {len(counts)} tables.")
+    _remind_id_key(source_target, destination_target, counts)
+
+
+def _remind_id_key(source: str, destination: str, counts: dict[str, int]) -> None:
+    """Say how to carry the key of citizen ID hashes, kept out of the database on purpose.
+
+    A copy of the database that leaks must not let anyone recover ID numbers by
+    hashing every possible one; so the key is not copied, and the new server
+    needs it to recognise the IDs recorded so far (an appointment already booked
+    with an ID, a returning citizen in the reports).
+    """
+    if not is_postgresql(source):
+        key = Path(source).parent / auth.ID_KEY_FILE
+        if key.exists():
+            click.echo(f"Citizen ID numbers recorded so far are hashed with the key in {key}, which "
+                       "is not in the database. Give the new server that key, or it will not recognise "
+                       "them: TURNOS_ID_HASH_KEY=<that file's content> in the settings of every process "
+                       "(/etc/turnos/turnos.env), or the file itself in its instance folder.")
+    elif counts.get("ticket_id_hashes") or counts.get("appointments"):
+        key = Path(destination).parent / auth.ID_KEY_FILE
+        click.echo(f"Citizen ID numbers recorded so far are hashed with the old server's "
+                   f"TURNOS_ID_HASH_KEY, which is not in the database: write it into {key} "
+                   "(64 hex characters, readable by the server's user only) before starting it.")
 
 
 @main.command()

@@ -95,6 +95,41 @@ def _serves_after_the_copy(target: str, before: dict, tmp_path) -> None:
     assert ticket["id"] == max(row[0] for row in before["tickets"]) + 1
 
 
+def test_citizen_ids_recorded_before_a_move_are_recognised_after_it(app, api, postgres_server, tmp_path):
+    """The ID key stays out of the database (a leaked copy must not reveal IDs); the move says what to do.
+
+    Done as it says, the new server hashes an ID to the hash recorded before the move.
+    """
+    from server import create_app
+    from shared import auth, store
+    from shared.db import get_db
+
+    with app.app_context():
+        db = get_db()
+        site = store.find_site(db, "cam-centro")
+        db.execute("UPDATE sites SET id_capture = 1 WHERE id = ?", [site["id"]])
+        ticket = api.issue("A")
+        auth.record_citizen_id(db, store.find_site(db, "cam-centro"), store.ticket_by_id(db, ticket["id"]),
+                               "1.020.304.050", 1)
+    key_file = tmp_path / "instance" / auth.ID_KEY_FILE
+    assert key_file.exists()
+
+    postgres = postgres_server.fresh()
+    try:
+        moved = run("copy-data", "--from", f"sqlite:{app.config['DATABASE']}", "--to", postgres)
+        assert moved.exit_code == 0, moved.output
+        assert str(key_file) in moved.output and "TURNOS_ID_HASH_KEY" in moved.output
+
+        # Done as it says: the new server hashes the same ID to the hash recorded before the move.
+        served = create_app({"DATABASE_URL": postgres, "ID_HASH_KEY": key_file.read_text().strip()},
+                            instance=tmp_path / "new-server")
+        with served.app_context():
+            recorded = get_db().execute("SELECT id_hash FROM ticket_id_hashes").fetchall()
+            assert [r[0] for r in recorded] == [auth.keyed_id_hash("1020304050")]
+    finally:
+        postgres_server.drop(postgres)
+
+
 def test_copy_data_refuses_to_write_into_a_database_that_holds_data(busy_instance, postgres_server):
     postgres = postgres_server.fresh()
     try:
