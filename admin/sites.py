@@ -147,7 +147,7 @@ def site_update(site):
 @bp.post("/sites/<site>/logo")
 @require(*ADMINS)
 def site_logo_upload(site):
-    """Store the logo printed on a site's tickets (PNG, JPEG or GIF, kept in the instance)."""
+    """Store the logo printed on a site's tickets (PNG, JPEG or GIF, kept in the database)."""
     s = visible_site(site)
     upload = request.files.get("logo")
     try:
