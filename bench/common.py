@@ -323,7 +323,7 @@ class Nginx:
         servers = "".join(f"    server 127.0.0.1:{p};\n" for p in ports)
         site = re.sub(r"(    server 127\.0\.0\.1:\d+[^\n]*\n)+", servers, site, count=1)
         site = site.replace("listen 80;", f"listen 127.0.0.1:{self.port};")
-        site = site.replace("/var/cache/nginx/turnos-public", str(folder / "public-cache"))
+        site = site.replace("/var/lib/nginx/turnos-public", str(folder / "public-cache"))
         user = "user root;\n" if os.geteuid() == 0 else ""
         temp = folder / "temp"
         temp.mkdir()

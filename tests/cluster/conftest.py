@@ -69,7 +69,7 @@ class Nginx:
         servers = "".join(f"    server 127.0.0.1:{p} max_fails=1 fail_timeout=5s;\n" for p in ports)
         site = re.sub(r"(    server 127\.0\.0\.1:\d+[^\n]*\n)+", servers, site, count=1)
         site = re.sub(r"listen 80;", f"listen 127.0.0.1:{self.port};", site)
-        site = site.replace("/var/cache/nginx/turnos-public", str(folder / "public-cache"))
+        site = site.replace("/var/lib/nginx/turnos-public", str(folder / "public-cache"))
         user = "user root;\n" if os.geteuid() == 0 else ""
         temp = folder / "temp"
         temp.mkdir(exist_ok=True)

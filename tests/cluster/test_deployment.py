@@ -193,3 +193,13 @@ def test_a_server_set_up_by_the_readme_serves_backs_up_and_ends_the_day_from_a_r
     assert [p.suffix for p in machine.backups.iterdir()] == [".dump"]
     ended = machine.run_unit("turnos-close-day.service")
     assert ended.returncode == 0, ended.stdout + ended.stderr
+
+
+def test_the_nginx_site_starts_on_debians_nginx_without_a_folder_the_steps_do_not_make():
+    """nginx makes a cache folder itself, but not its parent: `nginx -t` fails when that is missing."""
+    require_program("nginx")  # Debian's package, as step 1 installs it
+    site = (ROOT / "deploy" / "nginx" / "turnos.conf").read_text(encoding="utf-8")
+    caches = re.findall(r"proxy_cache_path\s+(\S+)", site)
+    assert caches
+    for cache in caches:
+        assert Path(cache).parent.is_dir(), f"nginx -t: mkdir() {cache} failed (its parent does not exist)"
