@@ -52,13 +52,16 @@ class Machine:
         redis_base = redis_url.rsplit("/", 1)[0]
         settings = (ROOT / "deploy" / "turnos.env.example").read_text(encoding="utf-8")
         settings = settings.replace("/var/lib/turnos", str(self.instance))
-        for name, value in (("TURNOS_DATABASE_URL", database),
+        if not database.startswith("postgresql://"):  # "leave unset for SQLite in the instance folder"
+            settings = re.sub(r"(?m)^TURNOS_DATABASE_URL=", "#TURNOS_DATABASE_URL=", settings)
+        for name, value in (("TURNOS_DATABASE_URL", database if database.startswith("postgresql://") else ""),
                             ("TURNOS_SOCKETIO_MESSAGE_QUEUE", f"{redis_base}/0"),
                             ("TURNOS_RATELIMIT_STORAGE_URI", f"{redis_base}/1"),
                             ("TURNOS_SECRET_KEY", secrets.token_hex(32)),
                             ("TURNOS_ID_HASH_KEY", secrets.token_hex(32))):
-            settings, found = re.subn(rf"(?m)^{name}=.*$", f"{name}={value}", settings)
-            assert found == 1, f"the example env file sets {name} once"
+            if value:
+                settings, found = re.subn(rf"(?m)^{name}=.*$", f"{name}={value}", settings)
+                assert found == 1, f"the example env file sets {name} once"
         assert "CHANGE-ME" not in "\n".join(line for line in settings.splitlines()
                                             if not line.startswith("#"))
         self.env_file.write_text(settings, encoding="utf-8")
@@ -147,14 +150,17 @@ def test_the_shipped_units_pass_systemds_own_check(machine):
     assert checked.returncode == 0 and checked.stdout + checked.stderr == "", checked.stdout + checked.stderr
 
 
+@pytest.mark.engines("sqlite", "postgresql")  # one machine on the embedded database, or PostgreSQL
 def test_a_server_set_up_by_the_readme_serves_backs_up_and_ends_the_day_from_a_read_only_program_folder(
-        machine):
+        machine, database):
     # Step 3, starting fresh: the schema and the first administrator, as the README writes them.
     migrate = [c for c in readme_commands("runuser -u turnos --") if " migrate" in c]
     assert migrate, "deploy/README.md shows how to run run.py migrate as the turnos user"
     created = machine.admin(migrate[0].split("runuser -u turnos -- ", 1)[1])
     assert created.returncode == 0, created.stdout + created.stderr
-    assert "Database: postgresql://" in created.stdout
+    on_postgresql = database.startswith("postgresql://")
+    where = "postgresql://" if on_postgresql else str(machine.instance / "turnos.sqlite3")
+    assert f"Database: {where}" in created.stdout
     user = [c for c in readme_commands("runuser -u turnos --") if " create-user" in c]
     assert user, "deploy/README.md shows how to create the first administrator"
     password = "una-clave-larga-2026"
@@ -190,7 +196,7 @@ def test_a_server_set_up_by_the_readme_serves_backs_up_and_ends_the_day_from_a_r
     # The nightly jobs, as their timers start them.
     backup = machine.run_unit("turnos-backup.service")
     assert backup.returncode == 0, backup.stdout + backup.stderr
-    assert [p.suffix for p in machine.backups.iterdir()] == [".dump"]
+    assert [p.suffix for p in machine.backups.iterdir()] == [".dump" if on_postgresql else ".sqlite3"]
     ended = machine.run_unit("turnos-close-day.service")
     assert ended.returncode == 0, ended.stdout + ended.stderr
 
