@@ -5,6 +5,7 @@ services A..F, desks 1..6, and four staff accounts.
 """
 
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -49,6 +50,19 @@ def require_program(name: str) -> str:
         pytest.skip(message)
     return path
 
+
+
+def read_only(folder: Path, argv: list[str]) -> list[str]:
+    """``argv`` run with ``folder`` mounted read-only in a mount namespace of its own.
+
+    What a user sees where a folder is not theirs to write (root's files for the
+    turnos user, a unit's ProtectSystem=strict) even when the tests run as root,
+    whom file permissions do not stop.
+    """
+    unshare = require_program("unshare")
+    here = shlex.quote(str(folder))
+    script = f"mount --bind {here} {here} && mount -o remount,bind,ro {here} && exec {shlex.join(argv)}"
+    return [unshare, "--mount", "--propagation", "private", "sh", "-c", script]
 
 # --- the storage engines: every story runs on SQLite and on PostgreSQL -------------------
 

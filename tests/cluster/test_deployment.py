@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import ROOT, free_port, require_program
+from tests.conftest import ROOT, free_port, read_only, require_program
 
 pytestmark = [pytest.mark.engines("postgresql"), pytest.mark.slow]
 
@@ -98,10 +98,7 @@ class Machine:
 
     def read_only(self, argv: list[str]) -> list[str]:
         """``argv`` run with the program folder mounted read-only (``ProtectSystem=strict``)."""
-        unshare = require_program("unshare")
-        script = (f"mount --bind {shlex.quote(str(self.program))} {shlex.quote(str(self.program))} && "
-                  f"mount -o remount,bind,ro {shlex.quote(str(self.program))} && exec {shlex.join(argv)}")
-        return [unshare, "--mount", "--propagation", "private", "sh", "-c", script]
+        return read_only(self.program, argv)
 
     def start_unit(self, name: str, instance: str = "") -> subprocess.Popen:
         """Start a unit's ExecStart as systemd would; return the process."""
