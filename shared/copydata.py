@@ -14,10 +14,11 @@ waiting tickets as they arrive, which is what it is by definition.
 from __future__ import annotations
 
 import logging
+import sqlite3
 
 from . import migrations, store
 from .db import connect, immediate, is_postgresql, safe_url
-from .errors import Conflict
+from .errors import Conflict, Forbidden
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +64,8 @@ def _only_seeded(db) -> bool:
 def copy(source_target: str, destination: str, *, echo=None) -> dict[str, int]:
     """Copy every table of one database into another (empty) one; return the rows copied per table."""
     echo = echo or (lambda _line: None)
-    migrations.apply(source_target)
-    migrations.apply(destination)
+    _up_to_date(source_target)
+    _up_to_date(destination)
     source = connect(source_target)
     target = connect(destination)
     try:
@@ -88,6 +89,19 @@ def copy(source_target: str, destination: str, *, echo=None) -> dict[str, int]:
     finally:
         source.close()
         target.close()
+
+
+def _up_to_date(target: str) -> None:
+    """Bring a database's schema up to date; a SQLite file this user may not write is named."""
+    try:
+        migrations.apply(target)
+    except sqlite3.OperationalError as exc:
+        if is_postgresql(target):
+            raise
+        raise Forbidden(f"{target} cannot be written here ({exc}): copy-data brings its schema up to "
+                        "date first, so run it as the user who owns that file and its folder (the "
+                        "one that ran scripts/start, usually root). Nothing was copied.",
+                        code="database_not_writable") from None
 
 
 def _copy_table(source, target, table: str) -> int:

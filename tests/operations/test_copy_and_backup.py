@@ -130,6 +130,32 @@ def test_citizen_ids_recorded_before_a_move_are_recognised_after_it(app, api, po
         postgres_server.drop(postgres)
 
 
+def test_copy_data_from_a_folder_it_may_not_write_says_whom_to_run_it_as(tmp_path, postgres_server):
+    """The embedded instance belongs to root (scripts/start); copy-data brings its schema up to date first."""
+    import subprocess
+    import sys
+
+    from shared import copydata
+    from tests.conftest import ROOT, read_only
+
+    old = tmp_path / "old-instance"
+    assert run("migrate", "--instance", str(old), "--database", str(old / "turnos.sqlite3")).exit_code == 0
+    postgres = postgres_server.fresh()
+    try:
+        moved = subprocess.run(read_only(old, [sys.executable, str(ROOT / "run.py"), "copy-data", "--from",
+                                                f"sqlite:{old / 'turnos.sqlite3'}", "--to", postgres]),
+                               capture_output=True, text=True, timeout=60)
+        assert moved.returncode == 1, moved.stdout + moved.stderr
+        assert "Traceback" not in moved.stderr
+        assert str(old / "turnos.sqlite3") in moved.stderr and "owns" in moved.stderr
+        assert "Nothing was copied" in moved.stderr
+        target = connect(postgres)
+        assert copydata.occupied(target) == {}
+        target.close()
+    finally:
+        postgres_server.drop(postgres)
+
+
 def test_copy_data_refuses_to_write_into_a_database_that_holds_data(busy_instance, postgres_server):
     postgres = postgres_server.fresh()
     try:
