@@ -5,12 +5,13 @@ import json
 from pathlib import Path
 
 from flask import current_app, flash, redirect, request, send_file, url_for
+from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from PIL import Image, UnidentifiedImageError
 from werkzeug.datastructures import MultiDict
 
-from shared import media, store
+from shared import backups, media, store
 from shared.db import get_db
 from shared.errors import Conflict, DomainError, Invalid, not_found
 from shared.priority import DEFAULT_PARAMS, POLICIES
@@ -52,7 +53,10 @@ def index():
                      "devices": sum(1 for d in store.list_devices(db, site["id"])
                                     if not d["revoked_at"])})
     held = store.held_back_logins(db, now()) if me().is_admin else []
-    return page("index.html", rows=rows, held=held)
+    backup = backups.last(db, now()) if me().is_admin else None
+    if backup:
+        backup["size"] = format_decimal(round(backup["bytes"] / 1e6, 1)) + " MB"
+    return page("index.html", rows=rows, held=held, backup=backup)
 
 
 # --- sites ---------------------------------------------------------------------------

@@ -312,6 +312,12 @@ def backup(destination, keep, instance):
     except (OSError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"Backup written: {path}")
+    try:
+        with app.app_context():
+            backups.record(get_db(), path, current_clock(app).now_ms())
+    except Exception as exc:  # noqa: BLE001 (the copy is whole; only the overview misses it)
+        click.echo(f"The backup is whole, but the administration overview could not be told ({exc}).",
+                   err=True)
 
 
 @main.command("create-user")

@@ -15,15 +15,19 @@ the oldest ones beyond that number (the nightly systemd timer uses it).
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
+from . import store
 from .db import is_postgresql
 
 PREFIX = "turnos-"
+LAST_BACKUP = "last_backup"     # the setting that remembers the last copy taken
+STALE_AFTER_MS = 36 * 3600_000  # a nightly copy missed once: the administrator is told the next day
 
 
 def backup(target: str, destination: Path, *, keep: int | None = None) -> Path:
@@ -45,6 +49,21 @@ def backup(target: str, destination: Path, *, keep: int | None = None) -> Path:
     if keep is not None and destination.is_dir():
         prune(destination, suffix, keep)
     return path
+
+
+def record(db, path: Path, now_ms: int) -> None:
+    """Remember the copy just taken, in the database: every process's overview shows it."""
+    store.set_setting(db, LAST_BACKUP, json.dumps({"at": now_ms, "path": str(path),
+                                                   "bytes": path.stat().st_size}))
+
+
+def last(db, now_ms: int) -> dict | None:
+    """Return the last copy Turnos took (at, path, bytes, and whether it is stale), or None."""
+    value = store.get_setting(db, LAST_BACKUP)
+    if value is None:
+        return None
+    taken = json.loads(value)
+    return dict(taken, stale=now_ms - taken["at"] > STALE_AFTER_MS)
 
 
 def _sqlite_backup(source: str, path: Path) -> None:

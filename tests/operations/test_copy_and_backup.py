@@ -246,6 +246,38 @@ def test_the_nightly_backup_keeps_only_the_newest_copies(app, tmp_path):
     db.close()
 
 
+@pytest.mark.engines("sqlite", "postgresql")
+def test_the_administrator_sees_the_last_backup_and_is_warned_when_they_stop(app, clock, database, tmp_path):
+    """A nightly timer that stopped (a full disk, a broken unit) must not go unnoticed for months."""
+    import json
+
+    from shared import store
+    from shared.db import get_db
+    from tests.admin.pages import StaffBrowser
+
+    admin = StaffBrowser(app, "admin")
+    home = admin.get("/admin/").text
+    assert 'id="backups"' in home and "Turnos no ha registrado ninguna copia de seguridad" in home
+
+    folder = tmp_path / "backups"
+    folder.mkdir()  # mkdir -p /var/backups/turnos (deploy/README.md)
+    taken = run("backup", str(folder), "--keep", "14", "--instance", app.instance_path,
+                "--database", database)
+    assert taken.exit_code == 0, taken.output
+    [copy] = folder.iterdir()
+    home = admin.get("/admin/").text
+    assert "Última copia de seguridad" in home and str(copy) in home
+    assert 'class="card warn" id="backups"' not in home
+    assert StaffBrowser(app, "supervisor").get("/admin/").text.count('id="backups"') == 0  # admins' matter
+
+    # Two days later, no backup since: the overview says so, and what to look at.
+    with app.app_context():
+        at = json.loads(store.get_setting(get_db(), "last_backup"))["at"]
+    clock.advance(seconds=(at - clock.now_ms()) / 1000 + 2 * 24 * 3600)
+    home = StaffBrowser(app, "admin").get("/admin/").text  # signed in again: two days went by
+    assert 'class="card warn" id="backups"' in home and "turnos-backup.timer" in home
+
+
 @pytest.mark.engines("postgresql")
 def test_a_postgresql_backup_restores_into_an_empty_database_that_serves(
         app, api, database, postgres_server, tmp_path):
@@ -261,7 +293,10 @@ def test_a_postgresql_backup_restores_into_an_empty_database_that_serves(
     try:
         subprocess.run([shutil.which("pg_restore"), "--no-owner", "--dbname", restored, str(dump)],
                        check=True, capture_output=True)
-        assert snapshot(restored) == snapshot(database)
-        _serves_after_the_copy(restored, snapshot(database), tmp_path)
+        # Everything but the note of the copy itself, written once the copy was whole.
+        live = snapshot(database)
+        live["settings"] = [row for row in live["settings"] if row[0] != "last_backup"]
+        assert snapshot(restored) == live
+        _serves_after_the_copy(restored, live, tmp_path)
     finally:
         postgres_server.drop(restored)
