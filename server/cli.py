@@ -491,14 +491,16 @@ def printer_test(spec, paper, profile, instance):
 
 
 @main.command("printer-agent")
-@click.option("--server", "server_url", required=True, help="The Turnos server, e.g. http://10.0.0.2:5000")
+@click.option("--server", "server_url", required=True, envvar="TURNOS_AGENT_SERVER",
+              help="The Turnos server, e.g. http://10.0.0.2:5000 (or set TURNOS_AGENT_SERVER).")
 @click.option("--token", required=True, envvar="TURNOS_AGENT_TOKEN",
               help="The kiosk's device token (or set TURNOS_AGENT_TOKEN).")
-@click.option("--printer", "spec", required=True,
-              help="serial:/dev/ttyUSB0 | tcp:HOST:9100 | usb:VID:PID | file:/dev/usb/lp0 | virtual:DIR")
-@click.option("--state-file", type=click.Path(dir_okay=False), default=None,
+@click.option("--printer", "spec", required=True, envvar="TURNOS_AGENT_PRINTER",
+              help="serial:/dev/ttyUSB0 | tcp:HOST:9100 | usb:VID:PID | file:/dev/usb/lp0 | virtual:DIR "
+                   "(or set TURNOS_AGENT_PRINTER).")
+@click.option("--state-file", type=click.Path(dir_okay=False), default=None, envvar="TURNOS_AGENT_STATE_FILE",
               help="Where the agent records the jobs it printed (default: "
-                   "~/.local/state/turnos/printer-agent.json).")
+                   "~/.local/state/turnos/printer-agent.json; or set TURNOS_AGENT_STATE_FILE).")
 @click.option("--status-interval", type=click.FloatRange(min=1), default=30.0, show_default=True,
               help="Seconds between printer status reports.")
 @click.option("--timeout", type=click.FloatRange(min=0.5, max=60), default=5.0, show_default=True,

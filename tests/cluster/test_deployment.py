@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import ROOT, free_port, read_only, require_program
+from tests.conftest import DEMO_ADMIN, ROOT, free_port, read_only, require_program
 
 pytestmark = [pytest.mark.engines("postgresql"), pytest.mark.slow]
 
@@ -76,12 +76,12 @@ class Machine:
                 .replace("/opt/turnos", str(self.program))
                 .replace("/var/lib/turnos", str(self.instance))
                 .replace("/var/backups/turnos", str(self.backups))
-                .replace("/etc/turnos/turnos.env", str(self.env_file)))
+                .replace("/etc/turnos/", f"{self.env_file.parent}/"))
 
-    def environment(self) -> dict[str, str]:
-        """The variables systemd gives a unit from ``EnvironmentFile=`` (and nothing of this shell's)."""
+    def environment(self, unit: dict[str, str]) -> dict[str, str]:
+        """The variables systemd gives a unit from its ``EnvironmentFile=`` (and nothing of this shell's)."""
         env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
-        for line in self.env_file.read_text(encoding="utf-8").splitlines():
+        for line in Path(unit["EnvironmentFile"]).read_text(encoding="utf-8").splitlines():
             if line.strip() and not line.lstrip().startswith("#"):
                 name, _, value = line.partition("=")
                 env[name.strip()] = value.strip()
@@ -105,15 +105,15 @@ class Machine:
         unit = self.unit(name)
         argv = shlex.split(unit["ExecStart"].replace("%i", instance))
         log = open(self.instance.parent / f"{name}{instance}.log", "ab")  # noqa: SIM115 (the process keeps it)
-        return subprocess.Popen(self.read_only(argv), cwd=unit["WorkingDirectory"], env=self.environment(),
-                                stdout=log, stderr=subprocess.STDOUT)
+        return subprocess.Popen(self.read_only(argv), cwd=unit["WorkingDirectory"],
+                                env=self.environment(unit), stdout=log, stderr=subprocess.STDOUT)
 
     def run_unit(self, name: str) -> subprocess.CompletedProcess:
         """Run a oneshot unit to its end."""
         unit = self.unit(name)
         argv = shlex.split(unit["ExecStart"])
-        return subprocess.run(self.read_only(argv), cwd=unit["WorkingDirectory"], env=self.environment(),
-                              capture_output=True, text=True, timeout=120)
+        return subprocess.run(self.read_only(argv), cwd=unit["WorkingDirectory"],
+                              env=self.environment(unit), capture_output=True, text=True, timeout=120)
 
     def admin(self, command: str) -> subprocess.CompletedProcess:
         """An administrator's ``run.py`` command from the README, in /opt/turnos, reading the env file."""
@@ -206,3 +206,45 @@ def test_the_nginx_site_starts_on_debians_nginx_without_a_folder_the_steps_do_no
     assert caches
     for cache in caches:
         assert Path(cache).parent.is_dir(), f"nginx -t: mkdir() {cache} failed (its parent does not exist)"
+
+
+def test_a_kiosk_pcs_printer_agent_runs_from_its_unit_and_prints_the_kiosks_tickets(machine, live_server):
+    """A kiosk PC with the printer on its own cable: Turnos installed as step 2 says, the agent's unit."""
+    admin = live_server.token(*DEMO_ADMIN)
+    kiosk = live_server.call(admin, "POST", "/api/v1/devices",
+                             {"site": "cam-centro", "kind": "kiosk", "name": "Kiosco con impresora"}).json()
+    agent_printing = live_server.call(admin, "PATCH", f"/api/v1/kiosks/{kiosk['id']}", {"printer": "agent"})
+    assert agent_printing.status_code == 200, agent_printing.text
+    paper = machine.instance / "paper"  # the virtual printer: what the PC's printer would print
+    settings = (ROOT / "deploy" / "printer-agent.env.example").read_text(encoding="utf-8")
+    for name, value in (("TURNOS_AGENT_SERVER", live_server.url), ("TURNOS_AGENT_TOKEN", kiosk["token"]),
+                        ("TURNOS_AGENT_PRINTER", f"virtual:{paper}")):
+        settings, found = re.subn(rf"(?m)^{name}=.*$", f"{name}={value}", settings)
+        assert found == 1, f"the example agent env file sets {name} once"
+    (machine.env_file.parent / "printer-agent.env").write_text(machine.localize(settings), encoding="utf-8")
+
+    agent = machine.start_unit("turnos-printer-agent.service")
+    try:
+        deadline = time.monotonic() + 30
+        ticket = None
+        while time.monotonic() < deadline and agent.poll() is None:
+            r = live_server.call(kiosk["token"], "POST", "/kiosk/api/tickets", {"service": "A"})
+            if r.status_code == 201 and r.json()["print"]["status"] != "no_agent":
+                ticket = r.json()
+                break
+            time.sleep(0.2)  # polling until the agent is connected, not waiting for an outcome
+        log = (machine.instance.parent / "turnos-printer-agent.service.log").read_text(errors="replace")
+        assert ticket is not None, f"the agent never connected:\n{log[-3000:]}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            jobs = live_server.call(admin, "GET", "/api/v1/print-jobs").json()["jobs"]
+            if any(j["id"] == ticket["print"]["id"] and j["status"] == "printed" for j in jobs):
+                break
+            time.sleep(0.2)  # polling the job's state until the agent answered
+        else:
+            raise AssertionError(f"the job was not printed: {jobs}")
+        assert list(paper.iterdir()), "nothing reached the printer"
+        assert (machine.instance / "printer-agent.json").exists()  # its record of printed jobs
+    finally:
+        agent.terminate()
+        agent.wait(15)
