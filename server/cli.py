@@ -277,7 +277,7 @@ def _remind_id_key(source: str, destination: str, counts: dict[str, int]) -> Non
     A copy of the database that leaks must not let anyone recover ID numbers by
     hashing every possible one; so the key is not copied, and the new server
     needs it to recognise the IDs recorded so far (an appointment already booked
-    with an ID, a returning citizen in the reports).
+    with an ID is found by it, and a ticket's kept hash matches it).
     """
     if not is_postgresql(source):
         key = Path(source).parent / auth.ID_KEY_FILE
