@@ -95,8 +95,8 @@ def test_fifty_desks_calling_at_once_in_threads_never_share_a_ticket(app, clock)
 
 def _process_worker(args):
     """Drain the queue from a separate process (module level so it can be spawned)."""
-    path, desk_ids, now_ms = args
-    return drain(path, desk_ids, now_ms)
+    path, desk_ids, now_ms, start = args
+    return drain(path, desk_ids, now_ms, start)
 
 
 @pytest.mark.slow
@@ -105,8 +105,11 @@ def test_several_processes_on_one_database_file_never_share_a_ticket(app, clock)
     processes = 4
     chunks = [desk_ids[i::processes] for i in range(processes)]
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(processes) as pool:
-        results = pool.map(_process_worker, [(path, chunk, clock.now_ms()) for chunk in chunks],
+    # All start calling together: on a loaded machine a process that starts late would
+    # otherwise find the queue drained by the others.
+    with ctx.Manager() as manager, ctx.Pool(processes) as pool:
+        start = manager.Barrier(processes, timeout=120)
+        results = pool.map(_process_worker, [(path, chunk, clock.now_ms(), start) for chunk in chunks],
                            chunksize=1)
     called = [tid for r in results for tid in r]
     assert_each_ticket_called_once(app, called, issued)
