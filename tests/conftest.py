@@ -281,11 +281,46 @@ def sessions_waiting(url: str, **wait: str) -> int:
                             + where, wait).fetchone()[0]
 
 
+# Each xdist worker hands out ports from a slice of its own, below the kernel's ephemeral
+# range (32768-60999 on Debian): a port a story's server frees while it restarts is never
+# given to the other worker's next server (whose /healthz would then answer the story's
+# kiosk, or take the port before the story's server is back), and no outgoing connection
+# is ever given one of them.
+PORT_RANGE = (20000, 32768)
+
+
+def _port_slice() -> range:
+    """This worker's ports."""
+    workers = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    size = (PORT_RANGE[1] - PORT_RANGE[0]) // workers
+    return range(PORT_RANGE[0] + worker * size, PORT_RANGE[0] + (worker + 1) * size)
+
+
+_next_port = [None]
+
+
 def free_port() -> int:
-    """Return a TCP port that is free on loopback right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """Return a TCP port of this worker's slice that is free on loopback right now.
+
+    Ports are taken in turn from a random start, so a port is handed out again only
+    after the whole slice (thousands) was.
+    """
+    import random
+
+    ports = _port_slice()
+    if _next_port[0] is None:
+        _next_port[0] = random.randrange(len(ports))
+    for _ in range(len(ports)):
+        port = ports[_next_port[0] % len(ports)]
+        _next_port[0] += 1
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {ports}")
 
 
 class LiveServer:
@@ -323,7 +358,7 @@ class LiveServer:
 
     def close(self) -> None:
         """Stop the server for good and let its port go (the story is over)."""
-        self.stop()
+        self._terminate()
         self._release_port()
 
     def start(self, timeout: float = 30) -> None:
@@ -359,6 +394,10 @@ class LiveServer:
 
     def stop(self) -> None:
         """Stop the server process; its port stays held (refusing connections) until it starts again."""
+        self._terminate()
+        self._hold_port()
+
+    def _terminate(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.terminate()
             try:
@@ -366,7 +405,6 @@ class LiveServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(10)
-        self._hold_port()
 
     def token(self, username: str, password: str) -> str:
         """Return a bearer token from the live server."""
