@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import socket
 import subprocess
 import threading
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from shared.printing.dispatch import wait_idle
-from tests.conftest import ROOT, in_ci
+from tests.conftest import ROOT, free_port, in_ci
 from tests.printing.helpers import received, staff_socket
 
 DEVICE = "kiosk-printer"
@@ -38,25 +37,14 @@ def _emupos_program() -> str:
     pytest.skip(message)
 
 
-def _free_low_port() -> int:
-    """Return a free loopback port below 32768 (emupos was refused one in the ephemeral range)."""
-    for port in range(20000 + os.getpid() % 5000, 32768, 7):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port below 32768")
-
-
 class Emupos:
     """A running emupos simulator with one printer, driven through its control API."""
 
     def __init__(self, program: str, folder: Path):
         self.folder = folder
-        self.port = _free_low_port()
-        self.api_port = _free_low_port() + 1
+        # free_port() hands out ports below 32768 (emupos was refused one in the ephemeral range).
+        self.port = free_port()
+        self.api_port = free_port()
         (folder / "emupos.yaml").write_text(
             "schema: 1\n"
             f"api: {{ host: 127.0.0.1, port: {self.api_port} }}\n"
