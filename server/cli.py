@@ -371,22 +371,29 @@ def export_layout(instance):
 @main.command("close-day")
 @click.option("--site", "site_code", default=None, help="One site (default: all sites).")
 @click.option("--day", default=None, help="Close tickets up to this local day (default: today).")
+@click.option("--ended", is_flag=True,
+              help="Per site, only a day that is over: today once the site's opening hours have "
+                   "ended (or it does not open today), else up to yesterday. The nightly timer uses "
+                   "it, so it never closes a day still being served, whatever the server's time zone.")
 @click.option("--dry-run", is_flag=True, help="Only say what would change.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation (cron, systemd timers).")
 @instance_option
-def close_day(site_code, day, dry_run, yes, instance):
+def close_day(site_code, day, ended, dry_run, yes, instance):
     """End the day: never-called tickets become abandoned; numbering restarts tomorrow.
 
     It first says, per site, what will change; then asks (or goes on with --yes).
     """
 
+    if ended and day:
+        raise click.BadParameter("give either --day or --ended, not both", param_hint="--ended")
     app = make_app(instance)
     with app.app_context():
         db = get_db()
         engine = QueueEngine(db, current_clock(app))
         try:
             sites = [engine.site(site_code)] if site_code else store.list_sites(db)
-            plans = [(site, engine.close_day_plan(site, day)) for site in sites]
+            plans = [(site, engine.close_day_plan(site, engine.last_ended_day(site) if ended else day))
+                     for site in sites]
         except DomainError as exc:
             raise click.ClickException(str(exc.message)) from exc
         for _site, plan in plans:

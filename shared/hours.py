@@ -59,3 +59,19 @@ def is_open(hours, holidays, local: datetime) -> bool:
         return True
     hhmm = local.strftime("%H:%M")
     return any(start <= hhmm < end for start, end in hours.get(WEEKDAYS[local.weekday()], []))
+
+
+def day_over(hours, holidays, local: datetime) -> bool:
+    """Tell whether a place with these hours has closed for the rest of its local day at ``local``.
+
+    Always open (empty hours) is never over; a holiday, or a weekday without hours,
+    is over all day; otherwise the day is over from the end of its last opening range.
+    """
+    hours = _stored_hours(hours) if isinstance(hours, str) else parse_hours(hours)
+    days_off = _stored_holidays(holidays) if isinstance(holidays, str) else (holidays or [])
+    if local.date().isoformat() in days_off:
+        return True
+    if not hours:
+        return False
+    ranges = hours.get(WEEKDAYS[local.weekday()], [])
+    return not ranges or local.strftime("%H:%M") >= max(end for _start, end in ranges)

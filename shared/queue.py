@@ -20,6 +20,7 @@ import json
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 from flask import g
 from flask_babel import lazy_gettext as _l
@@ -28,9 +29,9 @@ from . import catalog, estimate, events, kpi, priority, store
 from .clock import current_clock
 from .db import get_db, immediate
 from .errors import Closed, Conflict, IllegalTransition, Invalid, not_found
-from .hours import is_open
+from .hours import day_over, is_open
 from .present import Lookup, call_json, ticket_json
-from .timefmt import local_datetime, local_day, parse_day
+from .timefmt import day_bounds_ms, local_datetime, local_day, parse_day
 
 STATUS_LABELS = {
     "waiting": _l("en espera"), "called": _l("llamado"), "serving": _l("en atención"),
@@ -125,6 +126,16 @@ class QueueEngine:
     def today(self, site: dict) -> str:
         """Return the site's current local day."""
         return local_day(self.clock.now_ms(), site["timezone"])
+
+    def last_ended_day(self, site: dict) -> str:
+        """Return the site's latest local day that is over: today once its hours have ended, else yesterday.
+
+        A site always open (no hours) is never over for the day: its yesterday.
+        """
+        local = local_datetime(self.clock.now_ms(), site["timezone"])
+        if day_over(site["opening_hours"], site["holidays"], local):
+            return local.date().isoformat()
+        return (local.date() - timedelta(days=1)).isoformat()
 
     def is_open(self, site: dict, service: dict | None = None) -> bool:
         """Tell whether a site (and a service of it) takes tickets now."""
@@ -429,7 +440,11 @@ class QueueEngine:
         counts = store.count_open_tickets(self.db, site["id"], day)
         return {"site": site["code"], "day": day, "abandoned": counts["waiting"],
                 "no_show": counts["called"], "finished": counts["serving"],
-                "sessions_closed": len(store.open_sessions_of_site(self.db, site["id"]))}
+                "sessions_closed": len(self._sessions_of_days(site, day))}
+
+    def _sessions_of_days(self, site: dict, day: str) -> list[dict]:
+        """Return the open desk sessions begun on or before a local day (a later one is still serving)."""
+        return store.open_sessions_of_site(self.db, site["id"], day_bounds_ms(day, site["timezone"])[1])
 
     def close_day(self, site: dict, up_to_day: str | None = None, *, dry_run: bool = False) -> dict:
         """Close a site's day: waiting tickets become abandoned, open ones are closed.
@@ -456,7 +471,7 @@ class QueueEngine:
                 for ticket in rows:
                     store.insert_event(db, ticket, kind, now, desk_id=ticket["desk_id"],
                                        data={"automatic": True, "reason": "close_day"})
-            sessions = store.open_sessions_of_site(db, site["id"])
+            sessions = self._sessions_of_days(site, day)
             for session in sessions:
                 store.end_session(db, session["id"], now, "close_day")
         summary = {"site": site["code"], "day": day, "abandoned": len(abandoned),

@@ -203,3 +203,75 @@ def test_an_env_file_points_the_commands_at_the_servers_instance_and_database(tm
     missing = subprocess.run([sys.executable, "run.py", "--env-file", str(tmp_path / "nope.env"), "migrate"],
                              capture_output=True, text=True, env=_without_turnos_settings(), timeout=60)
     assert missing.returncode == 2 and "nope.env" in missing.stderr and "does not exist" in missing.stderr
+
+
+def test_the_nightly_close_ends_a_sites_day_only_once_its_hours_are_over(instance, where, database,
+                                                                       monkeypatch):
+    """The timer fires at 23:00 of the server's clock, which is 18:00 in Bogotá on a server left in UTC."""
+    import json
+
+    from server import cli, create_app
+    from shared import auth, store
+    from shared.clock import FrozenClock
+    from shared.db import get_db
+    from shared.queue import QueueEngine
+
+    run("load-layout", str(layout.DEMO_LAYOUT), *where)
+    weekdays = {day: [["07:00", "17:00"]] for day in ("mon", "tue", "wed", "thu", "fri")}
+    db = connect(database)
+    db.execute("UPDATE sites SET opening_hours = ? WHERE code = 'cam-centro'", [json.dumps(weekdays)])
+    db.close()  # cam-centro serves 07:00-17:00 on weekdays; cam-norte is always open (the demo's)
+    clock = FrozenClock("2026-11-23T10:00:00-05:00")  # a Monday morning in Bogotá
+    monkeypatch.setattr(cli, "current_clock", lambda app=None: clock)
+    app = create_app({"DATABASE_URL": database}, instance=instance, clock=clock)
+
+    def issue(site, service):
+        with app.app_context():
+            return QueueEngine(get_db(), clock).issue(site, service)["id"]
+
+    def status(ticket_id):
+        db = connect(database)
+        try:
+            return db.execute("SELECT status FROM tickets WHERE id = ?", [ticket_id]).fetchone()[0]
+        finally:
+            db.close()
+
+    def open_sessions():
+        db = connect(database)
+        try:
+            return [r[0] for r in db.execute("SELECT d.code FROM desk_sessions s JOIN desks d "
+                                             "ON d.id = s.desk_id WHERE s.ended_at IS NULL ORDER BY d.code")]
+        finally:
+            db.close()
+
+    def take_desk(site, code, username):
+        with app.app_context():
+            db = get_db()
+            desk = store.find_desk(db, code, store.find_site(db, site)["id"])
+            user_id = auth.create_user(db, username, "clave-segura-1", "official", clock)
+            store.start_session(db, desk["id"], user_id, clock.now_ms())
+            return desk["code"]
+
+    monday = [issue("cam-centro", "A"), issue("cam-norte", "E")]
+    take_desk("cam-norte", "1", "ana")  # an official who never signed off on Monday
+    clock.set("2026-11-24T10:00:00-05:00")
+    tuesday_centro, tuesday_norte = issue("cam-centro", "A"), issue("cam-norte", "E")
+    serving_now = take_desk("cam-norte", "2", "beto")
+
+    clock.set("2026-11-24T16:00:00-05:00")  # cam-centro still serving
+    early = run("close-day", "--yes", "--ended", *where)
+    assert early.exit_code == 0, early.output
+    assert [status(t) for t in monday] == ["abandoned", "abandoned"]
+    assert status(tuesday_centro) == status(tuesday_norte) == "waiting"
+    assert "cam-centro: will close up to 2026-11-23" in early.output
+    assert open_sessions() == [serving_now], "only Monday's forgotten desk session ends"
+
+    clock.set("2026-11-24T17:30:00-05:00")  # cam-centro has closed; cam-norte never does
+    late = run("close-day", "--yes", "--ended", *where)
+    assert late.exit_code == 0, late.output
+    assert status(tuesday_centro) == "abandoned" and status(tuesday_norte) == "waiting"
+    assert "cam-centro: will close up to 2026-11-24" in late.output
+    assert "cam-norte: will close up to 2026-11-23" in late.output
+
+    both = CliRunner().invoke(main, ["close-day", "--yes", "--ended", "--day", "2026-11-24", *where])
+    assert both.exit_code != 0 and "--ended" in both.output
