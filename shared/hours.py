@@ -49,10 +49,15 @@ def _stored_holidays(text: str) -> frozenset:
     return frozenset(json.loads(text))
 
 
+def _schedule(hours, holidays) -> tuple[dict, frozenset | list]:
+    """Return hours and holidays as given (stored JSON text, or values a form just parsed)."""
+    return (_stored_hours(hours) if isinstance(hours, str) else parse_hours(hours),
+            _stored_holidays(holidays) if isinstance(holidays, str) else (holidays or []))
+
+
 def is_open(hours, holidays, local: datetime) -> bool:
     """Tell whether a place with these hours and holidays is open at a local time."""
-    hours = _stored_hours(hours) if isinstance(hours, str) else parse_hours(hours)
-    days_off = _stored_holidays(holidays) if isinstance(holidays, str) else (holidays or [])
+    hours, days_off = _schedule(hours, holidays)
     if local.date().isoformat() in days_off:
         return False
     if not hours:
@@ -67,8 +72,7 @@ def day_over(hours, holidays, local: datetime) -> bool:
     Always open (empty hours) is never over; a holiday, or a weekday without hours,
     is over all day; otherwise the day is over from the end of its last opening range.
     """
-    hours = _stored_hours(hours) if isinstance(hours, str) else parse_hours(hours)
-    days_off = _stored_holidays(holidays) if isinstance(holidays, str) else (holidays or [])
+    hours, days_off = _schedule(hours, holidays)
     if local.date().isoformat() in days_off:
         return True
     if not hours:
