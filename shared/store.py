@@ -761,11 +761,11 @@ def end_session(db: Database, session_id: int, now_ms: int, reason: str) -> None
                "AND ended_at IS NULL", [now_ms, reason, session_id])
 
 
-def open_sessions_of_site(db: Database, site_id: int, started_before: int | None = None) -> list[dict]:
-    """Return the open desk sessions of a site (only those started before a time, if given)."""
+def open_sessions_of_site(db: Database, site_id: int, started_before: int) -> list[dict]:
+    """Return the open desk sessions of a site started before a time."""
     return _all(db, "SELECT s.* FROM desk_sessions s JOIN desks d ON d.id = s.desk_id "
                     "WHERE d.site_id = ? AND s.ended_at IS NULL AND s.started_at < ?",
-                [site_id, MAX_ID if started_before is None else started_before])
+                [site_id, started_before])
 
 
 def desk_paused(db: Database, desk_id: int) -> bool:
