@@ -51,7 +51,6 @@ def require_program(name: str) -> str:
     return path
 
 
-
 def read_only(folder: Path, argv: list[str]) -> list[str]:
     """``argv`` run with ``folder`` mounted read-only in a mount namespace of its own.
 
@@ -63,6 +62,7 @@ def read_only(folder: Path, argv: list[str]) -> list[str]:
     here = shlex.quote(str(folder))
     script = f"mount --bind {here} {here} && mount -o remount,bind,ro {here} && exec {shlex.join(argv)}"
     return [unshare, "--mount", "--propagation", "private", "sh", "-c", script]
+
 
 # --- the storage engines: every story runs on SQLite and on PostgreSQL -------------------
 
