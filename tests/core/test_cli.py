@@ -275,3 +275,18 @@ def test_the_nightly_close_ends_a_sites_day_only_once_its_hours_are_over(instanc
 
     both = CliRunner().invoke(main, ["close-day", "--yes", "--ended", "--day", "2026-11-24", *where])
     assert both.exit_code != 0 and "--ended" in both.output
+
+
+def test_a_command_whose_instance_folder_cannot_be_written_says_so_in_one_line(tmp_path):
+    """The turnos user running an administrator's command without --env-file, in root's /opt/turnos."""
+    from tests.conftest import ROOT, read_only
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    ran = subprocess.run(read_only(locked, [sys.executable, str(ROOT / "run.py"), "migrate",
+                                            "--instance", str(locked / "instance")]),
+                         capture_output=True, text=True, env=_without_turnos_settings(), timeout=60)
+    assert ran.returncode == 1, ran.stdout + ran.stderr
+    assert "Traceback" not in ran.stderr
+    assert str(locked / "instance") in ran.stderr and "--env-file /etc/turnos/turnos.env" in ran.stderr
+    assert "Nothing was changed" in ran.stderr and not (locked / "instance").exists()
