@@ -18,7 +18,10 @@ import sqlite3
 from pathlib import Path
 
 from sqlite_utils.migrations import Migrations
-from yoyo import get_backend, read_migrations
+from yoyo import read_migrations
+from yoyo.backends.core.postgresql import PostgresqlPsycopgBackend
+from yoyo.connections import parse_uri
+from yoyo.migrations import default_migration_table
 
 from . import store
 from .db import connect, is_postgresql
@@ -736,10 +739,30 @@ def _yoyo_migrations():
     return read_migrations(str(POSTGRESQL_DIR))
 
 
+class _YoyoBackend(PostgresqlPsycopgBackend):
+    """yoyo's psycopg 3 backend, connecting with the URL as libpq reads it.
+
+    yoyo splits a URL into keywords itself and keeps a percent-encoded host as
+    it is: ``postgresql://turnos@%2Fvar%2Frun%2Fpostgresql/turnos``, the Unix
+    socket of a PostgreSQL on the same machine, failed to resolve as a host
+    name while the server's own connections worked.
+    """
+
+    url = ""
+
+    def connect(self, dburi):
+        """Open the migration connection from the whole URL (autocommit, as yoyo wants it)."""
+        self.schema = None
+        return self.driver.connect(self.url, autocommit=True)
+
+
 def _yoyo_backend(url: str):
     """Return yoyo's backend for a PostgreSQL URL (psycopg 3)."""
-    rest = url.split("://", 1)[1]
-    return get_backend(f"postgresql+psycopg://{rest}")
+    backend_class = type("YoyoBackend", (_YoyoBackend,), {"url": url})
+    backend = backend_class(parse_uri("postgresql+psycopg://" + url.split("://", 1)[1]),
+                            default_migration_table)
+    backend.init_database()
+    return backend
 
 
 def _apply_postgresql(url: str) -> list[str]:

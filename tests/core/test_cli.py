@@ -290,3 +290,28 @@ def test_a_command_whose_instance_folder_cannot_be_written_says_so_in_one_line(t
     assert "Traceback" not in ran.stderr
     assert str(locked / "instance") in ran.stderr and "--env-file /etc/turnos/turnos.env" in ran.stderr
     assert "Nothing was changed" in ran.stderr and not (locked / "instance").exists()
+
+
+@pytest.mark.parametrize("form", ["percent-encoded host", "host parameter"])
+def test_a_database_on_this_machine_is_reached_through_its_unix_socket(instance, postgres_server,
+                                                                      form):
+    # PostgreSQL beside Turnos on one server is reached through its socket folder (Debian's
+    # /var/run/postgresql, peer authentication): libpq's two ways to write that in a URL.
+    from urllib.parse import quote, urlsplit
+
+    with postgres_server.admin() as conn:
+        folder = conn.execute("SHOW unix_socket_directories").fetchone()[0].split(",")[0].strip()
+        port = conn.execute("SHOW port").fetchone()[0]
+    assert folder.startswith("/"), "the test server listens on no socket folder"
+    bare = postgres_server.fresh(template="template0")
+    name, user = urlsplit(bare).path[1:], urlsplit(bare).username
+    url = (f"postgresql://{user}@{quote(folder, safe='')}:{port}/{name}"
+           if form == "percent-encoded host" else f"postgresql://{user}@/{name}?host={folder}&port={port}")
+    try:
+        migrated = run("migrate", "--instance", instance, "--database", url)
+        assert migrated.exit_code == 0, migrated.output
+        loaded = run("load-layout", str(layout.DEMO_LAYOUT), "--instance", instance, "--database", url)
+        assert loaded.exit_code == 0, loaded.output
+        assert connect(bare).execute("SELECT count(*) FROM desks").fetchone()[0] == 8
+    finally:
+        postgres_server.drop(bare)
