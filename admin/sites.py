@@ -15,6 +15,7 @@ from shared import backups, media, store
 from shared.db import get_db
 from shared.errors import Conflict, DomainError, Invalid, not_found
 from shared.priority import DEFAULT_PARAMS, POLICIES
+from shared.queue import current_engine
 from shared.timefmt import DEFAULT_TIMEZONE
 from shared.web import ADMINS, require
 from shared.web import MANAGERS as READERS
@@ -52,11 +53,12 @@ def index():
                      "desks": len(store.list_desks(db, site["id"])),
                      "devices": sum(1 for d in store.list_devices(db, site["id"])
                                     if not d["revoked_at"])})
+    unclosed = current_engine().unclosed_days([row["site"] for row in rows])
     held = store.held_back_logins(db, now()) if me().is_admin else []
     backup = backups.last(db, now()) if me().is_admin else None
     if backup:
         backup["size"] = format_decimal(round(backup["bytes"] / 1e6, 1)) + " MB"
-    return page("index.html", rows=rows, held=held, backup=backup)
+    return page("index.html", rows=rows, held=held, backup=backup, unclosed=unclosed)
 
 
 # --- sites ---------------------------------------------------------------------------

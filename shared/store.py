@@ -710,6 +710,20 @@ def close_open_tickets(db: Database, site_id: int, up_to_day: str, from_state: s
                  "day": up_to_day, "auto": True})
 
 
+def open_ticket_days(db: Database) -> list[dict]:
+    """Return each (site, local day) with tickets still waiting, called or in service, and how many.
+
+    Each half reads one partial index, which holds only open tickets (the waiting ones, and
+    at most one called or in service per desk), never the sites' history: filtered by
+    site, SQLite would read every ticket of the site instead.
+    """
+    return _all(db, "SELECT site_id, day, count(*) AS open FROM ("
+                    "  SELECT site_id, day FROM tickets WHERE status = 'waiting' "
+                    "  UNION ALL "
+                    "  SELECT site_id, day FROM tickets WHERE status IN ('called', 'serving')"
+                    ") AS o GROUP BY site_id, day ORDER BY site_id, day")
+
+
 def count_open_tickets(db: Database, site_id: int, up_to_day: str) -> dict[str, int]:
     """Count a site's tickets up to a local day still waiting, called or in service."""
     row = db.execute("SELECT count(*) FILTER (WHERE status = 'waiting'), "
