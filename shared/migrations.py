@@ -758,6 +758,7 @@ class _YoyoBackend(PostgresqlPsycopgBackend):
 
 def _yoyo_backend(url: str):
     """Return yoyo's backend for a PostgreSQL URL (psycopg 3)."""
+    # A class per URL: yoyo makes copies of a backend from its parsed URI alone (its lock does).
     backend_class = type("YoyoBackend", (_YoyoBackend,), {"url": url})
     backend = backend_class(parse_uri("postgresql+psycopg://" + url.split("://", 1)[1]),
                             default_migration_table)
