@@ -13,7 +13,8 @@ shared 2-core machines moves by ±10 % from one run to the next: too coarse to
 tell whether a change saves 5 % of a call. Here nothing competes for the server
 but one client: on 2026-12-01, five runs on PostgreSQL spread 7.33–7.84 ms
 (SQLite 3.64–5.15 ms: its WAL checkpoints run in a thread of the server process
-and are counted). Engines' runs are interleaved, so both see the same machine;
+and are counted), but four more ten minutes later 5.92–8.82 ms: the machine
+itself moves, so take medians of many runs. Engines' runs are interleaved, so both see the same machine;
 compare a change against the code without it in interleaved runs too. The
 difference between the engines is what PostgreSQL costs the server process
 itself (the driver, its waits, the round trips); the race's ratio also pays for
