@@ -40,7 +40,8 @@ def test_the_overview_names_a_day_the_nightly_close_missed_until_it_is_closed(ap
     assert "turnos-close-day.timer" in card and "close-day --ended --yes" in card
     assert "CAM Centro" in _card(StaffBrowser(app, "supervisor").get("/admin/").text)
 
-    # The administrator runs what the card says; the day is closed and the card goes.
+    # The administrator runs what the card says (on the real clock, days after the story's);
+    # the day is closed and the card goes.
     done = CliRunner().invoke(main, ["close-day", "--ended", "--yes", "--instance",
                                      app.config["INSTANCE"], "--database", database])
     assert done.exit_code == 0, done.output
