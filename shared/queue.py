@@ -142,13 +142,15 @@ class QueueEngine:
 
         A day is missed once a later day of its site is over too (``last_ended_day``):
         the night after it has passed whatever the server's time zone, so the job
-        that runs at night had its chance. Each: the site, the day, how many tickets.
+        that runs at night had its chance. Each: the site, the day, how many tickets;
+        the newest day first.
         """
         by_id = {site["id"]: site for site in sites}
         ended = {site_id: self.last_ended_day(site) for site_id, site in by_id.items()}
-        return [{"site": by_id[row["site_id"]], "day": str(row["day"]), "open": row["open"]}
-                for row in store.open_ticket_days(self.db)
-                if row["site_id"] in by_id and str(row["day"]) < ended[row["site_id"]]]
+        missed = [{"site": by_id[row["site_id"]], "day": str(row["day"]), "open": row["open"]}
+                  for row in store.open_ticket_days(self.db)
+                  if row["site_id"] in by_id and str(row["day"]) < ended[row["site_id"]]]
+        return sorted(missed, key=lambda m: (m["day"], -m["site"]["id"]), reverse=True)
 
     def is_open(self, site: dict, service: dict | None = None) -> bool:
         """Tell whether a site (and a service of it) takes tickets now."""

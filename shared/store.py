@@ -721,7 +721,7 @@ def open_ticket_days(db: Database) -> list[dict]:
                     "  SELECT site_id, day FROM tickets WHERE status = 'waiting' "
                     "  UNION ALL "
                     "  SELECT site_id, day FROM tickets WHERE status IN ('called', 'serving')"
-                    ") AS o GROUP BY site_id, day ORDER BY site_id, day")
+                    ") AS o GROUP BY site_id, day")
 
 
 def count_open_tickets(db: Database, site_id: int, up_to_day: str) -> dict[str, int]:

@@ -46,3 +46,17 @@ def test_the_overview_names_a_day_the_nightly_close_missed_until_it_is_closed(ap
                                      app.config["INSTANCE"], "--database", database])
     assert done.exit_code == 0, done.output
     assert _card(StaffBrowser(app, "admin").get("/admin/").text) == ""
+
+
+def test_a_long_run_of_missed_closes_lists_the_newest_ten_days_and_counts_the_rest(app, api, clock):
+    # An install where nobody ever scheduled the close: a ticket left waiting on each of 12 days.
+    kiosk = api.device("kiosk")  # a paired kiosk's token lasts; a staff token would expire
+    for _day in range(12):
+        api.issue("A", who=kiosk)
+        clock.advance(days=1)
+    clock.advance(days=1)  # the 12th day's night has passed too
+    card = _card(StaffBrowser(app, "admin").get("/admin/").text)
+    days = re.findall(r"<td>(\d{4}-\d{2}-\d{2})</td>", card)
+    assert days == [f"2026-12-{d:02d}" for d in range(6, 0, -1)] + \
+        [f"2026-11-{d:02d}" for d in range(30, 26, -1)]  # the 6th of December back to 27 Nov
+    assert "y 2 días más, más antiguos" in card
