@@ -229,20 +229,20 @@ def test_the_nightly_close_ends_a_sites_day_only_once_its_hours_are_over(instanc
         with app.app_context():
             return QueueEngine(get_db(), clock).issue(site, service)["id"]
 
-    def status(ticket_id):
+    def column(sql, params=()):
+        """Read one column of a query on a connection of its own, as another process would."""
         db = connect(database)
         try:
-            return db.execute("SELECT status FROM tickets WHERE id = ?", [ticket_id]).fetchone()[0]
+            return [r[0] for r in db.execute(sql, params)]
         finally:
             db.close()
 
+    def status(ticket_id):
+        return column("SELECT status FROM tickets WHERE id = ?", [ticket_id])[0]
+
     def open_sessions():
-        db = connect(database)
-        try:
-            return [r[0] for r in db.execute("SELECT d.code FROM desk_sessions s JOIN desks d "
-                                             "ON d.id = s.desk_id WHERE s.ended_at IS NULL ORDER BY d.code")]
-        finally:
-            db.close()
+        return column("SELECT d.code FROM desk_sessions s JOIN desks d ON d.id = s.desk_id "
+                      "WHERE s.ended_at IS NULL ORDER BY d.code")
 
     def take_desk(site, code, username):
         with app.app_context():
