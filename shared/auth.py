@@ -13,14 +13,16 @@ import json
 import os
 import re
 import secrets
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flask import current_app, g, request, session
+from flask import current_app, g, has_app_context, request, session
 from flask_babel import lazy_gettext as _l
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from . import store
+from . import cluster, store
 from .clock import current_clock
 from .db import get_db
 from .errors import Conflict, Forbidden, Invalid, TooMany, Unauthorized
@@ -39,9 +41,9 @@ DEVICE_COOKIE = "turnos_device"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Principal:
-    """Whoever makes a request: a staff user or a paired device."""
+    """Whoever makes a request: a staff user or a paired device (shared by requests: read only)."""
 
     kind: str                      # "user" or "device"
     role: str                      # admin | supervisor | official | kiosk | display | survey
@@ -267,15 +269,102 @@ def principal_for_token(db, token, clock) -> Principal | None:
     if not isinstance(token, str) or len(token) > 200:
         return None
     if token.startswith(DEVICE_TOKEN_PREFIX):
-        device = store.device_for_token(db, token_hash(token))
-        if device is None:
-            return None
-        _touch(db, device, clock)
-        return device_principal(device, "bearer")
+        return _device_principal(db, token, "bearer", clock)
     if token.startswith(STAFF_TOKEN_PREFIX):
-        user = store.user_for_token(db, token_hash(token), clock.now_ms())
-        return user_principal(user, "bearer") if user else None
+        digest = token_hash(token)
+
+        def read():
+            user = store.user_for_token(db, digest, clock.now_ms())
+            return (user_principal(user, "bearer"), user["token_expires_at"]) if user else (None, None)
+
+        return _remembered(db, digest, "bearer", clock, read)
     return None
+
+
+def _device_principal(db, token: str, via: str, clock) -> Principal | None:
+    """Return the principal of a device token (a bearer token or the paired browser's cookie)."""
+    digest = token_hash(token)
+
+    def read():
+        device = store.device_for_token(db, digest)
+        if device is None:
+            return None, None
+        _touch(db, device, clock)
+        return device_principal(device, via), None
+
+    return _remembered(db, digest, via, clock, read)
+
+
+# --- who a token belongs to, kept per process ----------------------------------------------
+# Every API request and socket names its token, and reading whose it is costs a database round
+# trip: two of the five of a desk's call and no-show on PostgreSQL. Each process keeps what it
+# read for ``AUTH_CACHE_SECONDS`` (5 s). A change of who may do what made through the
+# application (a revoked device or token, a disabled or demoted user, changed sites, a renamed
+# or re-paired device) is forgotten once it commits: in this process at once, in the others
+# through the message queue (before their sockets are cut), and in none while that queue is
+# down (a process then reads every token again). A change made from outside the application (a
+# SQL console) counts within those seconds; a token's expiry counts to the millisecond.
+
+_known: dict[tuple, tuple[float, int | None, Principal]] = {}
+_known_lock = threading.Lock()
+_forgotten = 0  # how many times everything was forgotten: a read begun before is not kept
+KNOWN_LIMIT = 50_000  # tokens kept at most (beyond, all are forgotten and read again)
+
+
+def _keep_seconds() -> float:
+    """Return how long this process may keep a token's principal now (0: not at all)."""
+    if not has_app_context():
+        return 0
+    seconds = float(current_app.config.get("AUTH_CACHE_SECONDS") or 0)
+    shared = current_app.extensions.get(cluster.EXTENSION)
+    if shared is not None and not shared.hears_others:
+        return 0  # a revocation made through another process could not reach this one
+    return seconds
+
+
+def _remembered(db, digest: str, via: str, clock, read) -> Principal | None:
+    """Return a token's principal, from this process's memory while fresh, else from ``read()``.
+
+    ``read`` returns the principal (None: unknown or revoked, never kept) and the
+    token's expiry in milliseconds (None: it does not expire).
+    """
+    seconds = _keep_seconds()
+    if seconds <= 0:
+        return read()[0]
+    key = (db.path, digest, via)
+    now = time.monotonic()
+    hit = _known.get(key)
+    if hit is not None and hit[0] > now and (hit[1] is None or clock.now_ms() < hit[1]):
+        return hit[2]
+    forgotten = _forgotten
+    principal, expires_at = read()
+    if principal is not None:
+        with _known_lock:
+            if forgotten == _forgotten:  # nothing was forgotten while this read waited
+                if len(_known) >= KNOWN_LIMIT:
+                    _known.clear()
+                _known[key] = (now + seconds, expires_at, principal)
+    return principal
+
+
+def forget_principals() -> None:
+    """Forget every principal this process keeps (who may do what changed, or may have)."""
+    global _forgotten
+    with _known_lock:
+        _forgotten += 1
+        _known.clear()
+
+
+def _forget_principals_everywhere() -> None:
+    """Forget the kept principals in this process and, through the message queue, in the others."""
+    shared = current_app.extensions.get(cluster.EXTENSION) if has_app_context() else None
+    if shared is None:
+        forget_principals()
+    else:
+        shared.control(cluster.FORGET_PRINCIPALS)
+
+
+store.CREDENTIALS_LISTENERS.append(_forget_principals_everywhere)
 
 
 def _touch(db, device: dict, clock) -> None:
@@ -305,11 +394,7 @@ def principal_from_session(db, clock) -> Principal | None:
         return user_principal(user, "session")
     token = request.cookies.get(DEVICE_COOKIE)
     if token and token.startswith(DEVICE_TOKEN_PREFIX) and len(token) < 200:
-        device = store.device_for_token(db, token_hash(token))
-        if device is None:
-            return None
-        _touch(db, device, clock)
-        return device_principal(device, "cookie")
+        return _device_principal(db, token, "cookie", clock)
     return None
 
 

@@ -10,7 +10,7 @@ several processes (on one machine or several) behave as one server:
   whatever a request (or several at once) emitted leaves in one publish.
 - **Control messages** travel in the same batches: drop the sockets of a
   revoked device or a disabled user wherever they are connected, forget a
-  site's cached estimates everywhere.
+  site's cached estimates or the principals of tokens everywhere.
 - **Leases.** A background job that must run once (the wait alerts, printer
   status polling) runs on the one process holding its lease (a Redis lock that
   expires when its holder dies).
@@ -41,6 +41,7 @@ KEPT_PREFIX = "turnos:kept:"
 DISCONNECT_ROOM = "turnos:disconnect_room"
 FORGET_ESTIMATES = "turnos:forget_estimates"
 FORGET_CONFIG = "turnos:forget_config"
+FORGET_PRINCIPALS = "turnos:forget_principals"
 
 # Where the app keeps its Cluster (read through ``current_cluster``).
 EXTENSION = "turnos.cluster"
@@ -151,11 +152,19 @@ class Cluster:
         self._presence: set[str] = set()
         self._presence_lock = threading.Lock()
         self.queue_up = True
+        # What runs in this process when the message queue is back after an outage (what it
+        # kept may be stale: the other processes' control messages of the outage were lost).
+        self.after_outage: list[callable] = []
 
     @property
     def shared(self) -> bool:
         """Tell whether several processes share events (a message queue is set)."""
         return bool(self.redis_url)
+
+    @property
+    def hears_others(self) -> bool:
+        """Tell whether the other processes' control messages reach this one (or there are none)."""
+        return not self.shared or self.queue_up
 
     @property
     def redis(self):
@@ -281,6 +290,8 @@ class Cluster:
         up = bool(self._redis_call(self.redis.ping))
         if up and not self.queue_up:
             log.warning("the message queue is back: dropping this process's sockets to resync them")
+            for forget in self.after_outage:
+                forget()
             self.drop_local_sockets()
         self.queue_up = up
         return up

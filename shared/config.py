@@ -40,6 +40,7 @@ DEFAULTS = {
     "ESTIMATE_CACHE_SECONDS": 60,         # one replay of the room serves a line this long (0: none)
     "QUEUE_EVENT_INTERVAL": 0.2,          # seconds between queue_changed of a site (0: every change)
     "CONFIG_CACHE_SECONDS": 5,            # sites, services, desks kept per process (0: read every time)
+    "AUTH_CACHE_SECONDS": 5,              # who a token belongs to, kept per process (0: read every time)
     "ALERT_INTERVAL_SECONDS": 20,         # how often the lines are checked against their targets
     "BEHIND_PROXY": 0,                    # reverse proxies in front (nginx: 1) whose X-Forwarded-* to trust
     "WAL_CHECKPOINT_SECONDS": 1.0,        # serve: checkpoint the WAL from a thread this often

@@ -54,6 +54,8 @@ def init_app(app) -> None:
         socketio, message["room"]))
     shared.on(cluster.FORGET_ESTIMATES, lambda message: estimate.forget(message["site_id"]))
     shared.on(cluster.FORGET_CONFIG, lambda message: catalog.forget())
+    shared.on(cluster.FORGET_PRINCIPALS, lambda message: auth.forget_principals())
+    shared.after_outage.append(auth.forget_principals)
     app.extensions[cluster.EXTENSION] = shared
     app.extensions[ANNOUNCER] = SocketAnnouncer(app, app.config["QUEUE_EVENT_INTERVAL"],
                                                 read_counts=_waiting_counts)

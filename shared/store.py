@@ -2,7 +2,10 @@
 
 Functions take a sqlite-utils ``Database`` first. They neither commit nor
 announce: the engine opens the transaction and emits events after commit.
-Rows come back as plain dicts.
+Rows come back as plain dicts. One exception: a function that changes who a
+token or a device cookie belongs to, or what it may do, also has the principals
+each server process keeps forgotten once its change commits
+(``_credentials_changed``): no caller can forget to.
 """
 
 import json
@@ -258,6 +261,26 @@ def upsert_category(db: Database, values: dict) -> int:
 
 # --- users, tokens, devices ----------------------------------------------
 
+# What runs once a change of who may do what commits (``shared.auth`` registers here: the
+# store imports nothing above it).
+CREDENTIALS_LISTENERS: list = []
+
+
+def _credentials_changed(db: Database) -> None:
+    """Have the credentials listeners run once the current transaction commits (at once without one).
+
+    Called by every function that changes a user's role, state, password or
+    sites, a staff token, or a device's token, name or settings; not by the
+    bookkeeping ones (last seen, failed logins, preferences, pairing codes).
+    """
+    pending = getattr(db, "after_commit", None)
+    for listener in CREDENTIALS_LISTENERS:
+        if pending is None:
+            listener()
+        elif listener not in pending:
+            pending.append(listener)
+
+
 def find_user(db: Database, username: str) -> dict | None:
     """Return a user by username (case-insensitive)."""
     return _one(db, "SELECT * FROM users WHERE lower(username) = lower(?)", [username])
@@ -286,6 +309,7 @@ def set_password(db: Database, user_id: int, password_hash: str) -> None:
     """Replace a user's password hash and clear any lockout."""
     db.execute("UPDATE users SET password_hash = ?, failed_logins = 0, locked_until = NULL "
                "WHERE id = ?", [password_hash, user_id])
+    _credentials_changed(db)
 
 
 def user_site_ids(db: Database, user_id: int) -> list[int]:
@@ -298,6 +322,7 @@ def set_user_sites(db: Database, user_id: int, site_ids: list[int]) -> None:
     db.execute("DELETE FROM user_sites WHERE user_id = ?", [user_id])
     for site_id in site_ids:
         db.execute("INSERT INTO user_sites (user_id, site_id) VALUES (?, ?)", [user_id, site_id])
+    _credentials_changed(db)
 
 
 def insert_api_token(db: Database, user_id: int, token_hash: str, now_ms: int,
@@ -318,9 +343,11 @@ def _user_and_sites(rows: list[dict]) -> dict | None:
 
 
 def user_for_token(db: Database, token_hash: str, now_ms: int) -> dict | None:
-    """Return the active user owning a live staff token, with ``site_ids``, in one query."""
+    """Return the active user owning a live staff token, with ``site_ids`` and the token's
+    expiry (``token_expires_at``), in one query."""
     return _user_and_sites(_all(
-        db, "SELECT u.*, us.site_id AS member_of FROM api_tokens k JOIN users u ON u.id = k.user_id "
+        db, "SELECT u.*, us.site_id AS member_of, k.expires_at AS token_expires_at "
+            "FROM api_tokens k JOIN users u ON u.id = k.user_id "
             "LEFT JOIN user_sites us ON us.user_id = u.id "
             "WHERE k.token_hash = ? AND k.revoked_at IS NULL AND k.expires_at > ? AND u.active",
         [token_hash, now_ms]))
@@ -337,6 +364,7 @@ def revoke_user_tokens(db: Database, user_id: int, now_ms: int) -> None:
     """Revoke every API token of a user."""
     db.execute("UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
                [now_ms, user_id])
+    _credentials_changed(db)
 
 
 def insert_device(db: Database, site_id: int, kind: str, name: str, token_hash: str | None,
@@ -369,6 +397,7 @@ def set_device_token(db: Database, device_id: int, token_hash: str) -> None:
     """Give a device a new token hash and consume its pairing code."""
     db.execute("UPDATE devices SET token_hash = ?, pairing_code_hash = NULL, "
                "pairing_expires_at = NULL, revoked_at = NULL WHERE id = ?", [token_hash, device_id])
+    _credentials_changed(db)
 
 
 def set_device_pairing(db: Database, device_id: int, code_hash: str, expires_at: int) -> None:
@@ -387,6 +416,7 @@ def revoke_device(db: Database, device_id: int, now_ms: int) -> None:
     """Revoke a device's token."""
     db.execute("UPDATE devices SET revoked_at = ?, token_hash = NULL, pairing_code_hash = NULL "
                "WHERE id = ?", [now_ms, device_id])
+    _credentials_changed(db)
 
 
 def touch_device(db: Database, device_id: int, now_ms: int) -> None:
@@ -397,6 +427,7 @@ def touch_device(db: Database, device_id: int, now_ms: int) -> None:
 def set_device_config(db: Database, device_id: int, config: dict) -> None:
     """Replace a device's configuration."""
     db.execute("UPDATE devices SET config = ? WHERE id = ?", [json.dumps(config), device_id])
+    _credentials_changed(db)
 
 
 # --- tickets ---------------------------------------------------------------
@@ -922,6 +953,7 @@ def update_desk(db: Database, desk_id: int, values: dict) -> None:
 def update_user(db: Database, user_id: int, values: dict) -> None:
     """Change some columns of a user (display name, role, active)."""
     _update(db, "users", user_id, values)
+    _credentials_changed(db)
 
 
 def unlock_user(db: Database, user_id: int) -> None:
@@ -945,6 +977,7 @@ def user_sites_map(db: Database) -> dict[int, list[int]]:
 def rename_device(db: Database, device_id: int, name: str) -> None:
     """Change a device's name."""
     db.execute("UPDATE devices SET name = ? WHERE id = ?", [name, device_id])
+    _credentials_changed(db)
 
 
 def search_audit(db: Database, action: str = "", limit: int = 200) -> list[dict]:

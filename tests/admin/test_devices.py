@@ -90,6 +90,15 @@ def test_a_new_code_moves_a_device_to_new_hardware(app, admin):
     assert old_screen.get("/api/v1/me").status_code == 401
 
 
+def test_a_renamed_device_is_known_by_its_new_name_from_its_next_request(app, admin, api):
+    token = api.device("display", name="Pantalla sala")
+    me = api.call(token, "GET", "/api/v1/me").get_json()
+    assert me["device_name"] == "Pantalla sala"
+    form = {"name": "Pantalla Hacienda", "history_length": "6", "voice": "chime"}
+    assert admin.post(f"/admin/devices/{me['device']}", form).status_code == 302
+    assert api.call(token, "GET", "/api/v1/me").get_json()["device_name"] == "Pantalla Hacienda"
+
+
 def test_a_display_zone_is_configured_and_bad_values_change_nothing(app, admin, listener):
     device_id, _ = _create(admin, "display", "Pantalla sala")
     listener.get_received()

@@ -53,6 +53,33 @@ def test_a_bad_account_is_refused_and_no_user_is_created(app, admin, changes, st
         assert store.list_users(get_db()) == before
 
 
+def test_an_official_moved_to_another_site_works_only_there_from_her_next_request(app, admin, api):
+    from shared import store
+    from shared.db import get_db
+
+    # Her token was just used: what the server knows of it must not outlive the change.
+    token = api.token("ana")
+    assert api.call(token, "GET", "/api/v1/sites/cam-centro/queue").status_code == 200
+    with app.app_context():
+        norte = store.find_site(get_db(), "cam-norte")["id"]
+    r = admin.post(f"/admin/users/{_user_id(app, 'ana')}",
+                   {"display_name": "Ana", "role": "official", "active": "1", "sites": str(norte)})
+    assert r.status_code == 302
+    assert api.call(token, "GET", "/api/v1/sites/cam-centro/queue").status_code == 403
+    assert api.call(token, "GET", "/api/v1/sites/cam-norte/queue").status_code == 200
+
+
+def test_a_supervisor_made_official_loses_the_supervisor_s_reach_from_the_next_request(app, admin, api):
+    token = api.token("supervisor")
+    assert api.call(token, "GET", "/api/v1/me").get_json()["role"] == "supervisor"
+    assert api.call(token, "POST", "/api/v1/desks/cam-centro:1/next").status_code == 204  # nobody waits
+    r = admin.post(f"/admin/users/{_user_id(app, 'supervisor')}",
+                   {"display_name": "Supervisor", "role": "official", "active": "1"})
+    assert r.status_code == 302
+    assert api.call(token, "GET", "/api/v1/me").get_json()["role"] == "official"
+    assert api.call(token, "POST", "/api/v1/desks/cam-centro:1/next").status_code == 403
+
+
 def test_disabling_an_official_ends_their_session_and_tokens_at_once(app, admin, api):
     ana = StaffBrowser(app, "ana")
     token = api.token("ana")

@@ -129,8 +129,10 @@ def redis_server(tmp_path):
 @pytest.fixture
 def pair(tmp_path, database, redis_server):
     """Two server processes on one PostgreSQL database and one Redis (A seeded the demo)."""
+    # Who a token belongs to is kept 300 s here (5 s in production): a change that failed to reach
+    # the other process's memory would show in any story, not only within a few seconds.
     env = {"TURNOS_SECRET_KEY": secrets.token_hex(32), "TURNOS_ID_HASH_KEY": secrets.token_hex(32),
-           "TURNOS_ALERT_INTERVAL_SECONDS": "1"}
+           "TURNOS_ALERT_INTERVAL_SECONDS": "1", "TURNOS_AUTH_CACHE_SECONDS": "300"}
     args = ["--message-queue", redis_server.url]
     a = LiveServer(tmp_path / "a", database=database, env=env, extra_args=args)
     b = LiveServer(tmp_path / "b", database=database, env=env, extra_args=args, demo=False)

@@ -20,7 +20,7 @@ import socketio
 
 from shared import store
 from shared.db import connect
-from tests.conftest import DEMO_ADMIN
+from tests.conftest import DEMO_ADMIN, DEMO_OFFICIAL
 from tests.security.test_revocation_live import _admin_session as admin_session
 
 pytestmark = [pytest.mark.engines("postgresql"), pytest.mark.slow]
@@ -103,11 +103,15 @@ def test_a_screen_on_one_process_hears_a_call_made_through_the_other(pair):
 
 
 def test_a_display_revoked_through_one_process_is_dropped_on_the_other_at_once(pair):
+    # B has just read whom the screen's token belongs to, for its socket and a request, and keeps
+    # that in memory: the revocation made through A reaches B's memory before B cuts the socket
+    # (both orders travel through Redis, in that order).
     token = admin_token(pair.a)
     device = new_display(pair.a, token, "Pantalla robada")
     screen = Screen(pair.b.url, device["token"])
     try:
         assert screen.wait_for(lambda s: s.snapshots == 1)
+        assert pair.b.call(device["token"], "GET", "/api/v1/me").status_code == 200
         r = pair.a.call(token, "DELETE", f"/api/v1/devices/{device['id']}")
         assert r.status_code == 204, r.text
         assert screen.gone.wait(WAIT), "the revoked screen kept its socket on the other process"
@@ -119,12 +123,67 @@ def test_a_display_revoked_through_one_process_is_dropped_on_the_other_at_once(p
     assert pair.b.call(device["token"], "GET", "/api/v1/me").status_code == 401
 
 
-def test_an_official_whose_password_is_reset_loses_the_socket_held_on_the_other_process(pair):
-    official = pair.b.token("funcionario1", "funcionario-demo-2026")
+def staff_socket(server, token: str) -> tuple[socketio.Client, threading.Event]:
+    """Connect an official's socket to one process; return it and the event set when it is cut."""
     gone = threading.Event()
     client = socketio.Client(reconnection=False)
     client.on("disconnect", lambda *args: gone.set())
-    client.connect(pair.b.url, auth={"token": official}, transports=["websocket"], wait_timeout=WAIT)
+    client.connect(server.url, auth={"token": token}, transports=["websocket"], wait_timeout=WAIT)
+    return client, gone
+
+
+def test_an_official_moved_to_another_site_through_one_process_is_refused_the_old_one_on_the_other(pair):
+    official = pair.b.token(*DEMO_OFFICIAL)
+    assert pair.b.call(official, "GET", "/api/v1/sites/cam-centro/queue").status_code == 200
+    client, gone = staff_socket(pair.b, official)
+    try:
+        db = connect(pair.database)
+        user = store.find_user(db, DEMO_OFFICIAL[0])
+        norte = store.find_site(db, "cam-norte")["id"]
+        db.close()
+        session, csrf = admin_session(pair.a.url)
+        r = session.post(f"{pair.a.url}/admin/users/{user['id']}", timeout=WAIT, allow_redirects=False,
+                         data={"csrf_token": csrf, "display_name": user["display_name"],
+                               "role": "official", "active": "1", "sites": str(norte)})
+        assert r.status_code == 302, r.text
+        assert gone.wait(WAIT), "the official's socket on the other process stayed open"
+    finally:
+        client.disconnect()
+    assert pair.b.call(official, "GET", "/api/v1/sites/cam-centro/queue").status_code == 403
+    assert pair.b.call(official, "GET", "/api/v1/sites/cam-norte/queue").status_code == 200
+
+
+def healthy_again(server) -> None:
+    """Wait until a process's health says its database and Redis answer."""
+    deadline = time.monotonic() + WAIT
+    while requests.get(server.url + "/healthz", timeout=WAIT).status_code != 200:
+        assert time.monotonic() < deadline, "health did not come back with Redis"
+        time.sleep(0.2)  # polling a health probe
+
+
+def test_while_redis_is_down_a_revocation_through_one_process_counts_on_the_other_at_once(pair):
+    # With Redis away nothing can tell B that a device was revoked through A: B then asks the
+    # database who each token belongs to, as if it kept nothing; and once Redis is back it
+    # forgets what it kept before the outage.
+    token = admin_token(pair.a)
+    kiosk = new_kiosk(pair.a, token, "Kiosco robado")
+    device_id = pair.b.call(kiosk, "GET", "/api/v1/me").json()["device"]
+    pair.redis.stop()
+    try:
+        for server in pair.processes:
+            assert requests.get(server.url + "/healthz", timeout=WAIT).json()["queue"] == "down"
+        assert pair.b.call(kiosk, "GET", "/api/v1/me").status_code == 200
+        assert pair.a.call(token, "DELETE", f"/api/v1/devices/{device_id}").status_code == 204
+        assert pair.b.call(kiosk, "GET", "/api/v1/me").status_code == 401
+    finally:
+        pair.redis.start()
+    healthy_again(pair.b)
+    assert pair.b.call(kiosk, "GET", "/api/v1/me").status_code == 401
+
+
+def test_an_official_whose_password_is_reset_loses_the_socket_held_on_the_other_process(pair):
+    official = pair.b.token("funcionario1", "funcionario-demo-2026")
+    client, gone = staff_socket(pair.b, official)
     try:
         db = connect(pair.database)
         user_id = store.find_user(db, "funcionario1")["id"]
@@ -404,10 +463,7 @@ def test_health_says_when_redis_is_down_and_screens_heal_when_it_returns(pair):
         pair.a.call(token, "POST", "/api/v1/desks/cam-centro:1/next")
         pair.redis.start()
         for server in pair.processes:
-            deadline = time.monotonic() + WAIT
-            while requests.get(server.url + "/healthz", timeout=WAIT).status_code != 200:
-                assert time.monotonic() < deadline, "health did not come back with Redis"
-                time.sleep(0.2)  # polling a health probe
+            healthy_again(server)
         # ...so when Redis is back the screen is made to reconnect and re-read the room.
         assert screen.wait_for(lambda s: s.snapshots >= 2), "the screen did not resync"
         second = issue(pair.b, token)

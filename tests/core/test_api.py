@@ -269,6 +269,16 @@ def test_a_revoked_device_token_stops_working_at_once(api):
     assert api.call(kiosk, "GET", "/api/v1/sites").status_code == 401
 
 
+def test_a_staff_token_is_refused_once_it_expires_even_right_after_a_request(app, api, clock):
+    token = api.token("ana")
+    assert api.call(token, "GET", "/api/v1/me").status_code == 200
+    clock.advance(app.config["API_TOKEN_TTL_SECONDS"] - 1)
+    assert api.call(token, "GET", "/api/v1/me").status_code == 200
+    clock.advance(1)
+    r = api.call(token, "GET", "/api/v1/me")
+    assert r.status_code == 401 and r.get_json()["error"] == "invalid_token"
+
+
 def test_a_kiosk_that_floods_the_queue_is_slowed_down(app, api):
     app.config["KIOSK_RATE_LIMIT"] = (3, 60)
     kiosk = api.device("kiosk")
