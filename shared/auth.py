@@ -308,7 +308,7 @@ def _device_principal(db, token: str, via: str, clock) -> Principal | None:
 _known: dict[tuple, tuple[float, int | None, Principal]] = {}
 _known_lock = threading.Lock()
 _forgotten = 0  # how many times everything was forgotten: a read begun before is not kept
-KNOWN_LIMIT = 50_000  # tokens kept at most (beyond, all are forgotten and read again)
+KNOWN_LIMIT = 10_000  # tokens kept at most: then the stale ones go (all, if none is stale)
 
 
 def _keep_seconds() -> float:
@@ -342,9 +342,17 @@ def _remembered(db, digest: str, via: str, clock, read) -> Principal | None:
         with _known_lock:
             if forgotten == _forgotten:  # nothing was forgotten while this read waited
                 if len(_known) >= KNOWN_LIMIT:
-                    _known.clear()
+                    _drop_stale(now)
                 _known[key] = (now + seconds, expires_at, principal)
     return principal
+
+
+def _drop_stale(now: float) -> None:
+    """Drop the kept principals no longer fresh, or all of them when every one still is (lock held)."""
+    for key in [key for key, (fresh_until, _, _) in _known.items() if fresh_until <= now]:
+        del _known[key]
+    if len(_known) >= KNOWN_LIMIT:
+        _known.clear()
 
 
 def forget_principals() -> None:

@@ -279,6 +279,18 @@ def test_a_staff_token_is_refused_once_it_expires_even_right_after_a_request(app
     assert r.status_code == 401 and r.get_json()["error"] == "invalid_token"
 
 
+def test_whom_tokens_belong_to_is_kept_for_a_bounded_number_of_tokens(api, monkeypatch):
+    # A process keeps the principals of the tokens it read lately; a national install's
+    # thousands of tokens must not grow its memory without end.
+    from shared import auth
+
+    monkeypatch.setattr(auth, "KNOWN_LIMIT", 3)
+    kiosks = [api.device("kiosk", name=f"Kiosco {n}") for n in range(5)]
+    for kiosk in kiosks * 2:
+        assert api.call(kiosk, "GET", "/api/v1/me").get_json()["device_name"].startswith("Kiosco")
+        assert len(auth._known) <= 3
+
+
 def test_a_kiosk_that_floods_the_queue_is_slowed_down(app, api):
     app.config["KIOSK_RATE_LIMIT"] = (3, 60)
     kiosk = api.device("kiosk")
