@@ -73,6 +73,8 @@ def make_app(instance, **config):
         config["DATABASE_URL"] = database
     try:
         return create_app(config, instance=instance)
+    except migrations.SchemaChangeRefused as exc:
+        raise click.ClickException(str(exc)) from None
     except OSError as exc:
         if exc.filename is None:
             raise
@@ -303,10 +305,11 @@ def backup(destination, keep, instance):
 
     SQLite: SQLite's online backup into DESTINATION (a file, or a folder where a
     dated file is made). PostgreSQL: pg_dump's custom format (restore with
-    pg_restore; see the README).
+    pg_restore; see the README). The database is copied as it is: nothing is
+    migrated first (a role that may only read can take it).
     """
 
-    app = make_app(instance)
+    app = make_app(instance, MIGRATE_ON_START=False)
     try:
         path = backups.backup(app.config["DATABASE"], Path(destination), keep=keep)
     except (OSError, RuntimeError) as exc:

@@ -18,7 +18,7 @@ import sqlite3
 from pathlib import Path
 
 from sqlite_utils.migrations import Migrations
-from yoyo import read_migrations
+from yoyo import internalmigrations, read_migrations
 from yoyo.backends.core.postgresql import PostgresqlPsycopgBackend
 from yoyo.connections import parse_uri
 from yoyo.migrations import default_migration_table
@@ -766,10 +766,30 @@ def _yoyo_backend(url: str):
     return backend
 
 
+class SchemaChangeRefused(RuntimeError):
+    """Migrations are pending but the database role in the URL may not change the schema."""
+
+
 def _apply_postgresql(url: str) -> list[str]:
-    """Apply the pending PostgreSQL migrations under yoyo's lock; return their names."""
+    """Apply the pending PostgreSQL migrations under yoyo's lock; return their names.
+
+    Nothing pending (every start but the first after an upgrade): no lock is taken and
+    nothing is written, so a role that may only read (a backup's, a report's) can start.
+    """
     backend = _yoyo_backend(url)
     try:
+        role, may_create = backend.execute(
+            "SELECT current_user, has_schema_privilege(current_schema(), 'CREATE')").fetchone()
+        if not may_create:
+            # yoyo would wait a minute for a lock it cannot write, then blame another process.
+            if internalmigrations.needs_upgrading(backend) or backend.to_apply(_yoyo_migrations()):
+                raise SchemaChangeRefused(
+                    f"The database needs migrations, and the role {role} may not change its "
+                    "schema. Run them once with the URL of the database's owner (run.py migrate "
+                    "--database postgresql://OWNER@HOST/DB). Nothing was changed.")
+            return []
+        if not backend.to_apply(_yoyo_migrations()):
+            return []
         with backend.lock(timeout=60):
             pending = backend.to_apply(_yoyo_migrations())
             backend.apply_migrations(pending)

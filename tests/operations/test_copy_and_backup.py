@@ -7,6 +7,9 @@ a pause, ratings, sealed report figures), plus a kiosk's printed ticket.
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import threading
 
 import pytest
@@ -300,3 +303,48 @@ def test_a_postgresql_backup_restores_into_an_empty_database_that_serves(
         _serves_after_the_copy(restored, live, tmp_path)
     finally:
         postgres_server.drop(restored)
+
+
+@pytest.mark.engines("postgresql")
+def test_a_role_that_may_only_read_takes_the_backup_and_is_told_plainly_it_cannot_migrate(
+        app, api, database, postgres_server, tmp_path):
+    # Backups are often taken by a role that may only read. A backup copies the database as it
+    # is: it migrated first before, and such a role waited a minute for yoyo's lock, then read
+    # "Database locked (run yoyo break-lock ...)".
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    api.issue("A")
+    role = f"turnos_reader_{os.getpid()}"
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute(f'CREATE ROLE "{role}" LOGIN')
+        conn.execute(f'GRANT pg_read_all_data TO "{role}"')
+
+    def as_reader(url: str) -> str:
+        parts = urlsplit(url)
+        return urlunsplit(parts._replace(netloc=f"{role}@{parts.hostname}:{parts.port}"))
+
+    empty = postgres_server.fresh(template="template0")
+    try:
+        dump = tmp_path / "city.dump"
+        result = run("backup", str(dump), "--instance", app.config["INSTANCE"], "--database",
+                     as_reader(database))
+        assert result.exit_code == 0, result.output
+        assert "Backup written" in result.output and "could not be told" in result.output
+        listing = subprocess.run([shutil.which("pg_restore"), "--list", str(dump)], check=True,
+                                 capture_output=True, text=True).stdout
+        assert "TABLE DATA public tickets" in listing
+
+        result = CliRunner().invoke(main, ["migrate", "--instance", app.config["INSTANCE"],
+                                           "--database", as_reader(empty)])
+        assert result.exit_code == 1
+        assert f"the role {role} may not change its schema" in result.output
+        assert "URL of the database's owner" in result.output and "Traceback" not in result.output
+        with psycopg.connect(empty) as conn:
+            tables = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+            assert tables.fetchone()[0] == 0  # nothing was changed
+    finally:
+        postgres_server.drop(empty)
+        with psycopg.connect(database, autocommit=True) as conn:
+            conn.execute(f'DROP ROLE "{role}"')
