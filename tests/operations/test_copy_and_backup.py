@@ -232,6 +232,15 @@ def test_a_backup_taken_while_tickets_are_issued_restores_and_serves(live_server
         restored.close()
 
 
+def test_a_backup_of_an_instance_without_a_database_says_so_and_makes_none(tmp_path):
+    # It made a new, empty database and backed that up, as if all were well.
+    copies = tmp_path / "copies"
+    copies.mkdir()
+    result = CliRunner().invoke(main, ["backup", str(copies), "--instance", str(tmp_path / "new")])
+    assert result.exit_code == 1 and "no database at" in result.output, result.output
+    assert not (tmp_path / "new" / "turnos.sqlite3").exists() and not list(copies.iterdir())
+
+
 def test_the_nightly_backup_keeps_only_the_newest_copies(app, tmp_path):
     folder = tmp_path / "nightly"
     folder.mkdir()
