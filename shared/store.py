@@ -13,6 +13,7 @@ import json
 from sqlite_utils import Database
 
 from . import dialect, kpi
+from .db import on_commit
 
 # Flag columns: booleans on PostgreSQL, 0/1 on SQLite; written as Python booleans.
 BOOLEAN_COLUMNS = frozenset({"active", "automatic", "id_capture", "kiosk_visible", "native_qr",
@@ -273,12 +274,9 @@ def _credentials_changed(db: Database) -> None:
     sites, a staff token, or a device's token, name or settings; not by the
     bookkeeping ones (last seen, failed logins, preferences, pairing codes).
     """
-    pending = getattr(db, "after_commit", None)
     for listener in CREDENTIALS_LISTENERS:
-        if pending is None:
-            listener()
-        elif listener not in pending:
-            pending.append(listener)
+        if listener not in (db.after_commit or ()):  # once per transaction, however many changes
+            on_commit(db, listener)
 
 
 def find_user(db: Database, username: str) -> dict | None:
