@@ -62,6 +62,48 @@ def test_a_refused_statement_read_inside_a_unit_undoes_what_came_before_it(engin
     assert engine.db.execute("SELECT note FROM tickets WHERE id = ?", [ticket["id"]]).fetchone()[0] == "kept"
 
 
+def test_a_unit_of_one_step_commits_it_with_its_event_or_nothing(engine):
+    # A desk's step is one statement sent without waiting (on PostgreSQL it travels alone, as
+    # its own transaction): done with its event, refused as a whole, or dropped unsent.
+    from shared import store
+    from shared.db import IntegrityError
+
+    ticket = engine.issue("cam-centro", "A")
+    events_of = lambda: [e["kind"] for e in store.ticket_events(engine.db, ticket["id"])]  # noqa: E731
+    with pytest.raises(RuntimeError), immediate(engine.db):
+        store.transition_logged(engine.db, ticket["id"], ("waiting",), {"status": "cancelled"},
+                                kind="cancelled", at=engine.clock.now_ms(), user_id=None, device_id=None)
+        raise RuntimeError("the unit failed before its commit")
+    assert store.ticket_by_id(engine.db, ticket["id"])["status"] == "waiting"
+    assert events_of() == ["issued"]
+
+    row = store.ticket_by_id(engine.db, ticket["id"])
+    with pytest.raises(IntegrityError), immediate(engine.db):
+        store.insert_event(engine.db, dict(row, id=row["id"] + 1000), "called", 0)  # no such ticket
+        on_commit(engine.db, lambda: pytest.fail("announced a step the database refused"))
+
+    with immediate(engine.db):
+        change = store.transition_logged(engine.db, ticket["id"], ("waiting",), {"status": "cancelled"},
+                                         kind="cancelled", at=engine.clock.now_ms(), user_id=None,
+                                         device_id=None)
+    assert change.row()["status"] == "cancelled"
+    assert events_of() == ["issued", "cancelled"]
+
+
+def test_a_step_read_back_inside_its_unit_sees_itself_and_what_follows_it(engine):
+    from shared import store
+
+    ticket = engine.issue("cam-centro", "A")
+    with immediate(engine.db):
+        change = store.transition_logged(engine.db, ticket["id"], ("waiting",), {"status": "cancelled"},
+                                         kind="cancelled", at=1, user_id=None, device_id=None)
+        assert change.row()["status"] == "cancelled"  # its answer, read before the commit
+        engine.db.execute("UPDATE tickets SET note = 'after' WHERE id = ?", [ticket["id"]])
+        assert store.ticket_by_id(engine.db, ticket["id"])["note"] == "after"
+    row = store.ticket_by_id(engine.db, ticket["id"])
+    assert (row["status"], row["note"]) == ("cancelled", "after")
+
+
 def test_work_after_commit_runs_once_in_order_after_the_outermost_commit(engine):
     done = []
     with immediate(engine.db):
