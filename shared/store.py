@@ -25,12 +25,12 @@ MAX_ID = 2**63 - 1
 def _one(db: Database, sql: str, params=()) -> dict | None:
     """Return the first row of a query as a dict, or None."""
     row = db.execute(sql, params).fetchone()
-    return dict(row) if row is not None else None
+    return dialect.as_dict(row) if row is not None else None
 
 
 def _all(db: Database, sql: str, params=()) -> list[dict]:
     """Return every row of a query as dicts."""
-    return [dict(r) for r in db.execute(sql, params).fetchall()]
+    return [dialect.as_dict(r) for r in db.execute(sql, params).fetchall()]
 
 
 def _each_limited(db: Database, parts: list[tuple[str, list]], chunk: int = 120) -> list:
@@ -472,7 +472,7 @@ class Pending:
         """Return the changed ticket, or None when the statement changed none."""
         if self.cursor is not None:
             found = self.db.answered(self.cursor).fetchone()
-            self.cursor, self._row = None, dict(found) if found is not None else None
+            self.cursor, self._row = None, dialect.as_dict(found) if found is not None else None
         return self._row
 
 
@@ -499,7 +499,7 @@ def update_logged(db: Database, update: str, params: dict, *, kind: str, at: int
     row = db.execute(update, params).fetchone()
     if row is not None:
         db.execute(f"{log} tickets c WHERE c.id = :_ev_ticket", dict(params, _ev_ticket=row["id"]))
-    return Pending(db, row=dict(row) if row is not None else None)
+    return Pending(db, row=dialect.as_dict(row) if row is not None else None)
 
 
 def ticket_by_id(db: Database, ticket_id: int) -> dict | None:
@@ -587,7 +587,7 @@ def transition(db: Database, ticket_id: int, from_states: tuple[str, ...], sets:
     """Change a ticket only if it is in one of the given states; return it, or None."""
     row = db.execute(_transition_sql(from_states, sets, desk_id),
                      dict(sets, _id=ticket_id, _desk=desk_id)).fetchone()
-    return dict(row) if row is not None else None
+    return dialect.as_dict(row) if row is not None else None
 
 
 def transition_logged(db: Database, ticket_id: int, from_states: tuple[str, ...], sets: dict, *,
@@ -604,7 +604,7 @@ def recall(db: Database, ticket_id: int, desk_id: int, now_ms: int) -> dict | No
     row = db.execute("UPDATE tickets SET recalls = recalls + 1, last_called_at = ? "
                      "WHERE id = ? AND status = 'called' AND desk_id = ? RETURNING *",
                      [now_ms, ticket_id, desk_id]).fetchone()
-    return dict(row) if row is not None else None
+    return dialect.as_dict(row) if row is not None else None
 
 
 def desk_open_ticket(db: Database, desk_id: int) -> dict | None:
@@ -834,7 +834,7 @@ def end_pause(db: Database, session_id: int, now_ms: int) -> dict | None:
     """Close the open pause of a desk session; return it, or None."""
     row = db.execute("UPDATE desk_pauses SET ended_at = ? WHERE session_id = ? AND ended_at IS NULL "
                      "RETURNING *", [now_ms, session_id]).fetchone()
-    return dict(row) if row is not None else None
+    return dialect.as_dict(row) if row is not None else None
 
 
 # --- audit -----------------------------------------------------------------
@@ -883,7 +883,7 @@ def mark_preferential(db: Database, ticket_id: int, priority: str) -> dict | Non
     """Give a waiting general ticket a priority category; return it, or None."""
     row = db.execute("UPDATE tickets SET priority = ? WHERE id = ? AND status = 'waiting' "
                      "AND priority IS NULL RETURNING *", [priority, ticket_id]).fetchone()
-    return dict(row) if row is not None else None
+    return dialect.as_dict(row) if row is not None else None
 
 
 def user_events_between(db: Database, site_id: int, user_id: int, start_ms: int, end_ms: int,
@@ -1063,7 +1063,7 @@ def claim_print_job(db: Database, job_id: int, now_ms: int, *,
     row = db.execute(f"UPDATE print_jobs SET status = 'printing', attempts = attempts + 1, "
                      f"updated_at = ? WHERE id = ? AND status IN ({states}) RETURNING *",
                      [now_ms, job_id]).fetchone()
-    return dict(row) if row is not None else None
+    return dialect.as_dict(row) if row is not None else None
 
 
 def finish_print_job(db: Database, job_id: int, values: dict) -> dict | None:
@@ -1072,7 +1072,7 @@ def finish_print_job(db: Database, job_id: int, values: dict) -> dict | None:
     row = db.execute(f"UPDATE print_jobs SET {assignments} WHERE id = :_id "
                      "AND status IN ('pending', 'printing') RETURNING *",
                      dict(values, _id=job_id)).fetchone()
-    return dict(row) if row is not None else None
+    return dialect.as_dict(row) if row is not None else None
 
 
 def open_print_jobs(db: Database, device_id: int) -> list[dict]:
@@ -1599,7 +1599,7 @@ def line_heads(db: Database, service_ids: list[int], day: str,
              f"AND status = 'waiting' AND {condition} AND arrived ORDER BY queue_at, id LIMIT ?",
              [service_id, day, limit])
             for service_id in service_ids for line, condition in _LINES.items()]):
-        ticket = dict(row)
+        ticket = dialect.as_dict(row)
         heads[(ticket["service_id"], ticket.pop("head_line"))].append(ticket)
     for rows in heads.values():
         rows.sort(key=lambda t: (t["queue_at"], t["id"]))
@@ -1809,7 +1809,7 @@ def change_appointment(db: Database, appointment_id: int, from_states: tuple[str
     states = ", ".join(f"'{s}'" for s in from_states)
     row = db.execute(f"UPDATE appointments SET {assignments} WHERE id = :_id AND status IN ({states}) "
                      "RETURNING *", dict(sets, _id=appointment_id)).fetchone()
-    return dict(row) if row is not None else None
+    return dialect.as_dict(row) if row is not None else None
 
 
 def overdue_appointments(db: Database, before_ms: int, limit: int = 500) -> list[dict]:
@@ -1862,7 +1862,7 @@ def confirm_arrival(db: Database, ticket_id: int, now_ms: int) -> dict | None:
     row = db.execute("UPDATE tickets SET arrived = :yes, arrived_at = :now WHERE id = :id "
                      "AND status = 'waiting' AND NOT arrived RETURNING *",
                      {"yes": True, "now": now_ms, "id": ticket_id}).fetchone()
-    return dict(row) if row is not None else None
+    return dialect.as_dict(row) if row is not None else None
 
 
 def awaiting_arrival(db: Database, site_id: int, day: str) -> list[dict]:
@@ -1883,7 +1883,7 @@ def abandon_unconfirmed(db: Database, ticket_id: int, now_ms: int) -> dict | Non
     row = db.execute("UPDATE tickets SET status = 'abandoned', closed_at = :now, automatic = :yes "
                      "WHERE id = :id AND status = 'waiting' AND NOT arrived RETURNING *",
                      {"now": now_ms, "yes": True, "id": ticket_id}).fetchone()
-    return dict(row) if row is not None else None
+    return dialect.as_dict(row) if row is not None else None
 
 
 def count_remote_taken(db: Database, device: str, site_id: int, day: str) -> int:
@@ -1974,7 +1974,7 @@ def claim_notification(db: Database, notification_id: int) -> dict | None:
     """Take a pending message for sending (once, whoever else looks at it); return it, or None."""
     row = db.execute("UPDATE notifications SET status = 'sending', attempts = attempts + 1 "
                      "WHERE id = ? AND status = 'pending' RETURNING *", [notification_id]).fetchone()
-    return dict(row) if row is not None else None
+    return dialect.as_dict(row) if row is not None else None
 
 
 def finish_notification(db: Database, notification_id: int, values: dict) -> None:

@@ -203,3 +203,20 @@ def test_a_revocation_that_rolls_back_leaves_the_kiosk_connected(app, api):
         assert kiosk.is_connected()
         devices.revoke(db, device_id, app.extensions["turnos.clock"], None)
     assert not kiosk.is_connected()
+
+
+def test_rows_read_as_dicts_name_every_column_the_same_on_both_engines(engine):
+    # Rows become dicts by zipping names and values on PostgreSQL; a name a query repeats
+    # (a join's two ids) keeps its first column, as sqlite3.Row and the row's own lookup do.
+    from shared import store
+
+    ticket = engine.issue("cam-centro", "A")
+    service_id = store.ticket_by_id(engine.db, ticket["id"])["service_id"]
+    while ticket["id"] == service_id:  # the two ids must differ to tell which one was kept
+        ticket = engine.issue("cam-centro", "A")
+    row = store._one(engine.db, "SELECT t.*, s.code AS service_code FROM tickets t "
+                                "JOIN services s ON s.id = t.service_id WHERE t.id = ?", [ticket["id"]])
+    assert row["id"] == ticket["id"] and row["service_code"] == "A" and row["code"] == ticket["code"]
+    both = store._one(engine.db, "SELECT t.id, s.id, s.code FROM tickets t "
+                                 "JOIN services s ON s.id = t.service_id WHERE t.id = ?", [ticket["id"]])
+    assert both == {"id": ticket["id"], "code": "A"}
