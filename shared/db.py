@@ -375,6 +375,9 @@ class PgDatabase:
             turn = _turn(self.path, namespace, key)
             turn.acquire()
             self._turn = turn
+        # Sent at once, never held (see ``send``): the server starts waiting for the lock while
+        # this process builds the statements that follow it.
+        self._pipelined()
         self.send(self.dialect.lock, [namespace, key])
 
     def _end_turn(self) -> None:
