@@ -585,9 +585,8 @@ def _transition_sql(from_states: tuple[str, ...], sets: dict, desk_id: int | Non
 def transition(db: Database, ticket_id: int, from_states: tuple[str, ...], sets: dict,
                *, desk_id: int | None = None) -> dict | None:
     """Change a ticket only if it is in one of the given states; return it, or None."""
-    row = db.execute(_transition_sql(from_states, sets, desk_id),
-                     dict(sets, _id=ticket_id, _desk=desk_id)).fetchone()
-    return dialect.as_dict(row) if row is not None else None
+    return _one(db, _transition_sql(from_states, sets, desk_id),
+                    dict(sets, _id=ticket_id, _desk=desk_id))
 
 
 def transition_logged(db: Database, ticket_id: int, from_states: tuple[str, ...], sets: dict, *,
@@ -601,10 +600,9 @@ def transition_logged(db: Database, ticket_id: int, from_states: tuple[str, ...]
 
 def recall(db: Database, ticket_id: int, desk_id: int, now_ms: int) -> dict | None:
     """Count one more call of a called ticket at its desk; return it, or None."""
-    row = db.execute("UPDATE tickets SET recalls = recalls + 1, last_called_at = ? "
-                     "WHERE id = ? AND status = 'called' AND desk_id = ? RETURNING *",
-                     [now_ms, ticket_id, desk_id]).fetchone()
-    return dialect.as_dict(row) if row is not None else None
+    return _one(db, "UPDATE tickets SET recalls = recalls + 1, last_called_at = ? "
+                    "WHERE id = ? AND status = 'called' AND desk_id = ? RETURNING *",
+                    [now_ms, ticket_id, desk_id])
 
 
 def desk_open_ticket(db: Database, desk_id: int) -> dict | None:
@@ -832,9 +830,8 @@ def start_pause(db: Database, session_id: int, reason: str, now_ms: int) -> dict
 
 def end_pause(db: Database, session_id: int, now_ms: int) -> dict | None:
     """Close the open pause of a desk session; return it, or None."""
-    row = db.execute("UPDATE desk_pauses SET ended_at = ? WHERE session_id = ? AND ended_at IS NULL "
-                     "RETURNING *", [now_ms, session_id]).fetchone()
-    return dialect.as_dict(row) if row is not None else None
+    return _one(db, "UPDATE desk_pauses SET ended_at = ? WHERE session_id = ? AND ended_at IS NULL "
+                    "RETURNING *", [now_ms, session_id])
 
 
 # --- audit -----------------------------------------------------------------
@@ -881,9 +878,8 @@ def latest_session_of_user(db: Database, user_id: int) -> dict | None:
 
 def mark_preferential(db: Database, ticket_id: int, priority: str) -> dict | None:
     """Give a waiting general ticket a priority category; return it, or None."""
-    row = db.execute("UPDATE tickets SET priority = ? WHERE id = ? AND status = 'waiting' "
-                     "AND priority IS NULL RETURNING *", [priority, ticket_id]).fetchone()
-    return dialect.as_dict(row) if row is not None else None
+    return _one(db, "UPDATE tickets SET priority = ? WHERE id = ? AND status = 'waiting' "
+                    "AND priority IS NULL RETURNING *", [priority, ticket_id])
 
 
 def user_events_between(db: Database, site_id: int, user_id: int, start_ms: int, end_ms: int,
@@ -1060,19 +1056,17 @@ def claim_print_job(db: Database, job_id: int, now_ms: int, *,
                     from_states: tuple[str, ...] = ("pending",)) -> dict | None:
     """Mark a job as printing (one more attempt) if it is in one of the given states; return it."""
     states = ", ".join(f"'{s}'" for s in from_states)
-    row = db.execute(f"UPDATE print_jobs SET status = 'printing', attempts = attempts + 1, "
-                     f"updated_at = ? WHERE id = ? AND status IN ({states}) RETURNING *",
-                     [now_ms, job_id]).fetchone()
-    return dialect.as_dict(row) if row is not None else None
+    return _one(db, f"UPDATE print_jobs SET status = 'printing', attempts = attempts + 1, "
+                    f"updated_at = ? WHERE id = ? AND status IN ({states}) RETURNING *",
+                    [now_ms, job_id])
 
 
 def finish_print_job(db: Database, job_id: int, values: dict) -> dict | None:
     """Record the outcome of a job still pending or printing; return it, or None if already done."""
     assignments = ", ".join(f"{k} = :{k}" for k in values)
-    row = db.execute(f"UPDATE print_jobs SET {assignments} WHERE id = :_id "
-                     "AND status IN ('pending', 'printing') RETURNING *",
-                     dict(values, _id=job_id)).fetchone()
-    return dialect.as_dict(row) if row is not None else None
+    return _one(db, f"UPDATE print_jobs SET {assignments} WHERE id = :_id "
+                    "AND status IN ('pending', 'printing') RETURNING *",
+                    dict(values, _id=job_id))
 
 
 def open_print_jobs(db: Database, device_id: int) -> list[dict]:
@@ -1807,9 +1801,8 @@ def change_appointment(db: Database, appointment_id: int, from_states: tuple[str
     """Change an appointment only if it is in one of the given states; return it, or None."""
     assignments = ", ".join(f"{k} = :{k}" for k in sets)
     states = ", ".join(f"'{s}'" for s in from_states)
-    row = db.execute(f"UPDATE appointments SET {assignments} WHERE id = :_id AND status IN ({states}) "
-                     "RETURNING *", dict(sets, _id=appointment_id)).fetchone()
-    return dialect.as_dict(row) if row is not None else None
+    return _one(db, f"UPDATE appointments SET {assignments} WHERE id = :_id AND status IN ({states}) "
+                    "RETURNING *", dict(sets, _id=appointment_id))
 
 
 def overdue_appointments(db: Database, before_ms: int, limit: int = 500) -> list[dict]:
@@ -1859,10 +1852,9 @@ def ticket_by_checkin_code(db: Database, code: str) -> dict | None:
 
 def confirm_arrival(db: Database, ticket_id: int, now_ms: int) -> dict | None:
     """Mark a waiting ticket from a phone as arrived (callable from now on); return it, or None."""
-    row = db.execute("UPDATE tickets SET arrived = :yes, arrived_at = :now WHERE id = :id "
-                     "AND status = 'waiting' AND NOT arrived RETURNING *",
-                     {"yes": True, "now": now_ms, "id": ticket_id}).fetchone()
-    return dialect.as_dict(row) if row is not None else None
+    return _one(db, "UPDATE tickets SET arrived = :yes, arrived_at = :now WHERE id = :id "
+                    "AND status = 'waiting' AND NOT arrived RETURNING *",
+                    {"yes": True, "now": now_ms, "id": ticket_id})
 
 
 def awaiting_arrival(db: Database, site_id: int, day: str) -> list[dict]:
@@ -1880,10 +1872,9 @@ def first_passed_at(db: Database, ticket: dict) -> int | None:
 
 def abandon_unconfirmed(db: Database, ticket_id: int, now_ms: int) -> dict | None:
     """Close a ticket from a phone never confirmed (abandoned, automatic); return it, or None."""
-    row = db.execute("UPDATE tickets SET status = 'abandoned', closed_at = :now, automatic = :yes "
-                     "WHERE id = :id AND status = 'waiting' AND NOT arrived RETURNING *",
-                     {"now": now_ms, "yes": True, "id": ticket_id}).fetchone()
-    return dialect.as_dict(row) if row is not None else None
+    return _one(db, "UPDATE tickets SET status = 'abandoned', closed_at = :now, automatic = :yes "
+                    "WHERE id = :id AND status = 'waiting' AND NOT arrived RETURNING *",
+                    {"now": now_ms, "yes": True, "id": ticket_id})
 
 
 def count_remote_taken(db: Database, device: str, site_id: int, day: str) -> int:
@@ -1972,9 +1963,8 @@ def due_notifications(db: Database, now_ms: int, limit: int) -> list[dict]:
 
 def claim_notification(db: Database, notification_id: int) -> dict | None:
     """Take a pending message for sending (once, whoever else looks at it); return it, or None."""
-    row = db.execute("UPDATE notifications SET status = 'sending', attempts = attempts + 1 "
-                     "WHERE id = ? AND status = 'pending' RETURNING *", [notification_id]).fetchone()
-    return dialect.as_dict(row) if row is not None else None
+    return _one(db, "UPDATE notifications SET status = 'sending', attempts = attempts + 1 "
+                    "WHERE id = ? AND status = 'pending' RETURNING *", [notification_id])
 
 
 def finish_notification(db: Database, notification_id: int, values: dict) -> None:
