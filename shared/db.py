@@ -446,6 +446,10 @@ class PgDatabase:
             self._end_pipeline(failed=True)
             self.conn.blocking = False
             raise
+        self._send_held()
+
+    def _send_held(self) -> None:
+        """Send the statement ``send`` held, if any, on the cursor it returned."""
         held, self._held = self._held, None
         if held is not None:
             cursor, sql, parameters = held
@@ -461,12 +465,10 @@ class PgDatabase:
         nothing of the transaction stays. A transaction of one statement (still
         held, see ``send``) sends it now, alone: its own transaction on the server.
         """
-        held, self._held, self._open = self._held, None, False
+        self._open = False
         if self._pipeline is None:  # one statement or none: it runs as its own transaction
             self._end_turn()
-            if held is not None:
-                cursor, sql, parameters = held
-                cursor.execute(sql, parameters)
+            self._send_held()
             return
         self.conn.committing = True
         # No other request of this process runs before the sync is sent (it blocks until
