@@ -776,22 +776,23 @@ def _apply_postgresql(url: str) -> list[str]:
     Nothing pending (every start but the first after an upgrade): no lock is taken and
     nothing is written, so a role that may only read (a backup's, a report's) can start.
     """
+    migrations = _yoyo_migrations()
     backend = _yoyo_backend(url)
     try:
         role, may_create = backend.execute(
             "SELECT current_user, has_schema_privilege(current_schema(), 'CREATE')").fetchone()
         if not may_create:
             # yoyo would wait a minute for a lock it cannot write, then blame another process.
-            if internalmigrations.needs_upgrading(backend) or backend.to_apply(_yoyo_migrations()):
+            if internalmigrations.needs_upgrading(backend) or backend.to_apply(migrations):
                 raise SchemaChangeRefused(
                     f"The database needs migrations, and the role {role} may not change its "
                     "schema. Run them once with the URL of the database's owner (run.py migrate "
                     "--database postgresql://OWNER@HOST/DB). Nothing was changed.")
             return []
-        if not backend.to_apply(_yoyo_migrations()):
+        if not backend.to_apply(migrations):
             return []
-        with backend.lock(timeout=60):
-            pending = backend.to_apply(_yoyo_migrations())
+        with backend.lock(timeout=60):  # another process may have applied them meanwhile
+            pending = backend.to_apply(migrations)
             backend.apply_migrations(pending)
         return [m.id for m in pending]
     finally:
