@@ -60,3 +60,36 @@ def test_a_call_waiting_for_a_lock_held_elsewhere_does_not_stop_the_process(
     desk.join(WAIT)
     assert answer["next"].status_code == 200
     assert answer["next"].json()["code"] == issued.json()["code"]
+
+
+def test_a_read_waiting_for_a_lock_held_elsewhere_lets_the_process_answer_others(
+        live_server, database, demo_logins):
+    """A read outside any transaction waits on gevent's loop: the process answers others meanwhile."""
+    admin = live_server.token(*demo_logins["admin"])
+    issued = live_server.call(admin, "POST", "/api/v1/tickets", {"site": "cam-centro", "service": "A"})
+    assert issued.status_code == 201
+    ticket_id = issued.json()["id"]
+
+    maintenance = psycopg.connect(database)  # even reads of the table wait for this lock
+    maintenance.execute("LOCK TABLE tickets IN ACCESS EXCLUSIVE MODE")
+    answer = {}
+
+    def read_ticket():
+        answer["ticket"] = live_server.call(admin, "GET", f"/api/v1/tickets/{ticket_id}")
+
+    reader = threading.Thread(target=read_ticket)
+    try:
+        reader.start()
+        deadline = time.monotonic() + WAIT
+        while not _waiting_for_a_lock(database):
+            assert time.monotonic() < deadline, "the read never reached the lock"
+        for _ in range(3):  # the waiting read holds one connection; others keep working
+            health = requests.get(live_server.url + "/healthz", timeout=5)
+            assert health.status_code == 200 and health.json()["database"] == "ok"
+        assert "ticket" not in answer, "the read went through a lock it should have waited for"
+    finally:
+        maintenance.rollback()
+        maintenance.close()
+    reader.join(WAIT)
+    assert answer["ticket"].status_code == 200
+    assert answer["ticket"].json()["code"] == issued.json()["code"]
