@@ -222,9 +222,9 @@ def pg_connection_class():
 
             psycopg waits there through gevent's emulation of ``select.poll``,
             which builds a poll object, its watchers and their results on every
-            wait; an io watcher on the loop does the same work for about a quarter
-            less of the process's CPU per round trip (a read outside a transaction, a commit's
-            answer). A wait with a timeout (psycopg's own, rare) keeps psycopg's path.
+            wait; an io watcher on the loop does the same for less of the
+            process's CPU (a round trip of ``SELECT 1``: about 130 → 110 µs). A
+            wait with a timeout (psycopg's own, rare) keeps psycopg's path.
             """
             if timeout is None and cooperative_wait is not None:
                 return cooperative_wait(gen, self.pgconn.socket)
