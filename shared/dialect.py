@@ -202,7 +202,6 @@ def pg_connection_class():
     from psycopg import waiting
 
     blocking_wait = getattr(waiting, "wait_c", None) or waiting.wait_poll  # C, unpatched poll
-    cooperative_wait = _gevent_loop_wait() if _select_patched_by_gevent() else None
     # What a wait raises past its timeout (not public API: setup.cfg keeps psycopg below 3.4).
     waited_too_long = psycopg.errors._WaitTimeout
 
@@ -215,19 +214,6 @@ def pg_connection_class():
                 if self.committing:
                     return self._wait_for_commit(gen, interval)
                 return self._wait_while_prompt(gen, interval)
-            return self._cooperative(gen, interval, timeout)
-
-        def _cooperative(self, gen, interval, timeout):
-            """Wait letting other greenlets run: on gevent's own loop where gevent patched select.
-
-            psycopg waits there through gevent's emulation of ``select.poll``,
-            which builds a poll object, its watchers and their results on every
-            wait; an io watcher on the loop does the same for less of the
-            process's CPU (a round trip of ``SELECT 1``: about 130 → 110 µs). A
-            wait with a timeout (psycopg's own, rare) keeps psycopg's path.
-            """
-            if timeout is None and cooperative_wait is not None:
-                return cooperative_wait(gen, self.pgconn.socket)
             return super().wait(gen, interval=interval, timeout=timeout)
 
         def _wait_while_prompt(self, gen, interval):
@@ -244,7 +230,7 @@ def pg_connection_class():
             except waited_too_long:
                 # The generator is left at a wait; whichever way the socket gets ready first,
                 # it asks again for what it still needs.
-                return self._cooperative(_resumed(waiting.Wait.RW, gen), interval, None)
+                return super().wait(_resumed(waiting.Wait.RW, gen), interval=interval)
 
         def _wait_for_commit(self, gen, interval):
             """Block while any of the transaction is unsent; wait for the COMMIT's answer cooperatively.
@@ -260,7 +246,7 @@ def pg_connection_class():
                     state = gen.send(_poll_once(self.pgconn.socket, state))
             except StopIteration as done:
                 return done.value
-            return self._cooperative(_resumed(state, gen), interval, None)
+            return super().wait(_resumed(state, gen), interval=interval)
 
     return Connection
 
@@ -317,47 +303,6 @@ def _poll_once(fileno: int, state) -> int:
         (waiting.Ready.W if events & select.POLLOUT else 0)
     # A closed or broken socket: let libpq try both ways and report the error itself.
     return ready or waiting.Ready.RW
-
-
-def _select_patched_by_gevent() -> bool:
-    """Tell whether gevent patched ``select`` in this process (``run.py serve`` does, first thing)."""
-    try:
-        from gevent import monkey
-    except ImportError:
-        return False
-    return monkey.is_module_patched("select")
-
-
-def _gevent_loop_wait():
-    """Return a wait that runs a psycopg generator to its end on gevent's loop (other greenlets run).
-
-    Each wait is one io watcher for the events the generator asks for, and the
-    generator hears which of them came.
-    """
-    from gevent.core import READ, WRITE
-    from gevent.hub import Waiter, get_hub
-    from psycopg import waiting
-
-    wanted = {waiting.Wait.R: READ, waiting.Wait.W: WRITE, waiting.Wait.RW: READ | WRITE}
-
-    def wait(gen, fileno: int):
-        hub = get_hub()
-        try:
-            state = next(gen)
-            while True:
-                watcher = hub.loop.io(fileno, wanted[state])
-                waiter = Waiter(hub)
-                watcher.start(waiter.switch, pass_events=True)
-                try:
-                    events = waiter.get()
-                finally:
-                    watcher.close()
-                state = gen.send((waiting.Ready.R if events & READ else 0)
-                                 | (waiting.Ready.W if events & WRITE else 0))
-        except StopIteration as done:
-            return done.value
-
-    return wait
 
 
 def _resumed(state, gen):
