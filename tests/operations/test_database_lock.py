@@ -27,6 +27,36 @@ def _waiting_for_a_lock(url: str) -> bool:
                             "WHERE NOT l.granted AND d.datname = %s", [name]).fetchone()[0] > 0
 
 
+def _answer_while_locked(database: str, request, meanwhile):
+    """Send ``request`` while another session holds the tickets' table locked; return its answer.
+
+    ``meanwhile`` runs once the request waits for that lock (and before the lock is
+    released); the answer must not have come by then.
+    """
+    maintenance = psycopg.connect(database)  # a transaction left open: the lock stays held
+    maintenance.execute("LOCK TABLE tickets IN ACCESS EXCLUSIVE MODE")  # even reads wait for it
+    answer = {}
+    waiting = threading.Thread(target=lambda: answer.setdefault("reply", request()))
+    try:
+        waiting.start()
+        deadline = time.monotonic() + WAIT
+        while not _waiting_for_a_lock(database):
+            assert time.monotonic() < deadline, "the request never reached the lock"
+        meanwhile()
+        assert "reply" not in answer, "the request went through a lock it should have waited for"
+    finally:
+        maintenance.rollback()
+        maintenance.close()
+    waiting.join(WAIT)
+    return answer["reply"]
+
+
+def _healthy(live_server) -> None:
+    """Check that the process answers its health check, its database included."""
+    health = requests.get(live_server.url + "/healthz", timeout=5)
+    assert health.status_code == 200 and health.json()["database"] == "ok"
+
+
 def test_a_call_waiting_for_a_lock_held_elsewhere_does_not_stop_the_process(
         live_server, database, demo_logins):
     admin = live_server.token(*demo_logins["admin"])
@@ -35,61 +65,30 @@ def test_a_call_waiting_for_a_lock_held_elsewhere_does_not_stop_the_process(
     assert issued.status_code == 201
     assert live_server.call(official, "POST", "/api/v1/desks/cam-centro:1/session", {}).status_code == 201
 
-    maintenance = psycopg.connect(database)  # a transaction left open: the lock stays held
-    maintenance.execute("LOCK TABLE tickets IN ACCESS EXCLUSIVE MODE")
-    answer = {}
+    def meanwhile():  # the call waits; the process answers others
+        _healthy(live_server)
+        assert live_server.call(official, "GET", "/api/v1/me").status_code == 200
 
-    def call_next():
-        answer["next"] = live_server.call(official, "POST", "/api/v1/desks/cam-centro:1/next")
-
-    desk = threading.Thread(target=call_next)
-    try:
-        desk.start()
-        deadline = time.monotonic() + WAIT
-        while not _waiting_for_a_lock(database):
-            assert time.monotonic() < deadline, "the desk's call never reached the lock"
-        # The call waits; the process answers others meanwhile.
-        health = requests.get(live_server.url + "/healthz", timeout=5)
-        assert health.status_code == 200 and health.json()["database"] == "ok"
-        me = live_server.call(official, "GET", "/api/v1/me")
-        assert me.status_code == 200
-        assert "next" not in answer, "the call went through a lock it should have waited for"
-    finally:
-        maintenance.rollback()
-        maintenance.close()
-    desk.join(WAIT)
-    assert answer["next"].status_code == 200
-    assert answer["next"].json()["code"] == issued.json()["code"]
+    called = _answer_while_locked(
+        database, lambda: live_server.call(official, "POST", "/api/v1/desks/cam-centro:1/next"),
+        meanwhile)
+    assert called.status_code == 200
+    assert called.json()["code"] == issued.json()["code"]
 
 
 def test_a_read_waiting_for_a_lock_held_elsewhere_lets_the_process_answer_others(
         live_server, database, demo_logins):
-    """A read outside any transaction waits on gevent's loop: the process answers others meanwhile."""
+    """A read outside any transaction waits cooperatively: the process answers others meanwhile."""
     admin = live_server.token(*demo_logins["admin"])
     issued = live_server.call(admin, "POST", "/api/v1/tickets", {"site": "cam-centro", "service": "A"})
     assert issued.status_code == 201
-    ticket_id = issued.json()["id"]
 
-    maintenance = psycopg.connect(database)  # even reads of the table wait for this lock
-    maintenance.execute("LOCK TABLE tickets IN ACCESS EXCLUSIVE MODE")
-    answer = {}
+    def meanwhile():  # the waiting read holds one connection; the others keep working
+        for _ in range(3):
+            _healthy(live_server)
 
-    def read_ticket():
-        answer["ticket"] = live_server.call(admin, "GET", f"/api/v1/tickets/{ticket_id}")
-
-    reader = threading.Thread(target=read_ticket)
-    try:
-        reader.start()
-        deadline = time.monotonic() + WAIT
-        while not _waiting_for_a_lock(database):
-            assert time.monotonic() < deadline, "the read never reached the lock"
-        for _ in range(3):  # the waiting read holds one connection; others keep working
-            health = requests.get(live_server.url + "/healthz", timeout=5)
-            assert health.status_code == 200 and health.json()["database"] == "ok"
-        assert "ticket" not in answer, "the read went through a lock it should have waited for"
-    finally:
-        maintenance.rollback()
-        maintenance.close()
-    reader.join(WAIT)
-    assert answer["ticket"].status_code == 200
-    assert answer["ticket"].json()["code"] == issued.json()["code"]
+    read = _answer_while_locked(
+        database, lambda: live_server.call(admin, "GET", f"/api/v1/tickets/{issued.json()['id']}"),
+        meanwhile)
+    assert read.status_code == 200
+    assert read.json()["code"] == issued.json()["code"]
