@@ -22,10 +22,14 @@ BOOLEAN_COLUMNS = frozenset({"active", "automatic", "id_capture", "kiosk_visible
 MAX_ID = 2**63 - 1
 
 
+def _dict_or_none(row) -> dict | None:
+    """Return a fetched row as a dict, or None when there was none."""
+    return dialect.as_dict(row) if row is not None else None
+
+
 def _one(db: Database, sql: str, params=()) -> dict | None:
     """Return the first row of a query as a dict, or None."""
-    row = db.execute(sql, params).fetchone()
-    return dialect.as_dict(row) if row is not None else None
+    return _dict_or_none(db.execute(sql, params).fetchone())
 
 
 def _all(db: Database, sql: str, params=()) -> list[dict]:
@@ -471,8 +475,7 @@ class Pending:
     def row(self) -> dict | None:
         """Return the changed ticket, or None when the statement changed none."""
         if self.cursor is not None:
-            found = self.db.answered(self.cursor).fetchone()
-            self.cursor, self._row = None, dialect.as_dict(found) if found is not None else None
+            self.cursor, self._row = None, _dict_or_none(self.db.answered(self.cursor).fetchone())
         return self._row
 
 
@@ -499,7 +502,7 @@ def update_logged(db: Database, update: str, params: dict, *, kind: str, at: int
     row = db.execute(update, params).fetchone()
     if row is not None:
         db.execute(f"{log} tickets c WHERE c.id = :_ev_ticket", dict(params, _ev_ticket=row["id"]))
-    return Pending(db, row=dialect.as_dict(row) if row is not None else None)
+    return Pending(db, row=_dict_or_none(row))
 
 
 def ticket_by_id(db: Database, ticket_id: int) -> dict | None:
