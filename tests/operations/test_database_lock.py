@@ -4,7 +4,8 @@ A desk's call waits for the tickets the other session locked; the rest of the pr
 goes on answering meanwhile (health, other requests), and the call completes as soon as
 the lock is released. A write transaction waits for the server without yielding only while
 the server answers promptly (see ``shared/dialect.py``): a lock held elsewhere must not
-freeze every screen, kiosk and desk of the process.
+freeze every screen, kiosk and desk of the process. A read outside any transaction waits
+cooperatively from the start, with the same result.
 """
 
 import threading
