@@ -120,7 +120,7 @@ def simulate_day(rng: random.Random, site: dict, day: date, ids: Ids, batch: Bat
     open_ms, last_call_ms = start_ms + 7 * HOUR, start_ms + 17 * HOUR
     close_ms = start_ms + 17 * HOUR + 30 * MIN
     mean = tickets_per_day * WEEKDAY_FACTOR[day.weekday()] * MONTH_FACTOR.get(day.month, 1.0)
-    n = max(0, int(rng.gauss(mean, math.sqrt(mean))))
+    n = max(0, round(rng.gauss(mean, math.sqrt(mean))))  # int() would drop half a visit a day
     weights = list(HOURLY.values())
     hours = rng.choices(list(HOURLY), weights=weights, k=n)
     arrivals = sorted(start_ms + h * HOUR + rng.randrange(HOUR if h < 16 else 45 * MIN) for h in hours)
