@@ -81,6 +81,11 @@ def export(client, token: str, path: str, trace: bool) -> tuple[float, int, int,
     return elapsed, rows - 1, size, peak
 
 
+def year_by_service(year: int) -> str:
+    """Return the path of the summary of every site's year by service (the memory target's report)."""
+    return f"/api/v1/reports/summary?site=all&from={year}-01-01&to={year}-12-31&group_by=service"
+
+
 def rss_mb(field: str) -> float:
     """Return this process's resident memory now (``VmRSS``) or at its peak (``VmHWM``) in MB."""
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -101,8 +106,7 @@ def memory_only(instance: Path, year: int) -> int:
     """The child of ``year_by_service_in_fresh_process``: print RSS before and peak, in MB."""
     _app, client, token = app_and_token(instance, year)
     before = rss_mb("VmRSS")
-    timed(client, token, f"/api/v1/reports/summary?site=all&from={year}-01-01&to={year}-12-31"
-                         "&group_by=service")
+    timed(client, token, year_by_service(year))
     print(f"{before:.1f} {rss_mb('VmHWM'):.1f}")
     return 0
 
@@ -150,15 +154,13 @@ def main(argv=None) -> int:
     print(f"({sites} sites; a month is {issued['month']:,} segments, the year {issued['year']:,}; "
           f"targets by site and by service: month ≤ {TARGETS['month']} s, year ≤ "
           f"{TARGETS['year']} s)")
-    year = periods["year"]
     before, peak_rss = year_by_service_in_fresh_process(args.instance, args.year)
     print(f"Year by service in a fresh process: RSS {before:.0f} MB before the report, "
           f"peak {peak_rss:.0f} MB (target ≤ {MEMORY_TARGET_MB} MB)")
     if peak_rss > MEMORY_TARGET_MB:
         failures.append(f"memory {peak_rss:.0f} MB > {MEMORY_TARGET_MB} MB")
     tracemalloc.start()
-    timed(client, token, f"/api/v1/reports/summary?site=all&from={year[0]}&to={year[1]}"
-                         "&group_by=service")
+    timed(client, token, year_by_service(args.year))
     peak = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
     print(f"Year by service here: peak traced Python memory {peak:.1f} MB; this process's peak RSS "
