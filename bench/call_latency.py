@@ -49,7 +49,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Server, Services, percentile, request  # noqa: E402
+from common import Server, Services, memory_mb, percentile, request  # noqa: E402
 
 DEMO_STAFF = (("admin", "admin-demo-2026"), ("supervisor", "supervisor-demo-2026"),
               ("funcionario1", "funcionario-demo-2026"), ("funcionario2", "funcionario-demo-2026"))
@@ -361,16 +361,6 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def rss(pid: int) -> tuple[float, float]:
-    """Return the process's resident memory and its peak, in MB."""
-    values = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            values[key] = int(value.split()[0]) / 1024
-    return values["VmRSS"], values["VmHWM"]
-
-
 def summary(values: list[float]) -> str:
     """Return p50/p99/max of a list of milliseconds."""
     return (f"p50 {percentile(values, 50):6.2f}  p99 {percentile(values, 99):6.2f}  "
@@ -394,7 +384,7 @@ async def bench(servers: list[Server], args) -> int:
                                {"site": SITE, "kind": "display", "name": f"Pantalla {i + 1}"}, admin)
         assert status == 201, body
         devices.append(body["token"])
-    idle_rss = sum(rss(s.process.pid)[0] for s in servers)
+    idle_rss = sum(memory_mb(s.process.pid)[0] for s in servers)
 
     b = Bench(servers, args)
     started = now()
@@ -403,7 +393,7 @@ async def bench(servers: list[Server], args) -> int:
                              for i in range(args.desks)])
     print(f"connected {args.displays} displays + {args.desks} desk sockets in "
           f"{now() - started:.1f} s; server RSS idle {idle_rss:.0f} MB, "
-          f"with {len(b.sockets)} sockets {sum(rss(s.process.pid)[0] for s in servers):.0f} MB")
+          f"with {len(b.sockets)} sockets {sum(memory_mb(s.process.pid)[0] for s in servers):.0f} MB")
 
     http = Http(server.port)
     runs = []
@@ -421,8 +411,8 @@ async def bench(servers: list[Server], args) -> int:
     b_extra = [{"token": t} for t in devices[args.displays:]]
     await b.connect("extra", b_extra)
     total = len(b.sockets)
-    rss_now = sum(rss(s.process.pid)[0] for s in servers)
-    rss_peak = sum(rss(s.process.pid)[1] for s in servers)
+    rss_now = sum(memory_mb(s.process.pid)[0] for s in servers)
+    rss_peak = sum(memory_mb(s.process.pid)[1] for s in servers)
     b.closing = True
 
     p50 = statistics.median(percentile(r["last"], 50) for r in runs)

@@ -15,6 +15,16 @@ ROOT = Path(__file__).resolve().parent.parent
 ADMIN = ("admin", "admin-demo-2026")
 
 
+def memory_mb(pid: int | str = "self") -> tuple[float, float]:
+    """Return a process's resident memory now and at its peak (VmRSS, VmHWM) in MB; NaN if gone."""
+    values = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            values[key] = int(value.split()[0]) / 1024
+    return values.get("VmRSS", float("nan")), values.get("VmHWM", float("nan"))
+
+
 def free_port() -> int:
     """Return a free TCP port on loopback."""
     with socket.socket() as s:
@@ -67,10 +77,7 @@ class Server:
 
     def rss_mb(self) -> float:
         """Return the server's resident memory in MB."""
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
+        return memory_mb(self.process.pid)[0]
 
     def token(self, username=ADMIN[0], password=ADMIN[1]) -> str:
         """Return a staff bearer token (waiting, as a person would, when logins are rate limited).

@@ -26,6 +26,9 @@ import tracemalloc
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import memory_mb  # noqa: E402
 
 from shared.clock import FrozenClock  # noqa: E402
 
@@ -86,14 +89,6 @@ def year_by_service(year: int) -> str:
     return f"/api/v1/reports/summary?site=all&from={year}-01-01&to={year}-12-31&group_by=service"
 
 
-def rss_mb(field: str) -> float:
-    """Return this process's resident memory now (``VmRSS``) or at its peak (``VmHWM``) in MB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"/proc/self/status has no {field}")
-
-
 def year_by_service_in_fresh_process(instance: Path, year: int) -> tuple[float, float]:
     """Read the year by service in a new process; return its RSS before the report and its peak (MB)."""
     out = subprocess.run([sys.executable, __file__, "--instance", str(instance), "--year", str(year),
@@ -105,9 +100,9 @@ def year_by_service_in_fresh_process(instance: Path, year: int) -> tuple[float, 
 def memory_only(instance: Path, year: int) -> int:
     """The child of ``year_by_service_in_fresh_process``: print RSS before and peak, in MB."""
     _app, client, token = app_and_token(instance, year)
-    before = rss_mb("VmRSS")
+    before = memory_mb()[0]
     timed(client, token, year_by_service(year))
-    print(f"{before:.1f} {rss_mb('VmHWM'):.1f}")
+    print(f"{before:.1f} {memory_mb()[1]:.1f}")
     return 0
 
 
@@ -164,7 +159,7 @@ def main(argv=None) -> int:
     peak = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
     print(f"Year by service here: peak traced Python memory {peak:.1f} MB; this process's peak RSS "
-          f"after every report above {rss_mb('VmHWM'):.0f} MB")
+          f"after every report above {memory_mb()[1]:.0f} MB")
     print("\nCSV export of every ticket, streamed (peak of Python memory traced on a second pass):")
     for label, (first, last) in (("week", (f"{args.year}-03-03", f"{args.year}-03-09")),
                                  ("month", periods["month"])):

@@ -139,14 +139,6 @@ class Screens:
             client.disconnect()
 
 
-def rss_mb(pid: int) -> float:
-    """Return a process's resident memory in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def soak(engine: str, args, services: Services | None) -> dict:
     """Run the day on one engine; print the minutes; return the summary."""
     env = {"TURNOS_SECRET_KEY": secrets.token_hex(32), "TURNOS_KIOSK_RATE_LIMIT": "[1000000, 60]"}
@@ -175,7 +167,7 @@ def soak(engine: str, args, services: Services | None) -> dict:
 
             def sample():
                 while not stop.wait(10):
-                    memory.append((time.time(), rss_mb(server.process.pid)))
+                    memory.append((time.time(), server.rss_mb()))
 
             sampler = threading.Thread(target=sample, daemon=True)
             sampler.start()
