@@ -25,6 +25,9 @@ from shared.web import (
     actor,
     current_clock,
     desk_for,
+    desk_from_path,
+    may_call_at,
+    may_move_ticket,
     principal,
     readable_desk,
     require,
@@ -366,8 +369,7 @@ def recall_ticket(data, ticket_id):
 @bp.errors(*TICKET_ACTION_ERRORS)
 def start_ticket(data, ticket_id):
     """Start serving a called ticket."""
-    ticket = ticket_for_action(ticket_id)
-    return ticket_reply(current_engine().start(ticket, actor()))
+    return ticket_reply(current_engine().start(ticket_id, actor(), may_move_ticket()))
 
 
 @bp.route("/tickets/<int:ticket_id>/finish", methods=["POST"])
@@ -377,9 +379,8 @@ def start_ticket(data, ticket_id):
 @bp.errors(*TICKET_ACTION_ERRORS)
 def finish_ticket(data, ticket_id):
     """Finish serving a ticket (optional outcome resolved|pending and a note)."""
-    ticket = ticket_for_action(ticket_id)
-    return ticket_reply(current_engine().finish(ticket, actor(), data["outcome"],
-                                                data["note"] or ""))
+    return ticket_reply(current_engine().finish(ticket_id, actor(), data["outcome"],
+                                                data["note"] or "", may_move_ticket()))
 
 
 @bp.route("/tickets/<int:ticket_id>/no-show", methods=["POST"])
@@ -389,8 +390,7 @@ def finish_ticket(data, ticket_id):
 @bp.errors(*TICKET_ACTION_ERRORS)
 def no_show_ticket(data, ticket_id):
     """Close a called ticket whose citizen did not come."""
-    ticket = ticket_for_action(ticket_id)
-    return ticket_reply(current_engine().no_show(ticket, actor()))
+    return ticket_reply(current_engine().no_show(ticket_id, actor(), may_move_ticket()))
 
 
 @bp.route("/tickets/<int:ticket_id>/cancel", methods=["POST"])
@@ -465,8 +465,9 @@ def close_desk_session(query, desk):
 @bp.errors(*DESK_ERRORS)
 def call_next(query, data, desk):
     """Call the next citizen to a desk: 200 with the ticket, or 204 when nobody waits."""
-    d = desk_for(desk)
-    ticket = current_engine().call_next(d, actor())  # a paused desk is refused there
+    d = desk_from_path(desk)
+    # Who may call here and a paused desk are checked by the claim itself.
+    ticket = current_engine().call_next(d, actor(), may_call_at(d))
     if ticket is None:
         return "", 204
     return ticket_reply(ticket)

@@ -500,8 +500,50 @@ def require_site(principal: Principal, site: dict) -> None:
 _READ = object()
 
 
+def ticket_condition(principal: Principal) -> tuple[str, dict]:
+    """Return who may move a ticket as a SQL condition over ``tickets``, with its parameters.
+
+    The same rule as ``may_act_for_desk`` for the ticket's desk, plus the
+    site: a manager moves any ticket of the sites she may use, anyone else
+    only a ticket of a desk whose open session is hers. A desk's step (start,
+    finish, no-show) checks it in the statement that makes the change, so the
+    step reads nothing first; when it changes nothing, the caller reads the
+    ticket to tell why (``shared.web.ticket_for_action``). Only staff move
+    tickets: a device matches no row.
+    """
+    clauses, params = [], {}
+    if not principal.is_staff:
+        return "0 = 1", params
+    if not principal.is_admin and principal.site_ids:
+        names = [f"_may_site{n}" for n in range(len(principal.site_ids))]
+        clauses.append(f"site_id IN ({', '.join(':' + name for name in names)})")
+        params.update(zip(names, principal.site_ids))
+    if principal.role not in MANAGERS:
+        clauses.append("desk_id IN (SELECT desk_id FROM desk_sessions "
+                       "WHERE user_id = :_may_user AND ended_at IS NULL)")
+        params["_may_user"] = principal.user_id
+    return " AND ".join(clauses), params  # empty: any ticket
+
+
+def desk_condition(principal: Principal) -> tuple[str, dict]:
+    """Return who may call at a desk (``:desk``) as a SQL condition, with its parameters.
+
+    ``may_act_for_desk``'s rule for a principal who may use the desk's site
+    (checked before, in memory): a manager calls at any desk, anyone else only at
+    the desk whose open session is hers. The claim checks it, so a call reads
+    nothing first; when it claims nothing, the caller reads the desk's session
+    to tell why.
+    """
+    if principal.role in MANAGERS:
+        return "", {}
+    return ("EXISTS (SELECT 1 FROM desk_sessions WHERE desk_id = :desk AND ended_at IS NULL "
+            "AND user_id = :_may_user)", {"_may_user": principal.user_id})
+
+
 def may_act_for_desk(db, principal: Principal, desk: dict, holder_id=_READ) -> bool:
     """Tell whether a principal may operate a desk: its holder, or a supervisor/admin.
+
+    ``ticket_condition`` and ``desk_condition`` say the same in SQL: change the three together.
 
     ``holder_id`` is the user holding the desk now (None: nobody) when the
     caller already read it; otherwise the desk's open session is read.

@@ -19,6 +19,7 @@ the line.
 import json
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -57,6 +58,21 @@ class Actor:
 
 
 SYSTEM = Actor()
+
+
+@dataclass(frozen=True)
+class MayAct:
+    """Who may act, checked by the statement that acts: a desk's call or step reads nothing first.
+
+    ``condition``: a SQL condition with its parameters (``auth.ticket_condition``
+    over the ticket's row, ``auth.desk_condition`` for a claim); ``explain(what)``:
+    when the statement changed nothing, read what was asked for (a ticket id, a
+    desk) and refuse the caller as a read first would have, or return it: then
+    its state, not the caller, is what refused the action.
+    """
+
+    condition: tuple[str, dict]
+    explain: Callable[[object], dict]
 
 
 class QueueEngine:
@@ -251,8 +267,12 @@ class QueueEngine:
 
     # --- calling ----------------------------------------------------------
 
-    def call_next(self, desk: dict, actor: Actor) -> dict | None:
-        """Call the next waiting ticket for a desk under its site's policy, or None."""
+    def call_next(self, desk: dict, actor: Actor, may: MayAct | None = None) -> dict | None:
+        """Call the next waiting ticket for a desk under its site's policy, or None.
+
+        ``may``: who may call at the desk, checked by the claim itself (without it the
+        caller checked already).
+        """
         db = self.db
         site = self.lookup.site(desk["site_id"])
         self._check_desk_can_call(desk)
@@ -267,7 +287,8 @@ class QueueEngine:
             claimed = store.claim_next(db, site_id=site["id"], desk_id=desk["id"],
                                        day=local_day(now, site["timezone"]), order_by=plan.order_by,
                                        order_params=plan.params, now_ms=now, user_id=actor.user_id,
-                                       record=priority.call_record(plan, now))
+                                       record=priority.call_record(plan, now),
+                                       condition=may.condition if may else ("", {}))
             # Only the ratio's streak depends on the ticket called: read it before the COMMIT.
             # Otherwise the claim travels with the COMMIT (one round trip under the site's lock).
             if site["policy"] == "ratio" and (ticket := claimed.row()) is not None:
@@ -277,7 +298,9 @@ class QueueEngine:
                 if new_state != state:
                     store.set_policy_state(db, site["id"], new_state)
         ticket = claimed.row()
-        if ticket is None:  # nobody waits, the desk is paused or still holds a ticket
+        if ticket is None:  # nobody waits, the desk is paused or still holds a ticket, or not yours
+            if may is not None:
+                may.explain(desk)
             self.check_not_paused(desk)
             self._check_desk_free(desk)
             return None
@@ -326,13 +349,15 @@ class QueueEngine:
 
     # --- service ---------------------------------------------------------------
 
-    def start(self, ticket_id, actor: Actor) -> dict:
-        """Start serving a called ticket."""
+    def start(self, ticket_id, actor: Actor, may: MayAct | None = None) -> dict:
+        """Start serving a called ticket (``may``: who may, checked as it moves; see ``_move``)."""
         # The desk holds the same ticket, called at the same moment: no estimate changes.
         return self._move(ticket_id, "start", ("called",), "started", events.TICKET_STARTED, actor,
-                          lambda now: {"status": "serving", "started_at": now}, changes_room=False)
+                          lambda now: {"status": "serving", "started_at": now}, changes_room=False,
+                          may=may)
 
-    def finish(self, ticket_id, actor: Actor, outcome: str | None = None, note: str = "") -> dict:
+    def finish(self, ticket_id, actor: Actor, outcome: str | None = None, note: str = "",
+               may: MayAct | None = None) -> dict:
         """Finish serving a ticket, with an optional outcome and note."""
         if outcome is not None and outcome not in OUTCOMES:
             raise Invalid(_l("Resultado no válido: use resolved o pending."), code="invalid_outcome")
@@ -342,12 +367,12 @@ class QueueEngine:
         return self._move(ticket_id, "finish", ("serving",), "finished", events.TICKET_FINISHED,
                           actor, lambda now: {"status": "finished", "finished_at": now,
                                               "closed_at": now, "outcome": outcome, "note": note},
-                          data={"outcome": outcome} if outcome else None)
+                          data={"outcome": outcome} if outcome else None, may=may)
 
-    def no_show(self, ticket_id, actor: Actor) -> dict:
+    def no_show(self, ticket_id, actor: Actor, may: MayAct | None = None) -> dict:
         """Close a called ticket whose citizen did not come."""
         return self._move(ticket_id, "no_show", ("called",), "no_show", events.TICKET_NO_SHOW,
-                          actor, lambda now: {"status": "no_show", "closed_at": now})
+                          actor, lambda now: {"status": "no_show", "closed_at": now}, may=may)
 
     def undo_no_show(self, ticket_id, actor: Actor) -> dict:
         """Take back a no-show marked moments ago: the ticket is called at its desk again.
@@ -556,21 +581,30 @@ class QueueEngine:
                            code="desk_busy", ticket=held["id"])
 
     def _move(self, ticket_id, action: str, from_states: tuple[str, ...], event_kind: str,
-              announce_event: str, actor: Actor, sets, data=None, changes_room=True) -> dict:
+              announce_event: str, actor: Actor, sets, data=None, changes_room=True,
+              may: MayAct | None = None) -> dict:
         """Apply one checked transition, log its event and announce it.
 
         ``changes_room``: whether the change moves anything a wait estimate reads (then
-        every process forgets the site's cached replays).
+        every process forgets the site's cached replays). ``may``: who may move the
+        ticket, checked by the change itself; the ticket (an id then) is read only
+        when nothing changed, to say why. Without it the caller checked a ticket it read.
         """
-        ticket = self.ticket(ticket_id)
+        if may is None:
+            ticket = self.ticket(ticket_id)
+            key, condition = ticket["id"], ("", {})
+        else:
+            ticket, condition = None, may.condition
+            key = 0 if isinstance(ticket_id, bool) else store.as_id(ticket_id) or 0  # 0: no row
         now = self.clock.now_ms()
         with immediate(self.db):  # the change and its event travel with the COMMIT
-            change = store.transition_logged(self.db, ticket["id"], from_states, sets(now),
+            change = store.transition_logged(self.db, key, from_states, sets(now),
                                              kind=event_kind, at=now, user_id=actor.user_id,
-                                             device_id=actor.device_id, data=data)
+                                             device_id=actor.device_id, data=data,
+                                             condition=condition)
         moved = change.row()
-        if moved is None:  # nothing changed: the ticket was not in a state that allows it
-            raise self._illegal(ticket, action)
+        if moved is None:  # nothing changed: the caller may not, or the state does not allow it
+            raise self._illegal(ticket or may.explain(ticket_id), action)
         if changes_room:
             estimate.invalidate(moved["site_id"])
         self.announce.ticket_changed(announce_event, moved, self.lookup)

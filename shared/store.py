@@ -532,7 +532,7 @@ def ticket_events(db: Database, ticket_id: int) -> list[dict]:
 
 def claim_next(db: Database, *, site_id: int, desk_id: int, day: str, order_by: str,
                order_params: dict, now_ms: int, user_id: int | None,
-               record: tuple[str, dict]) -> Pending:
+               record: tuple[str, dict], condition: tuple[str, dict] = ("", {})) -> Pending:
     """Claim the first waiting ticket for a desk in one atomic statement, and log its call.
 
     The UPDATE picks and changes the row in one statement, so two desks can
@@ -542,7 +542,9 @@ def claim_next(db: Database, *, site_id: int, desk_id: int, day: str, order_by: 
     line by ``queue_at``, so the winner is always one of them. A desk that holds a
     ticket (called or in service), or whose session is paused, claims nothing: None,
     as when nobody waits (the caller tells which when it gets None). The call's
-    event records ``record`` (see ``update_logged``).
+    event records ``record`` (see ``update_logged``). ``condition``: one more SQL
+    condition the claim needs, with its parameters (who may call at the desk:
+    ``auth.desk_condition``).
     """
     params = {"site": site_id, "desk": desk_id, "day": day, "now": now_ms, "user": user_id}
     params.update(order_params)
@@ -572,17 +574,24 @@ def claim_next(db: Database, *, site_id: int, desk_id: int, day: str, order_by: 
         "AND status = 'waiting' AND NOT EXISTS (SELECT 1 FROM tickets o WHERE o.desk_id = :desk "
         "  AND o.status IN ('called', 'serving')) "
         "AND NOT EXISTS (SELECT 1 FROM desk_sessions s JOIN desk_pauses p ON p.session_id = s.id "
-        "  WHERE s.desk_id = :desk AND s.ended_at IS NULL AND p.ended_at IS NULL) RETURNING *"),
-        params, kind="called", at=now_ms, user_id=user_id, device_id=None, data=record)
+        "  WHERE s.desk_id = :desk AND s.ended_at IS NULL AND p.ended_at IS NULL) "
+        f"{'AND (' + condition[0] + ') ' if condition[0] else ''}RETURNING *"),
+        dict(params, **condition[1]), kind="called", at=now_ms, user_id=user_id, device_id=None,
+        data=record)
 
 
-def _transition_sql(from_states: tuple[str, ...], sets: dict, desk_id: int | None) -> str:
-    """Return the UPDATE of a ticket in one of the given states (parameters: the sets, _id, _desk)."""
+def _transition_sql(from_states: tuple[str, ...], sets: dict, desk_id: int | None,
+                    condition: str = "") -> str:
+    """Return the UPDATE of a ticket in one of the given states (parameters: the sets, _id, _desk).
+
+    ``condition``: one more SQL condition over the ticket's row (with its own parameters).
+    """
     assignments = ", ".join(f"{k} = :{k}" for k in sets)
     states = ", ".join(f"'{s}'" for s in from_states)
     desk_clause = "AND desk_id = :_desk" if desk_id is not None else ""
+    extra = f"AND ({condition})" if condition else ""
     return (f"UPDATE tickets SET {assignments} WHERE id = :_id AND status IN ({states}) "
-            f"{desk_clause} RETURNING *")
+            f"{desk_clause} {extra} RETURNING *")
 
 
 def transition(db: Database, ticket_id: int, from_states: tuple[str, ...], sets: dict,
@@ -594,9 +603,15 @@ def transition(db: Database, ticket_id: int, from_states: tuple[str, ...], sets:
 
 def transition_logged(db: Database, ticket_id: int, from_states: tuple[str, ...], sets: dict, *,
                       kind: str, at: int, user_id: int | None, device_id: int | None,
-                      data: dict | None = None) -> Pending:
-    """Change a ticket only if it is in one of the given states, and log its event (``kind``)."""
-    return update_logged(db, _transition_sql(from_states, sets, None), dict(sets, _id=ticket_id),
+                      data: dict | None = None, condition: tuple[str, dict] = ("", {})) -> Pending:
+    """Change a ticket only if it is in one of the given states, and log its event (``kind``).
+
+    ``condition``: one more SQL condition the ticket must meet, with its parameters
+    (who may move it: ``auth.ticket_condition``).
+    """
+    where, where_params = condition
+    return update_logged(db, _transition_sql(from_states, sets, None, where),
+                         dict(sets, _id=ticket_id, **where_params),
                          kind=kind, at=at, user_id=user_id, device_id=device_id,
                          data=(":_ev_data", {"_ev_data": event_data(data)}))
 

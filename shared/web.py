@@ -16,13 +16,13 @@ from .auth import ADMINS, ANYONE, DEVICE_KINDS, MANAGERS, ROLES, STAFF, require
 from .clock import current_clock
 from .db import get_db
 from .errors import Forbidden
-from .queue import Actor, current_engine
+from .queue import Actor, MayAct, current_engine
 from .store import MAX_ID
 
 __all__ = ["ADMINS", "ANYONE", "CSP", "DEVICE_KINDS", "MANAGERS", "ROLES", "STAFF", "IdConverter",
            "absolute", "actor", "current_clock", "desk_for", "desk_from_path", "json_errors",
-           "login_first", "now_ms", "principal", "readable_desk", "require", "site_for",
-           "ticket_for_action", "ticket_reply", "wants_json"]
+           "login_first", "may_call_at", "may_move_ticket", "now_ms", "principal",
+           "readable_desk", "require", "site_for", "ticket_for_action", "ticket_reply", "wants_json"]
 
 
 # The pages' Content-Security-Policy (``server.SecurityHeaders`` sends it); the public wait
@@ -85,11 +85,26 @@ def readable_desk(ident) -> dict:
 
 def desk_for(ident) -> dict:
     """Return a desk the principal may operate, or refuse."""
-    desk = desk_from_path(ident)
+    return operable(desk_from_path(ident))
+
+
+def operable(desk: dict) -> dict:
+    """Return a desk if the principal may operate it, or refuse."""
     if not auth.may_act_for_desk(get_db(), principal(), desk):
         raise Forbidden(_l("Solo quien ocupa %(d)s (o un supervisor) puede operarlo.",
                            d=desk["name"]), code="not_desk_holder")
     return desk
+
+
+def may_call_at(desk: dict) -> MayAct:
+    """Return who may call at a desk (``desk_for``'s rule), for the claim to check as it claims.
+
+    What needs no read, the caller's role and sites, is refused at once.
+    """
+    p = principal()
+    if not (p.is_staff and p.may_use_site(desk["site_id"])):
+        operable(desk)  # refuses without reading
+    return MayAct(auth.desk_condition(p), operable)
 
 
 def ticket_for_action(ticket_id, *, managers_anywhere: bool = True) -> dict:
@@ -105,6 +120,11 @@ def ticket_for_action(ticket_id, *, managers_anywhere: bool = True) -> dict:
         raise Forbidden(_l("El turno %(code)s no está en su módulo.", code=ticket["code"]),
                         code="not_your_ticket")
     return ticket
+
+
+def may_move_ticket() -> MayAct:
+    """Return who may move a ticket (``ticket_for_action``'s rule), for a step to check as it moves it."""
+    return MayAct(auth.ticket_condition(principal()), ticket_for_action)
 
 
 class IdConverter(IntegerConverter):

@@ -185,6 +185,31 @@ def test_a_supervisor_acts_for_any_desk_of_her_site(api, make_user):
     assert desk(api, D1)["paused"] is False
 
 
+def test_a_ticket_is_moved_only_by_its_desks_holder_or_a_manager_of_its_site(api, make_user):
+    t = api.issue("A")
+    api.take_desk("ana", D1)
+    api.take_desk("beto", D2)
+    api.next("ana", D1)
+    make_user("sonia", "supervisor", ["cam-norte"])
+    refused(api.next("sonia", D1), 403, "not_desk_holder")
+    refused(api.next("beto", D1), 403, "not_desk_holder")
+    for action in ("start", "no-show", "finish"):
+        refused(api.call("sonia", "POST", f"/api/v1/tickets/{t['id']}/{action}"), 403, "wrong_site")
+        refused(api.call("beto", "POST", f"/api/v1/tickets/{t['id']}/{action}"), 403,
+                "not_your_ticket")
+    assert ticket(api, t["id"])["status"] == "called"
+    refused(api.call("ana", "POST", f"/api/v1/tickets/{t['id']}/finish"), 409, "illegal_transition")
+    refused(api.call("beto", "POST", "/api/v1/tickets/999999/start"), 404, "unknown_ticket")
+    assert api.call("ana", "POST", f"/api/v1/tickets/{t['id']}/start").get_json()["status"] == "serving"
+    refused(api.call("ana", "POST", f"/api/v1/tickets/{t['id']}/no-show"), 409, "illegal_transition")
+    api.call("ana", "DELETE", f"/api/v1/desks/{D1}/session")  # refused: a ticket in hand
+    finished = api.call("supervisor", "POST", f"/api/v1/tickets/{t['id']}/finish",
+                        {"outcome": "resolved"})
+    assert finished.status_code == 200 and finished.get_json()["status"] == "finished"
+    assert [e["kind"] for e in api.call("ana", "GET", f"/api/v1/tickets/{t['id']}/events")
+            .get_json()["events"]][-3:] == ["called", "started", "finished"]
+
+
 def test_devices_and_strangers_cannot_use_the_desk_endpoints(api):
     kiosk = api.device("kiosk")
     refused(api.call(kiosk, "GET", f"/api/v1/desks/{D1}/queue"), 403, "forbidden")
