@@ -49,7 +49,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Server, Services, memory_mb, percentile, request  # noqa: E402
+from common import Server, Services, cpu_seconds, memory_mb, percentile, request  # noqa: E402
 
 DEMO_STAFF = (("admin", "admin-demo-2026"), ("supervisor", "supervisor-demo-2026"),
               ("funcionario1", "funcionario-demo-2026"), ("funcionario2", "funcionario-demo-2026"))
@@ -353,12 +353,6 @@ class Bench:
                 s.heard_call = False
         self.call = None
         return {"last": last, "first": first}
-
-
-def cpu_seconds(pid: int) -> float:
-    """Return the CPU time (user + system) a process has used, in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def summary(values: list[float]) -> str:

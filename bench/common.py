@@ -25,6 +25,12 @@ def memory_mb(pid: int | str = "self") -> tuple[float, float]:
     return values.get("VmRSS", float("nan")), values.get("VmHWM", float("nan"))
 
 
+def cpu_seconds(pid: int) -> float:
+    """Return a process's CPU seconds so far (user and system, its threads included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     """Return a free TCP port on loopback."""
     with socket.socket() as s:
@@ -286,17 +292,11 @@ class CpuMeter:
             int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8])
         return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
-    @staticmethod
-    def _process(pid: int) -> float:
-        """Return a process's CPU seconds (user and system, all its threads)."""
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
     def _sample(self) -> tuple[float, float, float, float]:
         import resource
 
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
-        return (time.perf_counter(), self._busy(), sum(self._process(p) for p in self.servers),
+        return (time.perf_counter(), self._busy(), sum(cpu_seconds(p) for p in self.servers),
                 children.ru_utime + children.ru_stime)
 
     def __enter__(self):

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import os
 import secrets
 import sys
 import tempfile
@@ -36,16 +35,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Server, Services, median, request  # noqa: E402
+from common import Server, Services, cpu_seconds, median, request  # noqa: E402
 from core_throughput import issue_run, layout_with_desks  # noqa: E402
 from scale_calling import kiosk_tokens  # noqa: E402
-
-
-def process_cpu(pid: int) -> float:
-    """Return a process's CPU seconds so far (user + system, its threads included)."""
-    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def one_run(layout: str, services: Services | None, engine: str, calls: int) -> dict:
@@ -57,7 +49,7 @@ def one_run(layout: str, services: Services | None, engine: str, calls: int) -> 
         issue_run(server, kiosk_tokens(server, admin), calls)
         conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
         done = 0
-        cpu0, wall0 = process_cpu(server.process.pid), time.perf_counter()
+        cpu0, wall0 = cpu_seconds(server.process.pid), time.perf_counter()
         while True:
             status, body = request(server.port, "POST", "/api/v1/desks/cam-centro:b1/next", None,
                                    admin, conn)
@@ -68,7 +60,7 @@ def one_run(layout: str, services: Services | None, engine: str, calls: int) -> 
                                    None, admin, conn)
             assert status == 200, (status, body)
             done += 1
-        cpu1, wall1 = process_cpu(server.process.pid), time.perf_counter()
+        cpu1, wall1 = cpu_seconds(server.process.pid), time.perf_counter()
     assert done > 0, "the desk found nobody waiting"
     return {"calls": done, "cpu_ms": (cpu1 - cpu0) * 1000 / done,
             "wall_ms": (wall1 - wall0) * 1000 / done}
