@@ -3,6 +3,7 @@
 import http.client
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -13,6 +14,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN = ("admin", "admin-demo-2026")
+
+
+def _exit_on_sigterm(signum, _frame):
+    """Leave as on Ctrl-C: the servers and throwaway databases started here stop (their ``__exit__``)."""
+    sys.exit(128 + signum)
+
+
+# A benchmark stopped by ``timeout`` or ``kill`` left its server processes and its throwaway
+# PostgreSQL and Redis running: SIGTERM ended Python without unwinding.
+signal.signal(signal.SIGTERM, _exit_on_sigterm)
 
 
 def memory_mb(pid: int | str = "self") -> tuple[float, float]:
