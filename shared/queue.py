@@ -75,6 +75,11 @@ class MayAct:
     explain: Callable[[object], dict]
 
 
+def _row_id(ticket_id) -> int | None:
+    """Return the row id a ticket id given in any form names (``store.as_id``; never a bool), or None."""
+    return None if isinstance(ticket_id, bool) else store.as_id(ticket_id)
+
+
 class QueueEngine:
     """Applies the queue rules to one database connection."""
 
@@ -133,8 +138,8 @@ class QueueEngine:
     def _read_ticket(ticket_id, read) -> tuple[dict, int | None]:
         """Read a ticket by an id given in any form with ``read(id)``; refuse an unknown one."""
         ticket, holder = None, None
-        if not isinstance(ticket_id, bool) and store.as_id(ticket_id) is not None:
-            ticket, holder = read(store.as_id(ticket_id))
+        if (key := _row_id(ticket_id)) is not None:
+            ticket, holder = read(key)
         if ticket is None:
             raise not_found("ticket", ticket_id)
         return ticket, holder
@@ -595,7 +600,7 @@ class QueueEngine:
             key, condition = ticket["id"], ("", {})
         else:
             ticket, condition = None, may.condition
-            key = 0 if isinstance(ticket_id, bool) else store.as_id(ticket_id) or 0  # 0: no row
+            key = _row_id(ticket_id) or 0  # 0: no row
         now = self.clock.now_ms()
         with immediate(self.db):  # the change and its event travel with the COMMIT
             change = store.transition_logged(self.db, key, from_states, sets(now),

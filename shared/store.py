@@ -575,7 +575,7 @@ def claim_next(db: Database, *, site_id: int, desk_id: int, day: str, order_by: 
         "  AND o.status IN ('called', 'serving')) "
         "AND NOT EXISTS (SELECT 1 FROM desk_sessions s JOIN desk_pauses p ON p.session_id = s.id "
         "  WHERE s.desk_id = :desk AND s.ended_at IS NULL AND p.ended_at IS NULL) "
-        f"{'AND (' + condition[0] + ') ' if condition[0] else ''}RETURNING *"),
+        f"{_and(condition[0])} RETURNING *"),
         dict(params, **condition[1]), kind="called", at=now_ms, user_id=user_id, device_id=None,
         data=record)
 
@@ -589,9 +589,13 @@ def _transition_sql(from_states: tuple[str, ...], sets: dict, desk_id: int | Non
     assignments = ", ".join(f"{k} = :{k}" for k in sets)
     states = ", ".join(f"'{s}'" for s in from_states)
     desk_clause = "AND desk_id = :_desk" if desk_id is not None else ""
-    extra = f"AND ({condition})" if condition else ""
     return (f"UPDATE tickets SET {assignments} WHERE id = :_id AND status IN ({states}) "
-            f"{desk_clause} {extra} RETURNING *")
+            f"{desk_clause} {_and(condition)} RETURNING *")
+
+
+def _and(condition: str) -> str:
+    """Return ``AND (condition)`` to end a WHERE with, or nothing for no condition."""
+    return f"AND ({condition})" if condition else ""
 
 
 def transition(db: Database, ticket_id: int, from_states: tuple[str, ...], sets: dict,
